@@ -1,0 +1,102 @@
+//! The selective forwarding unit.
+//!
+//! Every participant sends its audio and video once; the SFU forwards it to everyone else in the
+//! room. All peers share one UDP port: [`router`] reads the socket and hands each datagram to the
+//! room that owns the peer, found by the ICE username of its STUN checks. A room's state lives in
+//! one task ([`room`]) that owns every peer's `str0m::Rtc`; the rest of the server talks to it
+//! through a [`RoomHandle`]. This crate knows nothing of HTTP, accounts or the database.
+
+mod error;
+mod ids;
+mod peer;
+mod room;
+mod router;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+pub use error::SfuError;
+pub use ids::ParticipantId;
+pub use room::{PeerEvent, RoomHandle};
+
+/// Where the SFU listens and what address it tells browsers to send media to.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The UDP address to bind (port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// The address put in the ICE candidate. Behind a 1:1 NAT this is the public address;
+    /// `None` advertises the bound address.
+    pub advertised: Option<SocketAddr>,
+}
+
+/// A running SFU: one UDP socket and its router task. Cheap to clone.
+#[derive(Clone)]
+pub struct Sfu {
+    inner: Arc<SfuInner>,
+}
+
+struct SfuInner {
+    socket: Arc<UdpSocket>,
+    local_addr: SocketAddr,
+    candidate_addr: SocketAddr,
+    router: mpsc::Sender<router::RouterCommand>,
+    next_peer_key: AtomicU64,
+}
+
+impl Sfu {
+    /// Binds the UDP socket and starts the router. The router stops when the last `Sfu` clone
+    /// and every room are dropped.
+    pub async fn bind(config: SfuConfig) -> Result<Sfu, SfuError> {
+        let socket = UdpSocket::bind(config.bind).await.map_err(SfuError::Bind)?;
+        let local_addr = socket.local_addr().map_err(SfuError::Bind)?;
+        let candidate_addr = match config.advertised {
+            Some(addr) if addr.port() == 0 => SocketAddr::new(addr.ip(), local_addr.port()),
+            Some(addr) => addr,
+            None => local_addr,
+        };
+        let socket = Arc::new(socket);
+        let router = router::spawn(socket.clone());
+        tracing::info!(%local_addr, %candidate_addr, "media socket bound");
+        Ok(Sfu {
+            inner: Arc::new(SfuInner {
+                socket,
+                local_addr,
+                candidate_addr,
+                router,
+                next_peer_key: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// The address advertised in ICE candidates.
+    pub fn candidate_addr(&self) -> SocketAddr {
+        self.inner.candidate_addr
+    }
+
+    /// Starts a room task. It runs until every handle to it is dropped or it is closed.
+    pub fn create_room(&self, name: &str) -> RoomHandle {
+        room::spawn(room::RoomContext {
+            name: name.to_owned(),
+            socket: self.inner.socket.clone(),
+            local_addr: self.inner.local_addr,
+            candidate_addr: self.inner.candidate_addr,
+            router: self.inner.router.clone(),
+            sfu: Arc::downgrade(&self.inner),
+        })
+    }
+}
+
+impl SfuInner {
+    fn allocate_peer_key(&self) -> ids::PeerKey {
+        ids::PeerKey(self.next_peer_key.fetch_add(1, Ordering::Relaxed))
+    }
+}

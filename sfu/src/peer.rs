@@ -1,0 +1,264 @@
+//! One participant's media connection inside a room: its `Rtc`, the tracks it publishes and the
+//! tracks it receives from the others, and the state of SDP renegotiation.
+
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
+use str0m::{Candidate, Rtc};
+use tokio::sync::mpsc;
+
+use crate::ids::{ParticipantId, PeerKey};
+use crate::room::PeerEvent;
+use crate::SfuError;
+
+/// A publisher is asked for a keyframe at most this often per track; subscribers' PLIs and new
+/// subscriptions inside the window share the keyframe already on its way.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
+
+/// A track this peer publishes.
+pub(crate) struct TrackIn {
+    pub mid: Mid,
+    pub kind: MediaKind,
+    last_keyframe_request: Option<Instant>,
+}
+
+/// Where a forwarded track comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Source {
+    pub peer: PeerKey,
+    pub mid: Mid,
+}
+
+/// A track this peer receives from another participant.
+pub(crate) struct TrackOut {
+    pub source: Source,
+    pub kind: MediaKind,
+    /// Stream id in the SDP: the publishing participant's id, so clients can label tiles.
+    pub stream_id: String,
+    pub state: TrackOutState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TrackOutState {
+    ToOpen,
+    Negotiating(Mid),
+    Open(Mid),
+    ToStop(Mid),
+    NegotiatingStop(Mid),
+}
+
+pub(crate) struct Peer {
+    pub key: PeerKey,
+    pub participant: ParticipantId,
+    pub rtc: Rtc,
+    pub ufrag: String,
+    pub events: mpsc::Sender<PeerEvent>,
+    /// When str0m next wants `Input::Timeout`.
+    pub deadline: Instant,
+    /// The client's first offer has been answered: from then on the server may offer.
+    pub negotiated: bool,
+    pub pending: Option<SdpPendingOffer>,
+    pub tracks_in: Vec<TrackIn>,
+    pub tracks_out: Vec<TrackOut>,
+    pub connected: bool,
+}
+
+impl Peer {
+    pub fn new(
+        key: PeerKey,
+        participant: ParticipantId,
+        rtc: Rtc,
+        ufrag: String,
+        events: mpsc::Sender<PeerEvent>,
+        now: Instant,
+    ) -> Peer {
+        Peer {
+            key,
+            participant,
+            rtc,
+            ufrag,
+            events,
+            deadline: now,
+            negotiated: false,
+            pending: None,
+            tracks_in: Vec::new(),
+            tracks_out: Vec::new(),
+            connected: false,
+        }
+    }
+
+    /// Accepts the client's offer. Any server offer still waiting for its answer is abandoned
+    /// (the client's offer wins the glare) and redone after.
+    pub fn accept_offer(&mut self, sdp: &str) -> Result<String, SfuError> {
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|_| SfuError::BadSdp)?;
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| SfuError::SdpRefused(e.to_string()))?;
+        self.pending = None;
+        for track in &mut self.tracks_out {
+            track.state = match track.state {
+                TrackOutState::Negotiating(_) => TrackOutState::ToOpen,
+                TrackOutState::NegotiatingStop(mid) => TrackOutState::ToStop(mid),
+                other => other,
+            };
+        }
+        self.negotiated = true;
+        Ok(answer.to_sdp_string())
+    }
+
+    /// Applies the client's answer to our pending offer; returns the tracks that just opened.
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<Vec<Source>, SfuError> {
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|_| SfuError::BadSdp)?;
+        let pending = self.pending.take().ok_or(SfuError::NoPendingOffer)?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| SfuError::SdpRefused(e.to_string()))?;
+        let mut opened = Vec::new();
+        for track in &mut self.tracks_out {
+            if let TrackOutState::Negotiating(mid) = track.state {
+                track.state = TrackOutState::Open(mid);
+                if track.kind == MediaKind::Video {
+                    opened.push(track.source);
+                }
+            }
+        }
+        self.tracks_out
+            .retain(|t| !matches!(t.state, TrackOutState::NegotiatingStop(_)));
+        Ok(opened)
+    }
+
+    pub fn add_remote_candidate(&mut self, candidate: &str) -> Result<(), SfuError> {
+        let line = candidate.trim();
+        let line = line.strip_prefix("a=").unwrap_or(line);
+        if line.is_empty() {
+            // End-of-candidates: nothing to do for an ICE-lite server.
+            return Ok(());
+        }
+        let candidate = Candidate::from_sdp_string(line).map_err(|_| SfuError::BadCandidate)?;
+        self.rtc.add_remote_candidate(candidate);
+        Ok(())
+    }
+
+    /// If tracks need adding or removing and no offer is outstanding, makes the server's offer.
+    pub fn renegotiate(&mut self) -> Option<String> {
+        if !self.negotiated || self.pending.is_some() {
+            return None;
+        }
+        let mut change = self.rtc.sdp_api();
+        for track in &mut self.tracks_out {
+            match track.state {
+                TrackOutState::ToOpen => {
+                    let mid = change.add_media(
+                        track.kind,
+                        Direction::SendOnly,
+                        Some(track.stream_id.clone()),
+                        None,
+                        None,
+                    );
+                    track.state = TrackOutState::Negotiating(mid);
+                }
+                TrackOutState::ToStop(mid) => {
+                    change.stop_media(mid);
+                    track.state = TrackOutState::NegotiatingStop(mid);
+                }
+                _ => {}
+            }
+        }
+        if !change.has_changes() {
+            return None;
+        }
+        let (offer, pending) = change.apply()?;
+        self.pending = Some(pending);
+        Some(offer.to_sdp_string())
+    }
+
+    pub fn subscribe(&mut self, source: Source, kind: MediaKind, stream_id: &str) {
+        if self.tracks_out.iter().any(|t| t.source == source) {
+            return;
+        }
+        self.tracks_out.push(TrackOut {
+            source,
+            kind,
+            stream_id: stream_id.to_owned(),
+            state: TrackOutState::ToOpen,
+        });
+    }
+
+    /// The publisher of `source` is gone: stop forwarding it.
+    pub fn unsubscribe_from(&mut self, publisher: PeerKey) {
+        self.tracks_out.retain_mut(|track| {
+            if track.source.peer != publisher {
+                return true;
+            }
+            match track.state {
+                // Never offered: forget it.
+                TrackOutState::ToOpen => false,
+                TrackOutState::Negotiating(mid) | TrackOutState::Open(mid) => {
+                    track.state = TrackOutState::ToStop(mid);
+                    true
+                }
+                TrackOutState::ToStop(_) | TrackOutState::NegotiatingStop(_) => true,
+            }
+        });
+    }
+
+    /// The outgoing mid forwarding `source`, once negotiated.
+    pub fn open_mid_for(&self, source: Source) -> Option<Mid> {
+        self.tracks_out.iter().find_map(|t| match t.state {
+            TrackOutState::Open(mid) if t.source == source => Some(mid),
+            _ => None,
+        })
+    }
+
+    /// The source forwarded on one of our outgoing mids.
+    pub fn source_of(&self, mid: Mid) -> Option<Source> {
+        self.tracks_out.iter().find_map(|t| match t.state {
+            TrackOutState::Open(m) | TrackOutState::Negotiating(m) if m == mid => Some(t.source),
+            _ => None,
+        })
+    }
+
+    pub fn add_track_in(&mut self, mid: Mid, kind: MediaKind) -> bool {
+        if self.tracks_in.iter().any(|t| t.mid == mid) {
+            return false;
+        }
+        self.tracks_in.push(TrackIn {
+            mid,
+            kind,
+            last_keyframe_request: None,
+        });
+        true
+    }
+
+    /// Asks this publisher for a keyframe on `mid`, at most once per interval.
+    pub fn request_keyframe(&mut self, mid: Mid, now: Instant) {
+        let Some(track) = self.tracks_in.iter_mut().find(|t| t.mid == mid) else {
+            return;
+        };
+        if track.kind != MediaKind::Video {
+            return;
+        }
+        if track
+            .last_keyframe_request
+            .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            return;
+        }
+        let Some(mut writer) = self.rtc.writer(mid) else {
+            return;
+        };
+        if writer.request_keyframe(None, KeyframeRequestKind::Pli).is_ok() {
+            track.last_keyframe_request = Some(now);
+        }
+    }
+
+    /// Hands an event to this participant's signaling connection without waiting: a connection
+    /// that does not keep up is treated as gone.
+    pub fn notify(&self, event: PeerEvent) -> bool {
+        self.events.try_send(event).is_ok()
+    }
+}

@@ -1,0 +1,564 @@
+//! A room: one task owns every peer of one session and forwards media between them.
+//!
+//! The task reacts to three things: commands from signaling (join, SDP, leave), datagrams from
+//! the router, and str0m's timeouts. After each, it drains every peer's output until str0m
+//! reports its next timeout, forwarding what publishers produced to their subscribers. Media
+//! payloads are reference-counted: forwarding to N subscribers copies no payload bytes.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use str0m::media::{Direction, MediaData, MediaKind};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use crate::ids::{ParticipantId, PeerKey};
+use crate::peer::{Peer, Source};
+use crate::router::{Datagram, RouterCommand};
+use crate::{SfuError, SfuInner};
+
+/// Commands from signaling are few; a full queue means the room task is stuck.
+const COMMAND_QUEUE: usize = 64;
+/// Datagrams waiting for the room task. Past this the router drops (UDP semantics).
+const DATAGRAM_QUEUE: usize = 4096;
+/// Datagrams handled in one go before outputs are drained, to amortise the drain.
+const DATAGRAM_BATCH: usize = 64;
+/// Upper bound on how long the task sleeps when no peer asks for a timeout.
+const IDLE_TICK: Duration = Duration::from_millis(500);
+
+/// What the SFU tells signaling about one participant's media connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// The server adds or removes tracks: send this offer to the client, return its answer.
+    Offer(String),
+    /// ICE and DTLS are up; media flows.
+    Connected,
+    /// The media connection is gone (ICE consent lost, DTLS failure, or the peer misbehaved).
+    /// The participant has been removed from the room's media.
+    Failed,
+}
+
+enum Command {
+    Join {
+        participant: ParticipantId,
+        events: mpsc::Sender<PeerEvent>,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Offer {
+        participant: ParticipantId,
+        sdp: String,
+        reply: oneshot::Sender<Result<String, SfuError>>,
+    },
+    Answer {
+        participant: ParticipantId,
+        sdp: String,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Candidate {
+        participant: ParticipantId,
+        candidate: String,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Leave {
+        participant: ParticipantId,
+    },
+}
+
+/// Signaling's handle to a room task. Cloneable; the room stops when every handle is dropped.
+#[derive(Clone)]
+pub struct RoomHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl RoomHandle {
+    /// Adds a participant's media connection. Nothing is negotiated until its offer arrives.
+    pub async fn join(
+        &self,
+        participant: ParticipantId,
+        events: mpsc::Sender<PeerEvent>,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::Join {
+            participant,
+            events,
+            reply,
+        })
+        .await?
+    }
+
+    /// Applies the client's offer and returns the answer SDP.
+    pub async fn offer(&self, participant: ParticipantId, sdp: String) -> Result<String, SfuError> {
+        self.request(|reply| Command::Offer {
+            participant,
+            sdp,
+            reply,
+        })
+        .await?
+    }
+
+    /// Applies the client's answer to the server's last offer.
+    pub async fn answer(&self, participant: ParticipantId, sdp: String) -> Result<(), SfuError> {
+        self.request(|reply| Command::Answer {
+            participant,
+            sdp,
+            reply,
+        })
+        .await?
+    }
+
+    /// Adds a trickled remote ICE candidate.
+    pub async fn candidate(
+        &self,
+        participant: ParticipantId,
+        candidate: String,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::Candidate {
+            participant,
+            candidate,
+            reply,
+        })
+        .await?
+    }
+
+    /// Removes a participant; the others stop receiving its tracks.
+    pub async fn leave(&self, participant: ParticipantId) {
+        let _ = self.commands.send(Command::Leave { participant }).await;
+    }
+
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, SfuError> {
+        let (reply, response) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| SfuError::RoomClosed)?;
+        response.await.map_err(|_| SfuError::RoomClosed)
+    }
+}
+
+pub(crate) struct RoomContext {
+    pub name: String,
+    pub socket: Arc<UdpSocket>,
+    pub local_addr: SocketAddr,
+    pub candidate_addr: SocketAddr,
+    pub router: mpsc::Sender<RouterCommand>,
+    pub sfu: Weak<SfuInner>,
+}
+
+pub(crate) fn spawn(context: RoomContext) -> RoomHandle {
+    let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (datagram_tx, datagram_rx) = mpsc::channel(DATAGRAM_QUEUE);
+    let span = tracing::info_span!("room", room = %context.name);
+    let room = Room {
+        context,
+        inbox: datagram_tx,
+        peers: Vec::new(),
+        forwards: VecDeque::new(),
+        send_failures: 0,
+    };
+    tokio::spawn(room.run(command_rx, datagram_rx).instrument(span));
+    RoomHandle {
+        commands: command_tx,
+    }
+}
+
+/// Work produced while draining one peer that touches other peers.
+enum Forward {
+    Media { from: PeerKey, data: MediaData },
+    TrackAdded { source: Source, kind: MediaKind },
+    KeyframeRequest { source: Source },
+}
+
+struct Room {
+    context: RoomContext,
+    inbox: mpsc::Sender<Datagram>,
+    peers: Vec<Peer>,
+    /// Reused across drains so forwarding does not allocate per packet.
+    forwards: VecDeque<Forward>,
+    send_failures: u64,
+}
+
+impl Room {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut datagrams: mpsc::Receiver<Datagram>,
+    ) {
+        let mut batch = Vec::with_capacity(DATAGRAM_BATCH);
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(command) => self.handle_command(command),
+                    None => break,
+                },
+                received = datagrams.recv_many(&mut batch, DATAGRAM_BATCH) => {
+                    if received == 0 {
+                        break;
+                    }
+                    for datagram in batch.drain(..) {
+                        self.handle_datagram(datagram);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.handle_timeouts(Instant::now());
+                }
+            }
+            self.drain();
+        }
+        for peer in std::mem::take(&mut self.peers) {
+            self.unregister(&peer);
+        }
+        tracing::debug!(send_failures = self.send_failures, "room stopped");
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let idle = Instant::now() + IDLE_TICK;
+        self.peers.iter().map(|p| p.deadline).fold(idle, Instant::min)
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::Join {
+                participant,
+                events,
+                reply,
+            } => {
+                let _ = reply.send(self.join(participant, events));
+            }
+            Command::Offer {
+                participant,
+                sdp,
+                reply,
+            } => {
+                let result = self
+                    .peer_mut(&participant)
+                    .ok_or(SfuError::UnknownParticipant)
+                    .and_then(|peer| peer.accept_offer(&sdp));
+                let _ = reply.send(result);
+            }
+            Command::Answer {
+                participant,
+                sdp,
+                reply,
+            } => {
+                let result = self.accept_answer(&participant, &sdp);
+                let _ = reply.send(result);
+            }
+            Command::Candidate {
+                participant,
+                candidate,
+                reply,
+            } => {
+                let result = self
+                    .peer_mut(&participant)
+                    .ok_or(SfuError::UnknownParticipant)
+                    .and_then(|peer| peer.add_remote_candidate(&candidate));
+                let _ = reply.send(result);
+            }
+            Command::Leave { participant } => {
+                if let Some(index) = self.peers.iter().position(|p| p.participant == participant)
+                {
+                    self.remove_peer(index);
+                }
+            }
+        }
+    }
+
+    fn join(
+        &mut self,
+        participant: ParticipantId,
+        events: mpsc::Sender<PeerEvent>,
+    ) -> Result<(), SfuError> {
+        if self.peers.iter().any(|p| p.participant == participant) {
+            return Err(SfuError::AlreadyJoined);
+        }
+        let sfu = self.context.sfu.upgrade().ok_or(SfuError::RoomClosed)?;
+        let key = sfu.allocate_peer_key();
+        let now = Instant::now();
+        let credentials = IceCreds::new();
+        let ufrag = credentials.ufrag.clone();
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_local_ice_credentials(credentials)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .enable_h264(true)
+            .build(now);
+        let candidate = Candidate::host(self.context.candidate_addr, "udp")
+            .map_err(|e| SfuError::SdpRefused(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+
+        let registration = RouterCommand::Register {
+            ufrag: ufrag.clone(),
+            peer: key,
+            inbox: self.inbox.clone(),
+        };
+        if self.context.router.try_send(registration).is_err() {
+            return Err(SfuError::RoomClosed);
+        }
+
+        let mut peer = Peer::new(key, participant, rtc, ufrag, events, now);
+        for publisher in &self.peers {
+            for track in &publisher.tracks_in {
+                let source = Source {
+                    peer: publisher.key,
+                    mid: track.mid,
+                };
+                peer.subscribe(source, track.kind, &publisher.participant.0);
+            }
+        }
+        tracing::info!(participant = %peer.participant, "media peer joined");
+        self.peers.push(peer);
+        Ok(())
+    }
+
+    fn accept_answer(&mut self, participant: &ParticipantId, sdp: &str) -> Result<(), SfuError> {
+        let now = Instant::now();
+        let peer = self
+            .peer_mut(participant)
+            .ok_or(SfuError::UnknownParticipant)?;
+        let opened = peer.accept_answer(sdp)?;
+        // A new subscriber must see a picture at once, not at the publisher's next keyframe.
+        for source in opened {
+            if let Some(publisher) = self.peers.iter_mut().find(|p| p.key == source.peer) {
+                publisher.request_keyframe(source.mid, now);
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_datagram(&mut self, datagram: Datagram) {
+        let Some(peer) = self.peers.iter_mut().find(|p| p.key == datagram.peer) else {
+            return;
+        };
+        let Ok(receive) = Receive::new(
+            Protocol::Udp,
+            datagram.source,
+            self.context.local_addr,
+            &datagram.payload,
+        ) else {
+            return;
+        };
+        let input = Input::Receive(datagram.received, receive);
+        contained(peer, |rtc| rtc.handle_input(input));
+    }
+
+    fn handle_timeouts(&mut self, now: Instant) {
+        for peer in &mut self.peers {
+            if peer.deadline <= now {
+                contained(peer, |rtc| rtc.handle_input(Input::Timeout(now)));
+            }
+        }
+    }
+
+    /// Polls every peer until str0m has nothing more to say, forwarding what it produced, then
+    /// renegotiates where tracks changed and removes peers that died.
+    fn drain(&mut self) {
+        loop {
+            for index in 0..self.peers.len() {
+                self.poll_peer(index);
+            }
+            if self.forwards.is_empty() {
+                break;
+            }
+            while let Some(forward) = self.forwards.pop_front() {
+                self.forward(forward);
+            }
+        }
+        for peer in &mut self.peers {
+            if let Some(offer) = peer.renegotiate() {
+                if !peer.notify(PeerEvent::Offer(offer)) {
+                    peer.rtc.disconnect();
+                }
+            }
+        }
+        while let Some(index) = self.peers.iter().position(|p| !p.rtc.is_alive()) {
+            let peer = self.remove_peer(index);
+            let _ = peer.events.try_send(PeerEvent::Failed);
+        }
+    }
+
+    fn poll_peer(&mut self, index: usize) {
+        let peer = &mut self.peers[index];
+        loop {
+            if !peer.rtc.is_alive() {
+                return;
+            }
+            let output = match catch_unwind(AssertUnwindSafe(|| peer.rtc.poll_output())) {
+                Ok(Ok(output)) => output,
+                Ok(Err(error)) => {
+                    tracing::info!(participant = %peer.participant, %error, "media peer failed");
+                    peer.rtc.disconnect();
+                    return;
+                }
+                Err(_) => {
+                    tracing::error!(participant = %peer.participant, "str0m panicked; peer dropped");
+                    peer.rtc.disconnect();
+                    return;
+                }
+            };
+            match output {
+                Output::Timeout(at) => {
+                    peer.deadline = at;
+                    return;
+                }
+                Output::Transmit(transmit) => {
+                    if self
+                        .context
+                        .socket
+                        .try_send_to(&transmit.contents, transmit.destination)
+                        .is_err()
+                    {
+                        self.send_failures += 1;
+                    }
+                }
+                Output::Event(event) => on_event(peer, event, &mut self.forwards),
+            }
+        }
+    }
+
+    fn forward(&mut self, forward: Forward) {
+        let now = Instant::now();
+        match forward {
+            Forward::Media { from, data } => {
+                let source = Source {
+                    peer: from,
+                    mid: data.mid,
+                };
+                for peer in &mut self.peers {
+                    if peer.key == from || !peer.connected {
+                        continue;
+                    }
+                    let Some(mid) = peer.open_mid_for(source) else {
+                        continue;
+                    };
+                    let Some(writer) = peer.rtc.writer(mid) else {
+                        continue;
+                    };
+                    let Some(pt) = writer.match_params(data.params) else {
+                        continue;
+                    };
+                    // A failed write means this subscriber cannot take the codec or the
+                    // connection is closing; str0m reports the latter through poll_output.
+                    let _ = writer.write(pt, data.network_time, data.time, data.data.clone());
+                }
+            }
+            Forward::TrackAdded { source, kind } => {
+                let Some(publisher) = self.peers.iter().find(|p| p.key == source.peer) else {
+                    return;
+                };
+                let stream_id = publisher.participant.0.clone();
+                for peer in &mut self.peers {
+                    if peer.key != source.peer {
+                        peer.subscribe(source, kind, &stream_id);
+                    }
+                }
+            }
+            Forward::KeyframeRequest { source } => {
+                if let Some(publisher) = self.peers.iter_mut().find(|p| p.key == source.peer) {
+                    publisher.request_keyframe(source.mid, now);
+                }
+            }
+        }
+    }
+
+    fn remove_peer(&mut self, index: usize) -> Peer {
+        let mut peer = self.peers.remove(index);
+        peer.rtc.disconnect();
+        self.unregister(&peer);
+        for other in &mut self.peers {
+            other.unsubscribe_from(peer.key);
+        }
+        tracing::info!(participant = %peer.participant, "media peer left");
+        peer
+    }
+
+    fn unregister(&self, peer: &Peer) {
+        let command = RouterCommand::Unregister {
+            ufrag: peer.ufrag.clone(),
+        };
+        // If the router's queue is full the route lingers until the ufrag is reused, which
+        // never happens (random ufrags); the datagrams it routes find no peer and are dropped.
+        let _ = self.context.router.try_send(command);
+    }
+
+    fn peer_mut(&mut self, participant: &ParticipantId) -> Option<&mut Peer> {
+        self.peers.iter_mut().find(|p| &p.participant == participant)
+    }
+}
+
+fn on_event(peer: &mut Peer, event: Event, forwards: &mut VecDeque<Forward>) {
+    match event {
+        Event::Connected => {
+            peer.connected = true;
+            let _ = peer.notify(PeerEvent::Connected);
+            // Publishers that joined before we could send them anything: ask for a picture.
+            for track in &peer.tracks_out {
+                if track.kind == MediaKind::Video {
+                    forwards.push_back(Forward::KeyframeRequest {
+                        source: track.source,
+                    });
+                }
+            }
+        }
+        Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+            peer.rtc.disconnect();
+        }
+        Event::MediaAdded(added) => {
+            let publishes = matches!(added.direction, Direction::RecvOnly | Direction::SendRecv);
+            if publishes && peer.add_track_in(added.mid, added.kind) {
+                forwards.push_back(Forward::TrackAdded {
+                    source: Source {
+                        peer: peer.key,
+                        mid: added.mid,
+                    },
+                    kind: added.kind,
+                });
+            }
+        }
+        Event::MediaData(data) => {
+            if !data.contiguous {
+                // Loss the NACKs could not repair: the decoder needs a fresh keyframe.
+                peer.request_keyframe(data.mid, Instant::now());
+            }
+            forwards.push_back(Forward::Media {
+                from: peer.key,
+                data,
+            });
+        }
+        Event::KeyframeRequest(request) => {
+            if let Some(source) = peer.source_of(request.mid) {
+                forwards.push_back(Forward::KeyframeRequest { source });
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Feeds one input to a peer; an error or a panic inside str0m ends that peer, not the room.
+fn contained(peer: &mut Peer, f: impl FnOnce(&mut Rtc) -> Result<(), str0m::RtcError>) {
+    if !peer.rtc.is_alive() {
+        return;
+    }
+    match catch_unwind(AssertUnwindSafe(|| f(&mut peer.rtc))) {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::info!(participant = %peer.participant, %error, "media input refused; peer dropped");
+            peer.rtc.disconnect();
+        }
+        Err(_) => {
+            tracing::error!(participant = %peer.participant, "str0m panicked; peer dropped");
+            peer.rtc.disconnect();
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Reads the shared UDP socket and hands each datagram to the room owning its peer.
+//!
+//! A peer is first known by the ICE username fragment the SFU gave it; its first STUN binding
+//! request names that fragment and reveals the peer's address, from then on datagrams from that
+//! address (DTLS, SRTP, more STUN) go straight to its room. A peer that changes network sends a
+//! new binding request from its new address and is found again the same way.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use str0m::ice::StunMessage;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::ids::PeerKey;
+
+/// Capacity of the router's command queue (registrations are rare).
+const COMMAND_QUEUE: usize = 256;
+/// Receive buffers are carved out of arenas of this size so a datagram costs no allocation of
+/// its own; a fresh arena is allocated only when the previous one is used up.
+const ARENA_BYTES: usize = 256 * 1024;
+/// Largest datagram we accept (above any sane MTU).
+const MAX_DATAGRAM: usize = 2048;
+
+/// One received datagram on its way to a room.
+pub(crate) struct Datagram {
+    pub peer: PeerKey,
+    pub source: SocketAddr,
+    pub received: Instant,
+    pub payload: Bytes,
+}
+
+pub(crate) enum RouterCommand {
+    Register {
+        ufrag: String,
+        peer: PeerKey,
+        inbox: mpsc::Sender<Datagram>,
+    },
+    Unregister {
+        ufrag: String,
+    },
+}
+
+#[derive(Clone)]
+struct Route {
+    peer: PeerKey,
+    inbox: mpsc::Sender<Datagram>,
+}
+
+pub(crate) fn spawn(socket: Arc<UdpSocket>) -> mpsc::Sender<RouterCommand> {
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    tokio::spawn(run(socket, rx));
+    tx
+}
+
+#[derive(Default)]
+struct Routes {
+    by_ufrag: HashMap<String, Route>,
+    by_addr: HashMap<SocketAddr, (Route, String)>,
+    /// Datagrams dropped because their room's queue was full (the room is overloaded) or no
+    /// route was known; counted, never logged per packet.
+    dropped_full: u64,
+    dropped_unrouted: u64,
+}
+
+async fn run(socket: Arc<UdpSocket>, mut commands: mpsc::Receiver<RouterCommand>) {
+    let mut routes = Routes::default();
+    let mut arena = BytesMut::with_capacity(ARENA_BYTES);
+    loop {
+        if arena.capacity() - arena.len() < MAX_DATAGRAM {
+            arena = BytesMut::with_capacity(ARENA_BYTES);
+        }
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(command) => routes.apply(command),
+                None => break,
+            },
+            received = socket.recv_buf_from(&mut arena) => match received {
+                Ok((_, source)) => {
+                    let payload = arena.split().freeze();
+                    routes.route(source, payload);
+                }
+                // ICMP port-unreachable from a vanished peer surfaces here on Linux; it is not
+                // fatal for the socket.
+                Err(error) => tracing::debug!(%error, "udp receive failed"),
+            },
+        }
+    }
+    tracing::debug!(
+        dropped_full = routes.dropped_full,
+        dropped_unrouted = routes.dropped_unrouted,
+        "media router stopped"
+    );
+}
+
+impl Routes {
+    fn apply(&mut self, command: RouterCommand) {
+        match command {
+            RouterCommand::Register { ufrag, peer, inbox } => {
+                self.by_ufrag.insert(ufrag, Route { peer, inbox });
+            }
+            RouterCommand::Unregister { ufrag } => {
+                self.by_ufrag.remove(&ufrag);
+                self.by_addr.retain(|_, (_, owner)| *owner != ufrag);
+            }
+        }
+    }
+
+    fn route(&mut self, source: SocketAddr, payload: Bytes) {
+        self.learn_from_stun(source, &payload);
+        let Some((route, _)) = self.by_addr.get(&source) else {
+            self.dropped_unrouted += 1;
+            return;
+        };
+        let datagram = Datagram {
+            peer: route.peer,
+            source,
+            received: Instant::now(),
+            payload,
+        };
+        if route.inbox.try_send(datagram).is_err() {
+            // Overload policy: UDP semantics. The room is behind; dropping is what the network
+            // would do, and NACK/PLI recover what matters.
+            self.dropped_full += 1;
+        }
+    }
+
+    /// A STUN binding request names the peer by our ufrag: learn (or re-learn) its address.
+    fn learn_from_stun(&mut self, source: SocketAddr, payload: &[u8]) {
+        // STUN messages start with two zero bits (RFC 7983 demultiplexing).
+        if payload.first().is_none_or(|b| *b > 3) {
+            return;
+        }
+        let Ok(message) = StunMessage::parse(payload) else {
+            return;
+        };
+        if !message.is_binding_request() {
+            return;
+        }
+        let Some((local_ufrag, _)) = message.split_username() else {
+            return;
+        };
+        let Some(route) = self.by_ufrag.get(local_ufrag) else {
+            return;
+        };
+        let known = self
+            .by_addr
+            .get(&source)
+            .is_some_and(|(known, _)| known.peer == route.peer);
+        if !known {
+            let entry = (route.clone(), local_ufrag.to_owned());
+            self.by_addr.insert(source, entry);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+use axum::extract::{Path, Query, State};
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult, Body};
+use super::validate::{required, username};
+use crate::auth::{clear_cookie, hash_password, session_token, sign_in, verify_password, CurrentUser};
+use crate::secrets::{now_ms, token_hash};
+use crate::state::AppState;
+
+pub const SETUP_PURPOSE: &str = "setup";
+pub const SIGN_IN_LINK_PURPOSE: &str = "sign-in";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    username: String,
+    password: String,
+}
+
+pub async fn login(State(state): State<AppState>, Body(login): Body<Login>) -> ApiResult<Response> {
+    let credentials = state.store.credentials(login.username.trim()).await?;
+    let Some(credentials) = credentials else {
+        // Same work and answer as a wrong password, so usernames cannot be probed.
+        let _ = hash_password(login.password).await;
+        return Err(ApiError::Unauthenticated);
+    };
+    let Some(stored) = credentials.password_hash.clone() else {
+        return Err(ApiError::Unauthenticated);
+    };
+    if !verify_password(login.password, stored).await {
+        return Err(ApiError::Unauthenticated);
+    }
+    let cookie = sign_in(&state, &credentials.user).await?;
+    Ok(([(SET_COOKIE, cookie)], Json(json!({ "user": credentials.user }))).into_response())
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(token) = session_token(&headers) {
+        state.store.delete_auth_session(&token_hash(token)).await?;
+    }
+    Ok(([clear_cookie()], Json(json!({}))).into_response())
+}
+
+pub async fn me(user: CurrentUser) -> Json<Value> {
+    Json(json!({ "user": user.0 }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    token: String,
+    username: String,
+    display_name: String,
+    password: String,
+}
+
+/// First start: the holder of the printed setup link names the administrator and sets its
+/// password. The link works once.
+pub async fn setup(State(state): State<AppState>, Body(setup): Body<Setup>) -> ApiResult<Response> {
+    let username = username(&setup.username)?;
+    let display_name = required("display_name", &setup.display_name, 100)?;
+    super::validate::password(&setup.password)?;
+    let hash = hash_password(setup.password).await?;
+    let user_id = state
+        .store
+        .consume_one_time_token(&token_hash(&setup.token), SETUP_PURPOSE, now_ms())
+        .await?
+        .flatten()
+        .ok_or(ApiError::InvitationUnknown)?;
+    state
+        .store
+        .set_user_profile(&user_id, &username, &display_name, &hash)
+        .await?;
+    let user = state
+        .store
+        .user(&user_id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    let cookie = sign_in(&state, &user).await?;
+    Ok(([(SET_COOKIE, cookie)], Json(json!({ "user": user }))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NextPath {
+    next: Option<String>,
+}
+
+/// A single-use sign-in link (the demo mediator's): sets the cookie and goes to `next`.
+pub async fn sign_in_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(query): Query<NextPath>,
+) -> ApiResult<Response> {
+    let user_id = state
+        .store
+        .consume_one_time_token(&token_hash(&token), SIGN_IN_LINK_PURPOSE, now_ms())
+        .await?
+        .flatten()
+        .ok_or(ApiError::InvitationUnknown)?;
+    let user = state
+        .store
+        .user(&user_id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    let cookie = sign_in(&state, &user).await?;
+    // Only same-site paths: never an open redirect.
+    let next = query
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".to_owned());
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(SET_COOKIE, cookie), (LOCATION, next.parse().map_err(|_| ApiError::BadRequest("bad next".into()))?)],
+    )
+        .into_response())
+}

@@ -1,0 +1,100 @@
+//! One error type for every HTTP handler: a status, a stable code and a human message as JSON.
+//! Internal failures are logged here and never shown to the client.
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Validation(String),
+    Unauthenticated,
+    Forbidden,
+    NotFound(&'static str),
+    Conflict(String),
+    InvitationUnknown,
+    InvitationExpired,
+    InvitationRevoked,
+    SessionEnded,
+    PayloadTooLarge,
+    RateLimited,
+    Internal(anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::InvitationUnknown => (StatusCode::NOT_FOUND, "invitation_unknown"),
+            ApiError::InvitationExpired => (StatusCode::GONE, "invitation_expired"),
+            ApiError::InvitationRevoked => (StatusCode::GONE, "invitation_revoked"),
+            ApiError::SessionEnded => (StatusCode::GONE, "session_ended"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadRequest(m) | ApiError::Validation(m) | ApiError::Conflict(m) => m.clone(),
+            ApiError::Unauthenticated => "Sign in first.".into(),
+            ApiError::Forbidden => "Your role does not allow this.".into(),
+            ApiError::NotFound(what) => format!("No such {what}."),
+            ApiError::InvitationUnknown => "This invitation link is not valid.".into(),
+            ApiError::InvitationExpired => "This invitation link has expired.".into(),
+            ApiError::InvitationRevoked => "This invitation link was withdrawn.".into(),
+            ApiError::SessionEnded => "This session has ended.".into(),
+            ApiError::PayloadTooLarge => "The request is too large.".into(),
+            ApiError::RateLimited => "Too many attempts; try again in a minute.".into(),
+            ApiError::Internal(_) => "Something went wrong on the server.".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(error) = &self {
+            tracing::error!(error = format!("{error:#}"), "request failed");
+        }
+        let (status, code) = self.status_and_code();
+        let body = json!({ "error": { "code": code, "message": self.message() } });
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(field) => ApiError::Conflict(format!("That {field} is taken.")),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => ApiError::Validation(e.body_text()),
+            JsonRejection::BytesRejection(_) => ApiError::PayloadTooLarge,
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are our JSON errors.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Body<T>(pub T);

@@ -1,0 +1,76 @@
+//! The HTTP surface: the JSON API, the signaling socket and the embedded web client.
+
+pub mod auth;
+pub mod disputes;
+pub mod error;
+pub mod invitations;
+mod openapi;
+pub mod sessions;
+pub mod users;
+mod validate;
+mod web;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::{HeaderName, HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+use crate::ws;
+use error::ApiError;
+
+/// Request bodies are small JSON documents.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi::document))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/setup", post(auth::setup))
+        .route("/users", get(users::list).post(users::create))
+        .route("/disputes", get(disputes::list).post(disputes::create))
+        .route("/disputes/{id}", get(disputes::show).patch(disputes::update))
+        .route("/disputes/{id}/sessions", post(sessions::create))
+        .route("/sessions/{id}", get(sessions::show))
+        .route("/sessions/{id}/end", post(sessions::end))
+        .route("/sessions/{id}/invitations", post(sessions::invite))
+        .route("/invitations/inspect", get(invitations::inspect))
+        .route("/invitations/{id}/revoke", post(invitations::revoke))
+        .fallback(|| async { ApiError::NotFound("API route") });
+
+    Router::new()
+        .nest("/api", api)
+        .route("/ws", get(ws::upgrade))
+        .route("/login/{token}", get(auth::sign_in_link))
+        .route("/", get(web::index))
+        .route("/j/{token}", get(web::index))
+        .route("/setup/{token}", get(web::index))
+        .route("/assets/{*path}", get(web::asset))
+        .fallback(|| async { ApiError::NotFound("page") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Invitation tokens travel in page URLs: never leak them in a Referer.
+        .layer(SetResponseHeaderLayer::overriding(
+            REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}

@@ -1,0 +1,156 @@
+//! The OpenAPI 3.1 description of the REST API, served at `/api/openapi.json`.
+//! Built from one table so each route is described once.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+/// (method, path, summary, who may call, request schema, response schema)
+const ROUTES: &[(&str, &str, &str, &str, Option<&str>, &str)] = &[
+    ("get", "/api/health", "Liveness", "anyone", None, "Health"),
+    ("post", "/api/auth/login", "Sign in; sets the session cookie", "anyone", Some("Login"), "UserEnvelope"),
+    ("post", "/api/auth/logout", "Sign out", "signed in", None, "Empty"),
+    ("get", "/api/auth/me", "The signed-in account", "signed in", None, "UserEnvelope"),
+    ("post", "/api/setup", "First-start administrator setup with the printed link's token", "setup token", Some("Setup"), "UserEnvelope"),
+    ("get", "/api/users", "List accounts", "admin", None, "UserList"),
+    ("post", "/api/users", "Create an account", "admin", Some("NewUser"), "UserEnvelope"),
+    ("get", "/api/disputes", "List disputes (a mediator sees their own)", "staff, mediator, admin", None, "DisputeList"),
+    ("post", "/api/disputes", "Open a dispute file", "mediator, admin", Some("NewDispute"), "DisputeEnvelope"),
+    ("get", "/api/disputes/{id}", "A dispute with its sessions", "staff, its mediator, admin", None, "DisputeDetail"),
+    ("patch", "/api/disputes/{id}", "Change a dispute (status, outcome, …)", "its mediator, admin", Some("DisputeChanges"), "DisputeEnvelope"),
+    ("post", "/api/disputes/{id}/sessions", "Open a session", "its mediator, admin", Some("NewSession"), "SessionEnvelope"),
+    ("get", "/api/sessions/{id}", "A session with its invitations and events", "staff, its mediator, admin", None, "SessionDetail"),
+    ("post", "/api/sessions/{id}/end", "End a session for everyone", "its mediator, admin", None, "SessionEnvelope"),
+    ("post", "/api/sessions/{id}/invitations", "Invite a person; the token is returned once", "its mediator, admin", Some("NewInvitation"), "CreatedInvitation"),
+    ("post", "/api/invitations/{id}/revoke", "Withdraw an invitation", "its mediator, admin", None, "InvitationEnvelope"),
+    ("get", "/api/invitations/inspect", "What an invitation token opens (rate-limited)", "anyone", None, "InspectedInvitation"),
+];
+
+fn schemas() -> Value {
+    let string = json!({"type": "string"});
+    let int = json!({"type": "integer", "format": "int64"});
+    let opt_int = json!({"type": ["integer", "null"], "format": "int64"});
+    let role = json!({"type": "string", "enum": ["admin", "mediator", "staff"]});
+    let invitee = json!({"type": "string", "enum": ["party", "expert", "observer"]});
+    let level = json!({"type": "string", "enum": ["village", "township", "county"]});
+    let status = json!({"type": "string", "enum": ["open", "in_mediation", "settled", "escalated", "closed"]});
+    let r = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    json!({
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {"code": string, "message": string}}}},
+        "Health": {"type": "object", "properties": {"status": string}},
+        "Empty": {"type": "object"},
+        "User": {"type": "object", "properties": {"id": string, "username": string, "display_name": string, "role": role}},
+        "UserEnvelope": {"type": "object", "properties": {"user": r("User")}},
+        "UserList": {"type": "object", "properties": {"users": {"type": "array", "items": r("User")}}},
+        "Login": {"type": "object", "required": ["username", "password"], "properties": {"username": string, "password": string}},
+        "Setup": {"type": "object", "required": ["token", "username", "display_name", "password"],
+            "properties": {"token": string, "username": string, "display_name": string, "password": string}},
+        "NewUser": {"type": "object", "required": ["username", "display_name", "password", "role"],
+            "properties": {"username": string, "display_name": string, "password": {"type": "string", "minLength": 10}, "role": role}},
+        "Party": {"type": "object", "required": ["name"], "properties": {"name": string, "phone": string}},
+        "Dispute": {"type": "object", "properties": {
+            "id": string, "case_number": string, "title": string, "category": string, "level": level,
+            "status": status, "description": string, "outcome": string,
+            "parties": {"type": "array", "items": r("Party")}, "mediator_id": string,
+            "created_at": int, "updated_at": int}},
+        "DisputeEnvelope": {"type": "object", "properties": {"dispute": r("Dispute")}},
+        "DisputeList": {"type": "object", "properties": {"disputes": {"type": "array", "items": r("Dispute")}}},
+        "DisputeDetail": {"type": "object", "properties": {"dispute": r("Dispute"), "sessions": {"type": "array", "items": r("Session")}}},
+        "NewDispute": {"type": "object", "required": ["case_number", "title", "category"], "properties": {
+            "case_number": string, "title": string, "category": string, "level": level,
+            "description": string, "parties": {"type": "array", "items": r("Party"), "maxItems": 20}}},
+        "DisputeChanges": {"type": "object", "properties": {
+            "title": string, "category": string, "level": level, "status": status, "description": string, "outcome": string}},
+        "Session": {"type": "object", "properties": {
+            "id": string, "dispute_id": string, "status": {"type": "string", "enum": ["scheduled", "live", "ended"]},
+            "lobby_enabled": {"type": "boolean"}, "scheduled_at": opt_int, "started_at": opt_int,
+            "ended_at": opt_int, "created_at": int}},
+        "SessionEnvelope": {"type": "object", "properties": {"session": r("Session")}},
+        "NewSession": {"type": "object", "properties": {"scheduled_at": opt_int, "lobby_enabled": {"type": "boolean", "default": true}}},
+        "SessionEvent": {"type": "object", "properties": {"at": int, "kind": string, "actor": string, "detail": string}},
+        "SessionDetail": {"type": "object", "properties": {
+            "session": r("Session"), "dispute": r("Dispute"),
+            "invitations": {"type": "array", "items": r("Invitation")},
+            "events": {"type": "array", "items": r("SessionEvent")}}},
+        "Invitation": {"type": "object", "properties": {
+            "id": string, "session_id": string, "role": invitee, "name": string, "phone": string,
+            "created_at": int, "expires_at": int, "revoked_at": opt_int, "last_used_at": opt_int}},
+        "InvitationEnvelope": {"type": "object", "properties": {"invitation": r("Invitation")}},
+        "NewInvitation": {"type": "object", "required": ["role", "name"], "properties": {
+            "role": invitee, "name": string, "phone": string,
+            "expires_in_minutes": {"type": "integer", "minimum": 1},
+            "expires_in_seconds": {"type": "integer", "minimum": 1}}},
+        "CreatedInvitation": {"type": "object", "properties": {"invitation": r("Invitation"), "token": string, "url": string}},
+        "InspectedInvitation": {"type": "object", "properties": {
+            "role": invitee, "name": string, "expires_at": int,
+            "session": {"type": "object", "properties": {"id": string, "status": string, "lobby_enabled": {"type": "boolean"}}},
+            "dispute": {"type": "object", "properties": {"case_number": string, "title": string}}}},
+    })
+}
+
+fn build() -> Value {
+    let mut paths = Map::new();
+    for (method, path, summary, who, request, response) in ROUTES {
+        let mut operation = json!({
+            "summary": summary,
+            "description": format!("Who may call: {who}."),
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{response}")}}}},
+                "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+        });
+        if let Some(request) = request {
+            operation["requestBody"] = json!({"required": true, "content": {"application/json": {
+                "schema": {"$ref": format!("#/components/schemas/{request}")}}}});
+        }
+        let mut parameters = Vec::new();
+        if path.contains("{id}") {
+            parameters.push(json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}));
+        }
+        if *path == "/api/invitations/inspect" {
+            parameters.push(json!({"name": "token", "in": "query", "required": true, "schema": {"type": "string"}}));
+        }
+        if !parameters.is_empty() {
+            operation["parameters"] = Value::Array(parameters);
+        }
+        let entry = paths
+            .entry(path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        entry[*method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Concord", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Video mediation: disputes, sessions, invitations. Signaling is a WebSocket at /ws (docs/protocol.md)."},
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"cookie": {"type": "apiKey", "in": "cookie", "name": "concord_session"}},
+        },
+        "paths": paths,
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(build).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_referenced_schema_exists() {
+        let document = build();
+        let text = document.to_string();
+        let schemas = document["components"]["schemas"].as_object().expect("schemas");
+        for reference in text.split("#/components/schemas/").skip(1) {
+            let name: String = reference.chars().take_while(|c| c.is_alphanumeric()).collect();
+            assert!(schemas.contains_key(&name), "missing schema {name}");
+        }
+        assert_eq!(document["paths"].as_object().expect("paths").len(), 14);
+    }
+}

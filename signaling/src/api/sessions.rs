@@ -1,0 +1,125 @@
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::disputes::{managed_dispute, readable_dispute};
+use super::error::{ApiError, ApiResult, Body};
+use super::validate::{phone, required};
+use crate::auth::CurrentUser;
+use crate::secrets::{new_id, new_token, now_ms, token_hash};
+use crate::state::AppState;
+use crate::store::{InviteeRole, NewInvitation, Session, SessionStatus};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    scheduled_at: Option<i64>,
+    #[serde(default = "lobby_on")]
+    lobby_enabled: bool,
+}
+
+fn lobby_on() -> bool {
+    true
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(dispute_id): Path<String>,
+    Body(body): Body<CreateSession>,
+) -> ApiResult<Json<Value>> {
+    managed_dispute(&state, &user, &dispute_id).await?;
+    let session = state
+        .store
+        .create_session(&new_id(), &dispute_id, body.lobby_enabled, body.scheduled_at, now_ms())
+        .await?;
+    Ok(Json(json!({ "session": session })))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let session = find(&state, &id).await?;
+    let dispute = readable_dispute(&state, &user, &session.dispute_id).await?;
+    let invitations = state.store.invitations_of_session(&id).await?;
+    let events = state.store.session_events(&id).await?;
+    Ok(Json(json!({
+        "session": session,
+        "dispute": dispute,
+        "invitations": invitations,
+        "events": events,
+    })))
+}
+
+pub async fn end(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let session = find(&state, &id).await?;
+    managed_dispute(&state, &user, &session.dispute_id).await?;
+    state.hub.end_session(&id, &user.0.display_name).await?;
+    let session = find(&state, &id).await?;
+    Ok(Json(json!({ "session": session })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    role: InviteeRole,
+    name: String,
+    #[serde(default)]
+    phone: String,
+    expires_in_minutes: Option<u64>,
+    /// Finer-grained validity, mainly so tests can watch a link expire.
+    expires_in_seconds: Option<u64>,
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(session_id): Path<String>,
+    Body(body): Body<CreateInvitation>,
+) -> ApiResult<Json<Value>> {
+    let session = find(&state, &session_id).await?;
+    managed_dispute(&state, &user, &session.dispute_id).await?;
+    if session.status == SessionStatus::Ended {
+        return Err(ApiError::SessionEnded);
+    }
+    let limits = &state.config.invitations;
+    let seconds = match (body.expires_in_seconds, body.expires_in_minutes) {
+        (Some(s), _) => s,
+        (None, Some(m)) => m.saturating_mul(60),
+        (None, None) => limits.default_ttl_minutes * 60,
+    };
+    if seconds == 0 || seconds > limits.max_ttl_minutes * 60 {
+        return Err(ApiError::Validation(format!(
+            "validity must be between 1 second and {} minutes",
+            limits.max_ttl_minutes
+        )));
+    }
+    let token = new_token();
+    let now = now_ms();
+    let new = NewInvitation {
+        session_id,
+        token_hash: token_hash(&token),
+        role: body.role,
+        name: required("name", &body.name, 100)?,
+        phone: phone(&body.phone)?,
+        expires_at: now.saturating_add(i64::try_from(seconds * 1000).unwrap_or(i64::MAX)),
+    };
+    let invitation = state.store.create_invitation(&new_id(), &new, now).await?;
+    let url = format!("{}/j/{token}", state.public_url);
+    Ok(Json(json!({ "invitation": invitation, "token": token, "url": url })))
+}
+
+async fn find(state: &AppState, id: &str) -> ApiResult<Session> {
+    state
+        .store
+        .session(id)
+        .await?
+        .ok_or(ApiError::NotFound("session"))
+}

@@ -1,0 +1,309 @@
+//! The typed configuration: defaults, then a TOML file, then `CONCORD_*` environment variables,
+//! then command-line flags. Unknown keys are rejected and the result is validated at start.
+//! `concord.sample.toml` at the repository root documents every key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP and WebSocket address.
+    pub listen: SocketAddr,
+    /// Where the SQLite database (and later recordings) live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means SQLite at `{data_dir}/concord.db`.
+    pub database_url: String,
+    /// The origin put in invitation links, e.g. `https://mediation.example.gov.cn`. Empty means
+    /// derived from `listen` and the TLS mode.
+    pub public_url: String,
+    /// Password for the `admin` account created on first start. Empty means a one-time setup
+    /// link is printed instead.
+    pub admin_password: String,
+    pub tls: TlsConfig,
+    pub media: MediaConfig,
+    pub invitations: InvitationConfig,
+    pub signaling: SignalingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub mode: TlsMode,
+    /// PEM certificate chain and key, for `mode = "files"`.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    Off,
+    SelfSigned,
+    Files,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// The one UDP address every peer's media uses.
+    pub bind: SocketAddr,
+    /// The address browsers are told to send media to (behind a 1:1 NAT: the public one).
+    pub advertised_ip: Option<IpAddr>,
+    /// The advertised port, if the NAT maps to another port.
+    pub advertised_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvitationConfig {
+    /// Validity of a new invitation link when the mediator does not say.
+    pub default_ttl_minutes: u64,
+    /// Longest validity a mediator may choose.
+    pub max_ttl_minutes: u64,
+    /// Failed token look-ups allowed per address per minute before it is refused.
+    pub failures_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalingConfig {
+    /// Seconds of silence from a client before the server pings it.
+    pub ping_after_secs: u64,
+    /// Seconds of silence after which the client is dropped.
+    pub drop_after_secs: u64,
+    /// Sign-in cookie lifetime.
+    pub sign_in_hours: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            public_url: String::new(),
+            admin_password: String::new(),
+            tls: TlsConfig::default(),
+            media: MediaConfig::default(),
+            invitations: InvitationConfig::default(),
+            signaling: SignalingConfig::default(),
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            mode: TlsMode::Off,
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 50000)),
+            advertised_ip: None,
+            advertised_port: None,
+        }
+    }
+}
+
+impl Default for InvitationConfig {
+    fn default() -> Self {
+        InvitationConfig {
+            default_ttl_minutes: 3 * 24 * 60,
+            max_ttl_minutes: 30 * 24 * 60,
+            failures_per_minute: 10,
+        }
+    }
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        SignalingConfig {
+            ping_after_secs: 20,
+            drop_after_secs: 45,
+            sign_in_hours: 12,
+        }
+    }
+}
+
+/// Values given on the command line; only those present override the other layers.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsOverrides>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaOverrides>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct TlsOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<TlsMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct MediaOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertised_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertised_port: Option<u16>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Layers defaults, the optional TOML file, the environment and the flags, then validates.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::MissingFile(file.to_owned()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("CONCORD_").split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Defaults for tests: everything on 127.0.0.1 with free ports, SQLite in `data_dir`, and
+    /// an `admin` account with a known password.
+    pub fn for_tests(data_dir: &Path) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_owned(),
+            admin_password: "admin-password-for-tests".to_owned(),
+            media: MediaConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..MediaConfig::default()
+            },
+            ..Config::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.tls.mode == TlsMode::Files
+            && (self.tls.cert.as_os_str().is_empty() || self.tls.key.as_os_str().is_empty())
+        {
+            return invalid("tls.mode = \"files\" needs tls.cert and tls.key");
+        }
+        if !self.database_url.is_empty()
+            && !self.database_url.starts_with("sqlite:")
+            && !self.database_url.starts_with("postgres://")
+            && !self.database_url.starts_with("postgresql://")
+        {
+            return invalid("database_url must start with sqlite: or postgres://");
+        }
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
+        {
+            return invalid("public_url must start with http:// or https://");
+        }
+        let inv = &self.invitations;
+        if inv.default_ttl_minutes == 0 || inv.default_ttl_minutes > inv.max_ttl_minutes {
+            return invalid("invitations.default_ttl_minutes must be between 1 and max_ttl_minutes");
+        }
+        let sig = &self.signaling;
+        if sig.ping_after_secs == 0 || sig.drop_after_secs <= sig.ping_after_secs {
+            return invalid("signaling.drop_after_secs must be greater than ping_after_secs (> 0)");
+        }
+        if sig.sign_in_hours == 0 {
+            return invalid("signaling.sign_in_hours must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("concord.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.mode != TlsMode::Off
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_in_the_file_are_rejected() {
+        let dir = std::env::temp_dir().join(format!("concord-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nlisten_port = 1\n").expect("write");
+        let error = Config::load(Some(&file), &Overrides::default()).expect_err("must fail");
+        assert!(error.to_string().contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("concord-config2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("ok.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[media]\nbind = \"127.0.0.1:9001\"\n")
+            .expect("write");
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:9100".parse().expect("addr")),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(&file), &overrides).expect("loads");
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.media.bind.port(), 9001);
+    }
+
+    #[test]
+    fn the_sample_file_is_valid_and_complete() {
+        let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../concord.sample.toml");
+        let config = Config::load(Some(Path::new(sample)), &Overrides::default()).expect("loads");
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn files_mode_without_certificate_is_invalid() {
+        let mut config = Config::default();
+        config.tls.mode = TlsMode::Files;
+        assert!(config.validate().is_err());
+    }
+}

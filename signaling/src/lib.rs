@@ -1,0 +1,18 @@
+//! Concord's server: accounts, dispute records, invitations, WebSocket signaling and the HTTP
+//! API, composed with the SFU (`concord-sfu`) and the web client (`concord-web`).
+
+pub mod api;
+pub mod auth;
+pub mod config;
+mod demo;
+mod ratelimit;
+pub mod secrets;
+mod server;
+mod state;
+pub mod store;
+mod tls;
+pub mod ws;
+
+pub use config::Config;
+pub use demo::DemoInvitation;
+pub use server::{start, Server};

@@ -1,0 +1,162 @@
+//! Starting and stopping one Concord server: the store, the SFU, HTTP(S) and signaling.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use concord_sfu::{Sfu, SfuConfig};
+use tokio::task::JoinHandle;
+
+use crate::api;
+use crate::api::auth::SETUP_PURPOSE;
+use crate::auth::hash_password;
+use crate::config::Config;
+use crate::demo::{self, DemoInvitation};
+use crate::ratelimit::FailureLimiter;
+use crate::secrets::{new_id, new_token, now_ms, token_hash};
+use crate::state::AppState;
+use crate::store::{AccountRole, Store};
+use crate::tls;
+use crate::ws::Hub;
+
+/// How long the first-start setup link stays valid.
+const SETUP_LINK_HOURS: i64 = 24;
+
+pub struct Server {
+    http_addr: SocketAddr,
+    media_addr: SocketAddr,
+    setup_link: Option<String>,
+    state: AppState,
+    handle: axum_server::Handle,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts a server with this configuration; it runs until [`Server::shutdown`].
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let store = Store::open(&config.database_url())
+        .await
+        .context("opening the database")?;
+
+    let advertised = config.media.advertised_ip.map(|ip| {
+        SocketAddr::new(ip, config.media.advertised_port.unwrap_or(0))
+    });
+    let sfu = Sfu::bind(SfuConfig {
+        bind: config.media.bind,
+        advertised,
+    })
+    .await?;
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("listening on {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let http_addr = listener.local_addr()?;
+    let scheme = if config.tls_enabled() { "https" } else { "http" };
+    let public_url: Arc<str> = if config.public_url.is_empty() {
+        format!("{scheme}://{http_addr}").into()
+    } else {
+        config.public_url.trim_end_matches('/').into()
+    };
+
+    let setup_link = bootstrap_admin(&store, &config, &public_url).await?;
+
+    let state = AppState {
+        token_failures: Arc::new(FailureLimiter::new(config.invitations.failures_per_minute)),
+        hub: Hub::new(sfu.clone(), store.clone()),
+        store,
+        public_url,
+        config: Arc::new(config),
+    };
+    let app = api::router(state.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let extra_ips: Vec<IpAddr> = [Some(http_addr.ip()), state.config.media.advertised_ip]
+        .into_iter()
+        .flatten()
+        .collect();
+    let task = match tls::rustls_config(&state.config, &extra_ips).await? {
+        Some(tls) => {
+            let server = axum_server::from_tcp_rustls(listener, tls).handle(handle.clone());
+            tokio::spawn(server.serve(app))
+        }
+        None => {
+            let server = axum_server::from_tcp(listener).handle(handle.clone());
+            tokio::spawn(server.serve(app))
+        }
+    };
+    tracing::info!(%http_addr, media = %sfu.local_addr(), "concord is serving");
+    Ok(Server {
+        http_addr,
+        media_addr: sfu.local_addr(),
+        setup_link,
+        state,
+        handle,
+        task,
+    })
+}
+
+/// On first start, creates the `admin` account: with the configured password, or without one
+/// and a single-use link to set it (returned to print).
+async fn bootstrap_admin(store: &Store, config: &Config, public_url: &str) -> anyhow::Result<Option<String>> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let now = now_ms();
+    let id = new_id();
+    if !config.admin_password.is_empty() {
+        let hash = hash_password(config.admin_password.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("hashing the admin password: {e:?}"))?;
+        store
+            .create_user(&id, "admin", "Administrator", AccountRole::Admin, Some(&hash), now)
+            .await?;
+        return Ok(None);
+    }
+    store
+        .create_user(&id, "admin", "Administrator", AccountRole::Admin, None, now)
+        .await?;
+    let token = new_token();
+    let expires = now + SETUP_LINK_HOURS * 3_600_000;
+    store
+        .create_one_time_token(&token_hash(&token), SETUP_PURPOSE, Some(&id), now, expires)
+        .await?;
+    Ok(Some(format!("{public_url}/setup/{token}")))
+}
+
+impl Server {
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn media_addr(&self) -> SocketAddr {
+        self.media_addr
+    }
+
+    /// The origin links are built on, e.g. `http://127.0.0.1:8080`.
+    pub fn base_url(&self) -> String {
+        self.state.public_url.to_string()
+    }
+
+    /// The first-start administrator setup link, when no admin password was configured.
+    pub fn setup_link(&self) -> Option<&str> {
+        self.setup_link.as_deref()
+    }
+
+    /// One demo dispute with a live session (lobby off) and a link per person.
+    pub async fn seed_demo(&self) -> anyhow::Result<Vec<DemoInvitation>> {
+        demo::seed(&self.state).await
+    }
+
+    /// Stops accepting, lets requests finish (a few seconds at most), closes the database.
+    pub async fn shutdown(self) {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(3)));
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "HTTP server stopped with an error"),
+            Err(error) => tracing::error!(%error, "HTTP server task failed"),
+        }
+        self.state.store.close().await;
+    }
+}

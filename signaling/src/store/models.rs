@@ -1,0 +1,166 @@
+//! Records as the API shows them. Enums are stored as their snake_case names.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s { $($text => Ok($name::$variant),)+ _ => Err(()) }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// What an account may do.
+    AccountRole { Admin => "admin", Mediator => "mediator", Staff => "staff" }
+);
+
+text_enum!(
+    /// What an invited person is in a session.
+    InviteeRole { Party => "party", Expert => "expert", Observer => "observer" }
+);
+
+text_enum!(
+    /// The administrative level handling a dispute (cases escalate village → township → county).
+    DisputeLevel { Village => "village", Township => "township", County => "county" }
+);
+
+text_enum!(
+    DisputeStatus {
+        Open => "open",
+        InMediation => "in_mediation",
+        Settled => "settled",
+        Escalated => "escalated",
+        Closed => "closed",
+    }
+);
+
+text_enum!(
+    SessionStatus { Scheduled => "scheduled", Live => "live", Ended => "ended" }
+);
+
+impl AccountRole {
+    /// May open disputes and host sessions.
+    pub fn can_host(self) -> bool {
+        matches!(self, AccountRole::Admin | AccountRole::Mediator)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: AccountRole,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Party {
+    pub name: String,
+    #[serde(default)]
+    pub phone: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dispute {
+    pub id: String,
+    pub case_number: String,
+    pub title: String,
+    pub category: String,
+    pub level: DisputeLevel,
+    pub status: DisputeStatus,
+    pub description: String,
+    pub outcome: String,
+    pub parties: Vec<Party>,
+    pub mediator_id: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDispute {
+    pub case_number: String,
+    pub title: String,
+    pub category: String,
+    pub level: DisputeLevel,
+    pub description: String,
+    pub parties: Vec<Party>,
+    pub mediator_id: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DisputeChanges {
+    pub title: Option<String>,
+    pub category: Option<String>,
+    pub level: Option<DisputeLevel>,
+    pub status: Option<DisputeStatus>,
+    pub description: Option<String>,
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub id: String,
+    pub dispute_id: String,
+    pub status: SessionStatus,
+    pub lobby_enabled: bool,
+    pub scheduled_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Invitation {
+    pub id: String,
+    pub session_id: String,
+    pub role: InviteeRole,
+    pub name: String,
+    pub phone: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    pub session_id: String,
+    pub token_hash: String,
+    pub role: InviteeRole,
+    pub name: String,
+    pub phone: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionEvent {
+    pub at: i64,
+    pub kind: String,
+    pub actor: String,
+    pub detail: String,
+}

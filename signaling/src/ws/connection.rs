@@ -1,0 +1,565 @@
+//! One WebSocket client: reads its messages, checks each against its role and phase, and
+//! relays between it, its session's room actor and the SFU. A single task owns the socket,
+//! so messages go out in the order they were decided.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, SfuError};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use super::hub::{account_identity, invitation_identity};
+use super::protocol::{
+    ClientMessage, LeaveReason, ParticipantRole, ServerMessage, SessionInfo, MAX_MESSAGE_BYTES,
+};
+use super::room::{NewMember, RoomCommand, RoomRef, ToConnection};
+use crate::api::error::ApiError;
+use crate::api::invitations::check_token;
+use crate::auth::{may_manage, user_from_headers};
+use crate::secrets::{new_id, now_ms};
+use crate::state::AppState;
+use crate::store::{AccountRole, InviteeRole, SessionStatus, User};
+
+/// Frames above this are refused by the WebSocket layer itself (and close the connection);
+/// between `MAX_MESSAGE_BYTES` and this, the client gets `message_too_large` and stays.
+const MAX_FRAME_BYTES: usize = 1024 * 1024;
+/// A client that keeps sending what we refuse is cut off.
+const MAX_ERRORS: u32 = 20;
+const OUTBOX: usize = 256;
+const MEDIA_EVENTS: usize = 32;
+const HEARTBEAT_CHECK: Duration = Duration::from_secs(5);
+
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    // A cookie only counts from our own pages: a cross-site page could otherwise open a
+    // socket with the mediator's cookie (cross-site WebSocket hijacking).
+    let user = if same_origin(&headers) {
+        user_from_headers(&state, &headers).await.ok().flatten()
+    } else {
+        None
+    };
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            Connection::new(state, peer.ip(), user).run(socket).await;
+        })
+}
+
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
+        // Non-browser clients send no Origin; they cannot carry a victim's cookie.
+        return true;
+    };
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .unwrap_or("");
+    !host.is_empty() && origin_host == host
+}
+
+enum Phase {
+    /// Waiting for `join`.
+    New,
+    /// In the room's lobby (or being admitted).
+    Waiting { member: String, room: RoomRef },
+    /// Admitted: may negotiate media.
+    Admitted {
+        member: String,
+        room: RoomRef,
+        media: MediaRoom,
+        is_host: bool,
+        /// False after the SFU reported the media connection failed: the next offer rejoins.
+        media_joined: bool,
+    },
+}
+
+/// Why the loop ended.
+enum Exit {
+    /// The client went away or asked to leave; tell the room.
+    Leave(LeaveReason),
+    /// The room already let this member go.
+    Released,
+}
+
+struct Connection {
+    state: AppState,
+    ip: IpAddr,
+    user: Option<User>,
+    phase: Phase,
+    outbox_tx: mpsc::Sender<ToConnection>,
+    outbox: mpsc::Receiver<ToConnection>,
+    media_tx: mpsc::Sender<PeerEvent>,
+    media_events: mpsc::Receiver<PeerEvent>,
+    /// Set on admission; host actions that go through the hub name it.
+    joined_session: Option<String>,
+    errors: u32,
+}
+
+type Socket = futures_util::stream::SplitSink<WebSocket, Message>;
+
+impl Connection {
+    fn new(state: AppState, ip: IpAddr, user: Option<User>) -> Connection {
+        let (outbox_tx, outbox) = mpsc::channel(OUTBOX);
+        let (media_tx, media_events) = mpsc::channel(MEDIA_EVENTS);
+        Connection {
+            state,
+            ip,
+            user,
+            phase: Phase::New,
+            outbox_tx,
+            outbox,
+            media_tx,
+            media_events,
+            joined_session: None,
+            errors: 0,
+        }
+    }
+
+    async fn run(mut self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let signaling = self.state.config.signaling.clone();
+        let ping_after = Duration::from_secs(signaling.ping_after_secs);
+        let drop_after = Duration::from_secs(signaling.drop_after_secs);
+        let mut last_heard = Instant::now();
+        let mut pinged = false;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_CHECK);
+
+        let exit = loop {
+            tokio::select! {
+                frame = stream.next() => {
+                    let Some(Ok(frame)) = frame else {
+                        break Exit::Leave(LeaveReason::Disconnected);
+                    };
+                    last_heard = Instant::now();
+                    pinged = false;
+                    let step = match frame {
+                        Message::Text(text) => self.on_text(&mut sink, text.as_str()).await,
+                        Message::Binary(_) => {
+                            self.refuse(&mut sink, "bad_message", "Send JSON text messages.").await
+                        }
+                        Message::Close(_) => Err(Exit::Leave(LeaveReason::Left)),
+                        Message::Ping(_) | Message::Pong(_) => Ok(()),
+                    };
+                    if let Err(exit) = step {
+                        break exit;
+                    }
+                }
+                Some(delivery) = self.outbox.recv() => {
+                    if let Err(exit) = self.on_delivery(&mut sink, delivery).await {
+                        break exit;
+                    }
+                }
+                Some(event) = self.media_events.recv() => {
+                    if let Err(exit) = self.on_media_event(&mut sink, event).await {
+                        break exit;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let silent = last_heard.elapsed();
+                    if silent >= drop_after {
+                        break Exit::Leave(LeaveReason::Disconnected);
+                    }
+                    if silent >= ping_after && !pinged {
+                        pinged = true;
+                        if send(&mut sink, &ServerMessage::Ping).await.is_err() {
+                            break Exit::Leave(LeaveReason::Disconnected);
+                        }
+                    }
+                }
+            }
+        };
+
+        if let Exit::Leave(reason) = exit {
+            if let Phase::Waiting { member, room } | Phase::Admitted { member, room, .. } =
+                &self.phase
+            {
+                let _ = room
+                    .send(RoomCommand::Leave {
+                        id: member.clone(),
+                        reason,
+                    })
+                    .await;
+            }
+        }
+        let _ = sink.close().await;
+    }
+
+    async fn on_text(&mut self, sink: &mut Socket, text: &str) -> Result<(), Exit> {
+        if text.len() > MAX_MESSAGE_BYTES {
+            return self
+                .refuse(sink, "message_too_large", "Messages are limited to 64 KiB.")
+                .await;
+        }
+        let message = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(message) => message,
+            Err(error) => {
+                let detail = format!("Not a valid message: {error}");
+                return self.refuse(sink, "bad_message", detail).await;
+            }
+        };
+        match message {
+            ClientMessage::Join {
+                token, session_id, ..
+            } => self.on_join(sink, token, session_id).await,
+            ClientMessage::Ping => send(sink, &ServerMessage::Pong).await,
+            ClientMessage::Pong => Ok(()),
+            ClientMessage::Leave => Err(Exit::Leave(LeaveReason::Left)),
+            other => self.on_in_room(sink, other).await,
+        }
+    }
+
+    async fn on_join(
+        &mut self,
+        sink: &mut Socket,
+        token: Option<String>,
+        session_id: Option<String>,
+    ) -> Result<(), Exit> {
+        if !matches!(self.phase, Phase::New) {
+            return self.refuse(sink, "already_joined", "You have already joined.").await;
+        }
+        let arrival = match (token, session_id) {
+            (Some(token), None) => self.arrival_by_invitation(&token).await,
+            (None, Some(session_id)) => self.arrival_by_account(&session_id).await,
+            _ => Err(("bad_message", "Join with either a token or a session_id.".to_owned())),
+        };
+        let (session, member) = match arrival {
+            Ok(arrival) => arrival,
+            Err((code, message)) => {
+                // No media, no room: the socket closes right after the reason.
+                let _ = send(sink, &ServerMessage::error(code, message)).await;
+                return Err(Exit::Released);
+            }
+        };
+        let member_id = member.id.clone();
+        let Some(room) = self.state.hub.enter(&session, member).await else {
+            let _ = send(sink, &ServerMessage::error("internal", "The room is not available."))
+                .await;
+            return Err(Exit::Released);
+        };
+        self.phase = Phase::Waiting {
+            member: member_id,
+            room,
+        };
+        Ok(())
+    }
+
+    async fn arrival_by_invitation(
+        &self,
+        token: &str,
+    ) -> Result<(SessionInfo, NewMember), (&'static str, String)> {
+        let valid = check_token(&self.state, token, self.ip)
+            .await
+            .map_err(api_error_to_signal)?;
+        let _ = self
+            .state
+            .store
+            .touch_invitation(&valid.invitation.id, now_ms())
+            .await;
+        let role = match valid.invitation.role {
+            InviteeRole::Party => ParticipantRole::Party,
+            InviteeRole::Expert => ParticipantRole::Expert,
+            InviteeRole::Observer => ParticipantRole::Observer,
+        };
+        let session = SessionInfo {
+            id: valid.session.id.clone(),
+            case_number: valid.dispute.case_number.clone(),
+            title: valid.dispute.title.clone(),
+            lobby_enabled: valid.session.lobby_enabled,
+        };
+        let member = self.new_member(
+            valid.invitation.name.clone(),
+            role,
+            false,
+            false,
+            invitation_identity(&valid.invitation.id),
+        );
+        Ok((session, member))
+    }
+
+    async fn arrival_by_account(
+        &self,
+        session_id: &str,
+    ) -> Result<(SessionInfo, NewMember), (&'static str, String)> {
+        let user = self
+            .user
+            .clone()
+            .ok_or(("unauthenticated", "Sign in first.".to_owned()))?;
+        let not_found = || ("session_not_found", "There is no such session.".to_owned());
+        let store = &self.state.store;
+        let session = store
+            .session(session_id)
+            .await
+            .map_err(|_| internal())?
+            .ok_or_else(not_found)?;
+        if session.status == SessionStatus::Ended {
+            return Err(("session_ended", "This session has ended.".to_owned()));
+        }
+        let dispute = store
+            .dispute(&session.dispute_id)
+            .await
+            .map_err(|_| internal())?
+            .ok_or_else(not_found)?;
+        let (role, is_host) = if may_manage(&user, &dispute.mediator_id) {
+            (ParticipantRole::Mediator, true)
+        } else if user.role == AccountRole::Staff {
+            (ParticipantRole::Staff, false)
+        } else {
+            return Err(("forbidden", "This is not your session.".to_owned()));
+        };
+        if is_host {
+            store
+                .mark_session_live(&session.id, now_ms())
+                .await
+                .map_err(|_| internal())?;
+        }
+        let info = SessionInfo {
+            id: session.id.clone(),
+            case_number: dispute.case_number.clone(),
+            title: dispute.title.clone(),
+            lobby_enabled: session.lobby_enabled,
+        };
+        let member = self.new_member(
+            user.display_name.clone(),
+            role,
+            is_host,
+            true,
+            account_identity(&user.id),
+        );
+        Ok((info, member))
+    }
+
+    fn new_member(
+        &self,
+        name: String,
+        role: ParticipantRole,
+        is_host: bool,
+        trusted: bool,
+        identity: String,
+    ) -> NewMember {
+        NewMember {
+            id: new_id(),
+            name,
+            role,
+            is_host,
+            trusted,
+            identity,
+            outbox: self.outbox_tx.clone(),
+            media_events: self.media_tx.clone(),
+        }
+    }
+
+    /// Everything but join, ping and leave: needs a room, most of it admission.
+    async fn on_in_room(&mut self, sink: &mut Socket, message: ClientMessage) -> Result<(), Exit> {
+        let (member, room, media, is_host, media_joined) = match &self.phase {
+            Phase::New => {
+                return self.refuse(sink, "not_joined", "Send join first.").await;
+            }
+            Phase::Waiting { .. } => {
+                return self
+                    .refuse(sink, "not_admitted", "Wait until the mediator lets you in.")
+                    .await;
+            }
+            Phase::Admitted {
+                member,
+                room,
+                media,
+                is_host,
+                media_joined,
+            } => (member.clone(), room.clone(), media.clone(), *is_host, *media_joined),
+        };
+        let participant = ParticipantId(member.clone());
+        let host_only = matches!(
+            message,
+            ClientMessage::Admit { .. }
+                | ClientMessage::Refuse { .. }
+                | ClientMessage::Kick { .. }
+                | ClientMessage::EndSession
+        );
+        if host_only && !is_host {
+            return self
+                .refuse(sink, "forbidden", "Only the mediator may do that.")
+                .await;
+        }
+        match message {
+            ClientMessage::Offer { sdp } => {
+                if !media_joined {
+                    if let Err(error) = media.join(participant.clone(), self.media_tx.clone()).await
+                    {
+                        return self.refuse_sfu(sink, error).await;
+                    }
+                    self.set_media_joined(true);
+                }
+                match media.offer(participant, sdp).await {
+                    Ok(answer) => send(sink, &ServerMessage::Answer { sdp: answer }).await,
+                    Err(error) => self.refuse_sfu(sink, error).await,
+                }
+            }
+            ClientMessage::Answer { sdp } => match media.answer(participant, sdp).await {
+                Ok(()) => Ok(()),
+                Err(error) => self.refuse_sfu(sink, error).await,
+            },
+            ClientMessage::Candidate { candidate } => {
+                let candidate = candidate.unwrap_or_default();
+                match media.candidate(participant, candidate).await {
+                    Ok(()) => Ok(()),
+                    Err(error) => self.refuse_sfu(sink, error).await,
+                }
+            }
+            ClientMessage::Mute {
+                audio_muted,
+                video_muted,
+            } => {
+                let command = RoomCommand::Mute {
+                    id: member,
+                    audio_muted,
+                    video_muted,
+                };
+                room_send(&room, command).await
+            }
+            ClientMessage::Admit { participant_id } => {
+                room_send(&room, RoomCommand::Admit { by: member, target: participant_id }).await
+            }
+            ClientMessage::Refuse { participant_id } => {
+                room_send(&room, RoomCommand::Refuse { by: member, target: participant_id })
+                    .await
+            }
+            ClientMessage::Kick { participant_id } => {
+                room_send(&room, RoomCommand::Kick { by: member, target: participant_id }).await
+            }
+            ClientMessage::EndSession => {
+                let name = self
+                    .user
+                    .as_ref()
+                    .map(|u| u.display_name.clone())
+                    .unwrap_or_default();
+                if let Some(session_id) = self.joined_session.clone() {
+                    if let Err(error) = self.state.hub.end_session(&session_id, &name).await {
+                        tracing::error!(?error, "ending a session failed");
+                        return self.refuse(sink, "internal", "Could not end the session.").await;
+                    }
+                }
+                Ok(())
+            }
+            ClientMessage::Join { .. }
+            | ClientMessage::Ping
+            | ClientMessage::Pong
+            | ClientMessage::Leave => Ok(()),
+        }
+    }
+
+    fn set_media_joined(&mut self, joined: bool) {
+        if let Phase::Admitted { media_joined, .. } = &mut self.phase {
+            *media_joined = joined;
+        }
+    }
+
+    async fn on_delivery(&mut self, sink: &mut Socket, delivery: ToConnection) -> Result<(), Exit> {
+        match delivery {
+            ToConnection::Message(message) => send(sink, &message).await,
+            ToConnection::Admitted { joined, media } => {
+                let phase = std::mem::replace(&mut self.phase, Phase::New);
+                let (member, room) = match phase {
+                    Phase::Waiting { member, room } => (member, room),
+                    other => {
+                        self.phase = other;
+                        return Ok(());
+                    }
+                };
+                let is_host = matches!(joined, ServerMessage::Joined { is_host: true, .. });
+                if let ServerMessage::Joined { session, .. } = &joined {
+                    self.joined_session = Some(session.id.clone());
+                }
+                self.phase = Phase::Admitted {
+                    member,
+                    room,
+                    media,
+                    is_host,
+                    media_joined: true,
+                };
+                send(sink, &joined).await
+            }
+            ToConnection::Close(message) => {
+                let _ = send(sink, &message).await;
+                Err(Exit::Released)
+            }
+        }
+    }
+
+    async fn on_media_event(&mut self, sink: &mut Socket, event: PeerEvent) -> Result<(), Exit> {
+        match event {
+            PeerEvent::Offer(sdp) => send(sink, &ServerMessage::Offer { sdp }).await,
+            PeerEvent::Connected => Ok(()),
+            PeerEvent::Failed => {
+                self.set_media_joined(false);
+                let notice = ServerMessage::error(
+                    "media_failed",
+                    "The media connection was lost; send a new offer to reconnect.",
+                );
+                send(sink, &notice).await
+            }
+        }
+    }
+
+    async fn refuse_sfu(&mut self, sink: &mut Socket, error: SfuError) -> Result<(), Exit> {
+        let code = match error {
+            SfuError::BadSdp | SfuError::SdpRefused(_) | SfuError::NoPendingOffer => "bad_sdp",
+            SfuError::BadCandidate => "bad_message",
+            SfuError::UnknownParticipant | SfuError::AlreadyJoined => "media_failed",
+            SfuError::RoomClosed | SfuError::Bind(_) => "internal",
+        };
+        self.refuse(sink, code, error.to_string()).await
+    }
+
+    /// Answers a refused message with an error; too many and the client is cut off.
+    async fn refuse(
+        &mut self,
+        sink: &mut Socket,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Result<(), Exit> {
+        self.errors += 1;
+        send(sink, &ServerMessage::error(code, message)).await?;
+        if self.errors >= MAX_ERRORS {
+            let _ = send(
+                sink,
+                &ServerMessage::error("bad_message", "Too many refused messages; goodbye."),
+            )
+            .await;
+            return Err(Exit::Leave(LeaveReason::Disconnected));
+        }
+        Ok(())
+    }
+}
+
+async fn room_send(room: &RoomRef, command: RoomCommand) -> Result<(), Exit> {
+    room.send(command)
+        .await
+        .map_err(|_| Exit::Leave(LeaveReason::Disconnected))
+}
+
+async fn send(sink: &mut Socket, message: &ServerMessage) -> Result<(), Exit> {
+    let text = serde_json::to_string(message).map_err(|_| Exit::Leave(LeaveReason::Disconnected))?;
+    sink.send(Message::Text(text.into()))
+        .await
+        .map_err(|_| Exit::Leave(LeaveReason::Disconnected))
+}
+
+fn internal() -> (&'static str, String) {
+    ("internal", "Something went wrong on the server.".to_owned())
+}
+
+fn api_error_to_signal(error: ApiError) -> (&'static str, String) {
+    let (_, code) = error.status_and_code();
+    (code, error.message())
+}

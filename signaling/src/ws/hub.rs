@@ -1,0 +1,119 @@
+//! Finds the actor of a live session, starting one on first arrival.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use concord_sfu::Sfu;
+
+use super::protocol::SessionInfo;
+use super::room::{self, NewMember, RoomCommand, RoomRef};
+use crate::api::error::{ApiError, ApiResult};
+use crate::secrets::now_ms;
+use crate::store::Store;
+
+/// The registry of running rooms. The lock guards only the map (held for a look-up, never
+/// across an await); each room's state lives in its own task.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    rooms: Mutex<HashMap<String, RoomRef>>,
+    sfu: Sfu,
+    store: Store,
+}
+
+impl Hub {
+    pub fn new(sfu: Sfu, store: Store) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                rooms: Mutex::new(HashMap::new()),
+                sfu,
+                store,
+            }),
+        }
+    }
+
+    /// Puts a member into the session's room, starting the room if needed.
+    pub async fn enter(&self, session: &SessionInfo, member: NewMember) -> Option<RoomRef> {
+        let mut member = member;
+        // A room that stopped between look-up and entry is replaced once.
+        for _ in 0..2 {
+            let room = self.room(session);
+            match room.enter(member).await {
+                Ok(()) => return Some(room),
+                Err(Some(returned)) => member = returned,
+                Err(None) => return None,
+            }
+            self.forget_closed(&session.id);
+        }
+        None
+    }
+
+    fn room(&self, session: &SessionInfo) -> RoomRef {
+        let mut rooms = self.lock();
+        if let Some(room) = rooms.get(&session.id).filter(|r| !r.is_closed()) {
+            return room.clone();
+        }
+        let hub = self.clone();
+        let id = session.id.clone();
+        let room = room::spawn(
+            session.clone(),
+            &self.inner.sfu,
+            self.inner.store.clone(),
+            move || hub.forget_closed(&id),
+        );
+        rooms.insert(session.id.clone(), room.clone());
+        room
+    }
+
+    /// Drops the registry entry of a room whose task has stopped (a newer one is kept).
+    fn forget_closed(&self, session_id: &str) {
+        let mut rooms = self.lock();
+        if rooms.get(session_id).is_some_and(RoomRef::is_closed) {
+            rooms.remove(session_id);
+        }
+    }
+
+    fn existing(&self, session_id: &str) -> Option<RoomRef> {
+        self.lock().get(session_id).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomRef>> {
+        self.inner.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ends a session: recorded as ended, and everyone in its room is told and let go.
+    pub async fn end_session(&self, session_id: &str, by: &str) -> ApiResult<()> {
+        let newly_ended = self
+            .inner
+            .store
+            .mark_session_ended(session_id, now_ms())
+            .await
+            .map_err(ApiError::from)?;
+        if let Some(room) = self.existing(session_id) {
+            let _ = room.end(by.to_owned()).await;
+        }
+        if !newly_ended {
+            tracing::debug!(session = session_id, "session was already ended");
+        }
+        Ok(())
+    }
+
+    /// Whoever is in the room on a revoked invitation is removed.
+    pub async fn invitation_revoked(&self, session_id: &str, invitation_id: &str) {
+        if let Some(room) = self.existing(session_id) {
+            let identity = invitation_identity(invitation_id);
+            let _ = room.send(RoomCommand::Evict { identity }).await;
+        }
+    }
+}
+
+pub fn invitation_identity(invitation_id: &str) -> String {
+    format!("invitation:{invitation_id}")
+}
+
+pub fn account_identity(user_id: &str) -> String {
+    format!("account:{user_id}")
+}

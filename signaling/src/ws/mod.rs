@@ -1,0 +1,10 @@
+//! WebSocket signaling: one task per connection, one actor per live session, and the hub that
+//! finds a session's actor.
+
+mod connection;
+mod hub;
+pub mod protocol;
+mod room;
+
+pub use connection::upgrade;
+pub use hub::Hub;

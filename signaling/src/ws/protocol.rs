@@ -1,0 +1,136 @@
+//! The signaling messages, exactly as `docs/protocol.md` writes them down.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest text message a client may send (an SDP offer with many codecs is ~10 KiB).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Join {
+        token: Option<String>,
+        session_id: Option<String>,
+        #[allow(dead_code)]
+        display_name: Option<String>,
+    },
+    Offer {
+        sdp: String,
+    },
+    Answer {
+        sdp: String,
+    },
+    Candidate {
+        candidate: Option<String>,
+    },
+    Mute {
+        audio_muted: bool,
+        video_muted: bool,
+    },
+    Admit {
+        participant_id: String,
+    },
+    Refuse {
+        participant_id: String,
+    },
+    Kick {
+        participant_id: String,
+    },
+    EndSession,
+    Leave,
+    Ping,
+    Pong,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParticipantRole {
+    Mediator,
+    Party,
+    Expert,
+    Observer,
+    Staff,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantInfo {
+    pub id: String,
+    pub name: String,
+    pub role: ParticipantRole,
+    pub is_host: bool,
+    pub audio_muted: bool,
+    pub video_muted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub case_number: String,
+    pub title: String,
+    pub lobby_enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    Left,
+    Kicked,
+    Disconnected,
+    Refused,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Lobby {
+        participant_id: String,
+        session: SessionInfo,
+    },
+    Joined {
+        participant_id: String,
+        role: ParticipantRole,
+        is_host: bool,
+        session: SessionInfo,
+        participants: Vec<ParticipantInfo>,
+        lobby: Vec<ParticipantInfo>,
+    },
+    Answer {
+        sdp: String,
+    },
+    Offer {
+        sdp: String,
+    },
+    ParticipantJoined {
+        participant: ParticipantInfo,
+    },
+    ParticipantLeft {
+        participant_id: String,
+        reason: LeaveReason,
+    },
+    ParticipantMuted {
+        participant_id: String,
+        audio_muted: bool,
+        video_muted: bool,
+    },
+    LobbyUpdate {
+        lobby: Vec<ParticipantInfo>,
+    },
+    Refused,
+    Kicked,
+    SessionEnded,
+    Error {
+        code: &'static str,
+        message: String,
+    },
+    Ping,
+    Pong,
+}
+
+impl ServerMessage {
+    pub fn error(code: &'static str, message: impl Into<String>) -> ServerMessage {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}

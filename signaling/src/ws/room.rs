@@ -1,0 +1,441 @@
+//! One live session's signaling state, owned by one task: who is in the room, who waits in the
+//! lobby, who hosts. Connections talk to it through a [`RoomRef`]; it talks back through each
+//! member's outbox. Media goes to the SFU, which this actor joins members to on admission, so
+//! nobody receives media before the host lets them in.
+
+use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, Sfu};
+use tokio::sync::{mpsc, oneshot};
+
+use super::protocol::{LeaveReason, ParticipantInfo, ParticipantRole, ServerMessage, SessionInfo};
+use crate::secrets::{new_id, now_ms};
+use crate::store::{SessionEvent, Store};
+
+/// Commands for one session are few per second; a full queue means a stuck room.
+const COMMAND_QUEUE: usize = 128;
+
+/// What a connection needs to hear from its room.
+pub enum ToConnection {
+    Message(ServerMessage),
+    /// You are in: send `joined`, and negotiate media through this handle.
+    Admitted {
+        joined: ServerMessage,
+        media: MediaRoom,
+    },
+    /// Send this, then close: the room has already let you go.
+    Close(ServerMessage),
+}
+
+/// Someone arriving at the room.
+pub struct NewMember {
+    pub id: String,
+    pub name: String,
+    pub role: ParticipantRole,
+    pub is_host: bool,
+    /// Skips the lobby (hosts, staff).
+    pub trusted: bool,
+    /// One person per invitation / account: a second arrival replaces the first.
+    pub identity: String,
+    pub outbox: mpsc::Sender<ToConnection>,
+    pub media_events: mpsc::Sender<PeerEvent>,
+}
+
+struct Member {
+    info: ParticipantInfo,
+    identity: String,
+    admitted: bool,
+    outbox: mpsc::Sender<ToConnection>,
+    media_events: mpsc::Sender<PeerEvent>,
+}
+
+pub enum RoomCommand {
+    Enter {
+        member: NewMember,
+        reply: oneshot::Sender<()>,
+    },
+    Admit {
+        by: String,
+        target: String,
+    },
+    Refuse {
+        by: String,
+        target: String,
+    },
+    Kick {
+        by: String,
+        target: String,
+    },
+    Mute {
+        id: String,
+        audio_muted: bool,
+        video_muted: bool,
+    },
+    Leave {
+        id: String,
+        reason: LeaveReason,
+    },
+    /// Remove whoever came in on this invitation (it was revoked).
+    Evict {
+        identity: String,
+    },
+    End {
+        by: String,
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// A connection's or the hub's handle to a room actor.
+#[derive(Clone)]
+pub struct RoomRef {
+    commands: mpsc::Sender<RoomCommand>,
+}
+
+/// The room's task has stopped (it emptied or the session ended); look it up again.
+#[derive(Debug)]
+pub struct RoomGone;
+
+impl RoomRef {
+    pub async fn send(&self, command: RoomCommand) -> Result<(), RoomGone> {
+        self.commands.send(command).await.map_err(|_| RoomGone)
+    }
+
+    /// Hands a member to the room. If the room has stopped, the member comes back (`Some`) to
+    /// be taken to a fresh room; `None` if the room stopped while taking them in.
+    pub async fn enter(&self, member: NewMember) -> Result<(), Option<NewMember>> {
+        let (reply, done) = oneshot::channel();
+        match self.commands.send(RoomCommand::Enter { member, reply }).await {
+            Ok(()) => done.await.map_err(|_| None),
+            Err(mpsc::error::SendError(RoomCommand::Enter { member, .. })) => Err(Some(member)),
+            Err(_) => Err(None),
+        }
+    }
+
+    pub async fn end(&self, by: String) -> Result<(), RoomGone> {
+        let (reply, done) = oneshot::channel();
+        self.send(RoomCommand::End { by, reply }).await?;
+        done.await.map_err(|_| RoomGone)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+}
+
+/// Starts the actor for a session; `on_stop` runs when it ends (the hub forgets it).
+pub fn spawn(
+    session: SessionInfo,
+    sfu: &Sfu,
+    store: Store,
+    on_stop: impl FnOnce() + Send + 'static,
+) -> RoomRef {
+    let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
+    let room = Room {
+        media: sfu.create_room(&session.id),
+        session,
+        store,
+        members: Vec::new(),
+    };
+    tokio::spawn(async move {
+        room.run(inbox).await;
+        on_stop();
+    });
+    RoomRef { commands }
+}
+
+struct Room {
+    session: SessionInfo,
+    media: MediaRoom,
+    store: Store,
+    /// In arrival order: the lobby is shown first come, first served.
+    members: Vec<Member>,
+}
+
+impl Room {
+    async fn run(mut self, mut inbox: mpsc::Receiver<RoomCommand>) {
+        while let Some(command) = inbox.recv().await {
+            let keep_going = self.handle(command).await;
+            if !keep_going || self.members.is_empty() {
+                break;
+            }
+        }
+        tracing::debug!(session = %self.session.id, "signaling room stopped");
+    }
+
+    /// Returns false when the room must stop (the session ended).
+    async fn handle(&mut self, command: RoomCommand) -> bool {
+        match command {
+            RoomCommand::Enter { member, reply } => {
+                self.enter(member).await;
+                let _ = reply.send(());
+            }
+            RoomCommand::Admit { by, target } => {
+                if self.is_host(&by) {
+                    self.admit(&target).await;
+                }
+            }
+            RoomCommand::Refuse { by, target } => {
+                if self.is_host(&by) && self.is_waiting(&target) {
+                    self.remove(&target, LeaveReason::Refused, Some(ServerMessage::Refused))
+                        .await;
+                }
+            }
+            RoomCommand::Kick { by, target } => {
+                if self.is_host(&by) && by != target {
+                    self.remove(&target, LeaveReason::Kicked, Some(ServerMessage::Kicked))
+                        .await;
+                }
+            }
+            RoomCommand::Mute {
+                id,
+                audio_muted,
+                video_muted,
+            } => self.mute(&id, audio_muted, video_muted),
+            RoomCommand::Leave { id, reason } => self.remove(&id, reason, None).await,
+            RoomCommand::Evict { identity } => {
+                let ids: Vec<String> = self
+                    .members
+                    .iter()
+                    .filter(|m| m.identity == identity)
+                    .map(|m| m.info.id.clone())
+                    .collect();
+                for id in ids {
+                    let notice = ServerMessage::error(
+                        "invitation_revoked",
+                        "Your invitation was withdrawn by the mediator.",
+                    );
+                    self.remove(&id, LeaveReason::Kicked, Some(notice)).await;
+                }
+            }
+            RoomCommand::End { by, reply } => {
+                for member in self.members.drain(..) {
+                    let _ = member
+                        .outbox
+                        .try_send(ToConnection::Close(ServerMessage::SessionEnded));
+                    self.media.leave(ParticipantId(member.info.id)).await;
+                }
+                self.record("session_ended", &by, "");
+                let _ = reply.send(());
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn enter(&mut self, new: NewMember) {
+        // The same person arriving again (a reload, a phone that switched networks) replaces
+        // their old connection.
+        if let Some(old) = self
+            .members
+            .iter()
+            .find(|m| m.identity == new.identity)
+            .map(|m| m.info.id.clone())
+        {
+            let notice = ServerMessage::error(
+                "joined_elsewhere",
+                "You joined this session from another window or device.",
+            );
+            self.remove(&old, LeaveReason::Disconnected, Some(notice))
+                .await;
+        }
+        let id = new.id.clone();
+        let trusted = new.trusted || !self.session.lobby_enabled;
+        self.record("arrived", &new.name, role_name(new.role));
+        self.members.push(Member {
+            info: ParticipantInfo {
+                id: new.id,
+                name: new.name,
+                role: new.role,
+                is_host: new.is_host,
+                audio_muted: false,
+                video_muted: false,
+            },
+            identity: new.identity,
+            admitted: false,
+            outbox: new.outbox,
+            media_events: new.media_events,
+        });
+        if trusted {
+            self.admit(&id).await;
+        } else {
+            let lobby = ServerMessage::Lobby {
+                participant_id: id.clone(),
+                session: self.session.clone(),
+            };
+            self.send_to(&id, ToConnection::Message(lobby));
+            self.announce_lobby();
+        }
+    }
+
+    async fn admit(&mut self, id: &str) {
+        let Some(index) = self.members.iter().position(|m| m.info.id == id && !m.admitted) else {
+            return;
+        };
+        let events = self.members[index].media_events.clone();
+        if let Err(error) = self.media.join(ParticipantId(id.to_owned()), events).await {
+            tracing::error!(%error, "could not add a participant to the media room");
+            let notice = ServerMessage::error("internal", "The media server could not add you.");
+            self.remove(id, LeaveReason::Disconnected, Some(notice)).await;
+            return;
+        }
+        self.members[index].admitted = true;
+        let member = &self.members[index];
+        let joined = ServerMessage::Joined {
+            participant_id: member.info.id.clone(),
+            role: member.info.role,
+            is_host: member.info.is_host,
+            session: self.session.clone(),
+            participants: self
+                .members
+                .iter()
+                .filter(|m| m.admitted && m.info.id != id)
+                .map(|m| m.info.clone())
+                .collect(),
+            lobby: if member.info.is_host {
+                self.lobby()
+            } else {
+                Vec::new()
+            },
+        };
+        let info = member.info.clone();
+        self.send_to(
+            id,
+            ToConnection::Admitted {
+                joined,
+                media: self.media.clone(),
+            },
+        );
+        self.broadcast_except(id, ServerMessage::ParticipantJoined { participant: info.clone() });
+        self.announce_lobby();
+        self.record("admitted", &info.name, role_name(info.role));
+    }
+
+    /// Takes a member out; `notice` is sent to them before their connection closes.
+    async fn remove(&mut self, id: &str, reason: LeaveReason, notice: Option<ServerMessage>) {
+        let Some(index) = self.members.iter().position(|m| m.info.id == id) else {
+            return;
+        };
+        let member = self.members.remove(index);
+        if let Some(notice) = notice {
+            let _ = member.outbox.try_send(ToConnection::Close(notice));
+        }
+        if member.admitted {
+            self.media.leave(ParticipantId(member.info.id.clone())).await;
+            self.broadcast_except(
+                id,
+                ServerMessage::ParticipantLeft {
+                    participant_id: member.info.id.clone(),
+                    reason,
+                },
+            );
+        } else {
+            self.announce_lobby();
+        }
+        let kind = match reason {
+            LeaveReason::Left => "left",
+            LeaveReason::Kicked => "removed",
+            LeaveReason::Disconnected => "disconnected",
+            LeaveReason::Refused => "refused",
+        };
+        self.record(kind, &member.info.name, role_name(member.info.role));
+    }
+
+    fn mute(&mut self, id: &str, audio_muted: bool, video_muted: bool) {
+        let Some(member) = self.members.iter_mut().find(|m| m.info.id == id && m.admitted) else {
+            return;
+        };
+        member.info.audio_muted = audio_muted;
+        member.info.video_muted = video_muted;
+        self.broadcast_except(
+            id,
+            ServerMessage::ParticipantMuted {
+                participant_id: id.to_owned(),
+                audio_muted,
+                video_muted,
+            },
+        );
+    }
+
+    fn lobby(&self) -> Vec<ParticipantInfo> {
+        self.members
+            .iter()
+            .filter(|m| !m.admitted)
+            .map(|m| m.info.clone())
+            .collect()
+    }
+
+    fn announce_lobby(&self) {
+        if !self.session.lobby_enabled {
+            return;
+        }
+        let lobby = self.lobby();
+        for host in self.members.iter().filter(|m| m.admitted && m.info.is_host) {
+            let update = ServerMessage::LobbyUpdate {
+                lobby: lobby.clone(),
+            };
+            deliver(host, ToConnection::Message(update));
+        }
+    }
+
+    fn is_host(&self, id: &str) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.info.id == id && m.admitted && m.info.is_host)
+    }
+
+    fn is_waiting(&self, id: &str) -> bool {
+        self.members.iter().any(|m| m.info.id == id && !m.admitted)
+    }
+
+    fn send_to(&self, id: &str, message: ToConnection) {
+        if let Some(member) = self.members.iter().find(|m| m.info.id == id) {
+            deliver(member, message);
+        }
+    }
+
+    fn broadcast_except(&self, except: &str, message: ServerMessage) {
+        for member in self
+            .members
+            .iter()
+            .filter(|m| m.admitted && m.info.id != except)
+        {
+            deliver(member, ToConnection::Message(message.clone()));
+        }
+    }
+
+    /// Session events are part of the case file; written off the room's task.
+    fn record(&self, kind: &str, actor: &str, detail: &str) {
+        let store = self.store.clone();
+        let session_id = self.session.id.clone();
+        let event = SessionEvent {
+            at: now_ms(),
+            kind: kind.to_owned(),
+            actor: actor.to_owned(),
+            detail: detail.to_owned(),
+        };
+        tokio::spawn(async move {
+            if let Err(error) = store
+                .record_session_event(&new_id(), &session_id, &event)
+                .await
+            {
+                tracing::error!(%error, "could not record a session event");
+            }
+        });
+    }
+}
+
+/// Overload policy: a connection whose outbox is full is not reading; it will be dropped by
+/// its heartbeat. The room never waits for one member.
+fn deliver(member: &Member, message: ToConnection) {
+    if member.outbox.try_send(message).is_err() {
+        tracing::warn!(participant = %member.info.id, "signaling outbox full; message dropped");
+    }
+}
+
+fn role_name(role: ParticipantRole) -> &'static str {
+    match role {
+        ParticipantRole::Mediator => "mediator",
+        ParticipantRole::Party => "party",
+        ParticipantRole::Expert => "expert",
+        ParticipantRole::Observer => "observer",
+        ParticipantRole::Staff => "staff",
+    }
+}
