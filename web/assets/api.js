@@ -1,0 +1,72 @@
+// The REST API of docs/protocol.md. Every failure becomes an ApiError carrying the server's
+// stable error code, so views can pick a friendly message by code and never show internals.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// The code to assume when a reply has no JSON error body (a proxy page, a dropped connection).
+function codeForStatus(status) {
+  switch (status) {
+    case 400: return 'bad_request';
+    case 401: return 'unauthenticated';
+    case 403: return 'forbidden';
+    case 404: return 'not_found';
+    case 409: return 'conflict';
+    case 413: return 'payload_too_large';
+    case 429: return 'rate_limited';
+    default: return 'internal';
+  }
+}
+
+async function request(method, path, body) {
+  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  // POSTs without fields still carry `{}`, so a JSON extractor on the server is always satisfied.
+  if (method !== 'GET') {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body ?? {});
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, 'network', e.message);
+  }
+  let data = null;
+  try {
+    const text = await res.text();
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const err = data && data.error;
+    throw new ApiError(res.status, (err && err.code) || codeForStatus(res.status), err && err.message);
+  }
+  return data || {};
+}
+
+const seg = encodeURIComponent;
+
+export const api = {
+  me: () => request('GET', '/api/auth/me'),
+  login: (username, password) => request('POST', '/api/auth/login', { username, password }),
+  logout: () => request('POST', '/api/auth/logout'),
+  setup: (fields) => request('POST', '/api/setup', fields),
+
+  listDisputes: () => request('GET', '/api/disputes'),
+  createDispute: (fields) => request('POST', '/api/disputes', fields),
+  getDispute: (id) => request('GET', `/api/disputes/${seg(id)}`),
+  updateDispute: (id, fields) => request('PATCH', `/api/disputes/${seg(id)}`, fields),
+  openSession: (disputeId, fields) => request('POST', `/api/disputes/${seg(disputeId)}/sessions`, fields),
+
+  getSession: (id) => request('GET', `/api/sessions/${seg(id)}`),
+  endSession: (id) => request('POST', `/api/sessions/${seg(id)}/end`),
+  createInvitation: (sessionId, fields) => request('POST', `/api/sessions/${seg(sessionId)}/invitations`, fields),
+  revokeInvitation: (id) => request('POST', `/api/invitations/${seg(id)}/revoke`),
+  inspectInvitation: (token) => request('GET', `/api/invitations/inspect?token=${seg(token)}`),
+};

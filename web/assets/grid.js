@@ -1,0 +1,181 @@
+// The video grid: one tile per participant, with name, role and muted icons.
+// Remote media arrives as one MediaStream per participant (the stream id is the participant id),
+// so each tile has a single <video> that plays both its picture and its sound.
+import { h, icon, setText, setLabel } from './dom.js';
+
+export class Grid {
+  // onKick(participant) is offered on other people's tiles when canKick is true.
+  constructor({ onKick, onSoundBlocked }) {
+    this.onKick = onKick;
+    this.onSoundBlocked = onSoundBlocked;
+    this.canKick = false;
+    this.tiles = new Map(); // participant id -> { el, video, participant }
+    this.streams = new Map(); // participant id -> MediaStream that arrived before its tile
+    this.empty = h('p', { class: 'grid-empty', i18n: 'room.alone' });
+    this.el = h('div', { class: 'grid', testid: 'video-grid' }, this.empty);
+  }
+
+  // Adds or refreshes a tile. `self` tiles are muted and mirrored and float small on phones.
+  upsert(p, { self = false, stream = null } = {}) {
+    let tile = this.tiles.get(p.id);
+    if (!tile) {
+      tile = this.createTile(p, self);
+      this.tiles.set(p.id, tile);
+      this.el.append(tile.el);
+    }
+    tile.participant = { ...tile.participant, ...p };
+    this.render(tile);
+    const pending = stream || this.streams.get(p.id);
+    if (pending) {
+      this.streams.delete(p.id);
+      this.attach(tile, pending);
+    }
+    this.updateEmpty();
+  }
+
+  createTile(p, self) {
+    const video = h('video', { autoplay: true, playsinline: true });
+    video.muted = self; // your own voice must never play back to you
+    const name = h('span', { class: 'tile-name' });
+    const role = h('span', { class: 'tile-role' });
+    const micOff = h('span', { class: 'tile-flag', hidden: true }, icon('mic-off'));
+    const camOff = h('span', { class: 'tile-flag', hidden: true }, icon('cam-off'));
+    setLabel(micOff, 'room.mic_is_off');
+    setLabel(camOff, 'room.cam_is_off');
+    const avatar = h('div', { class: 'tile-avatar', 'aria-hidden': 'true' });
+    const kick = h('button', {
+      class: 'tile-kick',
+      testid: 'kick-button',
+      type: 'button',
+      i18n: 'room.kick',
+      hidden: true,
+      on: { click: () => this.onKick(this.tiles.get(p.id).participant) },
+    });
+    const el = h(
+      'div',
+      { class: self ? 'tile self' : 'tile', testid: 'tile', dataset: { participantId: p.id } },
+      video,
+      avatar,
+      h('div', { class: 'tile-label' }, name, self && h('span', { class: 'tile-me', i18n: 'room.me' }), role, micOff, camOff),
+      kick,
+    );
+    return { el, video, name, role, micOff, camOff, avatar, kick, self, participant: {} };
+  }
+
+  render(tile) {
+    const p = tile.participant;
+    tile.name.textContent = p.name || '';
+    tile.role.dataset.role = p.role || '';
+    if (p.role) setText(tile.role, p.is_host ? 'role.host' : `role.${p.role}`);
+    tile.avatar.textContent = (p.name || '?').trim().slice(0, 1).toUpperCase();
+    tile.micOff.hidden = !p.audio_muted;
+    tile.camOff.hidden = !p.video_muted;
+    tile.el.dataset.audioMuted = String(!!p.audio_muted);
+    tile.el.dataset.videoMuted = String(!!p.video_muted);
+    tile.el.classList.toggle('no-video', !!p.video_muted || !this.hasVideo(tile));
+    tile.kick.hidden = !(this.canKick && !tile.self && !p.is_host);
+  }
+
+  hasVideo(tile) {
+    const s = tile.video.srcObject;
+    return !!s && s.getVideoTracks().some((tr) => tr.readyState === 'live');
+  }
+
+  setMuted(id, audioMuted, videoMuted) {
+    const tile = this.tiles.get(id);
+    if (!tile) return null;
+    const before = tile.participant;
+    tile.participant = { ...before, audio_muted: audioMuted, video_muted: videoMuted };
+    this.render(tile);
+    return before;
+  }
+
+  setCanKick(canKick) {
+    this.canKick = canKick;
+    for (const tile of this.tiles.values()) this.render(tile);
+  }
+
+  // Attaches the stream from an RTCTrackEvent to its participant's tile (or keeps it until
+  // the tile exists: tracks can arrive before participant_joined).
+  addStream(id, stream) {
+    const tile = this.tiles.get(id);
+    if (tile) this.attach(tile, stream);
+    else this.streams.set(id, stream);
+  }
+
+  attach(tile, stream) {
+    // Tracks come one event per kind with the same stream: re-assigning would restart playback.
+    if (tile.video.srcObject !== stream) tile.video.srcObject = stream;
+    const refresh = () => this.render(tile);
+    stream.onaddtrack = refresh;
+    stream.onremovetrack = refresh;
+    for (const track of stream.getVideoTracks()) {
+      track.onunmute = refresh;
+      track.onended = refresh;
+    }
+    refresh();
+    this.play(tile);
+  }
+
+  play(tile) {
+    const p = tile.video.play();
+    if (!p || !p.catch) return;
+    // Autoplay with sound is blocked until the person touches the page (e.g. the mediator
+    // opened the room from a link). Then play the picture silently at once, and let the room
+    // offer a "tap to enable sound" button.
+    p.catch((e) => {
+      if (!e || e.name !== 'NotAllowedError' || tile.self) return;
+      tile.soundBlocked = true;
+      tile.video.muted = true;
+      tile.video.play().catch(() => {});
+      this.onSoundBlocked();
+    });
+  }
+
+  // Called from a tap, which lets the browser play sound: unmutes what was silenced above.
+  playAll() {
+    for (const tile of this.tiles.values()) {
+      if (tile.self || !tile.video.srcObject) continue;
+      if (tile.soundBlocked) {
+        tile.soundBlocked = false;
+        tile.video.muted = false;
+      }
+      this.play(tile);
+    }
+  }
+
+  remove(id) {
+    const tile = this.tiles.get(id);
+    this.streams.delete(id);
+    if (!tile) return;
+    tile.video.srcObject = null;
+    tile.el.remove();
+    this.tiles.delete(id);
+    this.updateEmpty();
+  }
+
+  // Drops every remote picture (the peer connection was replaced); tiles stay.
+  detachRemote() {
+    this.streams.clear();
+    for (const tile of this.tiles.values()) {
+      if (tile.self) continue;
+      tile.video.srcObject = null;
+      this.render(tile);
+    }
+  }
+
+  clear() {
+    for (const id of [...this.tiles.keys()]) this.remove(id);
+  }
+
+  participant(id) {
+    const tile = this.tiles.get(id);
+    return tile ? tile.participant : null;
+  }
+
+  updateEmpty() {
+    const others = [...this.tiles.values()].filter((tile) => !tile.self).length;
+    this.empty.hidden = others > 0;
+    this.el.dataset.count = String(others);
+  }
+}

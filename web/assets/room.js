@@ -1,0 +1,389 @@
+// The room, shared by the host and the invitees: joins over signaling, waits in the lobby,
+// runs the peer connection, shows the grid and the controls, and ends with a clear screen.
+import { h, icon, mount, setText, setLabel } from './dom.js';
+import { t } from './i18n.js';
+import { Signaling } from './signaling.js';
+import { Peer } from './peer.js';
+import { Grid } from './grid.js';
+import { LobbyPanel } from './lobby-panel.js';
+import { stopStream } from './media.js';
+import { setStatus } from './state.js';
+
+export class Room {
+  // root: element to draw in. join: the join message ({type:'join', token} or {session_id}).
+  // me: {name, role} known before joining. localStream: MediaStream or null; its tracks'
+  // `enabled` flags are the starting mute state. publish: false for observers.
+  // title: case title shown on top. onJoinError(code): returns true if it drew its own page.
+  // endActions(reason): buttons for the end screen.
+  constructor({ root, join, me, localStream, publish, title, onJoinError, endActions }) {
+    Object.assign(this, { root, join, me, localStream, publish, title, onJoinError, endActions });
+    this.signaling = null;
+    this.peer = null;
+    this.selfId = null;
+    this.isHost = false;
+    this.phase = 'connecting'; // then 'lobby' or 'joined'
+    this.ended = false;
+    this.mediaConnected = false;
+    this.slowTimer = null;
+    this.waitingIds = new Set();
+    this.audioMuted = !this.hasTrack('audio') || !this.localTrack('audio').enabled;
+    this.videoMuted = !this.hasTrack('video') || !this.localTrack('video').enabled;
+
+    this.banner = h('div', { class: 'banner', testid: 'connection-banner', role: 'status', hidden: true });
+    this.view = h('div', { class: 'room-view' });
+    this.onPageHide = () => this.signaling && this.signaling.close({ leave: true });
+  }
+
+  localTrack(kind) {
+    const s = this.localStream;
+    return s ? (kind === 'audio' ? s.getAudioTracks() : s.getVideoTracks())[0] : undefined;
+  }
+
+  hasTrack(kind) {
+    return this.publish && !!this.localTrack(kind);
+  }
+
+  async start() {
+    this.ended = false;
+    this.endingSession = false;
+    this.phase = 'connecting';
+    mount(this.root, h('section', { class: 'room', testid: 'room' }, this.banner, this.view));
+    mount(this.view, h('div', { class: 'center-page' }, h('p', { class: 'big-message', i18n: 'room.connecting' })));
+    this.showBanner('connecting');
+    window.addEventListener('pagehide', this.onPageHide);
+    const signaling = new Signaling({
+      onMessage: (msg) => this.handle(msg),
+      onClose: ({ expected }) => this.socketClosed(expected),
+    });
+    this.signaling = signaling;
+    try {
+      await signaling.open();
+    } catch {
+      setStatus({ state: 'error', pc: null });
+      this.showBanner('lost');
+      return;
+    }
+    signaling.send(this.join);
+  }
+
+  async handle(msg) {
+    if (this.ended) return;
+    switch (msg.type) {
+      case 'lobby': return this.enterLobby(msg);
+      case 'joined': return this.enterRoom(msg);
+      case 'answer': return this.peer && this.peer.acceptAnswer(msg.sdp);
+      case 'offer': return this.peer && this.peer.acceptOffer(msg.sdp);
+      case 'candidate': return this.peer && this.peer.addCandidate(msg.candidate);
+      case 'participant_joined': return this.participantJoined(msg.participant);
+      case 'participant_left': return this.participantLeft(msg.participant_id, msg.reason);
+      case 'participant_muted': return this.participantMuted(msg);
+      case 'lobby_update': return this.lobbyUpdate(msg.lobby || []);
+      case 'refused':
+      case 'kicked':
+      case 'session_ended':
+        this.signaling.expectClose();
+        return this.end(msg.type);
+      case 'error': return this.serverError(msg.code, msg.message);
+      default: console.warn(`room: ignoring message type "${msg.type}"`);
+    }
+  }
+
+  enterLobby(msg) {
+    this.phase = 'lobby';
+    setStatus({ state: 'lobby', participantId: msg.participant_id, pc: null });
+    this.hideBanner();
+    // Their own picture while they wait: proof the camera works, so nobody gives up early.
+    let preview = null;
+    if (this.hasTrack('video')) {
+      preview = h('video', { class: 'lobby-preview', autoplay: true, playsinline: true });
+      preview.muted = true;
+      preview.srcObject = this.localStream;
+    }
+    mount(this.view, h('div', { class: 'center-page lobby-wait' },
+      h('div', { class: 'waiting-dots', 'aria-hidden': 'true' }, h('span'), h('span'), h('span')),
+      h('p', { class: 'big-message', testid: 'lobby-message', role: 'status', i18n: 'lobby.please_wait' }),
+      preview,
+      h('p', { class: 'hint', i18n: 'lobby.keep_open' }),
+      h('button', { type: 'button', class: 'btn btn-quiet', testid: 'leave-button', i18n: 'room.leave', on: { click: () => this.leave() } }),
+    ));
+  }
+
+  async enterRoom(msg) {
+    this.phase = 'joined';
+    this.selfId = msg.participant_id;
+    this.isHost = !!msg.is_host;
+    if (msg.role === 'observer') this.publish = false;
+    setStatus({ state: 'joined', participantId: this.selfId });
+    this.drawRoom();
+    const others = (msg.participants || []).filter((p) => p.id !== this.selfId);
+    const mine = (msg.participants || []).find((p) => p.id === this.selfId) || {};
+    this.grid.setCanKick(this.isHost);
+    this.grid.upsert({
+      id: this.selfId,
+      name: mine.name || this.me.name,
+      role: msg.role || this.me.role,
+      is_host: this.isHost,
+      audio_muted: this.audioMuted,
+      video_muted: this.videoMuted,
+    }, { self: true, stream: this.hasTrack('video') ? this.localStream : null });
+    for (const p of others) this.grid.upsert(p);
+    if (this.isHost) this.lobbyUpdate(msg.lobby || [], { quiet: true });
+    if (!this.mediaConnected) this.showBanner('connecting');
+    this.watchMediaSetup();
+    await this.startPeer();
+    if (this.publish && (this.audioMuted || this.videoMuted)) this.sendMute();
+  }
+
+  async startPeer() {
+    if (this.peer) this.peer.close();
+    this.peer = new Peer({
+      localStream: this.localStream,
+      publish: this.publish,
+      send: (m) => this.signaling.send(m),
+      onTrack: (id, stream) => this.grid.addStream(id, stream),
+      onState: (s) => this.mediaState(s),
+    });
+    setStatus({ pc: this.peer.pc });
+    await this.peer.offer();
+  }
+
+  // Media that never connects usually means a network that blocks UDP: say so rather than
+  // showing "connecting" forever.
+  watchMediaSetup() {
+    clearTimeout(this.slowTimer);
+    this.slowTimer = setTimeout(() => {
+      if (!this.ended && !this.mediaConnected && this.phase === 'joined') this.showBanner('media_slow');
+    }, 20000);
+  }
+
+  mediaState(state) {
+    if (state === 'connected') {
+      this.mediaConnected = true;
+      clearTimeout(this.slowTimer);
+      this.hideBanner();
+    } else if (state === 'disconnected') {
+      this.showBanner('reconnecting');
+    } else if (state === 'failed') {
+      this.restartMedia();
+    }
+  }
+
+  // A new peer connection and a fresh offer, as the protocol allows after media_failed.
+  restartMedia() {
+    if (this.ended || this.phase !== 'joined' || this.restarting) return;
+    this.restarting = true;
+    this.mediaConnected = false;
+    this.showBanner('reconnecting');
+    this.watchMediaSetup();
+    this.signaling.run(async () => {
+      this.grid.detachRemote();
+      await this.startPeer();
+    }).finally(() => { this.restarting = false; });
+  }
+
+  drawRoom() {
+    this.grid = new Grid({
+      onKick: (p) => this.signaling.send({ type: 'kick', participant_id: p.id }),
+      onSoundBlocked: () => { this.soundButton.hidden = false; },
+    });
+    this.lobbyPanel = new LobbyPanel({
+      onAdmit: (p) => this.signaling.send({ type: 'admit', participant_id: p.id }),
+      onRefuse: (p) => this.signaling.send({ type: 'refuse', participant_id: p.id }),
+    });
+    this.soundButton = h('button', {
+      type: 'button', class: 'btn btn-go sound-button', testid: 'enable-sound', hidden: true,
+      on: { click: () => { this.soundButton.hidden = true; this.grid.playAll(); } },
+    }, icon('sound'), h('span', { i18n: 'room.enable_sound' }));
+    this.events = h('ul', { class: 'events', testid: 'event-log', 'aria-live': 'polite' });
+    this.audioButton = this.controlButton('mute-audio', () => this.toggle('audio'));
+    this.videoButton = this.controlButton('mute-video', () => this.toggle('video'));
+    const leave = h('button', { type: 'button', class: 'ctl ctl-leave', testid: 'leave-button', on: { click: () => this.leave() } },
+      icon('leave'), h('span', { i18n: 'room.leave' }));
+    const endSession = this.isHost && h('button', {
+      type: 'button', class: 'ctl ctl-end', testid: 'end-session', on: { click: () => this.endSession() },
+    }, icon('end'), h('span', { i18n: 'room.end_session' }));
+    this.updateControls();
+    mount(this.view,
+      this.title && h('h1', { class: 'room-title', text: this.title }),
+      this.lobbyPanel.el,
+      this.soundButton,
+      this.grid.el,
+      this.events,
+      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], leave, endSession),
+    );
+  }
+
+  controlButton(testid, onClick) {
+    return h('button', { type: 'button', class: 'ctl', testid, on: { click: onClick } }, h('span', { class: 'ctl-icon' }), h('span', { class: 'ctl-text' }));
+  }
+
+  updateControls() {
+    const draw = (button, kind, muted) => {
+      const has = this.hasTrack(kind);
+      button.disabled = !has;
+      button.setAttribute('aria-pressed', String(muted));
+      button.classList.toggle('off', muted);
+      button.firstChild.replaceChildren(icon(kind === 'audio' ? (muted ? 'mic-off' : 'mic') : (muted ? 'cam-off' : 'cam')));
+      const key = !has ? `room.no_${kind}` : `room.${kind}_${muted ? 'off' : 'on'}`;
+      setText(button.lastChild, key);
+      setLabel(button, !has ? key : `room.${muted ? 'unmute' : 'mute'}_${kind}`);
+    };
+    draw(this.audioButton, 'audio', this.audioMuted);
+    draw(this.videoButton, 'video', this.videoMuted);
+  }
+
+  // Muting disables the track (it keeps its place in the SDP, so no renegotiation) and tells
+  // the room so the others see the icon.
+  toggle(kind) {
+    const track = this.localTrack(kind);
+    if (!track) return;
+    if (kind === 'audio') this.audioMuted = !this.audioMuted;
+    else this.videoMuted = !this.videoMuted;
+    track.enabled = !(kind === 'audio' ? this.audioMuted : this.videoMuted);
+    this.updateControls();
+    this.grid.setMuted(this.selfId, this.audioMuted, this.videoMuted);
+    this.sendMute();
+  }
+
+  sendMute() {
+    this.signaling.send({ type: 'mute', audio_muted: this.audioMuted, video_muted: this.videoMuted });
+  }
+
+  participantJoined(p) {
+    if (!p || p.id === this.selfId || !this.grid) return;
+    this.grid.upsert(p);
+    this.toast('event.joined', { name: p.name });
+  }
+
+  participantLeft(id, reason) {
+    if (id === this.selfId || !this.grid) return;
+    const p = this.grid.participant(id);
+    this.grid.remove(id);
+    if (p) this.toast(`event.left_${reason || 'left'}`, { name: p.name });
+  }
+
+  participantMuted({ participant_id: id, audio_muted: a, video_muted: v }) {
+    if (id === this.selfId || !this.grid) return;
+    const before = this.grid.setMuted(id, !!a, !!v);
+    if (!before) return;
+    if (!!before.audio_muted !== !!a) this.toast(a ? 'event.mic_off' : 'event.mic_on', { name: before.name });
+    if (!!before.video_muted !== !!v) this.toast(v ? 'event.cam_off' : 'event.cam_on', { name: before.name });
+  }
+
+  lobbyUpdate(lobby, { quiet = false } = {}) {
+    if (!this.lobbyPanel) return;
+    this.lobbyPanel.render(lobby);
+    for (const p of lobby) if (!this.waitingIds.has(p.id) && !quiet) this.toast('event.waiting', { name: p.name });
+    this.waitingIds = new Set(lobby.map((p) => p.id));
+  }
+
+  serverError(code, message) {
+    if (this.phase === 'connecting') {
+      // A refused join: the server closes the socket after this.
+      this.signaling.expectClose();
+      if (this.onJoinError && this.onJoinError(code)) {
+        this.ended = true;
+        this.cleanup({ state: 'error' });
+        return;
+      }
+      this.end('error', code);
+      return;
+    }
+    if (code === 'media_failed') {
+      this.restartMedia();
+      return;
+    }
+    console.warn(`room: server error ${code}: ${message || ''}`);
+    this.toast(`err.${code}`, null, 'err.unknown');
+  }
+
+  socketClosed(expected) {
+    // The host ended the session: a close without a session_ended message still means that.
+    if (this.endingSession) {
+      this.end('session_ended');
+      return;
+    }
+    if (this.ended || expected) return;
+    if (this.peer) this.peer.close();
+    this.peer = null;
+    this.mediaConnected = false;
+    setStatus({ pc: null, state: 'error' });
+    if (this.soundButton) this.soundButton.hidden = true;
+    this.showBanner('lost');
+  }
+
+  showBanner(kind) {
+    this.banner.hidden = false;
+    this.banner.dataset.state = kind;
+    mount(this.banner, h('span', { i18n: `banner.${kind}` }));
+    if (kind === 'lost' || kind === 'media_slow') {
+      this.banner.append(h('button', { type: 'button', class: 'btn btn-go', testid: 'rejoin-button', i18n: 'banner.rejoin', on: { click: () => this.rejoin() } }));
+    }
+  }
+
+  hideBanner() {
+    this.banner.hidden = true;
+    this.banner.replaceChildren();
+  }
+
+  // After a lost connection: join again with the same camera; the host may have to admit us again.
+  rejoin() {
+    if (this.signaling) this.signaling.close();
+    if (this.peer) this.peer.close();
+    this.peer = null;
+    this.start();
+  }
+
+  leave() {
+    if (this.signaling) this.signaling.close({ leave: true });
+    this.end('left');
+  }
+
+  endSession() {
+    // Looked up at the time of the tap, so automated tests can replace window.confirm.
+    if (!window.confirm(t('room.end_confirm'))) return;
+    this.endingSession = true;
+    this.signaling.send({ type: 'end_session' });
+  }
+
+  // Closes everything down and shows why. reason: refused, kicked, session_ended, left, error.
+  end(reason, code) {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.signaling) this.signaling.expectClose();
+    this.cleanup({ state: reason === 'error' ? 'error' : 'ended' });
+    const key = reason === 'error' ? `err.${code}` : `end.${reason}`;
+    mount(this.root, h('section', { class: 'center-page end-screen', testid: 'end-screen', dataset: { reason: reason === 'error' ? code : reason } },
+      h('h1', { i18n: reason === 'error' ? 'end.error_title' : `end.${reason}_title` }),
+      h('p', { class: 'big-message', i18n: t(key) === key ? 'err.unknown' : key }),
+      h('div', { class: 'actions' }, this.endActions ? this.endActions(reason) : null),
+    ));
+  }
+
+  // Stops media and the socket; the camera light must go off when the call is over.
+  cleanup({ state }) {
+    window.removeEventListener('pagehide', this.onPageHide);
+    clearTimeout(this.slowTimer);
+    if (this.peer) this.peer.close();
+    this.peer = null;
+    if (this.signaling) this.signaling.close();
+    stopStream(this.localStream);
+    setStatus({ pc: null, state });
+  }
+
+  // Leaving the page inside the app (the host navigating away).
+  destroy() {
+    if (this.ended) return;
+    if (this.signaling) this.signaling.close({ leave: true });
+    this.ended = true;
+    this.cleanup({ state: 'idle' });
+  }
+
+  toast(key, vars, fallback) {
+    if (!this.events) return;
+    const item = h('li', { i18n: [t(key) === key && fallback ? fallback : key, vars] });
+    this.events.append(item);
+    while (this.events.children.length > 3) this.events.firstChild.remove();
+    setTimeout(() => item.remove(), 5000);
+  }
+}

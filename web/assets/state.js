@@ -1,0 +1,11 @@
+// What automated tests read: window.concord = { pc, state, participantId }.
+// state is one of 'idle', 'device-check', 'lobby', 'joined', 'ended', 'error'.
+// Views update it through setStatus so the object is never replaced, only changed.
+
+export const status = { pc: null, state: 'idle', participantId: null };
+window.concord = status;
+
+export function setStatus(changes) {
+  Object.assign(status, changes);
+  document.documentElement.dataset.state = status.state;
+}
