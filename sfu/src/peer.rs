@@ -37,6 +37,9 @@ pub(crate) struct TrackOut {
     /// Stream id in the SDP: the publishing participant's id, so clients can label tiles.
     pub stream_id: String,
     pub state: TrackOutState,
+    /// Video only: drop frames until a keyframe, which is the first thing a decoder can use
+    /// (after opening, and after loss the publisher could not repair).
+    pub awaiting_keyframe: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +65,8 @@ pub(crate) struct Peer {
     pub tracks_in: Vec<TrackIn>,
     pub tracks_out: Vec<TrackOut>,
     pub connected: bool,
+    /// Observers receive only: whatever they offer is not forwarded.
+    pub may_publish: bool,
 }
 
 impl Peer {
@@ -85,6 +90,7 @@ impl Peer {
             tracks_in: Vec::new(),
             tracks_out: Vec::new(),
             connected: false,
+            may_publish: true,
         }
     }
 
@@ -185,6 +191,7 @@ impl Peer {
             kind,
             stream_id: stream_id.to_owned(),
             state: TrackOutState::ToOpen,
+            awaiting_keyframe: kind == MediaKind::Video,
         });
     }
 
@@ -206,10 +213,10 @@ impl Peer {
         });
     }
 
-    /// The outgoing mid forwarding `source`, once negotiated.
-    pub fn open_mid_for(&self, source: Source) -> Option<Mid> {
-        self.tracks_out.iter().find_map(|t| match t.state {
-            TrackOutState::Open(mid) if t.source == source => Some(mid),
+    /// The negotiated outgoing track forwarding `source`, with its mid.
+    pub fn open_track_for(&mut self, source: Source) -> Option<(Mid, &mut TrackOut)> {
+        self.tracks_out.iter_mut().find_map(|t| match t.state {
+            TrackOutState::Open(mid) if t.source == source => Some((mid, t)),
             _ => None,
         })
     }
@@ -251,7 +258,10 @@ impl Peer {
         let Some(mut writer) = self.rtc.writer(mid) else {
             return;
         };
-        if writer.request_keyframe(None, KeyframeRequestKind::Pli).is_ok() {
+        if writer
+            .request_keyframe(None, KeyframeRequestKind::Pli)
+            .is_ok()
+        {
             track.last_keyframe_request = Some(now);
         }
     }

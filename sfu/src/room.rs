@@ -47,6 +47,7 @@ pub enum PeerEvent {
 enum Command {
     Join {
         participant: ParticipantId,
+        may_publish: bool,
         events: mpsc::Sender<PeerEvent>,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
@@ -78,13 +79,16 @@ pub struct RoomHandle {
 
 impl RoomHandle {
     /// Adds a participant's media connection. Nothing is negotiated until its offer arrives.
+    /// Tracks offered by a participant who may not publish (an observer) are never forwarded.
     pub async fn join(
         &self,
         participant: ParticipantId,
+        may_publish: bool,
         events: mpsc::Sender<PeerEvent>,
     ) -> Result<(), SfuError> {
         self.request(|reply| Command::Join {
             participant,
+            may_publish,
             events,
             reply,
         })
@@ -170,6 +174,8 @@ pub(crate) fn spawn(context: RoomContext) -> RoomHandle {
 }
 
 /// Work produced while draining one peer that touches other peers.
+// `MediaData` is large, but boxing it would allocate per frame; the queue is reused instead.
+#[allow(clippy::large_enum_variant)]
 enum Forward {
     Media { from: PeerKey, data: MediaData },
     TrackAdded { source: Source, kind: MediaKind },
@@ -222,17 +228,21 @@ impl Room {
 
     fn next_deadline(&self) -> Instant {
         let idle = Instant::now() + IDLE_TICK;
-        self.peers.iter().map(|p| p.deadline).fold(idle, Instant::min)
+        self.peers
+            .iter()
+            .map(|p| p.deadline)
+            .fold(idle, Instant::min)
     }
 
     fn handle_command(&mut self, command: Command) {
         match command {
             Command::Join {
                 participant,
+                may_publish,
                 events,
                 reply,
             } => {
-                let _ = reply.send(self.join(participant, events));
+                let _ = reply.send(self.join(participant, may_publish, events));
             }
             Command::Offer {
                 participant,
@@ -265,8 +275,7 @@ impl Room {
                 let _ = reply.send(result);
             }
             Command::Leave { participant } => {
-                if let Some(index) = self.peers.iter().position(|p| p.participant == participant)
-                {
+                if let Some(index) = self.peers.iter().position(|p| p.participant == participant) {
                     self.remove_peer(index);
                 }
             }
@@ -276,6 +285,7 @@ impl Room {
     fn join(
         &mut self,
         participant: ParticipantId,
+        may_publish: bool,
         events: mpsc::Sender<PeerEvent>,
     ) -> Result<(), SfuError> {
         if self.peers.iter().any(|p| p.participant == participant) {
@@ -308,6 +318,7 @@ impl Room {
         }
 
         let mut peer = Peer::new(key, participant, rtc, ufrag, events, now);
+        peer.may_publish = may_publish;
         for publisher in &self.peers {
             for track in &publisher.tracks_in {
                 let source = Source {
@@ -435,13 +446,28 @@ impl Room {
                     peer: from,
                     mid: data.mid,
                 };
+                let keyframe = data.is_keyframe();
+                let broken = !data.contiguous;
+                let mut someone_waits = false;
                 for peer in &mut self.peers {
                     if peer.key == from || !peer.connected {
                         continue;
                     }
-                    let Some(mid) = peer.open_mid_for(source) else {
+                    let Some((mid, track)) = peer.open_track_for(source) else {
                         continue;
                     };
+                    if track.kind == MediaKind::Video {
+                        if broken {
+                            track.awaiting_keyframe = true;
+                        }
+                        if keyframe {
+                            track.awaiting_keyframe = false;
+                        }
+                        if track.awaiting_keyframe {
+                            someone_waits = true;
+                            continue;
+                        }
+                    }
                     let Some(writer) = peer.rtc.writer(mid) else {
                         continue;
                     };
@@ -451,6 +477,12 @@ impl Room {
                     // A failed write means this subscriber cannot take the codec or the
                     // connection is closing; str0m reports the latter through poll_output.
                     let _ = writer.write(pt, data.network_time, data.time, data.data.clone());
+                }
+                // Ask again while anyone waits: the first request (or its keyframe) may be lost.
+                if someone_waits {
+                    if let Some(publisher) = self.peers.iter_mut().find(|p| p.key == from) {
+                        publisher.request_keyframe(source.mid, now);
+                    }
                 }
             }
             Forward::TrackAdded { source, kind } => {
@@ -493,7 +525,9 @@ impl Room {
     }
 
     fn peer_mut(&mut self, participant: &ParticipantId) -> Option<&mut Peer> {
-        self.peers.iter_mut().find(|p| &p.participant == participant)
+        self.peers
+            .iter_mut()
+            .find(|p| &p.participant == participant)
     }
 }
 
@@ -515,7 +549,8 @@ fn on_event(peer: &mut Peer, event: Event, forwards: &mut VecDeque<Forward>) {
             peer.rtc.disconnect();
         }
         Event::MediaAdded(added) => {
-            let publishes = matches!(added.direction, Direction::RecvOnly | Direction::SendRecv);
+            let publishes = peer.may_publish
+                && matches!(added.direction, Direction::RecvOnly | Direction::SendRecv);
             if publishes && peer.add_track_in(added.mid, added.kind) {
                 forwards.push_back(Forward::TrackAdded {
                     source: Source {
