@@ -46,8 +46,8 @@ pub async fn verify_password(password: String, stored: String) -> bool {
 pub async fn sign_in(state: &AppState, user: &User) -> Result<HeaderValue, ApiError> {
     let token = new_token();
     let now = now_ms();
-    let lifetime_ms = i64::try_from(state.config.signaling.sign_in_hours * 3_600_000)
-        .unwrap_or(i64::MAX);
+    let lifetime_ms =
+        i64::try_from(state.config.signaling.sign_in_hours * 3_600_000).unwrap_or(i64::MAX);
     state
         .store
         .create_auth_session(&token_hash(&token), &user.id, now, now + lifetime_ms)
@@ -84,7 +84,10 @@ pub fn session_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The account a request's cookie signs in, if any.
-pub async fn user_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
+pub async fn user_from_headers(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<User>, ApiError> {
     let Some(token) = session_token(headers) else {
         return Ok(None);
     };
@@ -120,5 +123,6 @@ impl CurrentUser {
 
 /// May this account change (and host sessions of) a dispute mediated by `mediator_id`?
 pub fn may_manage(user: &User, mediator_id: &str) -> bool {
-    user.role == AccountRole::Admin || (user.role == AccountRole::Mediator && user.id == mediator_id)
+    user.role == AccountRole::Admin
+        || (user.role == AccountRole::Mediator && user.id == mediator_id)
 }

@@ -231,14 +231,15 @@ impl Config {
         {
             return invalid("database_url must start with sqlite: or postgres://");
         }
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let url = &self.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return invalid("public_url must start with http:// or https://");
         }
         let inv = &self.invitations;
         if inv.default_ttl_minutes == 0 || inv.default_ttl_minutes > inv.max_ttl_minutes {
-            return invalid("invitations.default_ttl_minutes must be between 1 and max_ttl_minutes");
+            return invalid(
+                "invitations.default_ttl_minutes must be between 1 and max_ttl_minutes",
+            );
         }
         let sig = &self.signaling;
         if sig.ping_after_secs == 0 || sig.drop_after_secs <= sig.ping_after_secs {
@@ -252,7 +253,10 @@ impl Config {
 
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("concord.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("concord.db").display()
+            )
         } else {
             self.database_url.clone()
         }
@@ -282,8 +286,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("concord-config2-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("ok.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[media]\nbind = \"127.0.0.1:9001\"\n")
-            .expect("write");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[media]\nbind = \"127.0.0.1:9001\"\n",
+        )
+        .expect("write");
         let overrides = Overrides {
             listen: Some("127.0.0.1:9100".parse().expect("addr")),
             ..Overrides::default()

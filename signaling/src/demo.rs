@@ -25,7 +25,14 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<DemoInvitation>> {
         Some(existing) => existing.user,
         None => {
             store
-                .create_user(&new_id(), "demo-mediator", mediator_name, AccountRole::Mediator, None, now)
+                .create_user(
+                    &new_id(),
+                    "demo-mediator",
+                    mediator_name,
+                    AccountRole::Mediator,
+                    None,
+                    now,
+                )
                 .await?
         }
     };
@@ -65,7 +72,10 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<DemoInvitation>> {
     let mut links = vec![DemoInvitation {
         role: "mediator".to_owned(),
         name: mediator.display_name.clone(),
-        url: format!("{base}/login/{sign_in}?next=/%23/sessions/{}/room", session.id),
+        url: format!(
+            "{base}/login/{sign_in}?next=/%23/sessions/{}/room",
+            session.id
+        ),
     }];
 
     let invitees = [

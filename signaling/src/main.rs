@@ -11,7 +11,11 @@ use concord_signaling::{start, Config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "concord", version, about = "Video mediation and remote expert consultation")]
+#[command(
+    name = "concord",
+    version,
+    about = "Video mediation and remote expert consultation"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,20 +82,20 @@ fn parse_advertised(value: &str) -> Result<(IpAddr, Option<u16>), String> {
 
 impl ServerArgs {
     fn overrides(&self) -> Overrides {
-        let tls = (self.tls.is_some() || self.tls_cert.is_some() || self.tls_key.is_some()).then(
-            || TlsOverrides {
-                mode: self.tls.or(self.tls_cert.as_ref().map(|_| TlsMode::Files)),
-                cert: self.tls_cert.clone(),
-                key: self.tls_key.clone(),
-            },
-        );
-        let media = (self.media_bind.is_some() || self.media_advertise.is_some()).then(|| {
-            MediaOverrides {
+        let tls =
+            (self.tls.is_some() || self.tls_cert.is_some() || self.tls_key.is_some()).then(|| {
+                TlsOverrides {
+                    mode: self.tls.or(self.tls_cert.as_ref().map(|_| TlsMode::Files)),
+                    cert: self.tls_cert.clone(),
+                    key: self.tls_key.clone(),
+                }
+            });
+        let media =
+            (self.media_bind.is_some() || self.media_advertise.is_some()).then(|| MediaOverrides {
                 bind: self.media_bind,
                 advertised_ip: self.media_advertise.map(|(ip, _)| ip),
                 advertised_port: self.media_advertise.and_then(|(_, port)| port),
-            }
-        });
+            });
         Overrides {
             listen: self.listen,
             data_dir: self.data_dir.clone(),
@@ -125,7 +129,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let server = start(config).await?;
     eprintln!("Concord is serving at {}", server.base_url());
     if let Some(link) = server.setup_link() {
-        eprintln!("First start: open this link once to set the administrator's password:\n  {link}");
+        eprintln!(
+            "First start: open this link once to set the administrator's password:\n  {link}"
+        );
     }
     shutdown_signal().await;
     server.shutdown().await;
@@ -153,9 +159,15 @@ async fn demo(args: ServerArgs) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref(), &overrides)?;
     let server = start(config).await?;
     for link in server.seed_demo().await? {
-        println!("{}", serde_json::to_string(&link).context("encoding a demo link")?);
+        println!(
+            "{}",
+            serde_json::to_string(&link).context("encoding a demo link")?
+        );
     }
-    eprintln!("Demo server at {}; open the links above. Ctrl-C stops it.", server.base_url());
+    eprintln!(
+        "Demo server at {}; open the links above. Ctrl-C stops it.",
+        server.base_url()
+    );
     shutdown_signal().await;
     server.shutdown().await;
     if let Some(dir) = scratch {

@@ -26,9 +26,9 @@ impl FailureLimiter {
     /// Whether this address has used up its failures for the current window.
     pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures
-            .get(&ip)
-            .is_some_and(|(since, count)| now.duration_since(*since) < WINDOW && *count >= self.limit)
+        failures.get(&ip).is_some_and(|(since, count)| {
+            now.duration_since(*since) < WINDOW && *count >= self.limit
+        })
     }
 
     pub fn record_failure(&self, ip: IpAddr, now: Instant) {

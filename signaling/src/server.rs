@@ -40,9 +40,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .await
         .context("opening the database")?;
 
-    let advertised = config.media.advertised_ip.map(|ip| {
-        SocketAddr::new(ip, config.media.advertised_port.unwrap_or(0))
-    });
+    let advertised = config
+        .media
+        .advertised_ip
+        .map(|ip| SocketAddr::new(ip, config.media.advertised_port.unwrap_or(0)));
     let sfu = Sfu::bind(SfuConfig {
         bind: config.media.bind,
         advertised,
@@ -53,7 +54,11 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .with_context(|| format!("listening on {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let http_addr = listener.local_addr()?;
-    let scheme = if config.tls_enabled() { "https" } else { "http" };
+    let scheme = if config.tls_enabled() {
+        "https"
+    } else {
+        "http"
+    };
     let public_url: Arc<str> = if config.public_url.is_empty() {
         format!("{scheme}://{http_addr}").into()
     } else {
@@ -69,8 +74,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         public_url,
         config: Arc::new(config),
     };
-    let app = api::router(state.clone())
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let extra_ips: Vec<IpAddr> = [Some(http_addr.ip()), state.config.media.advertised_ip]
         .into_iter()
@@ -99,7 +103,11 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
 
 /// On first start, creates the `admin` account: with the configured password, or without one
 /// and a single-use link to set it (returned to print).
-async fn bootstrap_admin(store: &Store, config: &Config, public_url: &str) -> anyhow::Result<Option<String>> {
+async fn bootstrap_admin(
+    store: &Store,
+    config: &Config,
+    public_url: &str,
+) -> anyhow::Result<Option<String>> {
     if store.count_users().await? > 0 {
         return Ok(None);
     }
@@ -110,7 +118,14 @@ async fn bootstrap_admin(store: &Store, config: &Config, public_url: &str) -> an
             .await
             .map_err(|e| anyhow::anyhow!("hashing the admin password: {e:?}"))?;
         store
-            .create_user(&id, "admin", "Administrator", AccountRole::Admin, Some(&hash), now)
+            .create_user(
+                &id,
+                "admin",
+                "Administrator",
+                AccountRole::Admin,
+                Some(&hash),
+                now,
+            )
             .await?;
         return Ok(None);
     }

@@ -10,7 +10,10 @@ use axum_server::tls_rustls::RustlsConfig;
 
 use crate::config::{Config, TlsMode};
 
-pub async fn rustls_config(config: &Config, extra_ips: &[IpAddr]) -> anyhow::Result<Option<RustlsConfig>> {
+pub async fn rustls_config(
+    config: &Config,
+    extra_ips: &[IpAddr],
+) -> anyhow::Result<Option<RustlsConfig>> {
     // Several crates bring rustls; pick its crypto explicitly.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match config.tls.mode {
@@ -36,7 +39,8 @@ fn self_signed(dir: &Path, ips: &[IpAddr]) -> anyhow::Result<(Vec<u8>, Vec<u8>)>
     }
     let mut names = vec!["localhost".to_owned()];
     names.extend(ips.iter().map(IpAddr::to_string));
-    let generated = rcgen::generate_simple_self_signed(names).context("generating a certificate")?;
+    let generated =
+        rcgen::generate_simple_self_signed(names).context("generating a certificate")?;
     let cert = generated.cert.pem().into_bytes();
     let key = generated.key_pair.serialize_pem().into_bytes();
     std::fs::create_dir_all(dir).context("creating the TLS directory")?;

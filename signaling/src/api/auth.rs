@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, Body};
 use super::validate::{required, username};
-use crate::auth::{clear_cookie, hash_password, session_token, sign_in, verify_password, CurrentUser};
+use crate::auth::{
+    clear_cookie, hash_password, session_token, sign_in, verify_password, CurrentUser,
+};
 use crate::secrets::{now_ms, token_hash};
 use crate::state::AppState;
 
@@ -36,7 +38,11 @@ pub async fn login(State(state): State<AppState>, Body(login): Body<Login>) -> A
         return Err(ApiError::Unauthenticated);
     }
     let cookie = sign_in(&state, &credentials.user).await?;
-    Ok(([(SET_COOKIE, cookie)], Json(json!({ "user": credentials.user }))).into_response())
+    Ok((
+        [(SET_COOKIE, cookie)],
+        Json(json!({ "user": credentials.user })),
+    )
+        .into_response())
 }
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
@@ -115,7 +121,14 @@ pub async fn sign_in_link(
         .unwrap_or_else(|| "/".to_owned());
     Ok((
         StatusCode::SEE_OTHER,
-        [(SET_COOKIE, cookie), (LOCATION, next.parse().map_err(|_| ApiError::BadRequest("bad next".into()))?)],
+        [
+            (SET_COOKIE, cookie),
+            (
+                LOCATION,
+                next.parse()
+                    .map_err(|_| ApiError::BadRequest("bad next".into()))?,
+            ),
+        ],
     )
         .into_response())
 }

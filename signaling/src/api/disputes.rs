@@ -17,7 +17,9 @@ const MAX_PARTIES: usize = 20;
 /// Mediators see their own disputes; staff and administrators see all.
 pub async fn list(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Json<Value>> {
     let only = (user.0.role == AccountRole::Mediator).then_some(user.0.id.as_str());
-    Ok(Json(json!({ "disputes": state.store.disputes(only).await? })))
+    Ok(Json(
+        json!({ "disputes": state.store.disputes(only).await? }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -45,7 +47,9 @@ pub async fn create(
 ) -> ApiResult<Json<Value>> {
     let mediator = user.require(AccountRole::can_host)?;
     if body.parties.len() > MAX_PARTIES {
-        return Err(ApiError::Validation(format!("at most {MAX_PARTIES} parties")));
+        return Err(ApiError::Validation(format!(
+            "at most {MAX_PARTIES} parties"
+        )));
     }
     let parties = body
         .parties
@@ -66,7 +70,10 @@ pub async fn create(
         parties,
         mediator_id: mediator.id.clone(),
     };
-    let dispute = state.store.create_dispute(&new_id(), &new, now_ms()).await?;
+    let dispute = state
+        .store
+        .create_dispute(&new_id(), &new, now_ms())
+        .await?;
     Ok(Json(json!({ "dispute": dispute })))
 }
 
@@ -100,14 +107,20 @@ pub async fn update(
     managed_dispute(&state, &user, &id).await?;
     let changes = DisputeChanges {
         title: body.title.map(|t| required("title", &t, 200)).transpose()?,
-        category: body.category.map(|c| required("category", &c, 64)).transpose()?,
+        category: body
+            .category
+            .map(|c| required("category", &c, 64))
+            .transpose()?,
         level: body.level,
         status: body.status,
         description: body
             .description
             .map(|d| optional("description", &d, 4000))
             .transpose()?,
-        outcome: body.outcome.map(|o| optional("outcome", &o, 4000)).transpose()?,
+        outcome: body
+            .outcome
+            .map(|o| optional("outcome", &o, 4000))
+            .transpose()?,
     };
     let dispute = state
         .store
@@ -118,7 +131,11 @@ pub async fn update(
 }
 
 /// A dispute the caller may read: staff and admins any, a mediator their own.
-pub async fn readable_dispute(state: &AppState, user: &CurrentUser, id: &str) -> ApiResult<Dispute> {
+pub async fn readable_dispute(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+) -> ApiResult<Dispute> {
     let dispute = state
         .store
         .dispute(id)

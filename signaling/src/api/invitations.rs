@@ -31,7 +31,9 @@ pub async fn check_token(state: &AppState, token: &str, ip: IpAddr) -> ApiResult
     let result = lookup(state, token).await;
     if matches!(
         result,
-        Err(ApiError::InvitationUnknown | ApiError::InvitationExpired | ApiError::InvitationRevoked)
+        Err(ApiError::InvitationUnknown
+            | ApiError::InvitationExpired
+            | ApiError::InvitationRevoked)
     ) {
         state.token_failures.record_failure(ip, started);
     }

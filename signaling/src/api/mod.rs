@@ -11,7 +11,9 @@ mod validate;
 mod web;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::header::{HeaderName, HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+use axum::http::header::{
+    HeaderName, HeaderValue, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -35,7 +37,10 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", post(auth::setup))
         .route("/users", get(users::list).post(users::create))
         .route("/disputes", get(disputes::list).post(disputes::create))
-        .route("/disputes/{id}", get(disputes::show).patch(disputes::update))
+        .route(
+            "/disputes/{id}",
+            get(disputes::show).patch(disputes::update),
+        )
         .route("/disputes/{id}/sessions", post(sessions::create))
         .route("/sessions/{id}", get(sessions::show))
         .route("/sessions/{id}/end", post(sessions::end))
@@ -66,6 +71,18 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),
+        ))
+        // The client is all our own files: no inline script, no other origin.
+        .layer(SetResponseHeaderLayer::overriding(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; \
+                 base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static("camera=(self), microphone=(self), geolocation=()"),
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

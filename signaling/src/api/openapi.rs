@@ -7,24 +7,145 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 /// (method, path, summary, who may call, request schema, response schema)
-const ROUTES: &[(&str, &str, &str, &str, Option<&str>, &str)] = &[
+type Route = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+);
+
+const ROUTES: &[Route] = &[
     ("get", "/api/health", "Liveness", "anyone", None, "Health"),
-    ("post", "/api/auth/login", "Sign in; sets the session cookie", "anyone", Some("Login"), "UserEnvelope"),
-    ("post", "/api/auth/logout", "Sign out", "signed in", None, "Empty"),
-    ("get", "/api/auth/me", "The signed-in account", "signed in", None, "UserEnvelope"),
-    ("post", "/api/setup", "First-start administrator setup with the printed link's token", "setup token", Some("Setup"), "UserEnvelope"),
-    ("get", "/api/users", "List accounts", "admin", None, "UserList"),
-    ("post", "/api/users", "Create an account", "admin", Some("NewUser"), "UserEnvelope"),
-    ("get", "/api/disputes", "List disputes (a mediator sees their own)", "staff, mediator, admin", None, "DisputeList"),
-    ("post", "/api/disputes", "Open a dispute file", "mediator, admin", Some("NewDispute"), "DisputeEnvelope"),
-    ("get", "/api/disputes/{id}", "A dispute with its sessions", "staff, its mediator, admin", None, "DisputeDetail"),
-    ("patch", "/api/disputes/{id}", "Change a dispute (status, outcome, …)", "its mediator, admin", Some("DisputeChanges"), "DisputeEnvelope"),
-    ("post", "/api/disputes/{id}/sessions", "Open a session", "its mediator, admin", Some("NewSession"), "SessionEnvelope"),
-    ("get", "/api/sessions/{id}", "A session with its invitations and events", "staff, its mediator, admin", None, "SessionDetail"),
-    ("post", "/api/sessions/{id}/end", "End a session for everyone", "its mediator, admin", None, "SessionEnvelope"),
-    ("post", "/api/sessions/{id}/invitations", "Invite a person; the token is returned once", "its mediator, admin", Some("NewInvitation"), "CreatedInvitation"),
-    ("post", "/api/invitations/{id}/revoke", "Withdraw an invitation", "its mediator, admin", None, "InvitationEnvelope"),
-    ("get", "/api/invitations/inspect", "What an invitation token opens (rate-limited)", "anyone", None, "InspectedInvitation"),
+    (
+        "post",
+        "/api/auth/login",
+        "Sign in; sets the session cookie",
+        "anyone",
+        Some("Login"),
+        "UserEnvelope",
+    ),
+    (
+        "post",
+        "/api/auth/logout",
+        "Sign out",
+        "signed in",
+        None,
+        "Empty",
+    ),
+    (
+        "get",
+        "/api/auth/me",
+        "The signed-in account",
+        "signed in",
+        None,
+        "UserEnvelope",
+    ),
+    (
+        "post",
+        "/api/setup",
+        "First-start administrator setup with the printed link's token",
+        "setup token",
+        Some("Setup"),
+        "UserEnvelope",
+    ),
+    (
+        "get",
+        "/api/users",
+        "List accounts",
+        "admin",
+        None,
+        "UserList",
+    ),
+    (
+        "post",
+        "/api/users",
+        "Create an account",
+        "admin",
+        Some("NewUser"),
+        "UserEnvelope",
+    ),
+    (
+        "get",
+        "/api/disputes",
+        "List disputes (a mediator sees their own)",
+        "staff, mediator, admin",
+        None,
+        "DisputeList",
+    ),
+    (
+        "post",
+        "/api/disputes",
+        "Open a dispute file",
+        "mediator, admin",
+        Some("NewDispute"),
+        "DisputeEnvelope",
+    ),
+    (
+        "get",
+        "/api/disputes/{id}",
+        "A dispute with its sessions",
+        "staff, its mediator, admin",
+        None,
+        "DisputeDetail",
+    ),
+    (
+        "patch",
+        "/api/disputes/{id}",
+        "Change a dispute (status, outcome, …)",
+        "its mediator, admin",
+        Some("DisputeChanges"),
+        "DisputeEnvelope",
+    ),
+    (
+        "post",
+        "/api/disputes/{id}/sessions",
+        "Open a session",
+        "its mediator, admin",
+        Some("NewSession"),
+        "SessionEnvelope",
+    ),
+    (
+        "get",
+        "/api/sessions/{id}",
+        "A session with its invitations and events",
+        "staff, its mediator, admin",
+        None,
+        "SessionDetail",
+    ),
+    (
+        "post",
+        "/api/sessions/{id}/end",
+        "End a session for everyone",
+        "its mediator, admin",
+        None,
+        "SessionEnvelope",
+    ),
+    (
+        "post",
+        "/api/sessions/{id}/invitations",
+        "Invite a person; the token is returned once",
+        "its mediator, admin",
+        Some("NewInvitation"),
+        "CreatedInvitation",
+    ),
+    (
+        "post",
+        "/api/invitations/{id}/revoke",
+        "Withdraw an invitation",
+        "its mediator, admin",
+        None,
+        "InvitationEnvelope",
+    ),
+    (
+        "get",
+        "/api/invitations/inspect",
+        "What an invitation token opens (rate-limited)",
+        "anyone",
+        None,
+        "InspectedInvitation",
+    ),
 ];
 
 fn schemas() -> Value {
@@ -108,7 +229,9 @@ fn build() -> Value {
         }
         let mut parameters = Vec::new();
         if path.contains("{id}") {
-            parameters.push(json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}));
+            parameters.push(
+                json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
+            );
         }
         if *path == "/api/invitations/inspect" {
             parameters.push(json!({"name": "token", "in": "query", "required": true, "schema": {"type": "string"}}));
@@ -146,9 +269,14 @@ mod tests {
     fn every_referenced_schema_exists() {
         let document = build();
         let text = document.to_string();
-        let schemas = document["components"]["schemas"].as_object().expect("schemas");
+        let schemas = document["components"]["schemas"]
+            .as_object()
+            .expect("schemas");
         for reference in text.split("#/components/schemas/").skip(1) {
-            let name: String = reference.chars().take_while(|c| c.is_alphanumeric()).collect();
+            let name: String = reference
+                .chars()
+                .take_while(|c| c.is_alphanumeric())
+                .collect();
             assert!(schemas.contains_key(&name), "missing schema {name}");
         }
         assert_eq!(document["paths"].as_object().expect("paths").len(), 14);

@@ -32,7 +32,13 @@ pub async fn create(
     managed_dispute(&state, &user, &dispute_id).await?;
     let session = state
         .store
-        .create_session(&new_id(), &dispute_id, body.lobby_enabled, body.scheduled_at, now_ms())
+        .create_session(
+            &new_id(),
+            &dispute_id,
+            body.lobby_enabled,
+            body.scheduled_at,
+            now_ms(),
+        )
         .await?;
     Ok(Json(json!({ "session": session })))
 }
@@ -113,7 +119,9 @@ pub async fn invite(
     };
     let invitation = state.store.create_invitation(&new_id(), &new, now).await?;
     let url = format!("{}/j/{token}", state.public_url);
-    Ok(Json(json!({ "invitation": invitation, "token": token, "url": url })))
+    Ok(Json(
+        json!({ "invitation": invitation, "token": token, "url": url }),
+    ))
 }
 
 async fn find(state: &AppState, id: &str) -> ApiResult<Session> {

@@ -36,7 +36,14 @@ pub async fn create(
     let hash = hash_password(new.password).await?;
     let created = state
         .store
-        .create_user(&new_id(), &name, &display_name, new.role, Some(&hash), now_ms())
+        .create_user(
+            &new_id(),
+            &name,
+            &display_name,
+            new.role,
+            Some(&hash),
+            now_ms(),
+        )
         .await?;
     Ok(Json(json!({ "user": created })))
 }

@@ -15,10 +15,14 @@ pub fn required(field: &str, value: &str, max: usize) -> ApiResult<String> {
 pub fn optional(field: &str, value: &str, max: usize) -> ApiResult<String> {
     let value = value.trim();
     if value.chars().count() > max {
-        return Err(ApiError::Validation(format!("{field} is longer than {max} characters")));
+        return Err(ApiError::Validation(format!(
+            "{field} is longer than {max} characters"
+        )));
     }
     if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ApiError::Validation(format!("{field} contains control characters")));
+        return Err(ApiError::Validation(format!(
+            "{field} contains control characters"
+        )));
     }
     Ok(value.to_owned())
 }
@@ -38,7 +42,9 @@ pub fn username(value: &str) -> ApiResult<String> {
 
 pub fn password(value: &str) -> ApiResult<()> {
     if value.chars().count() < 10 {
-        return Err(ApiError::Validation("password must have at least 10 characters".into()));
+        return Err(ApiError::Validation(
+            "password must have at least 10 characters".into(),
+        ));
     }
     if value.len() > 1024 {
         return Err(ApiError::Validation("password is too long".into()));
@@ -53,7 +59,9 @@ pub fn phone(value: &str) -> ApiResult<String> {
         .chars()
         .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '))
     {
-        return Err(ApiError::Validation("phone may contain only digits, '+', '-' and spaces".into()));
+        return Err(ApiError::Validation(
+            "phone may contain only digits, '+', '-' and spaces".into(),
+        ));
     }
     Ok(value)
 }

@@ -9,7 +9,10 @@ use super::error::ApiError;
 pub async fn index() -> Response {
     let page = concord_web::index_html();
     (
-        [(CONTENT_TYPE, page.content_type), (CACHE_CONTROL, "no-store")],
+        [
+            (CONTENT_TYPE, page.content_type),
+            (CACHE_CONTROL, "no-store"),
+        ],
         page.body,
     )
         .into_response()
@@ -18,7 +21,10 @@ pub async fn index() -> Response {
 pub async fn asset(Path(path): Path<String>) -> Result<Response, ApiError> {
     let asset = concord_web::asset(&path).ok_or(ApiError::NotFound("file"))?;
     Ok((
-        [(CONTENT_TYPE, asset.content_type), (CACHE_CONTROL, "no-cache")],
+        [
+            (CONTENT_TYPE, asset.content_type),
+            (CACHE_CONTROL, "no-cache"),
+        ],
         asset.body,
     )
         .into_response())

@@ -95,7 +95,8 @@ impl Store {
                     .await?
             }
             None => {
-                let sql = format!("SELECT {DISPUTE_COLUMNS} FROM disputes ORDER BY created_at DESC");
+                let sql =
+                    format!("SELECT {DISPUTE_COLUMNS} FROM disputes ORDER BY created_at DESC");
                 sqlx::query(&sql).fetch_all(&self.pool).await?
             }
         };

@@ -88,13 +88,11 @@ impl Store {
     }
 
     pub async fn revoke_invitation(&self, id: &str, now: i64) -> StoreResult<Option<Invitation>> {
-        sqlx::query(
-            "UPDATE invitations SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("UPDATE invitations SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         self.invitation(id).await
     }
 

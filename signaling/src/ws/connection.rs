@@ -60,7 +60,10 @@ fn same_origin(headers: &HeaderMap) -> bool {
         // Non-browser clients send no Origin; they cannot carry a victim's cookie.
         return true;
     };
-    let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let origin_host = origin
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"))
@@ -79,6 +82,7 @@ enum Phase {
         room: RoomRef,
         media: MediaRoom,
         is_host: bool,
+        may_publish: bool,
         /// False after the SFU reported the media connection failed: the next offer rejoins.
         media_joined: bool,
     },
@@ -226,12 +230,17 @@ impl Connection {
         session_id: Option<String>,
     ) -> Result<(), Exit> {
         if !matches!(self.phase, Phase::New) {
-            return self.refuse(sink, "already_joined", "You have already joined.").await;
+            return self
+                .refuse(sink, "already_joined", "You have already joined.")
+                .await;
         }
         let arrival = match (token, session_id) {
             (Some(token), None) => self.arrival_by_invitation(&token).await,
             (None, Some(session_id)) => self.arrival_by_account(&session_id).await,
-            _ => Err(("bad_message", "Join with either a token or a session_id.".to_owned())),
+            _ => Err((
+                "bad_message",
+                "Join with either a token or a session_id.".to_owned(),
+            )),
         };
         let (session, member) = match arrival {
             Ok(arrival) => arrival,
@@ -243,8 +252,11 @@ impl Connection {
         };
         let member_id = member.id.clone();
         let Some(room) = self.state.hub.enter(&session, member).await else {
-            let _ = send(sink, &ServerMessage::error("internal", "The room is not available."))
-                .await;
+            let _ = send(
+                sink,
+                &ServerMessage::error("internal", "The room is not available."),
+            )
+            .await;
             return Err(Exit::Released);
         };
         self.phase = Phase::Waiting {
@@ -361,7 +373,7 @@ impl Connection {
 
     /// Everything but join, ping and leave: needs a room, most of it admission.
     async fn on_in_room(&mut self, sink: &mut Socket, message: ClientMessage) -> Result<(), Exit> {
-        let (member, room, media, is_host, media_joined) = match &self.phase {
+        let (member, room, media, is_host, may_publish, media_joined) = match &self.phase {
             Phase::New => {
                 return self.refuse(sink, "not_joined", "Send join first.").await;
             }
@@ -375,8 +387,16 @@ impl Connection {
                 room,
                 media,
                 is_host,
+                may_publish,
                 media_joined,
-            } => (member.clone(), room.clone(), media.clone(), *is_host, *media_joined),
+            } => (
+                member.clone(),
+                room.clone(),
+                media.clone(),
+                *is_host,
+                *may_publish,
+                *media_joined,
+            ),
         };
         let participant = ParticipantId(member.clone());
         let host_only = matches!(
@@ -394,8 +414,8 @@ impl Connection {
         match message {
             ClientMessage::Offer { sdp } => {
                 if !media_joined {
-                    if let Err(error) = media.join(participant.clone(), self.media_tx.clone()).await
-                    {
+                    let events = self.media_tx.clone();
+                    if let Err(error) = media.join(participant.clone(), may_publish, events).await {
                         return self.refuse_sfu(sink, error).await;
                     }
                     self.set_media_joined(true);
@@ -428,14 +448,34 @@ impl Connection {
                 room_send(&room, command).await
             }
             ClientMessage::Admit { participant_id } => {
-                room_send(&room, RoomCommand::Admit { by: member, target: participant_id }).await
+                room_send(
+                    &room,
+                    RoomCommand::Admit {
+                        by: member,
+                        target: participant_id,
+                    },
+                )
+                .await
             }
             ClientMessage::Refuse { participant_id } => {
-                room_send(&room, RoomCommand::Refuse { by: member, target: participant_id })
-                    .await
+                room_send(
+                    &room,
+                    RoomCommand::Refuse {
+                        by: member,
+                        target: participant_id,
+                    },
+                )
+                .await
             }
             ClientMessage::Kick { participant_id } => {
-                room_send(&room, RoomCommand::Kick { by: member, target: participant_id }).await
+                room_send(
+                    &room,
+                    RoomCommand::Kick {
+                        by: member,
+                        target: participant_id,
+                    },
+                )
+                .await
             }
             ClientMessage::EndSession => {
                 let name = self
@@ -446,7 +486,9 @@ impl Connection {
                 if let Some(session_id) = self.joined_session.clone() {
                     if let Err(error) = self.state.hub.end_session(&session_id, &name).await {
                         tracing::error!(?error, "ending a session failed");
-                        return self.refuse(sink, "internal", "Could not end the session.").await;
+                        return self
+                            .refuse(sink, "internal", "Could not end the session.")
+                            .await;
                     }
                 }
                 Ok(())
@@ -476,15 +518,24 @@ impl Connection {
                         return Ok(());
                     }
                 };
-                let is_host = matches!(joined, ServerMessage::Joined { is_host: true, .. });
-                if let ServerMessage::Joined { session, .. } = &joined {
-                    self.joined_session = Some(session.id.clone());
-                }
+                let (is_host, may_publish) = match &joined {
+                    ServerMessage::Joined {
+                        is_host,
+                        role,
+                        session,
+                        ..
+                    } => {
+                        self.joined_session = Some(session.id.clone());
+                        (*is_host, role.may_publish())
+                    }
+                    _ => (false, false),
+                };
                 self.phase = Phase::Admitted {
                     member,
                     room,
                     media,
                     is_host,
+                    may_publish,
                     media_joined: true,
                 };
                 send(sink, &joined).await
@@ -549,7 +600,8 @@ async fn room_send(room: &RoomRef, command: RoomCommand) -> Result<(), Exit> {
 }
 
 async fn send(sink: &mut Socket, message: &ServerMessage) -> Result<(), Exit> {
-    let text = serde_json::to_string(message).map_err(|_| Exit::Leave(LeaveReason::Disconnected))?;
+    let text =
+        serde_json::to_string(message).map_err(|_| Exit::Leave(LeaveReason::Disconnected))?;
     sink.send(Message::Text(text.into()))
         .await
         .map_err(|_| Exit::Leave(LeaveReason::Disconnected))

@@ -52,6 +52,13 @@ pub enum ParticipantRole {
     Staff,
 }
 
+impl ParticipantRole {
+    /// Observers watch and listen; everyone else may send audio and video.
+    pub fn may_publish(self) -> bool {
+        self != ParticipantRole::Observer
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ParticipantInfo {
     pub id: String,

@@ -102,7 +102,11 @@ impl RoomRef {
     /// be taken to a fresh room; `None` if the room stopped while taking them in.
     pub async fn enter(&self, member: NewMember) -> Result<(), Option<NewMember>> {
         let (reply, done) = oneshot::channel();
-        match self.commands.send(RoomCommand::Enter { member, reply }).await {
+        match self
+            .commands
+            .send(RoomCommand::Enter { member, reply })
+            .await
+        {
             Ok(()) => done.await.map_err(|_| None),
             Err(mpsc::error::SendError(RoomCommand::Enter { member, .. })) => Err(Some(member)),
             Err(_) => Err(None),
@@ -266,14 +270,21 @@ impl Room {
     }
 
     async fn admit(&mut self, id: &str) {
-        let Some(index) = self.members.iter().position(|m| m.info.id == id && !m.admitted) else {
+        let Some(index) = self
+            .members
+            .iter()
+            .position(|m| m.info.id == id && !m.admitted)
+        else {
             return;
         };
         let events = self.members[index].media_events.clone();
-        if let Err(error) = self.media.join(ParticipantId(id.to_owned()), events).await {
+        let may_publish = self.members[index].info.role.may_publish();
+        let participant = ParticipantId(id.to_owned());
+        if let Err(error) = self.media.join(participant, may_publish, events).await {
             tracing::error!(%error, "could not add a participant to the media room");
             let notice = ServerMessage::error("internal", "The media server could not add you.");
-            self.remove(id, LeaveReason::Disconnected, Some(notice)).await;
+            self.remove(id, LeaveReason::Disconnected, Some(notice))
+                .await;
             return;
         }
         self.members[index].admitted = true;
@@ -303,7 +314,12 @@ impl Room {
                 media: self.media.clone(),
             },
         );
-        self.broadcast_except(id, ServerMessage::ParticipantJoined { participant: info.clone() });
+        self.broadcast_except(
+            id,
+            ServerMessage::ParticipantJoined {
+                participant: info.clone(),
+            },
+        );
         self.announce_lobby();
         self.record("admitted", &info.name, role_name(info.role));
     }
@@ -318,7 +334,9 @@ impl Room {
             let _ = member.outbox.try_send(ToConnection::Close(notice));
         }
         if member.admitted {
-            self.media.leave(ParticipantId(member.info.id.clone())).await;
+            self.media
+                .leave(ParticipantId(member.info.id.clone()))
+                .await;
             self.broadcast_except(
                 id,
                 ServerMessage::ParticipantLeft {
@@ -339,7 +357,11 @@ impl Room {
     }
 
     fn mute(&mut self, id: &str, audio_muted: bool, video_muted: bool) {
-        let Some(member) = self.members.iter_mut().find(|m| m.info.id == id && m.admitted) else {
+        let Some(member) = self
+            .members
+            .iter_mut()
+            .find(|m| m.info.id == id && m.admitted)
+        else {
             return;
         };
         member.info.audio_muted = audio_muted;
