@@ -1,0 +1,203 @@
+//! Malformed input is answered with a clean error and never takes the server down: garbage over
+//! the WebSocket, oversized frames, bad SDP, and malformed JSON over REST.
+
+use concord_tests::{msg_type, TestServer, SIGNAL_TIMEOUT};
+use reqwest::Method;
+use serde_json::json;
+
+/// The server still answers REST and accepts new signaling connections.
+async fn assert_server_up(server: &TestServer) {
+    let health = server
+        .client()
+        .expect("client")
+        .get("/api/health")
+        .await
+        .expect("health request");
+    assert_eq!(health.status, 200, "{:?}", health);
+    assert_eq!(health.body["status"], "ok");
+    let mut fresh = server.signal(None).await.expect("a new connection");
+    fresh
+        .round_trip(SIGNAL_TIMEOUT)
+        .await
+        .expect("a new connection gets pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_unknown_and_oversized_messages_get_errors_and_the_connection_stays_open() {
+    let server = TestServer::start().await.expect("start the server");
+    let mut ws = server.signal(None).await.expect("connect");
+
+    ws.send_raw("this is not JSON {".to_owned()).expect("send");
+    ws.expect_error("bad_message", SIGNAL_TIMEOUT)
+        .await
+        .expect("not-JSON gets bad_message");
+    ws.round_trip(SIGNAL_TIMEOUT)
+        .await
+        .expect("the connection stays open after not-JSON");
+
+    ws.send(json!({"type": "teleport", "where": "moon"}))
+        .expect("send");
+    ws.expect_error("bad_message", SIGNAL_TIMEOUT)
+        .await
+        .expect("an unknown type gets bad_message");
+
+    ws.send(json!(["an", "array", "not", "an", "object"]))
+        .expect("send");
+    ws.expect_error("bad_message", SIGNAL_TIMEOUT)
+        .await
+        .expect("a JSON value that is not an object gets bad_message");
+
+    // An oversized `leave`: were it acted on, the server would close the socket.
+    let big = json!({"type": "leave", "padding": "x".repeat(70 * 1024)}).to_string();
+    assert!(big.len() > 64 * 1024);
+    ws.send_raw(big).expect("send");
+    ws.expect_error("message_too_large", SIGNAL_TIMEOUT)
+        .await
+        .expect("a frame over 64 KiB gets message_too_large");
+    ws.round_trip(SIGNAL_TIMEOUT)
+        .await
+        .expect("the connection stays open after an oversized frame, which was not acted on");
+
+    // Before join, nothing but join/ping/leave is accepted.
+    ws.send(json!({"type": "offer", "sdp": "v=0\r\n"}))
+        .expect("send");
+    ws.expect_error("not_joined", SIGNAL_TIMEOUT)
+        .await
+        .expect("an offer before join gets not_joined");
+
+    // A join with neither a token nor a session id is malformed (whether the socket then
+    // stays open, like other bad messages, or closes, like a refused join, is not pinned).
+    let mut other = server.signal(None).await.expect("connect");
+    other.send(json!({"type": "join"})).expect("send");
+    other
+        .expect_error("bad_message", SIGNAL_TIMEOUT)
+        .await
+        .expect("join with neither token nor session_id gets bad_message");
+
+    assert_server_up(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_that_keeps_sending_garbage_is_disconnected() {
+    let server = TestServer::start().await.expect("start the server");
+    let mut ws = server.signal(None).await.expect("connect");
+    for i in 0..30 {
+        // Sending may fail once the server has closed the socket.
+        if ws.send_raw(format!("garbage {i}")).is_err() {
+            break;
+        }
+    }
+    ws.expect_closed(SIGNAL_TIMEOUT)
+        .await
+        .expect("the server disconnects a client that keeps sending garbage");
+    let errors = ws
+        .inbox()
+        .history()
+        .iter()
+        .filter(|m| msg_type(m) == "error")
+        .count();
+    // Each refused message is answered; after the 20th the server may add a farewell error.
+    assert!(
+        (20..=21).contains(&errors),
+        "20 refusals are answered, then the client is cut off ({errors} errors for 30 messages)"
+    );
+    assert_server_up(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_sdp_gets_bad_sdp() {
+    let server = TestServer::start().await.expect("start the server");
+    let room = server.room(false).await.expect("room");
+    let mut ws = server.signal(Some(&room.mediator)).await.expect("connect");
+    let joined = ws
+        .join_session(&room.session_id, SIGNAL_TIMEOUT)
+        .await
+        .expect("reply");
+    assert_eq!(msg_type(&joined), "joined", "{joined}");
+
+    for sdp in [
+        "this is not SDP at all",
+        "v=0\r\nm=audio banana RTP/AVP 0\r\n",
+    ] {
+        ws.send(json!({"type": "offer", "sdp": sdp})).expect("send");
+        ws.expect_error("bad_sdp", SIGNAL_TIMEOUT)
+            .await
+            .unwrap_or_else(|e| panic!("offer {sdp:?} gets bad_sdp: {e:#}"));
+    }
+    ws.send(json!({"type": "offer"})).expect("send");
+    ws.expect_error("bad_message", SIGNAL_TIMEOUT)
+        .await
+        .expect("an offer without sdp gets bad_message");
+
+    let seen = ws
+        .round_trip(SIGNAL_TIMEOUT)
+        .await
+        .expect("the connection stays open after bad SDP");
+    assert!(
+        !seen.iter().any(|m| msg_type(m) == "answer"),
+        "bad SDP is never answered: {seen:?}"
+    );
+    assert_server_up(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_rejects_malformed_json_with_a_json_400() {
+    let server = TestServer::start().await.expect("start the server");
+    let anyone = server.client().expect("client");
+    let mediator = server.mediator().await.expect("mediator");
+
+    anyone
+        .send_raw(
+            Method::POST,
+            "/api/auth/login",
+            "application/json",
+            "{\"username\": \"admin\", ",
+        )
+        .await
+        .expect("request")
+        .expect_error(400, "bad_request")
+        .expect("truncated JSON at login is a JSON 400");
+
+    mediator
+        .send_raw(
+            Method::POST,
+            "/api/disputes",
+            "application/json",
+            "not json at all",
+        )
+        .await
+        .expect("request")
+        .expect_error(400, "bad_request")
+        .expect("malformed JSON when creating a dispute is a JSON 400");
+
+    let wrong_shape = mediator
+        .post("/api/disputes", json!({"title": 42, "parties": "none"}))
+        .await
+        .expect("request");
+    assert_eq!(wrong_shape.status, 400, "{:?}", wrong_shape);
+    assert!(
+        matches!(
+            wrong_shape.error_code(),
+            Some("bad_request" | "validation_failed")
+        ),
+        "a body of the wrong shape is a JSON 400 with a stable code: {:?}",
+        wrong_shape
+    );
+
+    let empty_fields = mediator
+        .post(
+            "/api/disputes",
+            json!({"case_number": "", "title": "", "category": "", "parties": []}),
+        )
+        .await
+        .expect("request");
+    empty_fields
+        .expect_error(400, "validation_failed")
+        .expect("empty required fields fail validation");
+
+    assert_server_up(&server).await;
+    server.shutdown().await;
+}
