@@ -166,6 +166,7 @@ impl Server {
 
     /// Stops accepting, lets requests finish (a few seconds at most), closes the database.
     pub async fn shutdown(self) {
+        self.state.hub.shut_down().await;
         self.handle.graceful_shutdown(Some(Duration::from_secs(3)));
         match self.task.await {
             Ok(Ok(())) => {}

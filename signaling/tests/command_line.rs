@@ -98,27 +98,48 @@ async fn demo_prints_one_working_link_per_person_with_the_real_port() {
     assert_ne!(port, 0, "the printed URLs carry the real port");
     for link in &links {
         let url = link["url"].as_str().expect("url");
-        assert!(url.starts_with(&format!("http://127.0.0.1:{port}/")), "{url}");
+        assert!(
+            url.starts_with(&format!("http://127.0.0.1:{port}/")),
+            "{url}"
+        );
         assert!(!link["name"].as_str().unwrap_or_default().is_empty());
     }
     for link in &links[1..] {
         let url = link["url"].as_str().expect("url");
         let token = url.rsplit('/').next().expect("token");
-        let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
         let (status, body) =
             http_get(stream, &format!("/api/invitations/inspect?token={token}")).await;
-        assert!(status.contains("200"), "{url} is a valid invitation: {status} {body}");
-        assert!(body.contains(link["role"].as_str().expect("role")), "{body}");
+        assert!(
+            status.contains("200"),
+            "{url} is a valid invitation: {status} {body}"
+        );
+        assert!(
+            body.contains(link["role"].as_str().expect("role")),
+            "{body}"
+        );
     }
     // The mediator's link signs in once and lands in the session's room.
     let path = links[0]["url"].as_str().expect("url");
     let path = &path[path.find("/login/").expect("a sign-in link")..];
-    let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
     let (status, _) = http_get(stream, path).await;
-    assert!(status.contains("303"), "the sign-in link redirects: {status}");
-    let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    assert!(
+        status.contains("303"),
+        "the sign-in link redirects: {status}"
+    );
+    let stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
     let (status, _) = http_get(stream, path).await;
-    assert!(status.contains("404"), "the sign-in link works once: {status}");
+    assert!(
+        status.contains("404"),
+        "the sign-in link works once: {status}"
+    );
     stop(child).await;
 }
 
@@ -140,7 +161,13 @@ async fn serve_creates_its_database_prints_a_setup_link_and_speaks_https_when_as
     let _ = std::fs::remove_dir_all(&data);
     let data_arg = data.to_str().expect("utf-8 path").to_owned();
     let mut child = concord()
-        .args(["serve", "--listen", "127.0.0.1:0", "--media-bind", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--media-bind",
+            "127.0.0.1:0",
+        ])
         .args(["--tls", "self-signed", "--data-dir", &data_arg])
         .spawn()
         .expect("start concord serve");
@@ -159,10 +186,15 @@ async fn serve_creates_its_database_prints_a_setup_link_and_speaks_https_when_as
     .await
     .expect("a setup link on first start");
     assert!(setup.len() > "/setup/".len() + 20, "{setup}");
-    assert!(data.join("concord.db").exists(), "SQLite created on first start");
+    assert!(
+        data.join("concord.db").exists(),
+        "SQLite created on first start"
+    );
 
     let port = port_of(&base);
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
     let server_name = ServerName::try_from("localhost").expect("name");
     let tls = tls_client(&data)
         .connect(server_name, tcp)

@@ -39,8 +39,9 @@ export class DeviceCheck {
     this.problem.hidden = true;
     setText(this.previewNote, 'check.opening');
     this.previewNote.hidden = false;
-    this.camButton.disabled = true;
-    this.micButton.disabled = true;
+    // Labelled while the devices open, so the buttons never look empty.
+    this.drawPending(this.camButton, 'cam', 'video');
+    this.drawPending(this.micButton, 'mic', 'audio');
     const { stream, problem } = await getLocalMedia();
     this.stream = stream;
     this.video.srcObject = stream && stream.getVideoTracks().length ? stream : null;
@@ -92,6 +93,11 @@ export class DeviceCheck {
     this.previewNote.hidden = !!showVideo;
     if (!showVideo) setText(this.previewNote, cam ? 'check.camera_off' : 'check.no_camera');
     this.meter.classList.toggle('off', !(mic && mic.enabled));
+  }
+
+  drawPending(button, iconName, kind) {
+    button.disabled = true;
+    mount(button, icon(iconName), h('span', { i18n: `room.${kind}_label` }));
   }
 
   drawToggle(button, track, iconName, kind) {

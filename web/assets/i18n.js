@@ -187,6 +187,8 @@ const TABLE = {
   'room.video_on': ['摄像头开着', 'Camera on'],
   'room.video_off': ['摄像头已关', 'Camera off'],
   'room.no_audio': ['没有麦克风', 'No microphone'],
+  'room.audio_label': ['麦克风', 'Microphone'],
+  'room.video_label': ['摄像头', 'Camera'],
   'room.no_video': ['没有摄像头', 'No camera'],
   'room.mute_audio': ['关闭麦克风', 'Turn the microphone off'],
   'room.unmute_audio': ['打开麦克风', 'Turn the microphone on'],

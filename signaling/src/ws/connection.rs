@@ -34,6 +34,8 @@ const MAX_ERRORS: u32 = 20;
 const OUTBOX: usize = 256;
 const MEDIA_EVENTS: usize = 32;
 const HEARTBEAT_CHECK: Duration = Duration::from_secs(5);
+/// How long a closing connection waits for the client's Close.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 pub async fn upgrade(
     ws: WebSocketUpgrade,
@@ -196,7 +198,11 @@ impl Connection {
                     .await;
             }
         }
+        // Closing handshake: read until the client's Close. Closing with unread input makes
+        // the kernel reset the connection, which can destroy our last messages in flight.
         let _ = sink.close().await;
+        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+        let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
     }
 
     async fn on_text(&mut self, sink: &mut Socket, text: &str) -> Result<(), Exit> {

@@ -101,6 +101,14 @@ impl Hub {
         Ok(())
     }
 
+    /// Lets every room go before the server stops, so their last events are written.
+    pub async fn shut_down(&self) {
+        let rooms: Vec<RoomRef> = self.lock().drain().map(|(_, room)| room).collect();
+        for room in rooms {
+            let _ = room.shut_down().await;
+        }
+    }
+
     /// Whoever is in the room on a revoked invitation is removed.
     pub async fn invitation_revoked(&self, session_id: &str, invitation_id: &str) {
         if let Some(room) = self.existing(session_id) {

@@ -81,6 +81,10 @@ pub enum RoomCommand {
         by: String,
         reply: oneshot::Sender<()>,
     },
+    /// The server is stopping: let everyone go (the session stays live for a restart).
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// A connection's or the hub's handle to a room actor.
@@ -116,6 +120,12 @@ impl RoomRef {
     pub async fn end(&self, by: String) -> Result<(), RoomGone> {
         let (reply, done) = oneshot::channel();
         self.send(RoomCommand::End { by, reply }).await?;
+        done.await.map_err(|_| RoomGone)
+    }
+
+    pub async fn shut_down(&self) -> Result<(), RoomGone> {
+        let (reply, done) = oneshot::channel();
+        self.send(RoomCommand::Shutdown { reply }).await?;
         done.await.map_err(|_| RoomGone)
     }
 
@@ -216,7 +226,18 @@ impl Room {
                         .try_send(ToConnection::Close(ServerMessage::SessionEnded));
                     self.media.leave(ParticipantId(member.info.id)).await;
                 }
-                self.record("session_ended", &by, "");
+                self.record("session_ended", &by, "").await;
+                let _ = reply.send(());
+                return false;
+            }
+            RoomCommand::Shutdown { reply } => {
+                for member in self.members.drain(..) {
+                    let notice = ServerMessage::error(
+                        "server_stopping",
+                        "The server is restarting; join again in a moment.",
+                    );
+                    let _ = member.outbox.try_send(ToConnection::Close(notice));
+                }
                 let _ = reply.send(());
                 return false;
             }
@@ -242,7 +263,7 @@ impl Room {
         }
         let id = new.id.clone();
         let trusted = new.trusted || !self.session.lobby_enabled;
-        self.record("arrived", &new.name, role_name(new.role));
+        self.record("arrived", &new.name, role_name(new.role)).await;
         self.members.push(Member {
             info: ParticipantInfo {
                 id: new.id,
@@ -321,7 +342,8 @@ impl Room {
             },
         );
         self.announce_lobby();
-        self.record("admitted", &info.name, role_name(info.role));
+        self.record("admitted", &info.name, role_name(info.role))
+            .await;
     }
 
     /// Takes a member out; `notice` is sent to them before their connection closes.
@@ -353,7 +375,8 @@ impl Room {
             LeaveReason::Disconnected => "disconnected",
             LeaveReason::Refused => "refused",
         };
-        self.record(kind, &member.info.name, role_name(member.info.role));
+        self.record(kind, &member.info.name, role_name(member.info.role))
+            .await;
     }
 
     fn mute(&mut self, id: &str, audio_muted: bool, video_muted: bool) {
@@ -423,24 +446,22 @@ impl Room {
         }
     }
 
-    /// Session events are part of the case file; written off the room's task.
-    fn record(&self, kind: &str, actor: &str, detail: &str) {
-        let store = self.store.clone();
-        let session_id = self.session.id.clone();
+    /// Session events are part of the case file. Written in order, before the room moves on
+    /// (they are a few per minute), so none is lost when the server stops.
+    async fn record(&self, kind: &str, actor: &str, detail: &str) {
         let event = SessionEvent {
             at: now_ms(),
             kind: kind.to_owned(),
             actor: actor.to_owned(),
             detail: detail.to_owned(),
         };
-        tokio::spawn(async move {
-            if let Err(error) = store
-                .record_session_event(&new_id(), &session_id, &event)
-                .await
-            {
-                tracing::error!(%error, "could not record a session event");
-            }
-        });
+        if let Err(error) = self
+            .store
+            .record_session_event(&new_id(), &self.session.id, &event)
+            .await
+        {
+            tracing::error!(%error, "could not record a session event");
+        }
     }
 }
 
