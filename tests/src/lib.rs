@@ -14,6 +14,7 @@ pub mod media;
 pub mod peer;
 pub mod server;
 pub mod signal;
+pub mod webclient;
 
 pub use peer::{JoinAs, MediaKind, Peer, PeerOptions};
 pub use server::{ApiClient, ApiResponse, Invitation, Room, TestServer};

@@ -3,117 +3,10 @@
 //!
 //! Needs `/usr/lib/chromium/chromium` (Debian's `chromium`); fails with a clear message without.
 
-use std::time::Duration;
 
 use concord_tests::chromium::{chromium_path, Browser, Page};
+use concord_tests::webclient::{enter_room, wait_for_remote_streams};
 use concord_tests::TestServer;
-use serde_json::Value;
-
-/// Generous: three pages encoding and decoding on two cores.
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Where a page is: `"in-room"` once the client has a peer connection, `"device-check"` while
-/// the join button shows, else `null`.
-const WHERE_AM_I: &str = "(() => {
-    if (window.concord && window.concord.pc) return 'in-room';
-    if (document.querySelector('[data-testid=join-button]')) return 'device-check';
-    return null;
-})()";
-
-/// Reads `window.concord.pc.getStats()` and reports, per remote track, who published it (the
-/// stream id in the remote description's `a=msid`, per the protocol) and whether video frames
-/// decoded since the previous call.
-const MEDIA_PROBE: &str = "(async () => {
-    const c = window.concord;
-    if (!c || !c.pc) return { ready: false };
-    const pc = c.pc;
-    const streamByMid = {};
-    const sdp = (pc.remoteDescription && pc.remoteDescription.sdp) || '';
-    for (const section of sdp.split(/\\r?\\nm=/).slice(1)) {
-        const mid = (section.match(/\\na=mid:(\\S+)/) || [])[1];
-        const msid = (section.match(/\\na=msid:(\\S+)/) || [])[1];
-        if (mid && msid) streamByMid[mid] = msid;
-    }
-    const streamByTrack = {};
-    for (const t of pc.getTransceivers()) {
-        if (t.mid != null && t.receiver && t.receiver.track && streamByMid[t.mid]) {
-            streamByTrack[t.receiver.track.id] = streamByMid[t.mid];
-        }
-    }
-    const video = {}, audio = {};
-    (await pc.getStats()).forEach(r => {
-        if (r.type !== 'inbound-rtp') return;
-        const key = r.trackIdentifier || r.mid || r.id;
-        const from = streamByTrack[r.trackIdentifier] || streamByMid[r.mid] || '?';
-        if (r.kind === 'video') {
-            video[key] = { from, framesDecoded: r.framesDecoded || 0, packets: r.packetsReceived || 0 };
-        } else if (r.kind === 'audio') {
-            audio[key] = { from, packets: r.packetsReceived || 0 };
-        }
-    });
-    const prev = window.__concordProbe || {};
-    window.__concordProbe = video;
-    const rising = Object.entries(video)
-        .filter(([k, v]) => prev[k] && v.framesDecoded > prev[k].framesDecoded)
-        .map(([k, v]) => v.from);
-    const audible = Object.values(audio).filter(a => a.packets > 0).map(a => a.from);
-    return {
-        ready: true,
-        me: c.participantId,
-        risingTracks: rising.length,
-        risingFrom: [...new Set(rising)].sort(),
-        audioTracks: audible.length,
-        audioFrom: [...new Set(audible)].sort(),
-        connection: pc.connectionState,
-        video,
-        audio,
-    };
-})()";
-
-/// Waits until the page has video frames decoding from two remote tracks and audio packets from
-/// two, and returns the probe's report.
-async fn wait_for_two_remote_streams(page: &Page, who: &str) -> Value {
-    let condition = format!(
-        "{MEDIA_PROBE}.then(p => (p.ready && p.risingTracks >= 2 && p.audioTracks >= 2) ? p : null)"
-    );
-    match page.wait_for(&condition, BROWSER_TIMEOUT).await {
-        Ok(report) => report,
-        Err(err) => {
-            let last = page.evaluate(MEDIA_PROBE).await;
-            panic!(
-                "{who}'s page never decoded video from two remote tracks with audio: {err:#}\n\
-                 last probe: {last:?}"
-            );
-        }
-    }
-}
-
-async fn enter_room(page: &Page, who: &str, expect_device_check: bool) {
-    let place = page
-        .wait_for(WHERE_AM_I, BROWSER_TIMEOUT)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("{who}'s page shows neither the device check nor the room: {e:#}")
-        });
-    if expect_device_check {
-        assert_eq!(
-            place, "device-check",
-            "{who} passes the device check before entering"
-        );
-    }
-    if place == "device-check" {
-        // The button is enabled once the camera and microphone check is done.
-        page.wait_and_click("[data-testid=join-button]", BROWSER_TIMEOUT)
-            .await
-            .unwrap_or_else(|e| panic!("{who} clicks the join button: {e:#}"));
-    }
-    page.wait_for(
-        "window.concord && window.concord.pc && window.concord.participantId",
-        BROWSER_TIMEOUT,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{who} is in the room with a peer connection: {e:#}"));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mediator_and_two_parties_see_each_other_in_chromium() {
@@ -170,7 +63,7 @@ async fn mediator_and_two_parties_see_each_other_in_chromium() {
     );
 
     for (i, (who, page)) in pages.iter().enumerate() {
-        let report = wait_for_two_remote_streams(page, who).await;
+        let report = wait_for_remote_streams(page, who, 2).await;
         let mut expected: Vec<&str> = ids
             .iter()
             .enumerate()

@@ -33,7 +33,9 @@ const MAX_FRAME_BYTES: usize = 1024 * 1024;
 const MAX_ERRORS: u32 = 20;
 const OUTBOX: usize = 256;
 const MEDIA_EVENTS: usize = 32;
-const HEARTBEAT_CHECK: Duration = Duration::from_secs(5);
+/// Silence is checked a few times per ping interval, never more often than this.
+const MIN_HEARTBEAT_CHECK: Duration = Duration::from_millis(100);
+const MAX_HEARTBEAT_CHECK: Duration = Duration::from_secs(5);
 /// How long a closing connection waits for the client's Close.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -139,7 +141,8 @@ impl Connection {
         let drop_after = Duration::from_secs(signaling.drop_after_secs);
         let mut last_heard = Instant::now();
         let mut pinged = false;
-        let mut heartbeat = tokio::time::interval(HEARTBEAT_CHECK);
+        let check = (ping_after / 4).clamp(MIN_HEARTBEAT_CHECK, MAX_HEARTBEAT_CHECK);
+        let mut heartbeat = tokio::time::interval(check);
 
         let exit = loop {
             tokio::select! {
