@@ -3,7 +3,6 @@
 //!
 //! Needs `/usr/lib/chromium/chromium` (Debian's `chromium`); fails with a clear message without.
 
-
 use concord_tests::chromium::{chromium_path, Browser, Page};
 use concord_tests::webclient::{enter_room, wait_for_remote_streams};
 use concord_tests::TestServer;
