@@ -77,7 +77,9 @@ pub async fn setup(State(state): State<AppState>, Body(setup): Body<Setup>) -> A
         .consume_one_time_token(&token_hash(&setup.token), SETUP_PURPOSE, now_ms())
         .await?
         .flatten()
-        .ok_or(ApiError::InvitationUnknown)?;
+        .ok_or(ApiError::NotFound(
+            "setup link (it may have been used already)",
+        ))?;
     state
         .store
         .set_user_profile(&user_id, &username, &display_name, &hash)
@@ -107,7 +109,9 @@ pub async fn sign_in_link(
         .consume_one_time_token(&token_hash(&token), SIGN_IN_LINK_PURPOSE, now_ms())
         .await?
         .flatten()
-        .ok_or(ApiError::InvitationUnknown)?;
+        .ok_or(ApiError::NotFound(
+            "sign-in link (it may have been used already)",
+        ))?;
     let user = state
         .store
         .user(&user_id)
