@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 
 use concord_signaling::{Config, DemoInvitation, Server};
 
+use crate::peer::{JoinAs, Peer};
+use crate::SIGNAL_TIMEOUT;
+
 use crate::signal::SignalClient;
 
 /// The account `Config::for_tests` creates at start.
@@ -202,6 +205,16 @@ impl Room {
     /// Invites `name` as `role` (`party`, `expert`, `observer`).
     pub async fn invite(&self, role: &str, name: &str) -> Result<Invitation> {
         self.mediator.invite(&self.session_id, role, name).await
+    }
+
+    /// The mediator as a headless participant, joined with their account.
+    pub async fn mediator_peer(&self, ws_url: &str) -> Result<Peer> {
+        let cookie = self.mediator_cookie()?;
+        let join = JoinAs::Account {
+            session_id: &self.session_id,
+            cookie: &cookie,
+        };
+        Peer::join(ws_url, join, SIGNAL_TIMEOUT).await
     }
 
     /// The mediator's `Cookie` header value.

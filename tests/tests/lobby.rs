@@ -2,8 +2,7 @@
 //! that, and a refused invitee is told and disconnected.
 
 use concord_tests::{
-    msg_type, JoinAs, MediaKind, Peer, PeerOptions, SignalClient, TestServer, MEDIA_TIMEOUT,
-    SIGNAL_TIMEOUT,
+    msg_type, MediaKind, Peer, PeerOptions, SignalClient, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -25,17 +24,10 @@ async fn party_waits_in_lobby_and_receives_no_media_before_admission() {
         .await
         .expect("a session with the lobby on");
     let ws = server.ws_url();
-    let cookie = room.mediator_cookie().expect("mediator cookie");
-    let mut mediator = Peer::join(
-        &ws,
-        JoinAs::Account {
-            session_id: &room.session_id,
-            cookie: &cookie,
-        },
-        SIGNAL_TIMEOUT,
-    )
-    .await
-    .expect("the host is admitted directly");
+    let mut mediator = room
+        .mediator_peer(&ws)
+        .await
+        .expect("the host is admitted directly");
     assert_eq!(mediator.joined()["is_host"], true);
 
     let invitation = room.invite("party", "Party One").await.expect("invite");

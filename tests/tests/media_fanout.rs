@@ -37,18 +37,10 @@ async fn four_participants_each_receive_everyone_elses_audio_and_video() {
         .await
         .expect("mediator, dispute, session");
     let ws = server.ws_url();
-    let cookie = room.mediator_cookie().expect("mediator cookie");
-
-    let mut mediator = Peer::join(
-        &ws,
-        JoinAs::Account {
-            session_id: &room.session_id,
-            cookie: &cookie,
-        },
-        SIGNAL_TIMEOUT,
-    )
-    .await
-    .expect("the mediator joins with their account");
+    let mut mediator = room
+        .mediator_peer(&ws)
+        .await
+        .expect("the mediator joins with their account");
     assert_eq!(mediator.joined()["role"], "mediator");
     assert_eq!(mediator.joined()["is_host"], true);
 
@@ -122,18 +114,7 @@ async fn leaving_participant_is_announced_and_cleaned_up() {
         .await
         .expect("mediator, dispute, session");
     let ws = server.ws_url();
-    let cookie = room.mediator_cookie().expect("mediator cookie");
-
-    let mut mediator = Peer::join(
-        &ws,
-        JoinAs::Account {
-            session_id: &room.session_id,
-            cookie: &cookie,
-        },
-        SIGNAL_TIMEOUT,
-    )
-    .await
-    .expect("the mediator joins");
+    let mut mediator = room.mediator_peer(&ws).await.expect("the mediator joins");
     let stay_inv = room.invite("party", "Stays").await.expect("invite");
     let leave_inv = room.invite("party", "Leaves").await.expect("invite");
     let mut stays = Peer::join(&ws, JoinAs::Token(&stay_inv.token), SIGNAL_TIMEOUT)
@@ -222,18 +203,7 @@ async fn observer_receives_the_room_and_is_not_forwarded_to_anyone() {
         .await
         .expect("mediator, dispute, session");
     let ws = server.ws_url();
-    let cookie = room.mediator_cookie().expect("mediator cookie");
-
-    let mediator = Peer::join(
-        &ws,
-        JoinAs::Account {
-            session_id: &room.session_id,
-            cookie: &cookie,
-        },
-        SIGNAL_TIMEOUT,
-    )
-    .await
-    .expect("the mediator joins");
+    let mediator = room.mediator_peer(&ws).await.expect("the mediator joins");
     let party_inv = room.invite("party", "Party One").await.expect("invite");
     let party = Peer::join(&ws, JoinAs::Token(&party_inv.token), SIGNAL_TIMEOUT)
         .await
