@@ -102,9 +102,17 @@ impl Store {
         row.as_ref().map(user_from_row).transpose()
     }
 
+    /// Every account, by username in byte order. Sorted here, not with `ORDER BY`: text order
+    /// in SQL follows the database's collation (SQLite: bytes; PostgreSQL: usually linguistic,
+    /// e.g. case-insensitive first), and both backends must list the same way.
     pub async fn users(&self) -> StoreResult<Vec<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(user_from_row).collect()
+        let mut users = rows
+            .iter()
+            .map(user_from_row)
+            .collect::<StoreResult<Vec<User>>>()?;
+        users.sort_unstable_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
     }
 }

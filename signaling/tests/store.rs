@@ -1,0 +1,919 @@
+//! The records store against both databases it supports: every behaviour below runs once on a
+//! fresh SQLite file and once on a fresh PostgreSQL database (a throwaway server started by
+//! `support::postgres`). Times are explicit inputs, so nothing sleeps.
+
+mod support;
+
+use concord_signaling::store::{
+    AccountRole, DisputeChanges, DisputeLevel, DisputeStatus, InviteeRole, NewDispute,
+    NewInvitation, Party, SessionEvent, SessionStatus, Store, StoreError, User,
+};
+use tempfile::TempDir;
+
+/// Milliseconds since the epoch, large enough that a 32-bit truncation would show.
+const T0: i64 = 1_760_000_000_000;
+
+/// A store over a fresh database, and what keeps that database alive.
+struct TestDb {
+    store: Store,
+    url: String,
+    _dir: Option<TempDir>,
+}
+
+impl TestDb {
+    async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("records.db").display()
+        );
+        TestDb::open(url, Some(dir)).await
+    }
+
+    async fn postgres() -> TestDb {
+        let url = support::postgres::shared().create_database();
+        TestDb::open(url, None).await
+    }
+
+    async fn open(url: String, dir: Option<TempDir>) -> TestDb {
+        let store = Store::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("open the store at {url}: {e}"));
+        TestDb {
+            store,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+/// One `#[tokio::test]` per behaviour and backend, named `<backend>::<behaviour>`.
+macro_rules! on_backend {
+    ($backend:ident; $($behaviour:ident),+ $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $behaviour() {
+                    let db = super::TestDb::$backend().await;
+                    super::$behaviour(&db.store).await;
+                    db.store.close().await;
+                }
+            )+
+
+            #[tokio::test]
+            async fn reopening_keeps_schema_and_records() {
+                let db = super::TestDb::$backend().await;
+                super::reopening_keeps_schema_and_records(db.store, &db.url).await;
+            }
+        }
+    };
+}
+
+macro_rules! on_both_backends {
+    ($($behaviour:ident),+ $(,)?) => {
+        on_backend!(sqlite; $($behaviour),+);
+        on_backend!(postgres; $($behaviour),+);
+    };
+}
+
+on_both_backends!(
+    // users
+    created_user_is_counted_and_found_by_id,
+    duplicate_username_is_a_conflict,
+    credentials_carry_the_password_hash,
+    users_are_listed_by_username,
+    profile_update_changes_name_and_password,
+    profile_update_to_a_taken_username_is_a_conflict,
+    // sign-in sessions
+    auth_session_finds_its_user_until_it_expires,
+    deleted_auth_session_no_longer_signs_in,
+    // one-time tokens
+    one_time_token_works_once,
+    one_time_token_without_account_names_none,
+    one_time_token_is_consumed_once_under_concurrency,
+    expired_one_time_token_is_refused,
+    one_time_token_for_another_purpose_is_refused,
+    unknown_one_time_token_is_refused,
+    // disputes
+    dispute_keeps_its_parties_in_order,
+    duplicate_case_number_is_a_conflict_and_leaves_nothing,
+    disputes_are_listed_newest_first_and_by_mediator,
+    dispute_update_changes_only_the_given_fields,
+    unknown_dispute_is_none,
+    // sessions
+    session_is_created_scheduled,
+    session_goes_live_only_from_scheduled,
+    session_ends_once,
+    sessions_of_dispute_are_listed_newest_first,
+    session_of_unknown_dispute_is_refused,
+    // invitations
+    invitation_is_found_by_id_and_token_hash,
+    duplicate_invitation_token_is_a_conflict,
+    revoking_keeps_the_first_revocation_time,
+    touching_an_invitation_records_its_last_use,
+    invitations_of_session_are_listed_in_creation_order,
+    // session events
+    session_events_come_back_in_time_order,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+async fn mediator(store: &Store, id: &str) -> User {
+    store
+        .create_user(
+            id,
+            &format!("user-{id}"),
+            &format!("Mediator {id}"),
+            AccountRole::Mediator,
+            Some("$argon2id$hash"),
+            T0,
+        )
+        .await
+        .expect("create a mediator")
+}
+
+fn new_dispute(case_number: &str, mediator_id: &str, parties: &[(&str, &str)]) -> NewDispute {
+    NewDispute {
+        case_number: case_number.to_owned(),
+        title: format!("Case {case_number}"),
+        category: "boundary".to_owned(),
+        level: DisputeLevel::Village,
+        description: "Two neighbours disagree about a fence.".to_owned(),
+        parties: parties
+            .iter()
+            .map(|(name, phone)| Party {
+                name: (*name).to_owned(),
+                phone: (*phone).to_owned(),
+            })
+            .collect(),
+        mediator_id: mediator_id.to_owned(),
+    }
+}
+
+/// A mediator, a dispute and a scheduled session `s1` under it.
+async fn scheduled_session(store: &Store) -> String {
+    mediator(store, "m1").await;
+    store
+        .create_dispute("d1", &new_dispute("2025-001", "m1", &[]), T0)
+        .await
+        .expect("create a dispute");
+    store
+        .create_session("s1", "d1", true, None, T0)
+        .await
+        .expect("create a session");
+    "s1".to_owned()
+}
+
+fn new_invitation(session_id: &str, token_hash: &str, name: &str) -> NewInvitation {
+    NewInvitation {
+        session_id: session_id.to_owned(),
+        token_hash: token_hash.to_owned(),
+        role: InviteeRole::Party,
+        name: name.to_owned(),
+        phone: "13800000000".to_owned(),
+        expires_at: T0 + 86_400_000,
+    }
+}
+
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, field: &str) {
+    match result {
+        Err(StoreError::Conflict(named)) => assert_eq!(named, field),
+        other => panic!("expected a conflict on {field}, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+async fn created_user_is_counted_and_found_by_id(store: &Store) {
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    let created = store
+        .create_user(
+            "u1",
+            "zhang",
+            "张调解员",
+            AccountRole::Admin,
+            Some("$argon2id$x"),
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (created.id.as_str(), created.username.as_str()),
+        ("u1", "zhang")
+    );
+    assert_eq!(created.display_name, "张调解员");
+    assert_eq!(created.role, AccountRole::Admin);
+    assert_eq!(store.count_users().await.unwrap(), 1);
+
+    let found = store.user("u1").await.unwrap().expect("user u1");
+    assert_eq!(found.username, "zhang");
+    assert_eq!(found.display_name, "张调解员");
+    assert_eq!(found.role, AccountRole::Admin);
+    assert!(store.user("nobody").await.unwrap().is_none());
+}
+
+async fn duplicate_username_is_a_conflict(store: &Store) {
+    store
+        .create_user("u1", "li", "Li", AccountRole::Mediator, None, T0)
+        .await
+        .unwrap();
+    let again = store
+        .create_user("u2", "li", "Another Li", AccountRole::Staff, None, T0 + 1)
+        .await;
+    assert_conflict(again, "username");
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    assert!(store.user("u2").await.unwrap().is_none());
+}
+
+async fn credentials_carry_the_password_hash(store: &Store) {
+    store
+        .create_user(
+            "u1",
+            "wang",
+            "Wang",
+            AccountRole::Mediator,
+            Some("$argon2id$wang"),
+            T0,
+        )
+        .await
+        .unwrap();
+    // An account without a password (e.g. the demo account) stores NULL.
+    store
+        .create_user("u2", "demo", "Demo", AccountRole::Staff, None, T0)
+        .await
+        .unwrap();
+
+    let wang = store.credentials("wang").await.unwrap().expect("wang");
+    assert_eq!(wang.user.id, "u1");
+    assert_eq!(wang.user.role, AccountRole::Mediator);
+    assert_eq!(wang.password_hash.as_deref(), Some("$argon2id$wang"));
+
+    let demo = store.credentials("demo").await.unwrap().expect("demo");
+    assert_eq!(demo.user.id, "u2");
+    assert_eq!(demo.password_hash, None);
+
+    assert!(store.credentials("nobody").await.unwrap().is_none());
+}
+
+async fn users_are_listed_by_username(store: &Store) {
+    let accounts = [
+        ("u1", "wang"),
+        ("u2", "chen"),
+        ("u3", "Zhao"),
+        ("u4", "李四"),
+        ("u5", "li"),
+    ];
+    for (id, username) in accounts {
+        store
+            .create_user(id, username, username, AccountRole::Staff, None, T0)
+            .await
+            .unwrap();
+    }
+    let usernames: Vec<String> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|user| user.username)
+        .collect();
+    // Byte order, whatever the database's collation.
+    assert_eq!(usernames, ["Zhao", "chen", "li", "wang", "李四"]);
+}
+
+async fn profile_update_changes_name_and_password(store: &Store) {
+    store
+        .create_user("u1", "admin", "Admin", AccountRole::Admin, None, T0)
+        .await
+        .unwrap();
+    store
+        .set_user_profile("u1", "zhao", "Zhao", "$argon2id$new")
+        .await
+        .unwrap();
+    assert!(store.credentials("admin").await.unwrap().is_none());
+    let zhao = store.credentials("zhao").await.unwrap().expect("zhao");
+    assert_eq!(zhao.user.id, "u1");
+    assert_eq!(zhao.user.display_name, "Zhao");
+    assert_eq!(zhao.user.role, AccountRole::Admin);
+    assert_eq!(zhao.password_hash.as_deref(), Some("$argon2id$new"));
+}
+
+async fn profile_update_to_a_taken_username_is_a_conflict(store: &Store) {
+    mediator(store, "a").await;
+    mediator(store, "b").await;
+    let taken = store
+        .set_user_profile("b", "user-a", "B", "$argon2id$b")
+        .await;
+    assert_conflict(taken, "username");
+    assert_eq!(store.user("b").await.unwrap().unwrap().username, "user-b");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in sessions
+
+async fn auth_session_finds_its_user_until_it_expires(store: &Store) {
+    mediator(store, "m1").await;
+    store
+        .create_auth_session("cookie-hash", "m1", T0, T0 + 1_000)
+        .await
+        .unwrap();
+    let user = store
+        .user_for_auth_session("cookie-hash", T0 + 999)
+        .await
+        .unwrap()
+        .expect("signed in before expiry");
+    assert_eq!(user.id, "m1");
+    assert!(store
+        .user_for_auth_session("cookie-hash", T0 + 1_000)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .user_for_auth_session("other-hash", T0)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn deleted_auth_session_no_longer_signs_in(store: &Store) {
+    mediator(store, "m1").await;
+    store
+        .create_auth_session("cookie-hash", "m1", T0, T0 + 1_000)
+        .await
+        .unwrap();
+    store.delete_auth_session("cookie-hash").await.unwrap();
+    assert!(store
+        .user_for_auth_session("cookie-hash", T0)
+        .await
+        .unwrap()
+        .is_none());
+    // Deleting what is not there is not an error (signing out twice).
+    store.delete_auth_session("cookie-hash").await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// One-time tokens
+
+async fn one_time_token_works_once(store: &Store) {
+    mediator(store, "m1").await;
+    store
+        .create_one_time_token("setup-hash", "setup", Some("m1"), T0, T0 + 1_000)
+        .await
+        .unwrap();
+    assert!(store
+        .one_time_token_valid("setup-hash", "setup", T0 + 1)
+        .await
+        .unwrap());
+    // Checking does not use it up.
+    assert!(store
+        .one_time_token_valid("setup-hash", "setup", T0 + 1)
+        .await
+        .unwrap());
+
+    let first = store
+        .consume_one_time_token("setup-hash", "setup", T0 + 2)
+        .await
+        .unwrap();
+    assert_eq!(first, Some(Some("m1".to_owned())));
+    let second = store
+        .consume_one_time_token("setup-hash", "setup", T0 + 3)
+        .await
+        .unwrap();
+    assert_eq!(second, None);
+    assert!(!store
+        .one_time_token_valid("setup-hash", "setup", T0 + 3)
+        .await
+        .unwrap());
+}
+
+async fn one_time_token_without_account_names_none(store: &Store) {
+    store
+        .create_one_time_token("first-start", "setup", None, T0, T0 + 1_000)
+        .await
+        .unwrap();
+    let used = store
+        .consume_one_time_token("first-start", "setup", T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(used, Some(None));
+}
+
+async fn one_time_token_is_consumed_once_under_concurrency(store: &Store) {
+    store
+        .create_one_time_token("race", "demo", None, T0, T0 + 1_000)
+        .await
+        .unwrap();
+    let (a, b, c) = tokio::join!(
+        store.consume_one_time_token("race", "demo", T0 + 1),
+        store.consume_one_time_token("race", "demo", T0 + 2),
+        store.consume_one_time_token("race", "demo", T0 + 3),
+    );
+    let winners = [a.unwrap(), b.unwrap(), c.unwrap()]
+        .into_iter()
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(winners, 1);
+}
+
+async fn expired_one_time_token_is_refused(store: &Store) {
+    store
+        .create_one_time_token("old", "demo", None, T0, T0 + 1_000)
+        .await
+        .unwrap();
+    assert!(store
+        .one_time_token_valid("old", "demo", T0 + 999)
+        .await
+        .unwrap());
+    assert!(!store
+        .one_time_token_valid("old", "demo", T0 + 1_000)
+        .await
+        .unwrap());
+    let used = store
+        .consume_one_time_token("old", "demo", T0 + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(used, None);
+}
+
+async fn one_time_token_for_another_purpose_is_refused(store: &Store) {
+    store
+        .create_one_time_token("tok", "demo", None, T0, T0 + 1_000)
+        .await
+        .unwrap();
+    assert!(!store
+        .one_time_token_valid("tok", "setup", T0 + 1)
+        .await
+        .unwrap());
+    let wrong = store
+        .consume_one_time_token("tok", "setup", T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(wrong, None);
+    // The refused attempt did not use it up.
+    let right = store
+        .consume_one_time_token("tok", "demo", T0 + 2)
+        .await
+        .unwrap();
+    assert_eq!(right, Some(None));
+}
+
+async fn unknown_one_time_token_is_refused(store: &Store) {
+    assert!(!store
+        .one_time_token_valid("nothing", "setup", T0)
+        .await
+        .unwrap());
+    let used = store
+        .consume_one_time_token("nothing", "setup", T0)
+        .await
+        .unwrap();
+    assert_eq!(used, None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disputes
+
+async fn dispute_keeps_its_parties_in_order(store: &Store) {
+    mediator(store, "m1").await;
+    let parties = [
+        ("王五", "13900000001"),
+        ("Anna", ""),
+        ("赵六", "13900000003"),
+    ];
+    let created = store
+        .create_dispute("d1", &new_dispute("2025-007", "m1", &parties), T0)
+        .await
+        .unwrap();
+    assert_eq!(created.id, "d1");
+    assert_eq!(created.case_number, "2025-007");
+    assert_eq!(created.title, "Case 2025-007");
+    assert_eq!(created.category, "boundary");
+    assert_eq!(created.level, DisputeLevel::Village);
+    assert_eq!(created.status, DisputeStatus::Open);
+    assert_eq!(
+        created.description,
+        "Two neighbours disagree about a fence."
+    );
+    assert_eq!(created.outcome, "");
+    assert_eq!(created.mediator_id, "m1");
+    assert_eq!((created.created_at, created.updated_at), (T0, T0));
+    let names: Vec<&str> = created.parties.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["王五", "Anna", "赵六"]);
+    assert_eq!(created.parties[0].phone, "13900000001");
+    assert_eq!(created.parties[1].phone, "");
+
+    let read = store.dispute("d1").await.unwrap().expect("dispute d1");
+    assert_eq!(read.parties, created.parties);
+    assert_eq!(read.case_number, "2025-007");
+}
+
+async fn duplicate_case_number_is_a_conflict_and_leaves_nothing(store: &Store) {
+    mediator(store, "m1").await;
+    store
+        .create_dispute("d1", &new_dispute("2025-001", "m1", &[("A", "1")]), T0)
+        .await
+        .unwrap();
+    let again = store
+        .create_dispute("d2", &new_dispute("2025-001", "m1", &[("B", "2")]), T0 + 1)
+        .await;
+    assert_conflict(again, "case number");
+    assert!(store.dispute("d2").await.unwrap().is_none());
+    assert_eq!(store.disputes(None).await.unwrap().len(), 1);
+    // The same id can be used afterwards: the failed insert left no parties behind.
+    let d2 = store
+        .create_dispute("d2", &new_dispute("2025-002", "m1", &[("C", "3")]), T0 + 2)
+        .await
+        .unwrap();
+    assert_eq!(d2.parties.len(), 1);
+    assert_eq!(d2.parties[0].name, "C");
+}
+
+async fn disputes_are_listed_newest_first_and_by_mediator(store: &Store) {
+    mediator(store, "m1").await;
+    mediator(store, "m2").await;
+    let cases = [("d1", "m1", 1), ("d2", "m2", 2), ("d3", "m1", 3)];
+    for (id, mediator_id, offset) in cases {
+        store
+            .create_dispute(
+                id,
+                &new_dispute(&format!("C-{id}"), mediator_id, &[("P", "")]),
+                T0 + offset,
+            )
+            .await
+            .unwrap();
+    }
+    let ids = |disputes: Vec<concord_signaling::store::Dispute>| -> Vec<String> {
+        disputes.into_iter().map(|d| d.id).collect()
+    };
+    assert_eq!(ids(store.disputes(None).await.unwrap()), ["d3", "d2", "d1"]);
+    assert_eq!(ids(store.disputes(Some("m1")).await.unwrap()), ["d3", "d1"]);
+    assert_eq!(ids(store.disputes(Some("m2")).await.unwrap()), ["d2"]);
+    assert!(store.disputes(Some("nobody")).await.unwrap().is_empty());
+    // Listed disputes carry their parties too.
+    assert!(store
+        .disputes(None)
+        .await
+        .unwrap()
+        .iter()
+        .all(|d| d.parties.len() == 1));
+}
+
+async fn dispute_update_changes_only_the_given_fields(store: &Store) {
+    mediator(store, "m1").await;
+    let before = store
+        .create_dispute("d1", &new_dispute("2025-001", "m1", &[("A", "1")]), T0)
+        .await
+        .unwrap();
+
+    let settled = DisputeChanges {
+        status: Some(DisputeStatus::Settled),
+        outcome: Some("Fence moved 20 cm.".to_owned()),
+        ..DisputeChanges::default()
+    };
+    let after = store
+        .update_dispute("d1", &settled, T0 + 50)
+        .await
+        .unwrap()
+        .expect("dispute d1");
+    assert_eq!(after.status, DisputeStatus::Settled);
+    assert_eq!(after.outcome, "Fence moved 20 cm.");
+    assert_eq!(after.title, before.title);
+    assert_eq!(after.category, before.category);
+    assert_eq!(after.level, before.level);
+    assert_eq!(after.description, before.description);
+    assert_eq!(after.parties, before.parties);
+    assert_eq!((after.created_at, after.updated_at), (T0, T0 + 50));
+
+    let escalated = DisputeChanges {
+        title: Some("Fence, escalated".to_owned()),
+        category: Some("land".to_owned()),
+        level: Some(DisputeLevel::Township),
+        status: Some(DisputeStatus::Escalated),
+        description: Some("Now with a well.".to_owned()),
+        outcome: None,
+    };
+    let after = store
+        .update_dispute("d1", &escalated, T0 + 60)
+        .await
+        .unwrap()
+        .expect("dispute d1");
+    assert_eq!(after.title, "Fence, escalated");
+    assert_eq!(after.category, "land");
+    assert_eq!(after.level, DisputeLevel::Township);
+    assert_eq!(after.status, DisputeStatus::Escalated);
+    assert_eq!(after.description, "Now with a well.");
+    assert_eq!(after.outcome, "Fence moved 20 cm.");
+    assert_eq!(after.updated_at, T0 + 60);
+
+    // No changes at all still stamps the update time.
+    let touched = store
+        .update_dispute("d1", &DisputeChanges::default(), T0 + 70)
+        .await
+        .unwrap()
+        .expect("dispute d1");
+    assert_eq!(touched.title, "Fence, escalated");
+    assert_eq!(touched.updated_at, T0 + 70);
+}
+
+async fn unknown_dispute_is_none(store: &Store) {
+    assert!(store.dispute("nope").await.unwrap().is_none());
+    let changes = DisputeChanges {
+        title: Some("x".to_owned()),
+        ..DisputeChanges::default()
+    };
+    assert!(store
+        .update_dispute("nope", &changes, T0)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+async fn session_is_created_scheduled(store: &Store) {
+    mediator(store, "m1").await;
+    store
+        .create_dispute("d1", &new_dispute("2025-001", "m1", &[]), T0)
+        .await
+        .unwrap();
+    let with_lobby = store
+        .create_session("s1", "d1", true, Some(T0 + 3_600_000), T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(with_lobby.id, "s1");
+    assert_eq!(with_lobby.dispute_id, "d1");
+    assert_eq!(with_lobby.status, SessionStatus::Scheduled);
+    assert!(with_lobby.lobby_enabled);
+    assert_eq!(with_lobby.scheduled_at, Some(T0 + 3_600_000));
+    assert_eq!((with_lobby.started_at, with_lobby.ended_at), (None, None));
+    assert_eq!(with_lobby.created_at, T0 + 1);
+
+    let open_door = store
+        .create_session("s2", "d1", false, None, T0 + 2)
+        .await
+        .unwrap();
+    assert!(!open_door.lobby_enabled);
+    assert_eq!(open_door.scheduled_at, None);
+
+    let read = store.session("s1").await.unwrap().expect("session s1");
+    assert!(read.lobby_enabled);
+    assert_eq!(read.scheduled_at, Some(T0 + 3_600_000));
+    assert!(store.session("nope").await.unwrap().is_none());
+}
+
+async fn session_goes_live_only_from_scheduled(store: &Store) {
+    let id = scheduled_session(store).await;
+    store.mark_session_live(&id, T0 + 10).await.unwrap();
+    let live = store.session(&id).await.unwrap().unwrap();
+    assert_eq!(live.status, SessionStatus::Live);
+    assert_eq!(live.started_at, Some(T0 + 10));
+
+    // The host coming back does not move the start.
+    store.mark_session_live(&id, T0 + 20).await.unwrap();
+    assert_eq!(
+        store.session(&id).await.unwrap().unwrap().started_at,
+        Some(T0 + 10)
+    );
+
+    // An ended session never goes live again.
+    assert!(store.mark_session_ended(&id, T0 + 30).await.unwrap());
+    store.mark_session_live(&id, T0 + 40).await.unwrap();
+    let ended = store.session(&id).await.unwrap().unwrap();
+    assert_eq!(ended.status, SessionStatus::Ended);
+    assert_eq!(ended.started_at, Some(T0 + 10));
+
+    // Unknown sessions are ignored.
+    store.mark_session_live("nope", T0).await.unwrap();
+}
+
+async fn session_ends_once(store: &Store) {
+    let id = scheduled_session(store).await;
+    // A scheduled session can end without having been live.
+    assert!(store.mark_session_ended(&id, T0 + 30).await.unwrap());
+    assert!(!store.mark_session_ended(&id, T0 + 40).await.unwrap());
+    let ended = store.session(&id).await.unwrap().unwrap();
+    assert_eq!(ended.status, SessionStatus::Ended);
+    assert_eq!(ended.ended_at, Some(T0 + 30));
+    assert_eq!(ended.started_at, None);
+    assert!(!store.mark_session_ended("nope", T0).await.unwrap());
+}
+
+async fn sessions_of_dispute_are_listed_newest_first(store: &Store) {
+    mediator(store, "m1").await;
+    for id in ["d1", "d2"] {
+        store
+            .create_dispute(id, &new_dispute(id, "m1", &[]), T0)
+            .await
+            .unwrap();
+    }
+    for (id, dispute, offset) in [("s1", "d1", 1), ("s2", "d2", 2), ("s3", "d1", 3)] {
+        store
+            .create_session(id, dispute, false, None, T0 + offset)
+            .await
+            .unwrap();
+    }
+    let ids: Vec<String> = store
+        .sessions_of_dispute("d1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, ["s3", "s1"]);
+    assert!(store.sessions_of_dispute("nope").await.unwrap().is_empty());
+}
+
+async fn session_of_unknown_dispute_is_refused(store: &Store) {
+    let orphan = store.create_session("s1", "nope", false, None, T0).await;
+    assert!(
+        matches!(orphan, Err(StoreError::Database(_))),
+        "expected a foreign-key error, got {orphan:?}"
+    );
+    assert!(store.session("s1").await.unwrap().is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invitations
+
+async fn invitation_is_found_by_id_and_token_hash(store: &Store) {
+    let session = scheduled_session(store).await;
+    let mut new = new_invitation(&session, "hash-1", "王五");
+    new.role = InviteeRole::Expert;
+    let created = store.create_invitation("i1", &new, T0 + 5).await.unwrap();
+    assert_eq!(created.id, "i1");
+    assert_eq!(created.session_id, session);
+    assert_eq!(created.role, InviteeRole::Expert);
+    assert_eq!(created.name, "王五");
+    assert_eq!(created.phone, "13800000000");
+    assert_eq!(
+        (created.created_at, created.expires_at),
+        (T0 + 5, T0 + 86_400_000)
+    );
+    assert_eq!((created.revoked_at, created.last_used_at), (None, None));
+
+    for read in [
+        store.invitation("i1").await.unwrap(),
+        store.invitation_by_token_hash("hash-1").await.unwrap(),
+    ] {
+        let read = read.expect("invitation i1");
+        assert_eq!(read.id, "i1");
+        assert_eq!(read.session_id, session);
+        assert_eq!(read.role, InviteeRole::Expert);
+        assert_eq!(read.name, "王五");
+        assert_eq!(read.phone, "13800000000");
+        assert_eq!(
+            (read.created_at, read.expires_at),
+            (T0 + 5, T0 + 86_400_000)
+        );
+        assert_eq!((read.revoked_at, read.last_used_at), (None, None));
+    }
+    assert!(store
+        .invitation_by_token_hash("hash-2")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.invitation("nope").await.unwrap().is_none());
+}
+
+async fn duplicate_invitation_token_is_a_conflict(store: &Store) {
+    let session = scheduled_session(store).await;
+    store
+        .create_invitation("i1", &new_invitation(&session, "same", "A"), T0)
+        .await
+        .unwrap();
+    let again = store
+        .create_invitation("i2", &new_invitation(&session, "same", "B"), T0)
+        .await;
+    assert_conflict(again, "token");
+    assert!(store.invitation("i2").await.unwrap().is_none());
+}
+
+async fn revoking_keeps_the_first_revocation_time(store: &Store) {
+    let session = scheduled_session(store).await;
+    store
+        .create_invitation("i1", &new_invitation(&session, "h", "A"), T0)
+        .await
+        .unwrap();
+    let revoked = store
+        .revoke_invitation("i1", T0 + 100)
+        .await
+        .unwrap()
+        .expect("invitation i1");
+    assert_eq!(revoked.revoked_at, Some(T0 + 100));
+    let again = store
+        .revoke_invitation("i1", T0 + 200)
+        .await
+        .unwrap()
+        .expect("invitation i1");
+    assert_eq!(again.revoked_at, Some(T0 + 100));
+    assert!(store.revoke_invitation("nope", T0).await.unwrap().is_none());
+}
+
+async fn touching_an_invitation_records_its_last_use(store: &Store) {
+    let session = scheduled_session(store).await;
+    store
+        .create_invitation("i1", &new_invitation(&session, "h", "A"), T0)
+        .await
+        .unwrap();
+    store.touch_invitation("i1", T0 + 50).await.unwrap();
+    let used = store.invitation("i1").await.unwrap().unwrap();
+    assert_eq!(used.last_used_at, Some(T0 + 50));
+    assert_eq!(used.revoked_at, None);
+    store.touch_invitation("i1", T0 + 60).await.unwrap();
+    let used = store.invitation("i1").await.unwrap().unwrap();
+    assert_eq!(used.last_used_at, Some(T0 + 60));
+    // Unknown ids are ignored.
+    store.touch_invitation("nope", T0).await.unwrap();
+}
+
+async fn invitations_of_session_are_listed_in_creation_order(store: &Store) {
+    let session = scheduled_session(store).await;
+    store
+        .create_session("s2", "d1", false, None, T0)
+        .await
+        .unwrap();
+    for (id, session_id, offset) in [("i1", "s1", 3), ("i2", "s2", 2), ("i3", "s1", 1)] {
+        store
+            .create_invitation(
+                id,
+                &new_invitation(session_id, &format!("hash-{id}"), id),
+                T0 + offset,
+            )
+            .await
+            .unwrap();
+    }
+    let ids: Vec<String> = store
+        .invitations_of_session(&session)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["i3", "i1"]);
+    assert!(store
+        .invitations_of_session("nope")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session events
+
+async fn session_events_come_back_in_time_order(store: &Store) {
+    let session = scheduled_session(store).await;
+    store
+        .create_session("s2", "d1", false, None, T0)
+        .await
+        .unwrap();
+    let event = |at: i64, kind: &str| SessionEvent {
+        at,
+        kind: kind.to_owned(),
+        actor: "王五".to_owned(),
+        detail: format!("{kind} at {at}"),
+    };
+    // Recorded out of order; "e2" and "e3" share a time and come back by id.
+    let recorded = [
+        ("e4", "s1", event(T0 + 30, "ended")),
+        ("e3", "s1", event(T0 + 20, "admitted")),
+        ("e1", "s1", event(T0 + 10, "joined")),
+        ("e2", "s1", event(T0 + 20, "refused")),
+        ("x1", "s2", event(T0 + 15, "joined")),
+    ];
+    for (id, session_id, event) in &recorded {
+        store
+            .record_session_event(id, session_id, event)
+            .await
+            .unwrap();
+    }
+    let events = store.session_events(&session).await.unwrap();
+    let kinds: Vec<(i64, &str)> = events.iter().map(|e| (e.at, e.kind.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (T0 + 10, "joined"),
+            (T0 + 20, "refused"),
+            (T0 + 20, "admitted"),
+            (T0 + 30, "ended"),
+        ]
+    );
+    assert_eq!(events[0].actor, "王五");
+    assert_eq!(events[0].detail, format!("joined at {}", T0 + 10));
+    assert!(store.session_events("nope").await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reopening (a server restart): the migration runs again without harm and records remain.
+
+async fn reopening_keeps_schema_and_records(store: Store, url: &str) {
+    mediator(&store, "m1").await;
+    store.close().await;
+    let reopened = Store::open(url).await.expect("reopen the store");
+    assert_eq!(reopened.count_users().await.unwrap(), 1);
+    assert_eq!(
+        reopened.user("m1").await.unwrap().unwrap().username,
+        "user-m1"
+    );
+    reopened.close().await;
+}
