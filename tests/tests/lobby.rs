@@ -181,3 +181,61 @@ async fn refused_party_is_told_and_disconnected() {
 
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_attending_wait_for_the_host_like_anyone_else() {
+    let server = TestServer::start().await.expect("start the server");
+    let room = server
+        .room(true)
+        .await
+        .expect("a session with the lobby on");
+    let host_cookie = room.mediator_cookie().expect("mediator cookie");
+    let mut host = SignalClient::connect(&server.ws_url(), Some(&host_cookie))
+        .await
+        .expect("the host connects");
+    let joined = host
+        .join_session(&room.session_id, SIGNAL_TIMEOUT)
+        .await
+        .expect("the host joins");
+    assert_eq!(
+        joined["type"], "joined",
+        "the host skips the lobby: {joined}"
+    );
+
+    let clerk = server.account("staff").await.expect("a staff account");
+    let clerk_cookie = clerk.cookie().expect("staff cookie");
+    let mut staff = SignalClient::connect(&server.ws_url(), Some(&clerk_cookie))
+        .await
+        .expect("the clerk connects");
+    let waiting = staff
+        .join_session(&room.session_id, SIGNAL_TIMEOUT)
+        .await
+        .expect("the clerk's join is answered");
+    assert_eq!(
+        waiting["type"], "lobby",
+        "staff wait in the lobby: {waiting}"
+    );
+    let staff_id = waiting["participant_id"]
+        .as_str()
+        .expect("a participant id")
+        .to_owned();
+
+    host.inbox()
+        .expect_where("lobby_update", SIGNAL_TIMEOUT, |m| {
+            m["type"] == "lobby_update"
+                && m["lobby"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|p| p["id"] == staff_id.as_str()))
+        })
+        .await
+        .expect("the host sees the clerk waiting");
+    host.send(json!({"type": "admit", "participant_id": staff_id}))
+        .expect("admit");
+    let admitted = staff
+        .expect("joined", SIGNAL_TIMEOUT)
+        .await
+        .expect("the clerk is admitted");
+    assert_eq!(admitted["role"], "staff", "{admitted}");
+    assert_eq!(admitted["is_host"], false, "staff do not host: {admitted}");
+    server.shutdown().await;
+}

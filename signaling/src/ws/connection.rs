@@ -350,11 +350,12 @@ impl Connection {
             title: dispute.title.clone(),
             lobby_enabled: session.lobby_enabled,
         };
+        // Only the host skips the lobby: parties see staff come in like anyone else.
         let member = self.new_member(
             user.display_name.clone(),
             role,
             is_host,
-            true,
+            is_host,
             account_identity(&user.id),
         );
         Ok((info, member))
