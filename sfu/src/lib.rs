@@ -87,7 +87,6 @@ impl Sfu {
         room::spawn(room::RoomContext {
             name: name.to_owned(),
             socket: self.inner.socket.clone(),
-            local_addr: self.inner.local_addr,
             candidate_addr: self.inner.candidate_addr,
             router: self.inner.router.clone(),
             sfu: Arc::downgrade(&self.inner),

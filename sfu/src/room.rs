@@ -150,7 +150,6 @@ impl RoomHandle {
 pub(crate) struct RoomContext {
     pub name: String,
     pub socket: Arc<UdpSocket>,
-    pub local_addr: SocketAddr,
     pub candidate_addr: SocketAddr,
     pub router: mpsc::Sender<RouterCommand>,
     pub sfu: Weak<SfuInner>,
@@ -352,10 +351,12 @@ impl Room {
         let Some(peer) = self.peers.iter_mut().find(|p| p.key == datagram.peer) else {
             return;
         };
+        // The destination is the address the peer sent to, our advertised candidate (behind a
+        // 1:1 NAT not the bound one): str0m drops STUN sent to an address it has no candidate for.
         let Ok(receive) = Receive::new(
             Protocol::Udp,
             datagram.source,
-            self.context.local_addr,
+            self.context.candidate_addr,
             &datagram.payload,
         ) else {
             return;
