@@ -12,6 +12,7 @@ use std::time::Duration;
 pub mod chromium;
 pub mod media;
 pub mod peer;
+pub mod relay;
 pub mod server;
 pub mod signal;
 pub mod webclient;
