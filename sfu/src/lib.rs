@@ -11,6 +11,7 @@ mod ids;
 mod peer;
 mod room;
 mod router;
+mod tap;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 pub use error::SfuError;
 pub use ids::ParticipantId;
 pub use room::{PeerEvent, RoomHandle};
+pub use tap::{SenderReport, TapCodec, TapEvent, TapKind, TappedFrame};
 
 /// Where the SFU listens and what address it tells browsers to send media to.
 #[derive(Debug, Clone)]

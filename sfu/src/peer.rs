@@ -1,6 +1,7 @@
 //! One participant's media connection inside a room: its `Rtc`, the tracks it publishes and the
 //! tracks it receives from the others, and the state of SDP renegotiation.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -20,6 +21,8 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 pub(crate) struct TrackIn {
     pub mid: Mid,
     pub kind: MediaKind,
+    /// Numbered from 0 in order of appearance: how taps name the track.
+    pub number: u32,
     last_keyframe_request: Option<Instant>,
 }
 
@@ -54,6 +57,8 @@ pub(crate) enum TrackOutState {
 pub(crate) struct Peer {
     pub key: PeerKey,
     pub participant: ParticipantId,
+    /// The participant id, shared with tapped frames without copying.
+    pub label: Arc<str>,
     pub rtc: Rtc,
     pub ufrag: String,
     pub events: mpsc::Sender<PeerEvent>,
@@ -80,6 +85,7 @@ impl Peer {
     ) -> Peer {
         Peer {
             key,
+            label: Arc::from(participant.0.as_str()),
             participant,
             rtc,
             ufrag,
@@ -236,6 +242,7 @@ impl Peer {
         self.tracks_in.push(TrackIn {
             mid,
             kind,
+            number: u32::try_from(self.tracks_in.len()).unwrap_or(u32::MAX),
             last_keyframe_request: None,
         });
         true

@@ -21,6 +21,7 @@ use tracing::Instrument;
 use crate::ids::{ParticipantId, PeerKey};
 use crate::peer::{Peer, Source};
 use crate::router::{Datagram, RouterCommand};
+use crate::tap::{Publisher, Tap, TapEvent};
 use crate::{SfuError, SfuInner};
 
 /// Commands from signaling are few; a full queue means the room task is stuck.
@@ -67,6 +68,13 @@ enum Command {
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
     Leave {
+        participant: ParticipantId,
+    },
+    Tap {
+        events: mpsc::Sender<TapEvent>,
+        reply: oneshot::Sender<()>,
+    },
+    RequestKeyframe {
         participant: ParticipantId,
     },
 }
@@ -129,6 +137,21 @@ impl RoomHandle {
         .await?
     }
 
+    /// Starts copying every frame the room forwards (and publishers leaving) into `events`,
+    /// until its receiver is dropped. Video publishers are asked for a keyframe so the copy
+    /// starts with a picture.
+    pub async fn tap(&self, events: mpsc::Sender<TapEvent>) -> Result<(), SfuError> {
+        self.request(|reply| Command::Tap { events, reply }).await
+    }
+
+    /// Asks a participant for a keyframe on its video (a tap lost frames).
+    pub async fn request_keyframe(&self, participant: ParticipantId) {
+        let _ = self
+            .commands
+            .send(Command::RequestKeyframe { participant })
+            .await;
+    }
+
     /// Removes a participant; the others stop receiving its tracks.
     pub async fn leave(&self, participant: ParticipantId) {
         let _ = self.commands.send(Command::Leave { participant }).await;
@@ -164,6 +187,7 @@ pub(crate) fn spawn(context: RoomContext) -> RoomHandle {
         inbox: datagram_tx,
         peers: Vec::new(),
         forwards: VecDeque::new(),
+        taps: Vec::new(),
         send_failures: 0,
     };
     tokio::spawn(room.run(command_rx, datagram_rx).instrument(span));
@@ -187,6 +211,7 @@ struct Room {
     peers: Vec<Peer>,
     /// Reused across drains so forwarding does not allocate per packet.
     forwards: VecDeque<Forward>,
+    taps: Vec<Tap>,
     send_failures: u64,
 }
 
@@ -222,7 +247,12 @@ impl Room {
         for peer in std::mem::take(&mut self.peers) {
             self.unregister(&peer);
         }
-        tracing::debug!(send_failures = self.send_failures, "room stopped");
+        let tap_drops: u64 = self.taps.iter().map(|t| t.dropped).sum();
+        tracing::debug!(
+            send_failures = self.send_failures,
+            tap_drops,
+            "room stopped"
+        );
     }
 
     fn next_deadline(&self) -> Instant {
@@ -272,6 +302,26 @@ impl Room {
                     .ok_or(SfuError::UnknownParticipant)
                     .and_then(|peer| peer.add_remote_candidate(&candidate));
                 let _ = reply.send(result);
+            }
+            Command::Tap { events, reply } => {
+                self.taps.push(Tap::new(events));
+                let now = Instant::now();
+                for peer in &mut self.peers {
+                    let mids: Vec<_> = peer.tracks_in.iter().map(|t| t.mid).collect();
+                    for mid in mids {
+                        peer.request_keyframe(mid, now);
+                    }
+                }
+                let _ = reply.send(());
+            }
+            Command::RequestKeyframe { participant } => {
+                let now = Instant::now();
+                if let Some(peer) = self.peer_mut(&participant) {
+                    let mids: Vec<_> = peer.tracks_in.iter().map(|t| t.mid).collect();
+                    for mid in mids {
+                        peer.request_keyframe(mid, now);
+                    }
+                }
             }
             Command::Leave { participant } => {
                 if let Some(index) = self.peers.iter().position(|p| p.participant == participant) {
@@ -479,6 +529,9 @@ impl Room {
                     // connection is closing; str0m reports the latter through poll_output.
                     let _ = writer.write(pt, data.network_time, data.time, data.data.clone());
                 }
+                if !self.taps.is_empty() {
+                    self.tap_frame(from, &data);
+                }
                 // Ask again while anyone waits: the first request (or its keyframe) may be lost.
                 if someone_waits {
                     if let Some(publisher) = self.peers.iter_mut().find(|p| p.key == from) {
@@ -505,10 +558,34 @@ impl Room {
         }
     }
 
+    /// Copies a forwarded frame to every tap, forgetting taps whose consumer is gone.
+    fn tap_frame(&mut self, from: PeerKey, data: &MediaData) {
+        let Some(peer) = self.peers.iter().find(|p| p.key == from) else {
+            return;
+        };
+        let Some(track) = peer.tracks_in.iter().find(|t| t.mid == data.mid) else {
+            return;
+        };
+        let publisher = Publisher {
+            participant: &peer.label,
+            track: track.number,
+            kind: track.kind,
+        };
+        for tap in &mut self.taps {
+            tap.offer(from, &publisher, data);
+        }
+        self.taps.retain(|tap| !tap.is_closed());
+    }
+
     fn remove_peer(&mut self, index: usize) -> Peer {
         let mut peer = self.peers.remove(index);
         peer.rtc.disconnect();
         self.unregister(&peer);
+        if !peer.tracks_in.is_empty() {
+            for tap in &mut self.taps {
+                tap.publisher_left(peer.key, &peer.label);
+            }
+        }
         for other in &mut self.peers {
             other.unsubscribe_from(peer.key);
         }

@@ -164,6 +164,15 @@ impl Server {
         demo::seed(&self.state).await
     }
 
+    /// A copy of every frame a live session's room forwards (the recorder's feed).
+    pub async fn tap_session(
+        &self,
+        session_id: &str,
+        capacity: usize,
+    ) -> Option<tokio::sync::mpsc::Receiver<concord_sfu::TapEvent>> {
+        self.state.hub.tap_session(session_id, capacity).await
+    }
+
     /// Stops accepting, lets requests finish (a few seconds at most), closes the database.
     pub async fn shutdown(self) {
         self.state.hub.shut_down().await;

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use concord_sfu::Sfu;
+use concord_sfu::{Sfu, TapEvent};
+use tokio::sync::mpsc;
 
 use super::protocol::SessionInfo;
 use super::room::{self, NewMember, RoomCommand, RoomRef};
@@ -106,6 +107,21 @@ impl Hub {
         let rooms: Vec<RoomRef> = self.lock().drain().map(|(_, room)| room).collect();
         for room in rooms {
             let _ = room.shut_down().await;
+        }
+    }
+
+    /// A copy of everything a live session's room forwards, until the receiver is dropped;
+    /// `None` when nobody is in the session.
+    pub async fn tap_session(
+        &self,
+        session_id: &str,
+        capacity: usize,
+    ) -> Option<mpsc::Receiver<TapEvent>> {
+        let room = self.existing(session_id)?;
+        let (events, receiver) = mpsc::channel(capacity);
+        match room.tap(events).await {
+            Ok(true) => Some(receiver),
+            _ => None,
         }
     }
 

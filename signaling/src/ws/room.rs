@@ -3,7 +3,7 @@
 //! member's outbox. Media goes to the SFU, which this actor joins members to on admission, so
 //! nobody receives media before the host lets them in.
 
-use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, Sfu};
+use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, Sfu, TapEvent};
 use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::{LeaveReason, ParticipantInfo, ParticipantRole, ServerMessage, SessionInfo};
@@ -81,6 +81,11 @@ pub enum RoomCommand {
         by: String,
         reply: oneshot::Sender<()>,
     },
+    /// Copy every frame the room forwards into `events` (the recorder).
+    Tap {
+        events: mpsc::Sender<TapEvent>,
+        reply: oneshot::Sender<bool>,
+    },
     /// The server is stopping: let everyone go (the session stays live for a restart).
     Shutdown {
         reply: oneshot::Sender<()>,
@@ -120,6 +125,13 @@ impl RoomRef {
     pub async fn end(&self, by: String) -> Result<(), RoomGone> {
         let (reply, done) = oneshot::channel();
         self.send(RoomCommand::End { by, reply }).await?;
+        done.await.map_err(|_| RoomGone)
+    }
+
+    /// Starts copying the room's media into `events`; false if the media room is gone.
+    pub async fn tap(&self, events: mpsc::Sender<TapEvent>) -> Result<bool, RoomGone> {
+        let (reply, done) = oneshot::channel();
+        self.send(RoomCommand::Tap { events, reply }).await?;
         done.await.map_err(|_| RoomGone)
     }
 
@@ -229,6 +241,9 @@ impl Room {
                 self.record("session_ended", &by, "").await;
                 let _ = reply.send(());
                 return false;
+            }
+            RoomCommand::Tap { events, reply } => {
+                let _ = reply.send(self.media.tap(events).await.is_ok());
             }
             RoomCommand::Shutdown { reply } => {
                 for member in self.members.drain(..) {
