@@ -5,8 +5,9 @@
 mod support;
 
 use concord_signaling::store::{
-    AccountRole, DisputeChanges, DisputeLevel, DisputeStatus, InviteeRole, NewDispute,
-    NewInvitation, Party, SessionEvent, SessionStatus, Store, StoreError, User,
+    AccountRole, AuditEntry, DisputeChanges, DisputeLevel, DisputeStatus, FileKind, FileOutcome,
+    FileStatus, InviteeRole, NewDispute, NewInvitation, NewRecordingFile, Party, RecordingStatus,
+    SessionEvent, SessionStatus, Store, StoreError, User,
 };
 use tempfile::TempDir;
 
@@ -114,6 +115,9 @@ on_both_backends!(
     invitations_of_session_are_listed_in_creation_order,
     // session events
     session_events_come_back_in_time_order,
+    recording_files_are_filed_with_their_outcome,
+    unfinished_recordings_are_marked_interrupted_after_a_restart,
+    audit_entries_come_back_in_order,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -577,6 +581,10 @@ async fn dispute_update_changes_only_the_given_fields(store: &Store) {
         .expect("dispute d1");
     assert_eq!(after.status, DisputeStatus::Settled);
     assert_eq!(after.outcome, "Fence moved 20 cm.");
+    assert!(
+        !after.record_by_default,
+        "not recorded by default unless asked"
+    );
     assert_eq!(after.title, before.title);
     assert_eq!(after.category, before.category);
     assert_eq!(after.level, before.level);
@@ -591,6 +599,7 @@ async fn dispute_update_changes_only_the_given_fields(store: &Store) {
         status: Some(DisputeStatus::Escalated),
         description: Some("Now with a well.".to_owned()),
         outcome: None,
+        record_by_default: Some(true),
     };
     let after = store
         .update_dispute("d1", &escalated, T0 + 60)
@@ -603,6 +612,7 @@ async fn dispute_update_changes_only_the_given_fields(store: &Store) {
     assert_eq!(after.status, DisputeStatus::Escalated);
     assert_eq!(after.description, "Now with a well.");
     assert_eq!(after.outcome, "Fence moved 20 cm.");
+    assert!(after.record_by_default, "record_by_default is changed");
     assert_eq!(after.updated_at, T0 + 60);
 
     // No changes at all still stamps the update time.
@@ -916,4 +926,166 @@ async fn reopening_keeps_schema_and_records(store: Store, url: &str) {
         "user-m1"
     );
     reopened.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recordings and the audit log
+
+/// A mediator, a dispute and a session to record.
+async fn recorded_session(store: &Store) {
+    mediator(store, "m1").await;
+    store
+        .create_dispute("d1", &new_dispute("2025-001", "m1", &[]), T0)
+        .await
+        .unwrap();
+    store
+        .create_session("s1", "d1", true, None, T0)
+        .await
+        .unwrap();
+}
+
+fn participant_file(id: &str, recording: &str, name: &str, at: i64) -> NewRecordingFile {
+    NewRecordingFile {
+        id: id.to_owned(),
+        recording_id: recording.to_owned(),
+        kind: FileKind::Participant,
+        participant_name: name.to_owned(),
+        participant_role: "party".to_owned(),
+        path: format!("{recording}/{id}.webm"),
+        started_at: at,
+    }
+}
+
+async fn recording_files_are_filed_with_their_outcome(store: &Store) {
+    recorded_session(store).await;
+    let recording = store
+        .create_recording("r1", "s1", "d1", "Mediator", T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(recording.status, RecordingStatus::Recording);
+    assert!(recording.files.is_empty());
+    store
+        .add_recording_file(&participant_file("f1", "r1", "张建国", T0 + 11))
+        .await
+        .unwrap();
+    store
+        .add_recording_file(&participant_file("f2", "r1", "李秀兰", T0 + 12))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .add_recording_file(&participant_file("f1", "r1", "x", T0 + 13))
+            .await,
+        Err(StoreError::Conflict(_) | StoreError::Database(_))
+    ));
+    let outcome = FileOutcome {
+        status: FileStatus::Complete,
+        sha256: Some("ab".repeat(32)),
+        size_bytes: Some(5_000_000_000),
+        duration_ms: Some(600_000),
+        ended_at: T0 + 600_011,
+    };
+    store.complete_recording_file("f1", &outcome).await.unwrap();
+    store
+        .finish_recording(
+            "r1",
+            RecordingStatus::Finished,
+            T0 + 600_100,
+            None,
+            Some("cd"),
+        )
+        .await
+        .unwrap();
+
+    let listed = store.recordings_of_dispute("d1").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let recording = &listed[0];
+    assert_eq!(recording.status, RecordingStatus::Finished);
+    assert_eq!(recording.ended_at, Some(T0 + 600_100));
+    assert_eq!(recording.manifest_sha256.as_deref(), Some("cd"));
+    let names: Vec<&str> = recording
+        .files
+        .iter()
+        .map(|f| f.participant_name.as_str())
+        .collect();
+    assert_eq!(names, ["张建国", "李秀兰"]);
+    let first = &recording.files[0];
+    assert_eq!(first.status, FileStatus::Complete);
+    assert_eq!(
+        first.size_bytes,
+        Some(5_000_000_000),
+        "sizes above 4 GiB survive"
+    );
+    assert_eq!(first.duration_ms, Some(600_000));
+    assert_eq!(first.sha256.as_deref(), Some("ab".repeat(32).as_str()));
+    assert_eq!(recording.files[1].status, FileStatus::Writing);
+
+    let (file, owner) = store.recording_file("f2").await.unwrap().expect("f2");
+    assert_eq!(file.path, "r1/f2.webm");
+    assert_eq!(owner.id, "r1");
+    assert!(store.recording_file("nope").await.unwrap().is_none());
+}
+
+async fn unfinished_recordings_are_marked_interrupted_after_a_restart(store: &Store) {
+    recorded_session(store).await;
+    store
+        .create_recording("r1", "s1", "d1", "Mediator", T0)
+        .await
+        .unwrap();
+    store
+        .add_recording_file(&participant_file("f1", "r1", "A", T0))
+        .await
+        .unwrap();
+    store
+        .create_recording("r2", "s1", "d1", "Mediator", T0 + 1)
+        .await
+        .unwrap();
+    store
+        .finish_recording("r2", RecordingStatus::Finished, T0 + 5, None, None)
+        .await
+        .unwrap();
+
+    let interrupted = store
+        .interrupt_unfinished_recordings(T0 + 100)
+        .await
+        .unwrap();
+    assert_eq!(interrupted, ["r1"]);
+    let r1 = store.recording("r1").await.unwrap().expect("r1");
+    assert_eq!(r1.status, RecordingStatus::Interrupted);
+    assert_eq!(r1.ended_at, Some(T0 + 100));
+    assert!(r1.error.is_some());
+    assert_eq!(r1.files[0].status, FileStatus::Interrupted);
+    let r2 = store.recording("r2").await.unwrap().expect("r2");
+    assert_eq!(
+        r2.status,
+        RecordingStatus::Finished,
+        "finished ones are left alone"
+    );
+    assert!(store
+        .interrupt_unfinished_recordings(T0 + 200)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn audit_entries_come_back_in_order(store: &Store) {
+    for (i, action) in ["play", "download", "play"].iter().enumerate() {
+        let entry = AuditEntry {
+            at: T0 + i as i64,
+            user_id: "u1".to_owned(),
+            action: (*action).to_owned(),
+            object_id: "f1".to_owned(),
+            ip: "127.0.0.1".to_owned(),
+        };
+        store.record_audit(&format!("a{i}"), &entry).await.unwrap();
+    }
+    let actions: Vec<String> = store
+        .audit_of("f1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["play", "download", "play"]);
+    assert!(store.audit_of("f2").await.unwrap().is_empty());
 }

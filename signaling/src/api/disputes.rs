@@ -96,6 +96,7 @@ pub struct UpdateDispute {
     status: Option<DisputeStatus>,
     description: Option<String>,
     outcome: Option<String>,
+    record_by_default: Option<bool>,
 }
 
 pub async fn update(
@@ -121,6 +122,7 @@ pub async fn update(
             .outcome
             .map(|o| optional("outcome", &o, 4000))
             .transpose()?,
+        record_by_default: body.record_by_default,
     };
     let dispute = state
         .store

@@ -176,7 +176,7 @@ fn schemas() -> Value {
             "id": string, "case_number": string, "title": string, "category": string, "level": level,
             "status": status, "description": string, "outcome": string,
             "parties": {"type": "array", "items": r("Party")}, "mediator_id": string,
-            "created_at": int, "updated_at": int}},
+            "record_by_default": {"type": "boolean"}, "created_at": int, "updated_at": int}},
         "DisputeEnvelope": {"type": "object", "properties": {"dispute": r("Dispute")}},
         "DisputeList": {"type": "object", "properties": {"disputes": {"type": "array", "items": r("Dispute")}}},
         "DisputeDetail": {"type": "object", "properties": {"dispute": r("Dispute"), "sessions": {"type": "array", "items": r("Session")}}},
@@ -184,7 +184,8 @@ fn schemas() -> Value {
             "case_number": string, "title": string, "category": string, "level": level,
             "description": string, "parties": {"type": "array", "items": r("Party"), "maxItems": 20}}},
         "DisputeChanges": {"type": "object", "properties": {
-            "title": string, "category": string, "level": level, "status": status, "description": string, "outcome": string}},
+            "title": string, "category": string, "level": level, "status": status, "description": string, "outcome": string,
+            "record_by_default": {"type": "boolean"}}},
         "Session": {"type": "object", "properties": {
             "id": string, "dispute_id": string, "status": {"type": "string", "enum": ["scheduled", "live", "ended"]},
             "lobby_enabled": {"type": "boolean"}, "scheduled_at": opt_int, "started_at": opt_int,

@@ -7,7 +7,7 @@ use super::{
 };
 
 const DISPUTE_COLUMNS: &str = "id, case_number, title, category, level, status, description, \
-     outcome, mediator_id, created_at, updated_at";
+     outcome, mediator_id, record_by_default, created_at, updated_at";
 
 fn dispute_from_row(row: &AnyRow, parties: Vec<Party>) -> StoreResult<Dispute> {
     Ok(Dispute {
@@ -21,6 +21,7 @@ fn dispute_from_row(row: &AnyRow, parties: Vec<Party>) -> StoreResult<Dispute> {
         outcome: row.try_get("outcome")?,
         parties,
         mediator_id: row.try_get("mediator_id")?,
+        record_by_default: row.try_get::<i64, _>("record_by_default")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -119,7 +120,7 @@ impl Store {
             "UPDATE disputes SET title = COALESCE($1, title), category = COALESCE($2, category), \
              level = COALESCE($3, level), status = COALESCE($4, status), \
              description = COALESCE($5, description), outcome = COALESCE($6, outcome), \
-             updated_at = $7 WHERE id = $8",
+             record_by_default = COALESCE($7, record_by_default), updated_at = $8 WHERE id = $9",
         )
         .bind(changes.title.as_deref())
         .bind(changes.category.as_deref())
@@ -127,6 +128,7 @@ impl Store {
         .bind(changes.status.map(|s| s.as_str()))
         .bind(changes.description.as_deref())
         .bind(changes.outcome.as_deref())
+        .bind(changes.record_by_default.map(super::flag))
         .bind(now)
         .bind(id)
         .execute(&self.pool)

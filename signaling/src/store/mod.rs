@@ -7,6 +7,7 @@ mod auth;
 mod disputes;
 mod invitations;
 mod models;
+mod recordings;
 mod sessions;
 mod users;
 

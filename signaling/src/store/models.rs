@@ -63,6 +63,28 @@ text_enum!(
     SessionStatus { Scheduled => "scheduled", Live => "live", Ended => "ended" }
 );
 
+text_enum!(
+    RecordingStatus {
+        Recording => "recording",
+        Finished => "finished",
+        Interrupted => "interrupted",
+        Failed => "failed",
+    }
+);
+
+text_enum!(
+    FileStatus {
+        Writing => "writing",
+        Complete => "complete",
+        Interrupted => "interrupted",
+        Failed => "failed",
+    }
+);
+
+text_enum!(
+    FileKind { Participant => "participant", Composite => "composite", Manifest => "manifest" }
+);
+
 impl AccountRole {
     /// May open disputes and host sessions.
     pub fn can_host(self) -> bool {
@@ -97,6 +119,8 @@ pub struct Dispute {
     pub outcome: String,
     pub parties: Vec<Party>,
     pub mediator_id: String,
+    /// Every session of this dispute is recorded from the host's arrival.
+    pub record_by_default: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -120,6 +144,7 @@ pub struct DisputeChanges {
     pub status: Option<DisputeStatus>,
     pub description: Option<String>,
     pub outcome: Option<String>,
+    pub record_by_default: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -163,4 +188,66 @@ pub struct SessionEvent {
     pub kind: String,
     pub actor: String,
     pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Recording {
+    pub id: String,
+    pub session_id: String,
+    pub dispute_id: String,
+    pub status: RecordingStatus,
+    pub started_by: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub error: Option<String>,
+    pub manifest_sha256: Option<String>,
+    pub files: Vec<RecordingFile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingFile {
+    pub id: String,
+    pub recording_id: String,
+    pub kind: FileKind,
+    pub participant_name: String,
+    pub participant_role: String,
+    /// Relative to the recordings directory; never shown to clients as a filesystem path.
+    #[serde(skip)]
+    pub path: String,
+    pub status: FileStatus,
+    pub sha256: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRecordingFile {
+    pub id: String,
+    pub recording_id: String,
+    pub kind: FileKind,
+    pub participant_name: String,
+    pub participant_role: String,
+    pub path: String,
+    pub started_at: i64,
+}
+
+/// What a finished file turned out to be.
+#[derive(Debug, Clone)]
+pub struct FileOutcome {
+    pub status: FileStatus,
+    pub sha256: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub ended_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub user_id: String,
+    pub action: String,
+    pub object_id: String,
+    pub ip: String,
 }
