@@ -1,0 +1,426 @@
+//! Recording a whole session: consumes a room's tap and writes one file per participant.
+//!
+//! ```text
+//! room tap ─▶ feeder task ─(bounded)─▶ writer thread ─▶ ParticipantWriter per participant
+//!                                          └─▶ RecorderEvent (files opened/closed, keyframes wanted)
+//! ```
+//!
+//! The feeder never blocks the room (the tap is bounded and drops) and never blocks on disk
+//! (the writer thread's queue is bounded too: a frame it cannot take is dropped and the
+//! participant's video waits for a keyframe). File I/O happens only on the writer thread.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use concord_sfu::{TapCodec, TapEvent, TapKind, TappedFrame};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::WriterConfig;
+use crate::error::Error;
+use crate::frame::{Codec, Frame};
+use crate::summary::Summary;
+use crate::writer::ParticipantWriter;
+
+/// Frames waiting for the writer thread. Past this the feeder drops (disk is behind).
+const WRITER_QUEUE: usize = 2048;
+/// How often the writer thread releases buffered frames when no frame arrives.
+const IDLE_ADVANCE: Duration = Duration::from_millis(200);
+/// A participant is asked for a keyframe at most this often.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What the recorder reports to whoever files its results.
+#[derive(Debug)]
+pub enum RecorderEvent {
+    FileOpened {
+        participant: String,
+        path: PathBuf,
+        at: SystemTime,
+    },
+    FileClosed {
+        participant: String,
+        path: PathBuf,
+        at: SystemTime,
+        result: Result<Summary, String>,
+    },
+    /// The participant's video cannot continue without a keyframe.
+    KeyframeWanted { participant: String },
+    /// The recording has ended; `error` says why if it was not asked to stop (disk full, an
+    /// unwritable directory). Every file was closed before this.
+    Stopped { error: Option<String> },
+}
+
+/// Names a participant's file (without extension), e.g. from their display name.
+pub type FileNamer = Box<dyn Fn(&str) -> String + Send>;
+
+pub struct RecorderConfig {
+    /// The directory for this recording's files; created if missing.
+    pub dir: PathBuf,
+    /// Time zero of the session clock all files share.
+    pub started: Instant,
+    pub file_name: FileNamer,
+}
+
+/// A running recording. Dropping it without [`stop`](Self::stop) also stops it.
+pub struct RecorderHandle {
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Receiver<()>>,
+}
+
+impl RecorderHandle {
+    /// Stops recording and waits until every file is finished.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Starts recording what `tap` carries.
+pub fn start(
+    config: RecorderConfig,
+    mut tap: mpsc::Receiver<TapEvent>,
+    events: mpsc::Sender<RecorderEvent>,
+) -> RecorderHandle {
+    let (stop_tx, mut stop_rx) = oneshot::channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    let (frames_tx, frames_rx) = std_mpsc::sync_channel(WRITER_QUEUE);
+    let writer_events = events.clone();
+    let thread = std::thread::Builder::new()
+        .name("recorder".to_owned())
+        .spawn(move || WriterThread::new(config, writer_events).run(frames_rx));
+    if let Err(error) = thread {
+        let _ = events.try_send(RecorderEvent::Stopped {
+            error: Some(format!("could not start the recorder thread: {error}")),
+        });
+        let _ = done_tx.send(());
+        return RecorderHandle {
+            stop: Some(stop_tx),
+            done: Some(done_rx),
+        };
+    }
+    tokio::spawn(async move {
+        // Participants whose frame was dropped here: their next frame is marked broken.
+        let mut broken: Vec<Arc<str>> = Vec::new();
+        loop {
+            tokio::select! {
+                _ = &mut stop_rx => break,
+                event = tap.recv() => {
+                    let Some(mut event) = event else { break };
+                    if let TapEvent::Frame(frame) = &mut event {
+                        if let Some(at) = broken.iter().position(|p| *p == frame.participant) {
+                            frame.contiguous = false;
+                            broken.swap_remove(at);
+                        }
+                    }
+                    match frames_tx.try_send(event) {
+                        Ok(()) => {}
+                        Err(std_mpsc::TrySendError::Full(TapEvent::Frame(frame))) => {
+                            if !broken.contains(&frame.participant) {
+                                broken.push(frame.participant);
+                            }
+                        }
+                        Err(std_mpsc::TrySendError::Full(_)) => {}
+                        // The writer thread stopped (a disk error): nothing more to do.
+                        Err(std_mpsc::TrySendError::Disconnected(_)) => break,
+                    }
+                }
+            }
+        }
+        // Closing the queue tells the writer thread to finish every file.
+        drop(frames_tx);
+        drop(tap);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(thread) = thread {
+                let _ = thread.join();
+            }
+        })
+        .await;
+        let _ = done_tx.send(());
+    });
+    RecorderHandle {
+        stop: Some(stop_tx),
+        done: Some(done_rx),
+    }
+}
+
+/// Maps one track's RTP clock onto the session clock: anchored at the arrival of its first
+/// frame, then advancing with the RTP timestamps (which do not jitter like arrivals).
+struct Anchor {
+    rtp: u64,
+    at: Duration,
+    clock_rate: u64,
+}
+
+impl Anchor {
+    fn timestamp(&self, rtp: u64) -> Duration {
+        let ticks = rtp.saturating_sub(self.rtp);
+        let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(self.clock_rate.max(1));
+        self.at + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+}
+
+struct Participant {
+    writer: ParticipantWriter,
+    path: PathBuf,
+    anchors: HashMap<u32, Anchor>,
+    last_keyframe_request: Option<Instant>,
+}
+
+struct WriterThread {
+    config: RecorderConfig,
+    events: mpsc::Sender<RecorderEvent>,
+    participants: HashMap<Arc<str>, Participant>,
+    /// Participants whose file could not be written: not retried for every frame.
+    failed: Vec<Arc<str>>,
+    error: Option<String>,
+}
+
+impl WriterThread {
+    fn new(config: RecorderConfig, events: mpsc::Sender<RecorderEvent>) -> WriterThread {
+        WriterThread {
+            config,
+            events,
+            participants: HashMap::new(),
+            failed: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn run(mut self, frames: std_mpsc::Receiver<TapEvent>) {
+        if let Err(error) = std::fs::create_dir_all(&self.config.dir) {
+            self.error = Some(format!(
+                "cannot create {}: {error}",
+                self.config.dir.display()
+            ));
+        }
+        while self.error.is_none() {
+            match frames.recv_timeout(IDLE_ADVANCE) {
+                Ok(TapEvent::Frame(frame)) => self.write(frame),
+                Ok(TapEvent::PublisherLeft { participant }) => self.close(&participant),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => self.advance_all(),
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let names: Vec<Arc<str>> = self.participants.keys().cloned().collect();
+        for name in names {
+            self.close(&name);
+        }
+        let error = self.error.take();
+        let _ = self.events.blocking_send(RecorderEvent::Stopped { error });
+    }
+
+    fn write(&mut self, frame: TappedFrame) {
+        let codec = match frame.codec {
+            TapCodec::Opus => Codec::Opus,
+            TapCodec::Vp8 => Codec::Vp8,
+            TapCodec::H264 => Codec::H264,
+            TapCodec::Other => return,
+        };
+        if self.failed.contains(&frame.participant) {
+            return;
+        }
+        if !self.participants.contains_key(&frame.participant) {
+            match self.open(&frame.participant) {
+                Ok(participant) => {
+                    self.participants
+                        .insert(frame.participant.clone(), participant);
+                }
+                // Opening fails for reasons that fail every file (an unwritable directory, a
+                // full disk): stop, keeping what was written.
+                Err(error) => {
+                    self.error = Some(error);
+                    return;
+                }
+            }
+        }
+        let session_time = frame
+            .received
+            .saturating_duration_since(self.config.started);
+        let Some(participant) = self.participants.get_mut(&frame.participant) else {
+            return;
+        };
+        let anchor = participant
+            .anchors
+            .entry(frame.track)
+            .or_insert_with(|| Anchor {
+                rtp: frame.rtp_time,
+                at: session_time,
+                clock_rate: u64::from(frame.clock_rate),
+            });
+        let timestamp = anchor.timestamp(frame.rtp_time);
+        let entry = match frame.kind {
+            TapKind::Audio => Frame::audio(codec, timestamp, frame.data),
+            TapKind::Video => {
+                if !frame.contiguous {
+                    participant.writer.note_video_loss();
+                }
+                Frame::video(codec, timestamp, frame.keyframe, frame.data)
+            }
+        };
+        let pushed = participant.writer.push(entry);
+        let wants_keyframe = participant.writer.needs_keyframe()
+            && participant
+                .last_keyframe_request
+                .is_none_or(|at| at.elapsed() >= KEYFRAME_REQUEST_INTERVAL);
+        if wants_keyframe {
+            participant.last_keyframe_request = Some(Instant::now());
+            let _ = self.events.try_send(RecorderEvent::KeyframeWanted {
+                participant: frame.participant.to_string(),
+            });
+        }
+        if let Err(error) = pushed {
+            let stops_everything = matches!(error, Error::Io { .. });
+            let name = frame.participant.clone();
+            if let Some(participant) = self.participants.remove(&name) {
+                self.fail(&name, participant, error.to_string());
+            }
+            if stops_everything {
+                self.error = Some(format!("writing {name}'s recording failed: {error}"));
+            }
+        }
+    }
+
+    fn open(&mut self, participant: &str) -> Result<Participant, String> {
+        let stem = sanitize(&(self.config.file_name)(participant));
+        let path = unused_path(&self.config.dir, &stem);
+        let writer = ParticipantWriter::create(WriterConfig::vp8_opus(&path))
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let _ = self.events.blocking_send(RecorderEvent::FileOpened {
+            participant: participant.to_owned(),
+            path: path.clone(),
+            at: SystemTime::now(),
+        });
+        Ok(Participant {
+            writer,
+            path,
+            anchors: HashMap::new(),
+            last_keyframe_request: None,
+        })
+    }
+
+    fn advance_all(&mut self) {
+        let now = self.config.started.elapsed();
+        let mut failed = Vec::new();
+        for (name, participant) in &mut self.participants {
+            if let Err(error) = participant.writer.advance(now) {
+                failed.push((name.clone(), error));
+            }
+        }
+        for (name, error) in failed {
+            if matches!(error, Error::Io { .. }) {
+                self.error = Some(format!("writing {name}'s recording failed: {error}"));
+            }
+            if let Some(participant) = self.participants.remove(&name) {
+                self.fail(&name, participant, error.to_string());
+            }
+        }
+    }
+
+    /// Finishes a participant's file (they left, or the recording ends).
+    fn close(&mut self, name: &str) {
+        let Some(participant) = self.participants.remove(name) else {
+            return;
+        };
+        let path = participant.path.clone();
+        let result = participant.writer.finish().map_err(|e| e.to_string());
+        if let Err(error) = &result {
+            if self.error.is_none() {
+                self.error = Some(format!("finishing {name}'s recording failed: {error}"));
+            }
+        }
+        let _ = self.events.blocking_send(RecorderEvent::FileClosed {
+            participant: name.to_owned(),
+            path,
+            at: SystemTime::now(),
+            result,
+        });
+    }
+
+    /// A participant's file cannot go on; what was written is kept (the writer is finished
+    /// if it still can be).
+    fn fail(&mut self, name: &Arc<str>, participant: Participant, error: String) {
+        self.failed.push(name.clone());
+        let path = participant.path.clone();
+        let result = match participant.writer.finish() {
+            Ok(summary) => Ok(summary),
+            Err(_) => Err(error),
+        };
+        let _ = self.events.blocking_send(RecorderEvent::FileClosed {
+            participant: name.to_string(),
+            path,
+            at: SystemTime::now(),
+            result,
+        });
+    }
+}
+
+/// Keeps file names portable: letters (any script), digits, '-', '_' only.
+fn sanitize(stem: &str) -> String {
+    let cleaned: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(80)
+        .collect();
+    if cleaned.is_empty() {
+        "participant".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// A path in `dir` that does not exist yet: `stem.webm`, then `stem-2.webm`, …
+fn unused_path(dir: &Path, stem: &str) -> PathBuf {
+    let first = dir.join(format!("{stem}.webm"));
+    if !first.exists() {
+        return first;
+    }
+    (2u32..)
+        .map(|n| dir.join(format!("{stem}-{n}.webm")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchors_follow_rtp_time_from_the_first_arrival() {
+        let anchor = Anchor {
+            rtp: 90_000,
+            at: Duration::from_millis(250),
+            clock_rate: 90_000,
+        };
+        assert_eq!(anchor.timestamp(90_000), Duration::from_millis(250));
+        assert_eq!(anchor.timestamp(180_000), Duration::from_millis(1250));
+        assert_eq!(
+            anchor.timestamp(0),
+            Duration::from_millis(250),
+            "never before the anchor"
+        );
+    }
+
+    #[test]
+    fn file_names_are_portable_and_never_reused() {
+        assert_eq!(sanitize("张建国 (party)/../x"), "张建国--party-----x");
+        assert_eq!(sanitize(""), "participant");
+        let dir = std::env::temp_dir().join(format!("concord-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let first = unused_path(&dir, "a");
+        std::fs::write(&first, b"x").expect("write");
+        assert_eq!(unused_path(&dir, "a"), dir.join("a-2.webm"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
