@@ -28,6 +28,25 @@ pub struct Config {
     pub media: MediaConfig,
     pub invitations: InvitationConfig,
     pub signaling: SignalingConfig,
+    pub recording: RecordingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// Where recordings are written; empty means `{data_dir}/recordings`.
+    pub dir: PathBuf,
+    /// Seconds between telling everyone recording will start and starting it.
+    pub notice_secs: u64,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            dir: PathBuf::new(),
+            notice_secs: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -92,6 +111,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             invitations: InvitationConfig::default(),
             signaling: SignalingConfig::default(),
+            recording: RecordingConfig::default(),
         }
     }
 }
@@ -259,6 +279,14 @@ impl Config {
             )
         } else {
             self.database_url.clone()
+        }
+    }
+
+    pub fn recordings_dir(&self) -> PathBuf {
+        if self.recording.dir.as_os_str().is_empty() {
+            self.data_dir.join("recordings")
+        } else {
+            self.recording.dir.clone()
         }
     }
 

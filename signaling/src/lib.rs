@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 mod demo;
 mod ratelimit;
+mod recordings;
 pub mod secrets;
 mod server;
 mod state;

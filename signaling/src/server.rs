@@ -18,7 +18,7 @@ use crate::secrets::{new_id, new_token, now_ms, token_hash};
 use crate::state::AppState;
 use crate::store::{AccountRole, Store};
 use crate::tls;
-use crate::ws::Hub;
+use crate::ws::{Hub, RecordingSettings};
 
 /// How long the first-start setup link stays valid.
 const SETUP_LINK_HOURS: i64 = 24;
@@ -66,10 +66,26 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     };
 
     let setup_link = bootstrap_admin(&store, &config, &public_url).await?;
+    // Recordings the last run did not finish were cut short by a crash: marked interrupted,
+    // their files kept as written.
+    let interrupted = store.interrupt_unfinished_recordings(now_ms()).await?;
+    if !interrupted.is_empty() {
+        tracing::warn!(
+            count = interrupted.len(),
+            "recordings interrupted by the last stop"
+        );
+    }
 
     let state = AppState {
         token_failures: Arc::new(FailureLimiter::new(config.invitations.failures_per_minute)),
-        hub: Hub::new(sfu.clone(), store.clone()),
+        hub: Hub::new(
+            sfu.clone(),
+            store.clone(),
+            RecordingSettings {
+                root: config.recordings_dir(),
+                notice: Duration::from_secs(config.recording.notice_secs),
+            },
+        ),
         store,
         public_url,
         config: Arc::new(config),

@@ -5,6 +5,7 @@ pub mod disputes;
 pub mod error;
 pub mod invitations;
 mod openapi;
+pub mod recordings;
 pub mod sessions;
 pub mod users;
 mod validate;
@@ -42,6 +43,8 @@ pub fn router(state: AppState) -> Router {
             get(disputes::show).patch(disputes::update),
         )
         .route("/disputes/{id}/sessions", post(sessions::create))
+        .route("/disputes/{id}/recordings", get(recordings::list))
+        .route("/recordings/files/{id}", get(recordings::file))
         .route("/sessions/{id}", get(sessions::show))
         .route("/sessions/{id}/end", post(sessions::end))
         .route("/sessions/{id}/invitations", post(sessions::invite))

@@ -146,6 +146,22 @@ const ROUTES: &[Route] = &[
         None,
         "InspectedInvitation",
     ),
+    (
+        "get",
+        "/api/disputes/{id}/recordings",
+        "A dispute's recordings with their files, hashes and audit trail",
+        "staff, its mediator, admin (invitees: 403)",
+        None,
+        "RecordingList",
+    ),
+    (
+        "get",
+        "/api/recordings/files/{id}",
+        "A recording file (Range requests; ?download=1 as attachment); every request is audited",
+        "staff, its mediator, admin (invitees: 403)",
+        None,
+        "Empty",
+    ),
 ];
 
 fn schemas() -> Value {
@@ -157,7 +173,7 @@ fn schemas() -> Value {
     let level = json!({"type": "string", "enum": ["village", "township", "county"]});
     let status = json!({"type": "string", "enum": ["open", "in_mediation", "settled", "escalated", "closed"]});
     let r = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
-    json!({
+    let mut schemas = json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"],
             "properties": {"code": string, "message": string}}}},
@@ -210,7 +226,23 @@ fn schemas() -> Value {
             "role": invitee, "name": string, "expires_at": int,
             "session": {"type": "object", "properties": {"id": string, "status": string, "lobby_enabled": {"type": "boolean"}}},
             "dispute": {"type": "object", "properties": {"case_number": string, "title": string}}}},
-    })
+    });
+    schemas["RecordingFile"] = json!({"type": "object", "properties": {
+            "id": string, "kind": {"type": "string", "enum": ["participant", "composite", "manifest"]},
+            "participant_name": string, "participant_role": string,
+            "status": {"type": "string", "enum": ["writing", "complete", "interrupted", "failed"]},
+            "sha256": {"type": ["string", "null"]}, "size_bytes": opt_int, "duration_ms": opt_int,
+            "started_at": int, "ended_at": opt_int,
+            "audit": {"type": "array", "items": {"type": "object", "properties": {
+                "at": int, "user_id": string, "action": string, "ip": string}}}}});
+    schemas["Recording"] = json!({"type": "object", "properties": {
+            "id": string, "session_id": string, "dispute_id": string,
+            "status": {"type": "string", "enum": ["recording", "finished", "interrupted", "failed"]},
+            "started_by": string, "started_at": int, "ended_at": opt_int,
+            "error": {"type": ["string", "null"]}, "manifest_sha256": {"type": ["string", "null"]},
+            "files": {"type": "array", "items": r("RecordingFile")}}});
+    schemas["RecordingList"] = json!({"type": "object", "properties": {"recordings": {"type": "array", "items": r("Recording")}}});
+    schemas
 }
 
 fn build() -> Value {
@@ -280,6 +312,6 @@ mod tests {
                 .collect();
             assert!(schemas.contains_key(&name), "missing schema {name}");
         }
-        assert_eq!(document["paths"].as_object().expect("paths").len(), 14);
+        assert_eq!(document["paths"].as_object().expect("paths").len(), 16);
     }
 }

@@ -294,9 +294,11 @@ impl Connection {
         };
         let session = SessionInfo {
             id: valid.session.id.clone(),
+            dispute_id: valid.dispute.id.clone(),
             case_number: valid.dispute.case_number.clone(),
             title: valid.dispute.title.clone(),
             lobby_enabled: valid.session.lobby_enabled,
+            record_by_default: valid.dispute.record_by_default,
         };
         let member = self.new_member(
             valid.invitation.name.clone(),
@@ -346,9 +348,11 @@ impl Connection {
         }
         let info = SessionInfo {
             id: session.id.clone(),
+            dispute_id: dispute.id.clone(),
             case_number: dispute.case_number.clone(),
             title: dispute.title.clone(),
             lobby_enabled: session.lobby_enabled,
+            record_by_default: dispute.record_by_default,
         };
         // Only the host skips the lobby: parties see staff come in like anyone else.
         let member = self.new_member(
@@ -415,6 +419,8 @@ impl Connection {
                 | ClientMessage::Refuse { .. }
                 | ClientMessage::Kick { .. }
                 | ClientMessage::EndSession
+                | ClientMessage::StartRecording
+                | ClientMessage::StopRecording
         );
         if host_only && !is_host {
             return self
@@ -483,6 +489,22 @@ impl Connection {
                     RoomCommand::Kick {
                         by: member,
                         target: participant_id,
+                    },
+                )
+                .await
+            }
+            ClientMessage::StartRecording => {
+                room_send(&room, RoomCommand::StartRecording { by: member }).await
+            }
+            ClientMessage::StopRecording => {
+                room_send(&room, RoomCommand::StopRecording { by: member }).await
+            }
+            ClientMessage::RecordingConsent { consent } => {
+                room_send(
+                    &room,
+                    RoomCommand::RecordingConsent {
+                        id: member,
+                        consent,
                     },
                 )
                 .await

@@ -7,7 +7,7 @@ use concord_sfu::{Sfu, TapEvent};
 use tokio::sync::mpsc;
 
 use super::protocol::SessionInfo;
-use super::room::{self, NewMember, RoomCommand, RoomRef};
+use super::room::{self, NewMember, RecordingSettings, RoomCommand, RoomRef};
 use crate::api::error::{ApiError, ApiResult};
 use crate::secrets::now_ms;
 use crate::store::Store;
@@ -23,15 +23,17 @@ struct HubInner {
     rooms: Mutex<HashMap<String, RoomRef>>,
     sfu: Sfu,
     store: Store,
+    recording: RecordingSettings,
 }
 
 impl Hub {
-    pub fn new(sfu: Sfu, store: Store) -> Hub {
+    pub fn new(sfu: Sfu, store: Store, recording: RecordingSettings) -> Hub {
         Hub {
             inner: Arc::new(HubInner {
                 rooms: Mutex::new(HashMap::new()),
                 sfu,
                 store,
+                recording,
             }),
         }
     }
@@ -63,6 +65,7 @@ impl Hub {
             session.clone(),
             &self.inner.sfu,
             self.inner.store.clone(),
+            self.inner.recording.clone(),
             move || hub.forget_closed(&id),
         );
         rooms.insert(session.id.clone(), room.clone());

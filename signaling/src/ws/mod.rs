@@ -8,3 +8,4 @@ mod room;
 
 pub use connection::upgrade;
 pub use hub::Hub;
+pub use room::RecordingSettings;

@@ -37,9 +37,24 @@ pub enum ClientMessage {
         participant_id: String,
     },
     EndSession,
+    StartRecording,
+    StopRecording,
+    RecordingConsent {
+        consent: bool,
+    },
     Leave,
     Ping,
     Pong,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingState {
+    Off,
+    /// Everyone has been told; recording starts after the notice period.
+    Notice,
+    On,
+    Failed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,9 +87,11 @@ pub struct ParticipantInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionInfo {
     pub id: String,
+    pub dispute_id: String,
     pub case_number: String,
     pub title: String,
     pub lobby_enabled: bool,
+    pub record_by_default: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,6 +117,7 @@ pub enum ServerMessage {
         session: SessionInfo,
         participants: Vec<ParticipantInfo>,
         lobby: Vec<ParticipantInfo>,
+        recording: RecordingState,
     },
     Answer {
         sdp: String,
@@ -121,6 +139,18 @@ pub enum ServerMessage {
     },
     LobbyUpdate {
         lobby: Vec<ParticipantInfo>,
+    },
+    Recording {
+        state: RecordingState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        starts_in_ms: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    RecordingConsent {
+        participant_id: String,
+        name: String,
+        consent: bool,
     },
     Refused,
     Kicked,

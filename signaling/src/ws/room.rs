@@ -3,10 +3,16 @@
 //! member's outbox. Media goes to the SFU, which this actor joins members to on admission, so
 //! nobody receives media before the host lets them in.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, Sfu, TapEvent};
 use tokio::sync::{mpsc, oneshot};
 
-use super::protocol::{LeaveReason, ParticipantInfo, ParticipantRole, ServerMessage, SessionInfo};
+use super::protocol::{
+    LeaveReason, ParticipantInfo, ParticipantRole, RecordingState, ServerMessage, SessionInfo,
+};
+use crate::recordings::{self, ActiveRecording, RecordingContext, Roster};
 use crate::secrets::{new_id, now_ms};
 use crate::store::{SessionEvent, Store};
 
@@ -81,6 +87,26 @@ pub enum RoomCommand {
         by: String,
         reply: oneshot::Sender<()>,
     },
+    StartRecording {
+        by: String,
+    },
+    StopRecording {
+        by: String,
+    },
+    RecordingConsent {
+        id: String,
+        consent: bool,
+    },
+    /// The notice period of recording `generation` has passed.
+    BeginRecording {
+        generation: u64,
+        by: String,
+    },
+    /// Recording `generation` has ended and been filed.
+    RecordingEnded {
+        generation: u64,
+        error: Option<String>,
+    },
     /// Copy every frame the room forwards into `events` (the recorder).
     Tap {
         events: mpsc::Sender<TapEvent>,
@@ -146,11 +172,19 @@ impl RoomRef {
     }
 }
 
+/// Where and how a room records.
+#[derive(Clone)]
+pub struct RecordingSettings {
+    pub root: PathBuf,
+    pub notice: Duration,
+}
+
 /// Starts the actor for a session; `on_stop` runs when it ends (the hub forgets it).
 pub fn spawn(
     session: SessionInfo,
     sfu: &Sfu,
     store: Store,
+    settings: RecordingSettings,
     on_stop: impl FnOnce() + Send + 'static,
 ) -> RoomRef {
     let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
@@ -159,6 +193,11 @@ pub fn spawn(
         session,
         store,
         members: Vec::new(),
+        recording: Recording::Off,
+        generation: 0,
+        roster: Roster::default(),
+        settings,
+        myself: commands.downgrade(),
     };
     tokio::spawn(async move {
         room.run(inbox).await;
@@ -173,6 +212,38 @@ struct Room {
     store: Store,
     /// In arrival order: the lobby is shown first come, first served.
     members: Vec<Member>,
+    recording: Recording,
+    /// Numbers each recording so late timers and endings of an earlier one are ignored.
+    generation: u64,
+    roster: Roster,
+    settings: RecordingSettings,
+    /// For timers and the recorder to report back; weak so the room still stops when empty.
+    myself: mpsc::WeakSender<RoomCommand>,
+}
+
+enum Recording {
+    Off,
+    Notice {
+        generation: u64,
+    },
+    On {
+        generation: u64,
+        active: ActiveRecording,
+    },
+    /// Asked to stop; waiting for the files to be filed.
+    Stopping {
+        generation: u64,
+    },
+}
+
+impl Recording {
+    fn state(&self) -> RecordingState {
+        match self {
+            Recording::Off => RecordingState::Off,
+            Recording::Notice { .. } => RecordingState::Notice,
+            Recording::On { .. } | Recording::Stopping { .. } => RecordingState::On,
+        }
+    }
 }
 
 impl Room {
@@ -183,6 +254,8 @@ impl Room {
                 break;
             }
         }
+        // Nobody left (or the session ended): finish and file what was recorded.
+        self.stop_recording_now().await;
         tracing::debug!(session = %self.session.id, "signaling room stopped");
     }
 
@@ -232,6 +305,7 @@ impl Room {
                 }
             }
             RoomCommand::End { by, reply } => {
+                self.stop_recording_now().await;
                 for member in self.members.drain(..) {
                     let _ = member
                         .outbox
@@ -242,10 +316,28 @@ impl Room {
                 let _ = reply.send(());
                 return false;
             }
+            RoomCommand::StartRecording { by } => {
+                if let Some(name) = self.host_name(&by) {
+                    self.announce_recording(name).await;
+                }
+            }
+            RoomCommand::StopRecording { by } => {
+                if let Some(name) = self.host_name(&by) {
+                    self.stop_recording(&name).await;
+                }
+            }
+            RoomCommand::RecordingConsent { id, consent } => self.consent(&id, consent).await,
+            RoomCommand::BeginRecording { generation, by } => {
+                self.begin_recording(generation, by).await;
+            }
+            RoomCommand::RecordingEnded { generation, error } => {
+                self.recording_ended(generation, error).await;
+            }
             RoomCommand::Tap { events, reply } => {
                 let _ = reply.send(self.media.tap(events).await.is_ok());
             }
             RoomCommand::Shutdown { reply } => {
+                self.stop_recording_now().await;
                 for member in self.members.drain(..) {
                     let notice = ServerMessage::error(
                         "server_stopping",
@@ -341,8 +433,12 @@ impl Room {
             } else {
                 Vec::new()
             },
+            recording: self.recording.state(),
         };
         let info = member.info.clone();
+        if let Ok(mut roster) = self.roster.lock() {
+            roster.insert(info.id.clone(), (info.name.clone(), role_name(info.role)));
+        }
         self.send_to(
             id,
             ToConnection::Admitted {
@@ -359,6 +455,9 @@ impl Room {
         self.announce_lobby();
         self.record("admitted", &info.name, role_name(info.role))
             .await;
+        if info.is_host && self.session.record_by_default {
+            self.announce_recording(info.name.clone()).await;
+        }
     }
 
     /// Takes a member out; `notice` is sent to them before their connection closes.
@@ -412,6 +511,170 @@ impl Room {
                 video_muted,
             },
         );
+    }
+
+    /// Tells everyone recording will start, then starts it after the notice period.
+    async fn announce_recording(&mut self, by: String) {
+        if !matches!(self.recording, Recording::Off) {
+            return;
+        }
+        self.generation += 1;
+        let generation = self.generation;
+        self.recording = Recording::Notice { generation };
+        let notice = self.settings.notice;
+        self.broadcast_all(ServerMessage::Recording {
+            state: RecordingState::Notice,
+            starts_in_ms: Some(u64::try_from(notice.as_millis()).unwrap_or(u64::MAX)),
+            message: None,
+        });
+        self.record("recording_notice", &by, "").await;
+        let myself = self.myself.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(notice).await;
+            if let Some(room) = myself.upgrade() {
+                let _ = room
+                    .send(RoomCommand::BeginRecording { generation, by })
+                    .await;
+            }
+        });
+    }
+
+    async fn begin_recording(&mut self, generation: u64, by: String) {
+        if !matches!(self.recording, Recording::Notice { generation: g } if g == generation) {
+            return;
+        }
+        let context = RecordingContext {
+            store: self.store.clone(),
+            root: self.settings.root.clone(),
+            session: self.session.clone(),
+            started_by: by.clone(),
+            media: self.media.clone(),
+            roster: self.roster.clone(),
+        };
+        let myself = self.myself.clone();
+        let on_end = move |error| {
+            if let Some(room) = myself.upgrade() {
+                let _ = room.try_send(RoomCommand::RecordingEnded { generation, error });
+            }
+        };
+        match recordings::start(context, on_end).await {
+            Ok(active) => {
+                self.record("recording_started", &by, &active.id).await;
+                self.recording = Recording::On { generation, active };
+                self.broadcast_all(ServerMessage::Recording {
+                    state: RecordingState::On,
+                    starts_in_ms: None,
+                    message: None,
+                });
+            }
+            Err(error) => {
+                tracing::error!(%error, "recording could not start");
+                self.recording = Recording::Off;
+                self.record("recording_failed", &by, &error).await;
+                self.broadcast_all(ServerMessage::Recording {
+                    state: RecordingState::Failed,
+                    starts_in_ms: None,
+                    message: Some(error),
+                });
+            }
+        }
+    }
+
+    async fn stop_recording(&mut self, by: &str) {
+        match std::mem::replace(&mut self.recording, Recording::Off) {
+            Recording::Notice { .. } => {
+                self.record("recording_cancelled", by, "").await;
+                self.broadcast_recording_off();
+            }
+            Recording::On { generation, active } => {
+                self.record("recording_stop_requested", by, &active.id)
+                    .await;
+                self.recording = Recording::Stopping { generation };
+                // Finishing files may take a moment; the room goes on meanwhile and hears
+                // the end through `RecordingEnded`.
+                tokio::spawn(active.stop());
+            }
+            other => self.recording = other,
+        }
+    }
+
+    /// Stops and waits until the files are filed (the session is ending).
+    async fn stop_recording_now(&mut self) {
+        if let Recording::On { active, .. } = std::mem::replace(&mut self.recording, Recording::Off)
+        {
+            active.stop().await;
+        }
+    }
+
+    async fn recording_ended(&mut self, generation: u64, error: Option<String>) {
+        let current = match self.recording {
+            Recording::On { generation: g, .. } | Recording::Stopping { generation: g } => g,
+            _ => return,
+        };
+        if current != generation {
+            return;
+        }
+        self.recording = Recording::Off;
+        match error {
+            None => {
+                self.record("recording_stopped", "", "").await;
+                self.broadcast_recording_off();
+            }
+            Some(error) => {
+                self.record("recording_failed", "", &error).await;
+                self.broadcast_all(ServerMessage::Recording {
+                    state: RecordingState::Failed,
+                    starts_in_ms: None,
+                    message: Some(error),
+                });
+            }
+        }
+    }
+
+    async fn consent(&mut self, id: &str, consent: bool) {
+        let Some(member) = self
+            .members
+            .iter()
+            .find(|m| m.info.id == id && m.admitted && !m.info.is_host)
+        else {
+            return;
+        };
+        let name = member.info.name.clone();
+        let kind = if consent {
+            "recording_consent"
+        } else {
+            "recording_objection"
+        };
+        self.record(kind, &name, role_name(member.info.role)).await;
+        let answer = ServerMessage::RecordingConsent {
+            participant_id: id.to_owned(),
+            name,
+            consent,
+        };
+        for host in self.members.iter().filter(|m| m.admitted && m.info.is_host) {
+            deliver(host, ToConnection::Message(answer.clone()));
+        }
+    }
+
+    fn broadcast_recording_off(&self) {
+        self.broadcast_all(ServerMessage::Recording {
+            state: RecordingState::Off,
+            starts_in_ms: None,
+            message: None,
+        });
+    }
+
+    fn broadcast_all(&self, message: ServerMessage) {
+        for member in self.members.iter().filter(|m| m.admitted) {
+            deliver(member, ToConnection::Message(message.clone()));
+        }
+    }
+
+    fn host_name(&self, id: &str) -> Option<String> {
+        self.members
+            .iter()
+            .find(|m| m.info.id == id && m.admitted && m.info.is_host)
+            .map(|m| m.info.name.clone())
     }
 
     fn lobby(&self) -> Vec<ParticipantInfo> {

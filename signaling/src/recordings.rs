@@ -1,0 +1,361 @@
+//! Filing a session's recording against its dispute: starts the recorder on the room's tap,
+//! records each file in the store as it opens and closes, writes the manifest, and says when
+//! the recording has ended. The media work is `concord-recording`'s; this is bookkeeping.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use concord_recording::{RecorderConfig, RecorderEvent, RecorderHandle, Summary};
+use concord_sfu::{ParticipantId, RoomHandle as MediaRoom};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::secrets::{new_id, now_ms};
+use crate::store::{FileKind, FileOutcome, FileStatus, NewRecordingFile, RecordingStatus, Store};
+use crate::ws::protocol::SessionInfo;
+
+/// Frames between the room and the recorder. Past this the room drops (and the recorder
+/// waits for a keyframe): the call never waits for the disk.
+const TAP_QUEUE: usize = 1024;
+const EVENT_QUEUE: usize = 256;
+
+/// Who is who in the room, by participant id: names files and rows. Written by the room actor
+/// on admission, read here; entries stay for the whole recording (people who left still
+/// need their names).
+pub type Roster = Arc<Mutex<HashMap<String, (String, &'static str)>>>;
+
+pub struct RecordingContext {
+    pub store: Store,
+    /// The recordings directory; each recording gets a directory named by its id.
+    pub root: PathBuf,
+    pub session: SessionInfo,
+    pub started_by: String,
+    pub media: MediaRoom,
+    pub roster: Roster,
+}
+
+/// A recording in progress.
+pub struct ActiveRecording {
+    pub id: String,
+    recorder: RecorderHandle,
+    filer: JoinHandle<()>,
+}
+
+impl ActiveRecording {
+    /// Stops recording and waits until every file is finished and filed.
+    pub async fn stop(self) {
+        self.recorder.stop().await;
+        let _ = self.filer.await;
+    }
+}
+
+/// Starts recording; `on_end` runs once it has ended and been filed, with the error that ended
+/// it if it was not stopped on purpose.
+pub async fn start(
+    context: RecordingContext,
+    on_end: impl FnOnce(Option<String>) + Send + 'static,
+) -> Result<ActiveRecording, String> {
+    let id = new_id();
+    let store = context.store.clone();
+    store
+        .create_recording(
+            &id,
+            &context.session.id,
+            &context.session.dispute_id,
+            &context.started_by,
+            now_ms(),
+        )
+        .await
+        .map_err(|e| format!("could not file the recording: {e}"))?;
+    let (tap_tx, tap_rx) = mpsc::channel(TAP_QUEUE);
+    if context.media.tap(tap_tx).await.is_err() {
+        let error = "the media room is gone";
+        let _ = store
+            .finish_recording(&id, RecordingStatus::Failed, now_ms(), Some(error), None)
+            .await;
+        return Err(error.to_owned());
+    }
+    let dir = context.root.join(&id);
+    let roster = context.roster.clone();
+    let file_name = Box::new(move |participant: &str| {
+        let roster = roster.lock().unwrap_or_else(|e| e.into_inner());
+        let short: String = participant.chars().take(6).collect();
+        match roster.get(participant) {
+            Some((name, role)) => format!("{role}-{name}-{short}"),
+            None => format!("participant-{short}"),
+        }
+    });
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let recorder = concord_recording::start(
+        RecorderConfig {
+            dir: dir.clone(),
+            started: Instant::now(),
+            file_name,
+        },
+        tap_rx,
+        events_tx,
+    );
+    let filer = tokio::spawn(file_events(
+        events_rx,
+        Filing {
+            store,
+            media: context.media,
+            recording_id: id.clone(),
+            root: context.root,
+            dir,
+            session: context.session,
+            roster: context.roster,
+        },
+        on_end,
+    ));
+    Ok(ActiveRecording {
+        id,
+        recorder,
+        filer,
+    })
+}
+
+struct Filing {
+    store: Store,
+    media: MediaRoom,
+    recording_id: String,
+    root: PathBuf,
+    dir: PathBuf,
+    session: SessionInfo,
+    roster: Roster,
+}
+
+async fn file_events(
+    mut events: mpsc::Receiver<RecorderEvent>,
+    filing: Filing,
+    on_end: impl FnOnce(Option<String>),
+) {
+    let mut open: HashMap<PathBuf, (String, String, &'static str)> = HashMap::new();
+    let mut manifest_files = Vec::new();
+    let mut ended_by = None;
+    while let Some(event) = events.recv().await {
+        match event {
+            RecorderEvent::FileOpened {
+                participant,
+                path,
+                at,
+            } => {
+                let (name, role) = filing.who(&participant);
+                let row = NewRecordingFile {
+                    id: new_id(),
+                    recording_id: filing.recording_id.clone(),
+                    kind: FileKind::Participant,
+                    participant_name: name.clone(),
+                    participant_role: role.to_owned(),
+                    path: relative(&filing.root, &path),
+                    started_at: ms(at),
+                };
+                if let Err(error) = filing.store.add_recording_file(&row).await {
+                    tracing::error!(%error, "could not file a recording file");
+                }
+                open.insert(path, (row.id, name, role));
+            }
+            RecorderEvent::FileClosed {
+                path, at, result, ..
+            } => {
+                let Some((file_id, name, role)) = open.remove(&path) else {
+                    continue;
+                };
+                let outcome = outcome(&result, ms(at));
+                if let Err(error) = filing
+                    .store
+                    .complete_recording_file(&file_id, &outcome)
+                    .await
+                {
+                    tracing::error!(%error, "could not file a finished recording file");
+                }
+                manifest_files.push(manifest_entry(&path, &name, role, &outcome, &result));
+            }
+            RecorderEvent::KeyframeWanted { participant } => {
+                filing
+                    .media
+                    .request_keyframe(ParticipantId(participant))
+                    .await;
+            }
+            RecorderEvent::Stopped { error } => {
+                ended_by = error;
+                break;
+            }
+        }
+    }
+    let manifest_sha = filing
+        .write_manifest(manifest_files, ended_by.as_deref())
+        .await;
+    let status = if ended_by.is_some() {
+        RecordingStatus::Failed
+    } else {
+        RecordingStatus::Finished
+    };
+    if let Err(error) = filing
+        .store
+        .finish_recording(
+            &filing.recording_id,
+            status,
+            now_ms(),
+            ended_by.as_deref(),
+            manifest_sha.as_deref(),
+        )
+        .await
+    {
+        tracing::error!(%error, "could not file the end of a recording");
+    }
+    on_end(ended_by);
+}
+
+impl Filing {
+    fn who(&self, participant: &str) -> (String, &'static str) {
+        let roster = self.roster.lock().unwrap_or_else(|e| e.into_inner());
+        roster
+            .get(participant)
+            .map(|(name, role)| (name.clone(), *role))
+            .unwrap_or_else(|| (participant.to_owned(), "participant"))
+    }
+
+    /// The manifest lists every file with its hash; it is itself hashed and filed. Written
+    /// once, created new.
+    async fn write_manifest(&self, files: Vec<Value>, error: Option<&str>) -> Option<String> {
+        let manifest = json!({
+            "recording_id": self.recording_id,
+            "session_id": self.session.id,
+            "dispute_id": self.session.dispute_id,
+            "case_number": self.session.case_number,
+            "written_at": now_ms(),
+            "error": error,
+            "files": files,
+        });
+        let path = self.dir.join("manifest.json");
+        let started_at = now_ms();
+        let written = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || write_new(&path, &manifest)
+        })
+        .await;
+        let (sha256, bytes) = match written {
+            Ok(Ok(written)) => written,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "could not write a recording manifest");
+                return None;
+            }
+            Err(error) => {
+                tracing::error!(%error, "manifest task failed");
+                return None;
+            }
+        };
+        let row = NewRecordingFile {
+            id: new_id(),
+            recording_id: self.recording_id.clone(),
+            kind: FileKind::Manifest,
+            participant_name: String::new(),
+            participant_role: String::new(),
+            path: relative(&self.root, &path),
+            started_at,
+        };
+        let outcome = FileOutcome {
+            status: FileStatus::Complete,
+            sha256: Some(sha256.clone()),
+            size_bytes: i64::try_from(bytes).ok(),
+            duration_ms: None,
+            ended_at: now_ms(),
+        };
+        let filed = match self.store.add_recording_file(&row).await {
+            Ok(()) => self.store.complete_recording_file(&row.id, &outcome).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = filed {
+            tracing::error!(%error, "could not file a recording manifest");
+        }
+        Some(sha256)
+    }
+}
+
+fn write_new(path: &Path, manifest: &Value) -> std::io::Result<(String, u64)> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_vec_pretty(manifest)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(&text)?;
+    file.sync_all()?;
+    let (digest, bytes) = concord_recording::sha256_file(path).map_err(std::io::Error::other)?;
+    Ok((concord_recording::to_hex(&digest), bytes))
+}
+
+fn outcome(result: &Result<Summary, String>, ended_at: i64) -> FileOutcome {
+    match result {
+        Ok(summary) => FileOutcome {
+            status: FileStatus::Complete,
+            sha256: Some(summary.sha256_hex()),
+            size_bytes: i64::try_from(summary.bytes).ok(),
+            duration_ms: i64::try_from(summary.duration.as_millis()).ok(),
+            ended_at,
+        },
+        Err(_) => FileOutcome {
+            status: FileStatus::Failed,
+            sha256: None,
+            size_bytes: None,
+            duration_ms: None,
+            ended_at,
+        },
+    }
+}
+
+fn manifest_entry(
+    path: &Path,
+    name: &str,
+    role: &str,
+    outcome: &FileOutcome,
+    result: &Result<Summary, String>,
+) -> Value {
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (start_ms, audio_frames, video_frames, error) = match result {
+        Ok(summary) => (
+            summary.start.map(|s| s.as_millis() as u64),
+            summary.audio_frames,
+            summary.video_frames,
+            None,
+        ),
+        Err(error) => (None, 0, 0, Some(error.as_str())),
+    };
+    json!({
+        "file": file,
+        "participant_name": name,
+        "participant_role": role,
+        "status": outcome.status,
+        "sha256": outcome.sha256,
+        "size_bytes": outcome.size_bytes,
+        "duration_ms": outcome.duration_ms,
+        "start_offset_ms": start_ms,
+        "audio_frames": audio_frames,
+        "video_frames": video_frames,
+        "error": error,
+    })
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn ms(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or_else(now_ms)
+}
