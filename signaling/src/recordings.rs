@@ -277,6 +277,42 @@ impl Filing {
     }
 }
 
+/// Files cut short by a crash get their hash and size as they are on disk (their duration is
+/// left unknown: the header's duration is only written by a clean finish).
+pub async fn file_interrupted(store: &Store, root: &Path, recording_ids: &[String]) {
+    for recording_id in recording_ids {
+        let files = match store.recording(recording_id).await {
+            Ok(Some(recording)) => recording.files,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::error!(%error, "could not read an interrupted recording");
+                continue;
+            }
+        };
+        for file in files
+            .into_iter()
+            .filter(|f| f.status == FileStatus::Interrupted && f.sha256.is_none())
+        {
+            let path = root.join(&file.path);
+            let hashed =
+                tokio::task::spawn_blocking(move || concord_recording::sha256_file(&path)).await;
+            let Ok(Ok((digest, bytes))) = hashed else {
+                continue;
+            };
+            let outcome = FileOutcome {
+                status: FileStatus::Interrupted,
+                sha256: Some(concord_recording::to_hex(&digest)),
+                size_bytes: i64::try_from(bytes).ok(),
+                duration_ms: None,
+                ended_at: file.ended_at.unwrap_or_else(now_ms),
+            };
+            if let Err(error) = store.complete_recording_file(&file.id, &outcome).await {
+                tracing::error!(%error, "could not file an interrupted recording file");
+            }
+        }
+    }
+}
+
 fn write_new(path: &Path, manifest: &Value) -> std::io::Result<(String, u64)> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -74,6 +74,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             count = interrupted.len(),
             "recordings interrupted by the last stop"
         );
+        crate::recordings::file_interrupted(&store, &config.recordings_dir(), &interrupted).await;
     }
 
     let state = AppState {
