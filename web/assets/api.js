@@ -62,6 +62,7 @@ export const api = {
   createDispute: (fields) => request('POST', '/api/disputes', fields),
   getDispute: (id) => request('GET', `/api/disputes/${seg(id)}`),
   updateDispute: (id, fields) => request('PATCH', `/api/disputes/${seg(id)}`, fields),
+  listRecordings: (disputeId) => request('GET', `/api/disputes/${seg(disputeId)}/recordings`),
   openSession: (disputeId, fields) => request('POST', `/api/disputes/${seg(disputeId)}/sessions`, fields),
 
   getSession: (id) => request('GET', `/api/sessions/${seg(id)}`),
@@ -70,3 +71,8 @@ export const api = {
   revokeInvitation: (id) => request('POST', `/api/invitations/${seg(id)}/revoke`),
   inspectInvitation: (token) => request('GET', `/api/invitations/inspect?token=${seg(token)}`),
 };
+
+// Where a recorded file is served (played inline with Range requests, or as an attachment).
+export function recordingFileUrl(id, { download = false } = {}) {
+  return `/api/recordings/files/${seg(id)}${download ? '?download=1' : ''}`;
+}

@@ -1,9 +1,10 @@
-// #/disputes/{id} : a dispute's file: details, parties, status, its sessions, and opening a new
-// video session.
+// #/disputes/{id} : a dispute's file: details, parties, status, its sessions, opening a new
+// video session, and its recordings (recordings.js).
 import { api } from './api.js';
 import { h, mount } from './dom.js';
 import { field, select, errorBox, showError, errorText } from './forms.js';
 import { formatTime, labelProps, canManage, DISPUTE_STATUSES } from './format.js';
+import { recordingsCard } from './recordings.js';
 
 export function showDispute(main, user, id) {
   const view = { alive: true, destroy() { this.alive = false; } };
@@ -51,6 +52,8 @@ function draw(main, user, d, sessions) {
         : h('div', { class: 'list' }, sessions.map(sessionRow)),
       manage && openSessionForm(d),
     ),
+    // Recordings are for clerks, the dispute's own mediator and the administrator only.
+    (manage || user.role === 'staff') && recordingsCard(d, manage),
   ));
 }
 

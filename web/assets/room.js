@@ -1,11 +1,13 @@
 // The room, shared by the host and the invitees: joins over signaling, waits in the lobby,
-// runs the peer connection, shows the grid and the controls, and ends with a clear screen.
+// runs the peer connection, shows the grid and the controls (and recording, recording.js), and
+// ends with a clear screen.
 import { h, icon, mount, setText, setLabel } from './dom.js';
 import { t } from './i18n.js';
 import { Signaling } from './signaling.js';
 import { Peer } from './peer.js';
 import { Grid } from './grid.js';
 import { LobbyPanel } from './lobby-panel.js';
+import { RecordingUI } from './recording.js';
 import { stopStream } from './media.js';
 import { setStatus } from './state.js';
 
@@ -31,6 +33,11 @@ export class Room {
 
     this.banner = h('div', { class: 'banner', testid: 'connection-banner', role: 'status', hidden: true });
     this.view = h('div', { class: 'room-view' });
+    // Made once, outside the view, so the recording state survives a rejoin's redraw.
+    this.recording = new RecordingUI({
+      send: (m) => !!this.signaling && this.signaling.send(m),
+      toast: (key, vars) => this.toast(key, vars),
+    });
     this.onPageHide = () => this.signaling && this.signaling.close({ leave: true });
   }
 
@@ -47,7 +54,10 @@ export class Room {
     this.ended = false;
     this.endingSession = false;
     this.phase = 'connecting';
-    mount(this.root, h('section', { class: 'room', testid: 'room' }, this.banner, this.view));
+    this.recording.admitted = false;
+    mount(this.root, h('section', { class: 'room', testid: 'room' },
+      h('div', { class: 'room-top' }, this.banner, this.recording.el),
+      this.view));
     mount(this.view, h('div', { class: 'center-page' }, h('p', { class: 'big-message', i18n: 'room.connecting' })));
     this.showBanner('connecting');
     window.addEventListener('pagehide', this.onPageHide);
@@ -78,6 +88,8 @@ export class Room {
       case 'participant_left': return this.participantLeft(msg.participant_id, msg.reason);
       case 'participant_muted': return this.participantMuted(msg);
       case 'lobby_update': return this.lobbyUpdate(msg.lobby || []);
+      case 'recording': return this.recording.update(msg);
+      case 'recording_consent': return this.recording.consent(msg);
       case 'refused':
       case 'kicked':
       case 'session_ended':
@@ -128,6 +140,7 @@ export class Room {
     }, { self: true, stream: this.hasTrack('video') ? this.localStream : null });
     for (const p of others) this.grid.upsert(p);
     if (this.isHost) this.lobbyUpdate(msg.lobby || [], { quiet: true });
+    this.recording.arrive({ isHost: this.isHost, recording: msg.recording });
     if (!this.mediaConnected) this.showBanner('connecting');
     this.watchMediaSetup();
     await this.startPeer();
@@ -203,13 +216,16 @@ export class Room {
       type: 'button', class: 'ctl ctl-end', testid: 'end-session', on: { click: () => this.endSession() },
     }, icon('end'), h('span', { i18n: 'room.end_session' }));
     this.updateControls();
+    this.recording.isHost = this.isHost;
+    this.recording.drawButton();
     mount(this.view,
       this.title && h('h1', { class: 'room-title', text: this.title }),
       this.lobbyPanel.el,
+      this.isHost && this.recording.answersPanel,
       this.soundButton,
       this.grid.el,
       this.events,
-      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], leave, endSession),
+      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], this.isHost && this.recording.button, leave, endSession),
     );
   }
 
@@ -294,6 +310,7 @@ export class Room {
       return;
     }
     console.warn(`room: server error ${code}: ${message || ''}`);
+    this.recording.settle();
     this.toast(`err.${code}`, null, 'err.unknown');
   }
 
@@ -364,6 +381,7 @@ export class Room {
   cleanup({ state }) {
     window.removeEventListener('pagehide', this.onPageHide);
     clearTimeout(this.slowTimer);
+    this.recording.stop();
     if (this.peer) this.peer.close();
     this.peer = null;
     if (this.signaling) this.signaling.close();

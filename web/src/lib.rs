@@ -45,6 +45,8 @@ assets! {
     "lobby-panel.js" => JS,
     "media.js" => JS,
     "peer.js" => JS,
+    "recording.js" => JS,
+    "recordings.js" => JS,
     "room.js" => JS,
     "session.js" => JS,
     "setup.js" => JS,
