@@ -24,6 +24,7 @@
 //!   (`ffmpeg -i in.webm -c copy out.webm`).
 //! - No H.264 track type: [`Codec::H264`] is refused with [`Error::Unsupported`].
 
+mod composite;
 mod config;
 mod error;
 mod frame;
@@ -37,6 +38,7 @@ mod summary;
 mod vp8;
 mod writer;
 
+pub use composite::{compose, ffmpeg_args, CompositeInput};
 pub use config::{
     AudioConfig, VideoConfig, WriterConfig, FALLBACK_VIDEO_SIZE, MAX_VIDEO_GAP, SYNC_INTERVAL,
 };

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use concord_recording::{RecorderConfig, RecorderEvent, RecorderHandle, Summary};
+use concord_recording::{CompositeInput, RecorderConfig, RecorderEvent, RecorderHandle, Summary};
 use concord_sfu::{ParticipantId, RoomHandle as MediaRoom};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -136,6 +136,7 @@ async fn file_events(
 ) {
     let mut open: HashMap<PathBuf, (String, String, &'static str)> = HashMap::new();
     let mut manifest_files = Vec::new();
+    let mut composite_inputs = Vec::new();
     let mut ended_by = None;
     while let Some(event) = events.recv().await {
         match event {
@@ -174,6 +175,11 @@ async fn file_events(
                     tracing::error!(%error, "could not file a finished recording file");
                 }
                 manifest_files.push(manifest_entry(&path, &name, role, &outcome, &result));
+                if let Ok(summary) = &result {
+                    if let Some(start) = summary.start.filter(|_| summary.video_frames > 0) {
+                        composite_inputs.push((path.clone(), start, summary.duration));
+                    }
+                }
             }
             RecorderEvent::KeyframeWanted { participant } => {
                 filing
@@ -209,9 +215,97 @@ async fn file_events(
         tracing::error!(%error, "could not file the end of a recording");
     }
     on_end(ended_by);
+    if !composite_inputs.is_empty() {
+        filing.compose(composite_inputs).await;
+    }
 }
 
 impl Filing {
+    /// Makes and files the composite; its progress is kept on the recording for the dispute's
+    /// page. Runs after the recording has ended, at the lowest CPU priority.
+    async fn compose(&self, files: Vec<(PathBuf, std::time::Duration, std::time::Duration)>) {
+        let store = &self.store;
+        let id = &self.recording_id;
+        let _ = store.set_composite_progress(id, "pending", 0).await;
+        let earliest = files
+            .iter()
+            .map(|(_, start, _)| *start)
+            .min()
+            .unwrap_or_default();
+        let inputs: Vec<CompositeInput> = files
+            .into_iter()
+            .map(|(path, start, duration)| CompositeInput {
+                path,
+                offset: start.saturating_sub(earliest),
+                duration,
+            })
+            .collect();
+        let output = self.dir.join("composite.webm");
+        let (percent_tx, mut percent_rx) = tokio::sync::watch::channel(0i64);
+        let reporter = {
+            let store = store.clone();
+            let id = id.clone();
+            tokio::spawn(async move {
+                while percent_rx.changed().await.is_ok() {
+                    let percent = *percent_rx.borrow_and_update();
+                    let _ = store.set_composite_progress(&id, "running", percent).await;
+                }
+            })
+        };
+        let started_at = now_ms();
+        let made = concord_recording::compose(&inputs, &output, |fraction| {
+            let percent = (fraction * 100.0) as i64;
+            // Only whole steps of five: the store is not written for every progress line.
+            if percent / 5 != *percent_tx.borrow() / 5 || percent == 100 {
+                let _ = percent_tx.send(percent);
+            }
+        })
+        .await;
+        drop(percent_tx);
+        let _ = reporter.await;
+        if let Err(error) = made {
+            tracing::error!(%error, recording = %id, "the composite could not be made");
+            let _ = store.set_composite_progress(id, "failed", 0).await;
+            return;
+        }
+        let hashed = tokio::task::spawn_blocking({
+            let output = output.clone();
+            move || concord_recording::sha256_file(&output)
+        })
+        .await;
+        let Ok(Ok((digest, bytes))) = hashed else {
+            let _ = store.set_composite_progress(id, "failed", 0).await;
+            return;
+        };
+        let row = NewRecordingFile {
+            id: new_id(),
+            recording_id: id.clone(),
+            kind: FileKind::Composite,
+            participant_name: String::new(),
+            participant_role: String::new(),
+            path: relative(&self.root, &output),
+            started_at,
+        };
+        let total = inputs
+            .iter()
+            .map(|i| i.offset + i.duration)
+            .max()
+            .unwrap_or_default();
+        let outcome = FileOutcome {
+            status: FileStatus::Complete,
+            sha256: Some(concord_recording::to_hex(&digest)),
+            size_bytes: i64::try_from(bytes).ok(),
+            duration_ms: i64::try_from(total.as_millis()).ok(),
+            ended_at: now_ms(),
+        };
+        let filed = match store.add_recording_file(&row).await {
+            Ok(()) => store.complete_recording_file(&row.id, &outcome).await,
+            Err(error) => Err(error),
+        };
+        let status = if filed.is_ok() { "done" } else { "failed" };
+        let _ = store.set_composite_progress(id, status, 100).await;
+    }
+
     fn who(&self, participant: &str) -> (String, &'static str) {
         let roster = self.roster.lock().unwrap_or_else(|e| e.into_inner());
         roster

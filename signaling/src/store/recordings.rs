@@ -9,7 +9,7 @@ use super::{
 };
 
 const RECORDING_COLUMNS: &str = "id, session_id, dispute_id, status, started_by, started_at, \
-     ended_at, error, manifest_sha256";
+     ended_at, error, manifest_sha256, composite_status, composite_progress";
 const FILE_COLUMNS: &str = "id, recording_id, kind, participant_name, participant_role, path, \
      status, sha256, size_bytes, duration_ms, started_at, ended_at";
 
@@ -24,6 +24,8 @@ fn recording_from_row(row: &AnyRow, files: Vec<RecordingFile>) -> StoreResult<Re
         ended_at: row.try_get("ended_at")?,
         error: row.try_get("error")?,
         manifest_sha256: row.try_get("manifest_sha256")?,
+        composite_status: row.try_get("composite_status")?,
+        composite_progress: row.try_get("composite_progress")?,
         files,
     })
 }
@@ -118,6 +120,25 @@ impl Store {
         .bind(ended_at)
         .bind(error)
         .bind(manifest_sha256)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Where the composite of a recording stands: `pending`, `running` (with a percentage),
+    /// `done` or `failed`.
+    pub async fn set_composite_progress(
+        &self,
+        id: &str,
+        status: &str,
+        percent: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE recordings SET composite_status = $1, composite_progress = $2 WHERE id = $3",
+        )
+        .bind(status)
+        .bind(percent.clamp(0, 100))
         .bind(id)
         .execute(&self.pool)
         .await?;

@@ -1,0 +1,190 @@
+//! The composite: one playable file per recording, participants side by side and all audio
+//! mixed, made from the as-captured files by Debian's `ffmpeg` after the recording ends, at the
+//! lowest CPU priority so live sessions are not disturbed.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::error::Error;
+
+/// Each participant's tile.
+const TILE: (u32, u32) = (640, 360);
+/// Enough for a case file; keeps the post-processing cheap.
+const FRAME_RATE: u32 = 15;
+
+/// One as-captured file and where it sits on the session clock.
+#[derive(Debug, Clone)]
+pub struct CompositeInput {
+    pub path: PathBuf,
+    /// When the file starts, relative to the earliest file.
+    pub offset: Duration,
+    pub duration: Duration,
+}
+
+/// The ffmpeg arguments (after the program name) for `inputs` into `output`.
+pub fn ffmpeg_args(inputs: &[CompositeInput], output: &Path) -> Vec<String> {
+    let mut args: Vec<String> = ["-nostdin", "-v", "error", "-progress", "pipe:1", "-nostats"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    for input in inputs {
+        args.push("-i".to_owned());
+        args.push(input.path.display().to_string());
+    }
+    let (width, height) = TILE;
+    let mut filter = String::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let delay = input.offset.as_secs_f64();
+        let delay_ms = input.offset.as_millis();
+        // Pad each tile to the session's start with black, so tiles line up in time.
+        filter.push_str(&format!(
+            "[{i}:v]scale={width}:{height}:force_original_aspect_ratio=decrease,\
+             pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={FRAME_RATE},\
+             tpad=start_duration={delay:.3}:color=black[v{i}];\
+             [{i}:a]aresample=48000,adelay={delay_ms}|{delay_ms}[a{i}];"
+        ));
+    }
+    let n = inputs.len();
+    let videos: String = (0..n).map(|i| format!("[v{i}]")).collect();
+    let audios: String = (0..n).map(|i| format!("[a{i}]")).collect();
+    if n == 1 {
+        filter.push_str("[v0]null[v];[a0]anull[a]");
+    } else {
+        filter.push_str(&format!(
+            "{videos}hstack=inputs={n}[v];{audios}amix=inputs={n}:duration=longest:normalize=0[a]"
+        ));
+    }
+    args.extend(
+        [
+            "-filter_complex",
+            &filter,
+            "-map",
+            "[v]",
+            "-map",
+            "[a]",
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "1M",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "64k",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned()),
+    );
+    args.push(output.display().to_string());
+    args
+}
+
+/// Runs ffmpeg at the lowest priority; `progress` gets the fraction done (0.0 to 1.0) as it
+/// goes. The output is created new: an existing file is an error, never overwritten.
+pub async fn compose(
+    inputs: &[CompositeInput],
+    output: &Path,
+    mut progress: impl FnMut(f64),
+) -> Result<(), Error> {
+    if inputs.is_empty() {
+        return Err(Error::Invalid("a composite needs at least one file".into()));
+    }
+    if output.exists() {
+        return Err(Error::AlreadyExists {
+            path: output.to_owned(),
+        });
+    }
+    let total = inputs
+        .iter()
+        .map(|i| i.offset + i.duration)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64()
+        .max(0.001);
+    let mut child = Command::new("nice")
+        .args(["-n", "19", "ffmpeg"])
+        .args(ffmpeg_args(inputs, output))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Error::Invalid(format!("cannot run ffmpeg (install Debian's ffmpeg): {e}")))?;
+    let stderr = child.stderr.take();
+    let errors = tokio::spawn(async move {
+        let mut text = String::new();
+        if let Some(stderr) = stderr {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if text.len() < 4000 {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            }
+        }
+        text
+    });
+    if let Some(stdout) = child.stdout.take() {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            // `out_time_us` is microseconds of output written so far.
+            if let Some(us) = line.strip_prefix("out_time_us=") {
+                if let Ok(us) = us.trim().parse::<f64>() {
+                    progress((us / 1e6 / total).clamp(0.0, 1.0));
+                }
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| Error::Invalid(format!("ffmpeg did not finish: {e}")))?;
+    let errors = errors.await.unwrap_or_default();
+    if !status.success() {
+        return Err(Error::Invalid(format!(
+            "ffmpeg failed ({status}): {}",
+            errors.trim()
+        )));
+    }
+    progress(1.0);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_are_aligned_by_their_offsets_and_mixed() {
+        let inputs = [
+            CompositeInput {
+                path: "a.webm".into(),
+                offset: Duration::ZERO,
+                duration: Duration::from_secs(10),
+            },
+            CompositeInput {
+                path: "b.webm".into(),
+                offset: Duration::from_millis(1500),
+                duration: Duration::from_secs(8),
+            },
+        ];
+        let args = ffmpeg_args(&inputs, Path::new("out.webm"));
+        let filter = &args[args
+            .iter()
+            .position(|a| a == "-filter_complex")
+            .expect("filter")
+            + 1];
+        assert!(filter.contains("tpad=start_duration=1.500"), "{filter}");
+        assert!(filter.contains("adelay=1500|1500"), "{filter}");
+        assert!(filter.contains("hstack=inputs=2"), "{filter}");
+        assert!(filter.contains("amix=inputs=2"), "{filter}");
+        assert_eq!(args.last().map(String::as_str), Some("out.webm"));
+    }
+}
