@@ -86,11 +86,26 @@ function recordingEntry(r) {
       }),
     ),
     r.error && h('p', { class: 'form-error recording-error', testid: 'recording-error', i18n: ['recordings.error', { message: r.error }] }),
+    compositeLine(r),
     r.manifest_sha256 && h('p', { class: 'muted hash-line' }, h('span', { i18n: 'recordings.manifest_hash' }), ' ', hash(r.manifest_sha256)),
     files.length === 0
       ? h('p', { class: 'empty', i18n: 'recordings.no_files' })
       : h('ul', { class: 'file-list' }, files.map(fileEntry)),
   );
+}
+
+// The side-by-side file is made after the recording; say how far along it is.
+function compositeLine(r) {
+  const status = r.composite_status;
+  if (!status || status === 'none' || status === 'done') return null;
+  const key = status === 'failed' ? 'recordings.composite_failed'
+    : status === 'pending' ? 'recordings.composite_pending' : 'recordings.composite_running';
+  return h('p', {
+    class: status === 'failed' ? 'form-error' : 'muted',
+    testid: 'composite-progress',
+    dataset: { status, percent: String(r.composite_progress || 0) },
+    i18n: [key, { n: String(r.composite_progress || 0) }],
+  });
 }
 
 function fileEntry(f) {

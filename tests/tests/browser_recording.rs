@@ -1,0 +1,214 @@
+//! Recording from the web console with real browsers: the mediator records the demo session
+//! from the room's record button, the parties consent from their prompt; afterwards each
+//! participant's file decodes cleanly, the composite (side by side, audio mixed) is made, and
+//! the mediator plays it on the dispute's page.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use concord_tests::chromium::{chromium_path, Browser, Page};
+use concord_tests::webclient::{enter_room, wait_for_remote_streams, BROWSER_TIMEOUT};
+use concord_tests::TestServer;
+use serde_json::Value;
+
+/// How long the test records: the length measured, not a synchronisation.
+const RECORDING_LENGTH: Duration = Duration::from_secs(8);
+
+fn decoder_errors(path: &Path) -> String {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg is installed (Debian's ffmpeg; .ci/run installs it)");
+    let mut errors = String::from_utf8_lossy(&output.stderr).into_owned();
+    if !output.status.success() {
+        errors.push_str(&format!(" (exit {})", output.status));
+    }
+    errors
+}
+
+fn probe(path: &Path) -> Value {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .args([
+            "format=duration:stream=codec_type,codec_name,width,height",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    serde_json::from_slice(&output.stdout).expect("ffprobe prints JSON")
+}
+
+async fn recording_state_is(page: &Page, state: &str, who: &str) {
+    page.wait_for(
+        &format!("window.concord && window.concord.recording === '{state}'"),
+        BROWSER_TIMEOUT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{who} sees recording {state}: {e:#}\n{:?}", page.console()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mediator_records_from_the_console_and_plays_the_composite() {
+    chromium_path().expect("Chromium is required for the browser test");
+    let server = TestServer::start_with(|config| config.recording.notice_secs = 1)
+        .await
+        .expect("start the server");
+    let links = server.seed_demo().await.expect("the demo session");
+    let url = |role: &str, nth: usize| {
+        links
+            .iter()
+            .filter(|l| l.role == role)
+            .nth(nth)
+            .map(|l| l.url.clone())
+            .expect("a demo link")
+    };
+    let browser = Browser::launch().await.expect("launch Chromium");
+    let host = browser.new_page(&url("mediator", 0)).await.expect("open");
+    enter_room(&host, "the mediator", false).await;
+    let mut parties = Vec::new();
+    for nth in 0..2 {
+        let page = browser.new_page(&url("party", nth)).await.expect("open");
+        enter_room(&page, "a party", true).await;
+        parties.push(page);
+    }
+    for page in std::iter::once(&host).chain(parties.iter()) {
+        wait_for_remote_streams(page, "a participant", 2).await;
+    }
+
+    host.wait_and_click("[data-testid=record-button]", BROWSER_TIMEOUT)
+        .await
+        .expect("the mediator presses record");
+    for party in &parties {
+        party
+            .wait_and_click("[data-testid=consent-yes]", BROWSER_TIMEOUT)
+            .await
+            .expect("each party is asked and agrees");
+    }
+    recording_state_is(&host, "on", "the mediator").await;
+    for party in &parties {
+        recording_state_is(party, "on", "a party").await;
+    }
+    tokio::time::sleep(RECORDING_LENGTH).await;
+    host.evaluate("window.confirm = () => true")
+        .await
+        .expect("accept the stop dialog");
+    host.wait_and_click("[data-testid=record-button]", BROWSER_TIMEOUT)
+        .await
+        .expect("the mediator stops recording");
+    recording_state_is(&host, "off", "the mediator").await;
+
+    // Filed against the demo dispute; wait for the composite to be made.
+    let admin = server.admin().await.expect("admin");
+    let disputes = admin
+        .get("/api/disputes")
+        .await
+        .expect("request")
+        .ok()
+        .expect("list disputes");
+    let dispute_id = disputes["disputes"][0]["id"]
+        .as_str()
+        .expect("the demo dispute")
+        .to_owned();
+    let recording = tokio::time::timeout(Duration::from_secs(180), async {
+        loop {
+            let listing = admin
+                .get(&format!("/api/disputes/{dispute_id}/recordings"))
+                .await
+                .expect("request")
+                .ok()
+                .expect("list recordings");
+            let recording = listing["recordings"][0].clone();
+            match recording["composite_status"].as_str() {
+                Some("done") => return recording,
+                Some("failed") => panic!("the composite failed: {recording}"),
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    })
+    .await
+    .expect("the composite is made within three minutes");
+    assert_eq!(recording["status"], "finished", "{recording}");
+
+    let dir: PathBuf = server
+        .data_dir()
+        .join("recordings")
+        .join(recording["id"].as_str().expect("id"));
+    let files = recording["files"].as_array().expect("files");
+    let participants = files.iter().filter(|f| f["kind"] == "participant").count();
+    assert_eq!(participants, 3, "{recording}");
+    for entry in std::fs::read_dir(&dir).expect("the recording's directory") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "webm") {
+            let errors = decoder_errors(&path);
+            assert!(
+                errors.is_empty(),
+                "{} decodes cleanly: {errors}",
+                path.display()
+            );
+        }
+    }
+    let composite = dir.join("composite.webm");
+    let probe = probe(&composite);
+    let video = probe["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .cloned()
+        .expect("the composite has video");
+    assert_eq!(video["width"], 1920, "three tiles side by side: {probe}");
+    assert!(
+        probe["streams"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["codec_name"] == "opus")),
+        "the composite has the mixed audio: {probe}"
+    );
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    let expected = RECORDING_LENGTH.as_secs_f64();
+    assert!(
+        duration >= expected * 0.9 && duration <= expected * 1.5,
+        "the composite lasts about as long as the recording: {duration:.2} s"
+    );
+    let composite_id = files
+        .iter()
+        .find(|f| f["kind"] == "composite")
+        .and_then(|f| f["id"].as_str())
+        .expect("the composite is filed")
+        .to_owned();
+
+    // The mediator plays it on the dispute's page.
+    host.navigate(&server.url(&format!("/#/disputes/{dispute_id}")))
+        .await
+        .expect("open the dispute's page");
+    let play = format!(
+        "[data-testid=recording-file][data-file-id='{composite_id}'] [data-testid=play-recording]"
+    );
+    host.wait_and_click(&play, BROWSER_TIMEOUT)
+        .await
+        .expect("the composite is listed with a play button");
+    host.wait_for(
+        "(() => { const v = document.querySelector('[data-testid=recording-player]'); \
+         return !!v && v.readyState >= 2 && v.duration > 1; })()",
+        BROWSER_TIMEOUT,
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "the browser plays the composite: {e:#}\n{:?}",
+            host.console()
+        )
+    });
+
+    drop(parties);
+    drop(host);
+    browser.close().await;
+    server.shutdown().await;
+}
