@@ -15,7 +15,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use concord_sfu::{TapCodec, TapEvent, TapKind, TappedFrame};
+use concord_sfu::{SenderReport, TapCodec, TapEvent, TapKind, TappedFrame};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::WriterConfig;
@@ -149,19 +149,68 @@ pub fn start(
     }
 }
 
-/// Maps one track's RTP clock onto the session clock: anchored at the arrival of its first
-/// frame, then advancing with the RTP timestamps (which do not jitter like arrivals).
-struct Anchor {
-    rtp: u64,
-    at: Duration,
-    clock_rate: u64,
+/// Maps one track's RTP time onto the session clock.
+enum Anchor {
+    /// By the publisher's own clock (RTCP sender reports): its audio and video share that
+    /// clock, so they stay in sync with each other whatever their arrival jitter.
+    SenderClock { clock_rate: u64 },
+    /// No sender report yet when the track began: anchored at its first frame's arrival, then
+    /// following RTP time (which does not jitter like arrivals).
+    Arrival {
+        rtp: u64,
+        at: Duration,
+        clock_rate: u64,
+    },
 }
 
 impl Anchor {
-    fn timestamp(&self, rtp: u64) -> Duration {
-        let ticks = rtp.saturating_sub(self.rtp);
-        let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(self.clock_rate.max(1));
-        self.at + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    fn for_first(frame: &TappedFrame, arrival: Duration) -> Anchor {
+        let clock_rate = u64::from(frame.clock_rate.max(1));
+        if frame.sender_report.is_some() {
+            Anchor::SenderClock { clock_rate }
+        } else {
+            Anchor::Arrival {
+                rtp: frame.rtp_time,
+                at: arrival,
+                clock_rate,
+            }
+        }
+    }
+}
+
+/// `ticks` at `clock_rate` as a duration.
+fn ticks(ticks: u64, clock_rate: u64) -> Duration {
+    let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(clock_rate.max(1));
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+/// When the publisher captured `rtp_time`, by its own clock, from a sender report.
+fn sender_time(report: &SenderReport, rtp_time: u64, clock_rate: u64) -> SystemTime {
+    if rtp_time >= report.rtp_time {
+        report.ntp_time + ticks(rtp_time - report.rtp_time, clock_rate)
+    } else {
+        report
+            .ntp_time
+            .checked_sub(ticks(report.rtp_time - rtp_time, clock_rate))
+            .unwrap_or(report.ntp_time)
+    }
+}
+
+/// A participant's place on the session clock: their clock's reading at one arrival. Anchored
+/// once, at their first frame with a sender report (their clock may be far from ours, so only
+/// differences of it are used).
+#[derive(Clone, Copy)]
+struct SenderBase {
+    sender: SystemTime,
+    at: Duration,
+}
+
+impl SenderBase {
+    fn timestamp(&self, sender: SystemTime) -> Duration {
+        match sender.duration_since(self.sender) {
+            Ok(later) => self.at + later,
+            Err(earlier) => self.at.saturating_sub(earlier.duration()),
+        }
     }
 }
 
@@ -169,7 +218,37 @@ struct Participant {
     writer: ParticipantWriter,
     path: PathBuf,
     anchors: HashMap<u32, Anchor>,
+    sender_base: Option<SenderBase>,
     last_keyframe_request: Option<Instant>,
+}
+
+impl Participant {
+    /// The session-clock time of a frame that arrived at `arrival`.
+    fn timestamp(&mut self, frame: &TappedFrame, arrival: Duration) -> Duration {
+        let anchor = self
+            .anchors
+            .entry(frame.track)
+            .or_insert_with(|| Anchor::for_first(frame, arrival));
+        match *anchor {
+            Anchor::Arrival {
+                rtp,
+                at,
+                clock_rate,
+            } => at + ticks(frame.rtp_time.saturating_sub(rtp), clock_rate),
+            Anchor::SenderClock { clock_rate } => {
+                let Some(report) = frame.sender_report.as_ref() else {
+                    // A track on the sender clock always has a report from then on.
+                    return arrival;
+                };
+                let sender = sender_time(report, frame.rtp_time, clock_rate);
+                let base = *self.sender_base.get_or_insert(SenderBase {
+                    sender,
+                    at: arrival,
+                });
+                base.timestamp(sender)
+            }
+        }
+    }
 }
 
 struct WriterThread {
@@ -245,15 +324,7 @@ impl WriterThread {
         let Some(participant) = self.participants.get_mut(&frame.participant) else {
             return;
         };
-        let anchor = participant
-            .anchors
-            .entry(frame.track)
-            .or_insert_with(|| Anchor {
-                rtp: frame.rtp_time,
-                at: session_time,
-                clock_rate: u64::from(frame.clock_rate),
-            });
-        let timestamp = anchor.timestamp(frame.rtp_time);
+        let timestamp = participant.timestamp(&frame, session_time);
         let entry = match frame.kind {
             TapKind::Audio => Frame::audio(codec, timestamp, frame.data),
             TapKind::Video => {
@@ -300,6 +371,7 @@ impl WriterThread {
             writer,
             path,
             anchors: HashMap::new(),
+            sender_base: None,
             last_keyframe_request: None,
         })
     }
@@ -396,20 +468,97 @@ fn unused_path(dir: &Path, stem: &str) -> PathBuf {
 mod tests {
     use super::*;
 
+    fn frame(
+        track: u32,
+        rtp_time: u64,
+        clock_rate: u32,
+        report: Option<SenderReport>,
+    ) -> TappedFrame {
+        TappedFrame {
+            participant: Arc::from("p"),
+            track,
+            kind: if clock_rate == 48_000 {
+                TapKind::Audio
+            } else {
+                TapKind::Video
+            },
+            codec: if clock_rate == 48_000 {
+                TapCodec::Opus
+            } else {
+                TapCodec::Vp8
+            },
+            clock_rate,
+            rtp_time,
+            received: Instant::now(),
+            keyframe: true,
+            contiguous: true,
+            sender_report: report,
+            data: Arc::from(&[0u8][..]),
+        }
+    }
+
     #[test]
-    fn anchors_follow_rtp_time_from_the_first_arrival() {
-        let anchor = Anchor {
-            rtp: 90_000,
-            at: Duration::from_millis(250),
-            clock_rate: 90_000,
+    fn without_sender_reports_tracks_follow_rtp_time_from_their_first_arrival() {
+        let mut anchors = HashMap::new();
+        let first = frame(0, 90_000, 90_000, None);
+        let anchor = anchors
+            .entry(0)
+            .or_insert_with(|| Anchor::for_first(&first, Duration::from_millis(250)));
+        let Anchor::Arrival {
+            rtp,
+            at,
+            clock_rate,
+        } = *anchor
+        else {
+            panic!("no report: anchored at arrival");
         };
-        assert_eq!(anchor.timestamp(90_000), Duration::from_millis(250));
-        assert_eq!(anchor.timestamp(180_000), Duration::from_millis(1250));
         assert_eq!(
-            anchor.timestamp(0),
-            Duration::from_millis(250),
-            "never before the anchor"
+            at + ticks(180_000 - rtp, clock_rate),
+            Duration::from_millis(1250)
         );
+    }
+
+    #[test]
+    fn sender_reports_keep_audio_and_video_in_sync_despite_arrival_jitter() {
+        let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        // Audio and video captured at the same instant by the sender's clock (RTP times map
+        // to `epoch` through each track's sender report) but arriving 120 ms apart.
+        let audio_report = SenderReport {
+            ntp_time: epoch,
+            rtp_time: 480_000,
+        };
+        let video_report = SenderReport {
+            ntp_time: epoch,
+            rtp_time: 900_000,
+        };
+        let path = std::env::temp_dir().join(format!("concord-sync-{}.webm", std::process::id()));
+        let mut participant = Participant {
+            writer: ParticipantWriter::create(WriterConfig::vp8_opus(&path)).expect("writer"),
+            path: path.clone(),
+            anchors: HashMap::new(),
+            sender_base: None,
+            last_keyframe_request: None,
+        };
+        let audio = participant.timestamp(
+            &frame(0, 480_000 + 48_000, 48_000, Some(audio_report)),
+            Duration::from_millis(2000),
+        );
+        let video = participant.timestamp(
+            &frame(1, 900_000 + 90_000, 90_000, Some(video_report)),
+            Duration::from_millis(2120),
+        );
+        assert_eq!(audio, Duration::from_millis(2000));
+        assert_eq!(video, audio, "captured together, placed together");
+        let later = participant.timestamp(
+            &frame(1, 900_000 + 180_000, 90_000, Some(video_report)),
+            Duration::from_millis(3300),
+        );
+        assert_eq!(
+            later,
+            Duration::from_millis(3000),
+            "one second of sender clock later"
+        );
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
