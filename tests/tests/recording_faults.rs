@@ -134,3 +134,38 @@ async fn participant_who_vanishes_mid_recording_gets_a_finished_file() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_recorded_by_default_starts_recording_when_the_host_arrives() {
+    let server = TestServer::start_with(|config| config.recording.notice_secs = 0)
+        .await
+        .expect("start the server");
+    let room = server.room(false).await.expect("room");
+    room.mediator
+        .patch(
+            &format!("/api/disputes/{}", room.dispute_id),
+            json!({"record_by_default": true}),
+        )
+        .await
+        .expect("request")
+        .ok()
+        .expect("the mediator sets the dispute to record every session");
+    let mut host = room
+        .mediator_peer(&server.ws_url())
+        .await
+        .expect("the mediator joins");
+    let notice = expect_recording(&mut host, "notice").await;
+    assert_eq!(notice["starts_in_ms"], 0, "{notice}");
+    expect_recording(&mut host, "on").await;
+    host.send(json!({"type": "stop_recording"})).expect("send");
+    expect_recording(&mut host, "off").await;
+    let listing = room
+        .mediator
+        .get(&format!("/api/disputes/{}/recordings", room.dispute_id))
+        .await
+        .expect("request")
+        .ok()
+        .expect("list");
+    assert_eq!(listing["recordings"][0]["status"], "finished", "{listing}");
+    server.shutdown().await;
+}
