@@ -28,6 +28,9 @@ use crate::writer::ParticipantWriter;
 const WRITER_QUEUE: usize = 2048;
 /// How often the writer thread releases buffered frames when no frame arrives.
 const IDLE_ADVANCE: Duration = Duration::from_millis(200);
+/// A participant without video by this long after their first frame is recorded audio-only
+/// (their camera may still come on: the file then changes).
+const AUDIO_ONLY_AFTER: Duration = Duration::from_secs(2);
 /// A participant is asked for a keyframe at most this often.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -107,29 +110,37 @@ pub fn start(
     tokio::spawn(async move {
         // Participants whose frame was dropped here: their next frame is marked broken.
         let mut broken: Vec<Arc<str>> = Vec::new();
+        let mut stopping = false;
         loop {
-            tokio::select! {
-                _ = &mut stop_rx => break,
-                event = tap.recv() => {
-                    let Some(mut event) = event else { break };
-                    if let TapEvent::Frame(frame) = &mut event {
-                        if let Some(at) = broken.iter().position(|p| *p == frame.participant) {
-                            frame.contiguous = false;
-                            broken.swap_remove(at);
-                        }
+            let event = if stopping {
+                // Stopped: write what was already handed over, then finish.
+                tap.try_recv().ok()
+            } else {
+                tokio::select! {
+                    _ = &mut stop_rx => {
+                        stopping = true;
+                        continue;
                     }
-                    match frames_tx.try_send(event) {
-                        Ok(()) => {}
-                        Err(std_mpsc::TrySendError::Full(TapEvent::Frame(frame))) => {
-                            if !broken.contains(&frame.participant) {
-                                broken.push(frame.participant);
-                            }
-                        }
-                        Err(std_mpsc::TrySendError::Full(_)) => {}
-                        // The writer thread stopped (a disk error): nothing more to do.
-                        Err(std_mpsc::TrySendError::Disconnected(_)) => break,
+                    event = tap.recv() => event,
+                }
+            };
+            let Some(mut event) = event else { break };
+            if let TapEvent::Frame(frame) = &mut event {
+                if let Some(at) = broken.iter().position(|p| *p == frame.participant) {
+                    frame.contiguous = false;
+                    broken.swap_remove(at);
+                }
+            }
+            match frames_tx.try_send(event) {
+                Ok(()) => {}
+                Err(std_mpsc::TrySendError::Full(TapEvent::Frame(frame))) => {
+                    if !broken.contains(&frame.participant) {
+                        broken.push(frame.participant);
                     }
                 }
+                Err(std_mpsc::TrySendError::Full(_)) => {}
+                // The writer thread stopped (a disk error): nothing more to do.
+                Err(std_mpsc::TrySendError::Disconnected(_)) => break,
             }
         }
         // Closing the queue tells the writer thread to finish every file.
@@ -217,6 +228,8 @@ impl SenderBase {
 struct Participant {
     writer: ParticipantWriter,
     path: PathBuf,
+    /// The file has a video track (audio-only participants' files do not).
+    has_video: bool,
     anchors: HashMap<u32, Anchor>,
     sender_base: Option<SenderBase>,
     last_keyframe_request: Option<Instant>,
@@ -251,10 +264,18 @@ impl Participant {
     }
 }
 
+/// A participant's clock mapping, carried from one of their files to the next.
+struct Timing {
+    anchors: HashMap<u32, Anchor>,
+    sender_base: Option<SenderBase>,
+}
+
 struct WriterThread {
     config: RecorderConfig,
     events: mpsc::Sender<RecorderEvent>,
     participants: HashMap<Arc<str>, Participant>,
+    /// First frames of participants not yet writing, until it is clear whether video comes.
+    pending: HashMap<Arc<str>, Vec<TappedFrame>>,
     /// Participants whose file could not be written: not retried for every frame.
     failed: Vec<Arc<str>>,
     error: Option<String>,
@@ -266,6 +287,7 @@ impl WriterThread {
             config,
             events,
             participants: HashMap::new(),
+            pending: HashMap::new(),
             failed: Vec::new(),
             error: None,
         }
@@ -281,12 +303,19 @@ impl WriterThread {
         while self.error.is_none() {
             match frames.recv_timeout(IDLE_ADVANCE) {
                 Ok(TapEvent::Frame(frame)) => self.write(frame),
-                Ok(TapEvent::PublisherLeft { participant }) => self.close(&participant),
+                Ok(TapEvent::PublisherLeft { participant }) => {
+                    self.close(&participant);
+                }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => self.advance_all(),
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        let names: Vec<Arc<str>> = self.participants.keys().cloned().collect();
+        let names: Vec<Arc<str>> = self
+            .participants
+            .keys()
+            .chain(self.pending.keys())
+            .cloned()
+            .collect();
         for name in names {
             self.close(&name);
         }
@@ -295,29 +324,84 @@ impl WriterThread {
     }
 
     fn write(&mut self, frame: TappedFrame) {
+        if frame.codec == TapCodec::Other || self.failed.contains(&frame.participant) {
+            return;
+        }
+        let camera_came_on = self
+            .participants
+            .get(&frame.participant)
+            .map(|p| frame.kind == TapKind::Video && !p.has_video);
+        match camera_came_on {
+            Some(false) => self.push(frame),
+            // The file has no video track: finish it and go on in one that has.
+            Some(true) => {
+                let name = frame.participant.clone();
+                let timing = self.close(&name);
+                if self.reopen(&name, true, timing) {
+                    self.push(frame);
+                }
+            }
+            // Not writing yet: hold the first frames until it is clear whether video comes. A
+            // file declaring a video track that never gets frames would keep all its audio in
+            // libwebm's memory, where a crash loses it.
+            None => {
+                let name = frame.participant.clone();
+                let held = self.pending.entry(name.clone()).or_default();
+                held.push(frame);
+                let has_video = held.iter().any(|f| f.kind == TapKind::Video);
+                let waited = match (held.first(), held.last()) {
+                    (Some(first), Some(last)) => {
+                        last.received.saturating_duration_since(first.received) >= AUDIO_ONLY_AFTER
+                    }
+                    _ => false,
+                };
+                if has_video || waited {
+                    self.flush_pending(&name);
+                }
+            }
+        }
+    }
+
+    /// Opens the file for held frames and writes them.
+    fn flush_pending(&mut self, name: &Arc<str>) {
+        let Some(held) = self.pending.remove(name) else {
+            return;
+        };
+        let has_video = held.iter().any(|f| f.kind == TapKind::Video);
+        if self.reopen(name, has_video, None) {
+            for frame in held {
+                self.push(frame);
+            }
+        }
+    }
+
+    /// Opens a participant's (next) file, keeping their timing; false if it could not be.
+    fn reopen(&mut self, name: &Arc<str>, with_video: bool, timing: Option<Timing>) -> bool {
+        match self.open(name, with_video) {
+            Ok(mut participant) => {
+                if let Some(timing) = timing {
+                    participant.anchors = timing.anchors;
+                    participant.sender_base = timing.sender_base;
+                }
+                self.participants.insert(name.clone(), participant);
+                true
+            }
+            // Opening fails for reasons that fail every file (an unwritable directory, a
+            // full disk): stop, keeping what was written.
+            Err(error) => {
+                self.error = Some(error);
+                false
+            }
+        }
+    }
+
+    fn push(&mut self, frame: TappedFrame) {
         let codec = match frame.codec {
             TapCodec::Opus => Codec::Opus,
             TapCodec::Vp8 => Codec::Vp8,
             TapCodec::H264 => Codec::H264,
             TapCodec::Other => return,
         };
-        if self.failed.contains(&frame.participant) {
-            return;
-        }
-        if !self.participants.contains_key(&frame.participant) {
-            match self.open(&frame.participant) {
-                Ok(participant) => {
-                    self.participants
-                        .insert(frame.participant.clone(), participant);
-                }
-                // Opening fails for reasons that fail every file (an unwritable directory, a
-                // full disk): stop, keeping what was written.
-                Err(error) => {
-                    self.error = Some(error);
-                    return;
-                }
-            }
-        }
         let session_time = frame
             .received
             .saturating_duration_since(self.config.started);
@@ -335,7 +419,8 @@ impl WriterThread {
             }
         };
         let pushed = participant.writer.push(entry);
-        let wants_keyframe = participant.writer.needs_keyframe()
+        let wants_keyframe = participant.has_video
+            && participant.writer.needs_keyframe()
             && participant
                 .last_keyframe_request
                 .is_none_or(|at| at.elapsed() >= KEYFRAME_REQUEST_INTERVAL);
@@ -357,10 +442,14 @@ impl WriterThread {
         }
     }
 
-    fn open(&mut self, participant: &str) -> Result<Participant, String> {
+    fn open(&mut self, participant: &str, with_video: bool) -> Result<Participant, String> {
         let stem = sanitize(&(self.config.file_name)(participant));
         let path = unused_path(&self.config.dir, &stem);
-        let writer = ParticipantWriter::create(WriterConfig::vp8_opus(&path))
+        let mut config = WriterConfig::vp8_opus(&path);
+        if !with_video {
+            config.video = None;
+        }
+        let writer = ParticipantWriter::create(config)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let _ = self.events.blocking_send(RecorderEvent::FileOpened {
             participant: participant.to_owned(),
@@ -370,6 +459,7 @@ impl WriterThread {
         Ok(Participant {
             writer,
             path,
+            has_video: with_video,
             anchors: HashMap::new(),
             sender_base: None,
             last_keyframe_request: None,
@@ -394,10 +484,14 @@ impl WriterThread {
         }
     }
 
-    /// Finishes a participant's file (they left, or the recording ends).
-    fn close(&mut self, name: &str) {
-        let Some(participant) = self.participants.remove(name) else {
-            return;
+    /// Finishes a participant's file (they left, the recording ends, or their camera came on),
+    /// first writing any frames still held; returns their timing for a next file.
+    fn close(&mut self, name: &Arc<str>) -> Option<Timing> {
+        self.flush_pending(name);
+        let participant = self.participants.remove(name)?;
+        let timing = Timing {
+            anchors: participant.anchors,
+            sender_base: participant.sender_base,
         };
         let path = participant.path.clone();
         let result = participant.writer.finish().map_err(|e| e.to_string());
@@ -407,11 +501,12 @@ impl WriterThread {
             }
         }
         let _ = self.events.blocking_send(RecorderEvent::FileClosed {
-            participant: name.to_owned(),
+            participant: name.to_string(),
             path,
             at: SystemTime::now(),
             result,
         });
+        Some(timing)
     }
 
     /// A participant's file cannot go on; what was written is kept (the writer is finished
@@ -535,6 +630,7 @@ mod tests {
         let mut participant = Participant {
             writer: ParticipantWriter::create(WriterConfig::vp8_opus(&path)).expect("writer"),
             path: path.clone(),
+            has_video: true,
             anchors: HashMap::new(),
             sender_base: None,
             last_keyframe_request: None,

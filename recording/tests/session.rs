@@ -1,0 +1,127 @@
+//! The session recorder fed through a room tap: an audio-only participant (no camera, common
+//! on village phones) gets an audio-only file, so nothing of theirs waits in memory for video
+//! that never comes; when their camera comes on, the file is finished and a new one with
+//! video goes on.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use concord_recording::{RecorderConfig, RecorderEvent};
+use concord_sfu::{TapCodec, TapEvent, TapKind, TappedFrame};
+use support::{encode_opus, encode_vp8, probe, read_ivf, read_ogg_opus};
+use tokio::sync::mpsc;
+
+fn tapped(kind: TapKind, at: Duration, started: Instant, key: bool, data: Arc<[u8]>) -> TapEvent {
+    let (track, codec, clock_rate) = match kind {
+        TapKind::Audio => (0, TapCodec::Opus, 48_000),
+        TapKind::Video => (1, TapCodec::Vp8, 90_000),
+    };
+    TapEvent::Frame(TappedFrame {
+        participant: Arc::from("villager"),
+        track,
+        kind,
+        codec,
+        clock_rate,
+        rtp_time: (at.as_secs_f64() * f64::from(clock_rate)) as u64,
+        received: started + at,
+        keyframe: key,
+        contiguous: true,
+        sender_report: None,
+        data,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_only_participant_gets_an_audio_file_then_a_video_file_when_the_camera_comes_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    let opus = read_ogg_opus(&encode_opus(dir.path(), "voice", 6));
+    let video = read_ivf(&encode_vp8(dir.path(), "camera", (320, 240), 3, 30));
+    let camera_on = Duration::from_secs(3);
+
+    let started = Instant::now();
+    let mut events: Vec<(Duration, TapEvent)> = opus
+        .packets
+        .iter()
+        .map(|(at, data)| {
+            (
+                *at,
+                tapped(TapKind::Audio, *at, started, true, data.clone()),
+            )
+        })
+        .collect();
+    events.extend(video.iter().map(|frame| {
+        let at = camera_on + frame.at;
+        (
+            at,
+            tapped(TapKind::Video, at, started, frame.key, frame.data.clone()),
+        )
+    }));
+    events.sort_by_key(|(at, _)| *at);
+
+    let (tap_tx, tap_rx) = mpsc::channel(8192);
+    let (events_tx, mut events_rx) = mpsc::channel(256);
+    let recorder = concord_recording::start(
+        RecorderConfig {
+            dir: dir.path().join("recording"),
+            started,
+            file_name: Box::new(|participant| participant.to_owned()),
+        },
+        tap_rx,
+        events_tx,
+    );
+    for (_, event) in events {
+        tap_tx.send(event).await.expect("the recorder takes frames");
+    }
+    recorder.stop().await;
+
+    let mut closed = Vec::new();
+    while let Some(event) = events_rx.recv().await {
+        match event {
+            RecorderEvent::FileClosed { path, result, .. } => {
+                closed.push((path, result.expect("the file is finished")));
+            }
+            RecorderEvent::Stopped { error } => {
+                assert_eq!(error, None);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        closed.len(),
+        2,
+        "one file before the camera, one after: {closed:?}"
+    );
+
+    let (audio_path, audio) = &closed[0];
+    let before = probe(audio_path);
+    assert_eq!(before.streams.len(), 1, "audio only: {before:?}");
+    assert_eq!(before.stream("opus").0, "opus");
+    assert!(
+        audio.video_frames == 0 && audio.audio_frames > 100,
+        "{audio:?}"
+    );
+    let first_length = before.duration.expect("a duration");
+    assert!(
+        (first_length - camera_on.as_secs_f64()).abs() < 0.5,
+        "the audio-only file runs until the camera comes on: {first_length}"
+    );
+
+    let (video_path, with_video) = &closed[1];
+    let after = probe(video_path);
+    assert_eq!(after.stream("vp8").1, Some(320), "{after:?}");
+    assert!(
+        after.stream("opus").3 > 100,
+        "audio goes on in the new file: {after:?}"
+    );
+    assert!(with_video.video_frames >= 85, "{with_video:?}");
+    assert!(
+        with_video
+            .start
+            .is_some_and(|s| s >= camera_on - Duration::from_millis(100)),
+        "the second file starts when the camera came on: {:?}",
+        with_video.start
+    );
+}
