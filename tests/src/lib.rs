@@ -2,20 +2,19 @@
 //! through the real signaling protocol, and a minimal Chrome DevTools Protocol driver.
 //!
 //! - [`server`]: `TestServer` (the server on port 0 with a fresh SQLite file) and a REST client.
-//! - [`signal`]: a WebSocket signaling client with typed waits and timeouts.
-//! - [`peer`]: a webrtc-rs participant that publishes synthetic Opus/VP8 and counts what it gets.
-//! - [`media`]: the synthetic RTP payloads.
+//! - [`signal`], [`peer`], [`media`], [`api`]: re-exported from `concord-client` (the headless
+//!   participant the load generator shares): the WebSocket signaling client, the webrtc-rs
+//!   participant, the RTP payloads, the REST client.
 //! - [`chromium`]: headless Chromium over the DevTools protocol.
 
 use std::time::Duration;
 
 pub mod chromium;
-pub mod media;
-pub mod peer;
 pub mod relay;
 pub mod server;
-pub mod signal;
 pub mod webclient;
+
+pub use concord_client::{api, media, peer, signal};
 
 pub use peer::{JoinAs, MediaKind, Peer, PeerOptions};
 pub use server::{ApiClient, ApiResponse, Invitation, Room, TestServer};

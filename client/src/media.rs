@@ -24,10 +24,16 @@ pub fn opus_packet() -> Bytes {
     buf.freeze()
 }
 
-/// One VP8 frame split into RTP payloads (each carrying its own payload descriptor). The caller
-/// sets the marker bit on the last one.
+/// One synthetic VP8 frame split into RTP payloads (each carrying its own payload descriptor).
+/// The caller sets the marker bit on the last one.
 pub fn vp8_frame_payloads(picture_id: u16, keyframe: bool, frame_len: usize) -> Vec<Bytes> {
-    let frame = vp8_frame(keyframe, frame_len);
+    vp8_payloads(picture_id, &vp8_frame(keyframe, frame_len))
+}
+
+/// An encoded VP8 frame split into RTP payloads of at most [`MAX_VP8_PAYLOAD`] bytes, each with
+/// the RFC 7741 payload descriptor (X=1, S=1 on the first, partition 0, I=1 with a 15-bit
+/// picture id). The caller sets the marker bit on the last one.
+pub fn vp8_payloads(picture_id: u16, frame: &[u8]) -> Vec<Bytes> {
     let chunk = MAX_VP8_PAYLOAD - VP8_DESCRIPTOR_LEN;
     frame
         .chunks(chunk)
@@ -45,6 +51,13 @@ pub fn vp8_frame_payloads(picture_id: u16, keyframe: bool, frame_len: usize) -> 
             buf.freeze()
         })
         .collect()
+}
+
+/// Whether an RTP payload starts a VP8 frame (S bit set, partition 0).
+pub fn is_vp8_frame_start(payload: &[u8]) -> bool {
+    payload
+        .first()
+        .is_some_and(|b0| b0 & 0x10 != 0 && b0 & 0x07 == 0)
 }
 
 /// An encoded VP8 frame: the 3-byte frame tag, and for a keyframe the start code and a

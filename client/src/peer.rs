@@ -1,11 +1,14 @@
-//! A headless participant: real signaling, a real WebRTC connection (webrtc-rs 0.21), synthetic
-//! Opus and VP8 published as RTP, and counters for everything received.
+//! A headless participant: real signaling, a real WebRTC connection (webrtc-rs 0.21), Opus and
+//! VP8 published as RTP (synthetic payloads, or a real encoded clip looped, see
+//! [`crate::clip`]), and counters for everything received (packets, loss, frames, freezes,
+//! forwarding delay; see [`crate::stats`]).
 //!
 //! Tasks, all owned by [`Peer`] and aborted when it is dropped:
 //! - the signaling pump (see [`crate::signal`]);
 //! - the negotiation task: applies the server's `answer`/`offer`/`candidate`, trickles our
 //!   candidates, and passes every message on to the peer's [`Inbox`];
-//! - the publisher: audio every 20 ms, video at ~30 fps, keyframes at the start and on request;
+//! - the publisher: audio every 20 ms, video at ~30 fps, keyframes at the start and on request
+//!   (a looping clip cannot encode a keyframe on demand: it skips ahead to the clip's next one);
 //! - the keyframe-request listener (PLI/FIR from the SFU, delivered by a small interceptor);
 //! - one reader per received track, which only counts (FIELD-NOTES: keep readers fast).
 
@@ -46,8 +49,10 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::RtpSender;
 use webrtc::runtime::TokioRuntime;
 
+use crate::clip::Clip;
 use crate::media;
 use crate::signal::{msg_type, Inbox, Incoming, Outgoing, SignalClient};
+use crate::stats::{SendLog, SeqTracker};
 
 /// Payload types we offer (the only codec of each kind we register).
 const OPUS_PT: u8 = 111;
@@ -56,6 +61,8 @@ const VP8_PT: u8 = 96;
 pub const DEFAULT_MIN_PACKETS: u64 = 30;
 /// How often a receiver without a keyframe asks for one.
 pub const PLI_INTERVAL: Duration = Duration::from_millis(500);
+/// No completed video frame for longer than this, while the stream is live, is a freeze.
+pub const FREEZE_THRESHOLD: Duration = Duration::from_millis(500);
 /// How long one step of negotiation may take inside the negotiation task.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -100,6 +107,20 @@ pub struct StreamCounts {
     pub plis_sent: u64,
     /// Whether a track of this (publisher, kind) has ended.
     pub ended: bool,
+    /// Packets missing from the received sequence numbers (the SFU → peer leg; the SFU renumbers,
+    /// so losses before the SFU show as missing frames instead).
+    pub lost: u64,
+    /// Frames received whole: VP8 frames from the S-bit packet to the marker without a sequence
+    /// gap; every Opus packet.
+    pub frames: u64,
+    /// Gaps of more than [`FREEZE_THRESHOLD`] between two completed video frames.
+    pub freezes: u64,
+    /// Their total length, milliseconds.
+    pub freeze_ms: u64,
+    /// When the last frame was completed.
+    pub last_frame_at: Option<StdInstant>,
+    /// Forwarding delay of each frame, microseconds (only with [`PeerOptions::send_log`]).
+    pub delay_us: Vec<u32>,
 }
 
 /// Everything received, keyed by (stream id = publishing participant id, kind).
@@ -112,6 +133,9 @@ pub struct PublishCounters {
     pub video_packets: AtomicU64,
     pub video_frames: AtomicU64,
     pub keyframes_sent: AtomicU64,
+    /// RTP payload bytes written.
+    pub audio_bytes: AtomicU64,
+    pub video_bytes: AtomicU64,
     /// PLI/FIR received from the server.
     pub keyframe_requests: AtomicU64,
     /// `write_rtp` failures (e.g. before the transport is up).
@@ -128,6 +152,11 @@ pub struct PeerOptions {
     /// Like a browser's decoder: while a received video track has shown no keyframe, send a
     /// PLI for it (at most every [`PLI_INTERVAL`]).
     pub request_missing_keyframes: bool,
+    /// What to publish.
+    pub source: MediaSource,
+    /// Where publishers note when each frame left and subscribers look it up (forwarding
+    /// delay); shared by every peer of a run.
+    pub send_log: Option<Arc<SendLog>>,
 }
 
 impl Default for PeerOptions {
@@ -136,8 +165,20 @@ impl Default for PeerOptions {
             publish: true,
             keyframe_interval: None,
             request_missing_keyframes: true,
+            source: MediaSource::Synthetic,
+            send_log: None,
         }
     }
+}
+
+/// What a publishing peer sends.
+#[derive(Debug, Clone, Default)]
+pub enum MediaSource {
+    /// Frames that only look right to an SFU (see [`crate::media`]).
+    #[default]
+    Synthetic,
+    /// A real VP8 + Opus clip, looped with continuous timestamps.
+    Clip(Arc<Clip>),
 }
 
 /// How to join.
@@ -150,6 +191,18 @@ pub enum JoinAs<'a> {
         session_id: &'a str,
         cookie: &'a str,
     },
+}
+
+/// The signaling a [`Peer`] negotiates over, in Concord's message shapes (`docs/protocol.md`):
+/// it sends `{"type":"offer"|"answer"|"candidate", …}` on `out` and applies `answer`, `offer`
+/// and `candidate` arriving in `inbox`; every other message is passed on to the peer's own inbox.
+/// For Concord this is the WebSocket itself; an adapter for another server puts a translating
+/// task in between.
+pub struct MessageChannel {
+    pub out: mpsc::UnboundedSender<Outgoing>,
+    pub inbox: Inbox,
+    /// The task behind the channel, aborted with the peer.
+    pub task: Option<JoinHandle<()>>,
 }
 
 /// A participant in a session with a live WebRTC connection to the SFU.
@@ -228,13 +281,38 @@ impl Peer {
     /// Takes over a signaling connection that has just received `joined`: builds the peer
     /// connection, sends our offer, and starts negotiating and publishing.
     pub async fn start(signal: SignalClient, joined: Value, options: PeerOptions) -> Result<Peer> {
+        let (out, inbox, pump) = signal.into_parts()?;
+        Self::start_on(
+            MessageChannel {
+                out,
+                inbox,
+                task: Some(pump),
+            },
+            joined,
+            options,
+        )
+        .await
+    }
+
+    /// Like [`Peer::start`], over any [`MessageChannel`] speaking Concord's message shapes: the
+    /// seam for other servers' signaling (an adapter task translates, see
+    /// [`crate::adapter`]). `joined` needs a `participant_id` (it names our published stream).
+    pub async fn start_on(
+        channel: MessageChannel,
+        joined: Value,
+        options: PeerOptions,
+    ) -> Result<Peer> {
         let participant_id = joined
             .get("participant_id")
             .and_then(Value::as_str)
             .ok_or_else(|| anyhow!("`joined` has no participant_id: {joined}"))?
             .to_owned();
 
-        let (out, pump_inbox, pump) = signal.into_parts()?;
+        let MessageChannel {
+            out,
+            inbox: pump_inbox,
+            task,
+        } = channel;
         let (peer_tx, peer_rx) = mpsc::unbounded_channel();
         let (cand_tx, cand_rx) = mpsc::unbounded_channel();
         let (received_tx, received_rx) = watch::channel(ReceivedMedia::new());
@@ -245,6 +323,7 @@ impl Peer {
 
         let handler = Arc::new(Handler {
             request_missing_keyframes: options.request_missing_keyframes,
+            send_log: options.send_log.clone(),
             candidates: cand_tx,
             received: received_tx,
             state: state_tx,
@@ -253,7 +332,7 @@ impl Peer {
         let pc = build_peer_connection(handler).await?;
 
         let published = Arc::new(PublishCounters::default());
-        let mut tasks = Tasks(vec![pump]);
+        let mut tasks = Tasks(task.into_iter().collect());
         let mut publisher = None;
         if !options.publish {
             // Observers only receive; the offer still needs media sections to bundle.
@@ -306,13 +385,27 @@ impl Peer {
             .push(tokio::spawn(negotiation.run(pump_inbox, cand_rx)));
 
         if let Some(tracks) = publisher {
-            tasks.0.push(tokio::spawn(publish(
-                tracks,
-                options,
-                negotiated_rx.clone(),
-                state_rx.clone(),
-                Arc::clone(&published),
-            )));
+            let task = match options.source.clone() {
+                MediaSource::Synthetic => tokio::spawn(publish(
+                    tracks,
+                    options,
+                    negotiated_rx.clone(),
+                    state_rx.clone(),
+                    Arc::clone(&published),
+                )),
+                MediaSource::Clip(clip) => tokio::spawn(publish_clip(
+                    tracks,
+                    clip,
+                    ClipPublisher {
+                        stream_id: participant_id.clone(),
+                        send_log: options.send_log.clone(),
+                        counters: Arc::clone(&published),
+                    },
+                    negotiated_rx.clone(),
+                    state_rx.clone(),
+                )),
+            };
+            tasks.0.push(task);
         }
 
         Ok(Peer {
@@ -609,6 +702,7 @@ fn vp8_codec() -> RTCRtpCodec {
 /// spawns readers.
 struct Handler {
     request_missing_keyframes: bool,
+    send_log: Option<Arc<SendLog>>,
     candidates: mpsc::UnboundedSender<String>,
     received: watch::Sender<ReceivedMedia>,
     state: watch::Sender<RTCPeerConnectionState>,
@@ -641,6 +735,7 @@ impl PeerConnectionEventHandler for Handler {
             key,
             self.received.clone(),
             self.request_missing_keyframes,
+            self.send_log.clone(),
         ));
         if let Ok(mut readers) = self.readers.lock() {
             readers.push(reader);
@@ -648,27 +743,71 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// Counts a received track's packets; does nothing else per packet, except asking for a
-/// keyframe (rarely) while a video track has shown none, as a browser's decoder would.
+/// Counts a received track's packets, frames, gaps and delays; does nothing else per packet,
+/// except asking for a keyframe (rarely) while a video track has shown none, as a browser's
+/// decoder would.
 async fn read_track(
     track: Arc<dyn TrackRemote>,
     key: (String, MediaKind),
     received: watch::Sender<ReceivedMedia>,
     request_missing_keyframes: bool,
+    send_log: Option<Arc<SendLog>>,
 ) {
     let is_video = key.1 == MediaKind::Video;
     let mut have_keyframe = !is_video || !request_missing_keyframes;
     let mut last_pli: Option<StdInstant> = None;
+    let mut seqs = SeqTracker::default();
+    let mut frame = FrameAssembly::default();
+    let mut last_ts: Option<u32> = None;
     while let Some(event) = track.poll().await {
         match event {
             TrackRemoteEvent::OnRtpPacket(packet) => {
+                let now = StdInstant::now();
+                let header = &packet.header;
                 let keyframe = is_video && media::is_vp8_keyframe_start(&packet.payload);
                 let len = packet.payload.len() as u64;
+                seqs.on_packet(header.sequence_number);
+                let frame_done = if is_video {
+                    frame.on_packet(
+                        header.sequence_number,
+                        header.timestamp,
+                        header.marker,
+                        media::is_vp8_frame_start(&packet.payload),
+                    )
+                } else {
+                    true
+                };
+                let delay = match (&send_log, last_ts) {
+                    (Some(log), last) if last != Some(header.timestamp) => log
+                        .sent_at(&key.0, key.1, header.timestamp)
+                        .map(|at| now.saturating_duration_since(at).as_micros() as u32),
+                    _ => None,
+                };
+                last_ts = Some(header.timestamp);
+                let lost = seqs.lost();
                 received.send_modify(|m| {
-                    let c = m.entry(key.clone()).or_default();
+                    let c = match m.get_mut(&key) {
+                        Some(c) => c,
+                        None => m.entry(key.clone()).or_default(),
+                    };
                     c.packets += 1;
                     c.bytes += len;
                     c.keyframes += u64::from(keyframe);
+                    c.lost = lost;
+                    if frame_done {
+                        c.frames += 1;
+                        if let Some(last) = c.last_frame_at {
+                            let gap = now.saturating_duration_since(last);
+                            if is_video && gap > FREEZE_THRESHOLD {
+                                c.freezes += 1;
+                                c.freeze_ms += gap.as_millis() as u64;
+                            }
+                        }
+                        c.last_frame_at = Some(now);
+                    }
+                    if let Some(d) = delay {
+                        c.delay_us.push(d);
+                    }
                 });
                 have_keyframe |= keyframe;
                 if !have_keyframe && last_pli.is_none_or(|at| at.elapsed() >= PLI_INTERVAL) {
@@ -686,6 +825,28 @@ async fn read_track(
         }
     }
     received.send_modify(|m| m.entry(key.clone()).or_default().ended = true);
+}
+
+/// Follows one VP8 frame from its first packet (S bit) to its marker.
+#[derive(Debug, Default)]
+struct FrameAssembly {
+    /// (timestamp, next expected sequence number) of the frame being received whole so far.
+    current: Option<(u32, u16)>,
+}
+
+impl FrameAssembly {
+    /// Notes a packet; true when it completes a frame received without gaps.
+    fn on_packet(&mut self, seq: u16, ts: u32, marker: bool, starts_frame: bool) -> bool {
+        if starts_frame {
+            self.current = Some((ts, seq.wrapping_add(1)));
+        } else {
+            self.current = match self.current {
+                Some((t, next)) if t == ts && next == seq => Some((t, seq.wrapping_add(1))),
+                _ => None,
+            };
+        }
+        marker && self.current.take().is_some()
+    }
 }
 
 /// Applies the server's SDP and candidates, sends ours, forwards every message to the test.
@@ -986,6 +1147,142 @@ async fn publish(
     }
 }
 
+/// Who a clip publisher is and where it reports.
+struct ClipPublisher {
+    /// Our participant id: the stream id subscribers see.
+    stream_id: String,
+    send_log: Option<Arc<SendLog>>,
+    counters: Arc<PublishCounters>,
+}
+
+/// Sends a real clip: each Opus packet and VP8 frame at its own pace, looping with continuous
+/// RTP timestamps and sequence numbers. On PLI/FIR it skips ahead to the clip's next keyframe
+/// (a looping clip cannot encode one on demand); the clip also has one every `-g` frames.
+async fn publish_clip(
+    tracks: LocalTracks,
+    clip: Arc<Clip>,
+    me: ClipPublisher,
+    mut negotiated: watch::Receiver<u64>,
+    mut connection: watch::Receiver<RTCPeerConnectionState>,
+) {
+    if negotiated.wait_for(|n| *n >= 1).await.is_err()
+        || connection
+            .wait_for(|s| *s == RTCPeerConnectionState::Connected)
+            .await
+            .is_err()
+    {
+        return;
+    }
+    let counters = &me.counters;
+    let audio_pt = negotiated_pt(&tracks.audio_sender, MIME_TYPE_OPUS, OPUS_PT).await;
+    let video_pt = negotiated_pt(&tracks.video_sender, MIME_TYPE_VP8, VP8_PT).await;
+    let fps = clip.spec.fps.max(1);
+    let ticks_per_frame = 90_000 / fps;
+
+    let mut audio_seq: u16 = rand::random();
+    let mut audio_ts: u32 = rand::random();
+    let mut video_seq: u16 = rand::random();
+    let mut video_ts: u32 = rand::random();
+    let mut picture_id: u16 = rand::random::<u16>() & 0x7fff;
+    let mut audio_index = 0usize;
+    let mut video_index = 0usize;
+    // The first frame is the clip's first keyframe: no request pending.
+    tracks.keyframe_requested.store(false, Ordering::Release);
+
+    let start = tokio::time::Instant::now();
+    let mut next_audio = start;
+    let mut next_video = start;
+    let mut audio_elapsed_samples: u64 = 0;
+    let mut video_frames_sent: u64 = 0;
+
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_audio) => {
+                let packet = &clip.audio[audio_index];
+                let rtp_packet = rtp::Packet {
+                    header: rtp::Header {
+                        version: 2,
+                        marker: audio_elapsed_samples == 0,
+                        payload_type: audio_pt,
+                        sequence_number: audio_seq,
+                        timestamp: audio_ts,
+                        ssrc: tracks.audio_ssrc,
+                        ..Default::default()
+                    },
+                    payload: packet.data.clone(),
+                };
+                if let Some(log) = &me.send_log {
+                    log.record(&me.stream_id, MediaKind::Audio, audio_ts, StdInstant::now());
+                }
+                match tracks.audio.write_rtp(rtp_packet).await {
+                    Ok(()) => {
+                        counters.audio_packets.fetch_add(1, Ordering::Relaxed);
+                        counters.audio_bytes.fetch_add(packet.data.len() as u64, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                audio_seq = audio_seq.wrapping_add(1);
+                audio_ts = audio_ts.wrapping_add(packet.samples);
+                audio_elapsed_samples += u64::from(packet.samples);
+                audio_index = (audio_index + 1) % clip.audio.len();
+                // Paced from the start, so timer lateness does not accumulate.
+                next_audio = start + Duration::from_micros(audio_elapsed_samples * 1_000_000 / 48_000);
+            }
+            _ = tokio::time::sleep_until(next_video) => {
+                if tracks.keyframe_requested.swap(false, Ordering::AcqRel) {
+                    video_index = clip.next_keyframe(video_index);
+                }
+                let frame = &clip.video[video_index];
+                let payloads = media::vp8_payloads(picture_id, &frame.data);
+                let last = payloads.len().saturating_sub(1);
+                if let Some(log) = &me.send_log {
+                    log.record(&me.stream_id, MediaKind::Video, video_ts, StdInstant::now());
+                }
+                let mut ok = true;
+                for (i, payload) in payloads.into_iter().enumerate() {
+                    let len = payload.len() as u64;
+                    let packet = rtp::Packet {
+                        header: rtp::Header {
+                            version: 2,
+                            marker: i == last,
+                            payload_type: video_pt,
+                            sequence_number: video_seq,
+                            timestamp: video_ts,
+                            ssrc: tracks.video_ssrc,
+                            ..Default::default()
+                        },
+                        payload,
+                    };
+                    video_seq = video_seq.wrapping_add(1);
+                    match tracks.video.write_rtp(packet).await {
+                        Ok(()) => {
+                            counters.video_packets.fetch_add(1, Ordering::Relaxed);
+                            counters.video_bytes.fetch_add(len, Ordering::Relaxed);
+                        }
+                        Err(_) => {
+                            ok = false;
+                            counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                if frame.keyframe && ok {
+                    counters.keyframes_sent.fetch_add(1, Ordering::Relaxed);
+                } else if frame.keyframe {
+                    tracks.keyframe_requested.store(true, Ordering::Release);
+                }
+                counters.video_frames.fetch_add(1, Ordering::Relaxed);
+                picture_id = (picture_id + 1) & 0x7fff;
+                video_ts = video_ts.wrapping_add(ticks_per_frame);
+                video_index = (video_index + 1) % clip.video.len();
+                video_frames_sent += 1;
+                next_video = start + Duration::from_micros(video_frames_sent * 1_000_000 / u64::from(fps));
+            }
+        }
+    }
+}
+
 /// Turns PLI/FIR from the SFU into "send a keyframe next".
 async fn listen_for_keyframe_requests(
     video: Arc<TrackLocalStaticRTP>,
@@ -1058,4 +1355,28 @@ impl Interceptor for KeyframeRequestForwarder {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameAssembly;
+
+    #[test]
+    fn frames_complete_only_without_gaps() {
+        let mut f = FrameAssembly::default();
+        // A three-packet frame, whole.
+        assert!(!f.on_packet(10, 3000, false, true));
+        assert!(!f.on_packet(11, 3000, false, false));
+        assert!(f.on_packet(12, 3000, true, false));
+        // A single-packet frame.
+        assert!(f.on_packet(13, 6000, true, true));
+        // A frame with its middle packet missing.
+        assert!(!f.on_packet(14, 9000, false, true));
+        assert!(!f.on_packet(16, 9000, true, false));
+        // A frame whose first packet is missing.
+        assert!(!f.on_packet(18, 12000, true, false));
+        // Sequence numbers wrap.
+        assert!(!f.on_packet(65535, 15000, false, true));
+        assert!(f.on_packet(0, 15000, true, false));
+    }
 }

@@ -1,0 +1,463 @@
+//! The load generator: prepares rooms through an [`SfuAdapter`], joins webrtc-rs participants
+//! that publish a real VP8 + Opus clip (or only receive), waits until media flows, then measures
+//! a window of `seconds` and reports per role.
+//!
+//! Everything runs on the caller's runtime; the binary uses a single-threaded one
+//! (FIELD-NOTES: one worker was cheaper per packet with webrtc-rs).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use concord_client::peer::{ReceivedMedia, FREEZE_THRESHOLD};
+use concord_client::stats::quantile;
+use concord_client::{
+    Clip, ClipSpec, MediaKind, MediaSource, Peer, PeerOptions, Role, SendLog, SfuAdapter,
+};
+
+/// What to simulate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// One publisher, `subscribers` receivers, one room.
+    Fanout { subscribers: usize },
+    /// `rooms` rooms of 4 participants, each publishing audio and video.
+    Rooms { rooms: usize },
+}
+
+/// A load run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub scenario: Scenario,
+    /// Length of the measured window (after warm-up).
+    pub seconds: f64,
+    pub clip: ClipSpec,
+    pub clip_cache: std::path::PathBuf,
+    /// How long joining and the first frames may take.
+    pub warmup_timeout: Duration,
+}
+
+/// Aggregates for one role.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleReport {
+    pub role: String,
+    /// Peers in this role.
+    pub peers: usize,
+    /// Streams (publisher × kind) counted.
+    pub streams: usize,
+    pub packets_per_s: f64,
+    pub mbit_per_s: f64,
+    pub loss_pct: f64,
+    pub video_frames: u64,
+    pub audio_frames: u64,
+    /// Whole frames received over frames their publishers sent in the window, both kinds.
+    pub frame_delivery_pct: Option<f64>,
+    pub freezes: u64,
+    pub delay_p50_ms: Option<f64>,
+    pub delay_p99_ms: Option<f64>,
+    pub delay_samples: usize,
+}
+
+/// One received stream over the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamReport {
+    pub receiver: String,
+    pub publisher: String,
+    pub kind: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub lost: u64,
+    pub frames: u64,
+    /// Frames the publisher sent in the window (Opus packets for audio).
+    pub frames_sent: u64,
+    pub freezes: u64,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub server: String,
+    pub scenario: String,
+    pub seconds: f64,
+    pub clip_video_kbit_s: f64,
+    pub roles: Vec<RoleReport>,
+    /// CPU used by this process during the window (user + system), percent of one core. With
+    /// `--serve-inline` it includes the server.
+    pub cpu_pct: f64,
+    pub cpu_seconds: f64,
+    /// PLI/FIR the publishers received over the whole run, and the keyframes they sent (clip
+    /// keyframes, every 2 s, plus the ones skipped ahead to on request).
+    pub keyframe_requests: u64,
+    pub keyframes_sent: u64,
+    pub streams: Vec<StreamReport>,
+}
+
+struct Seat {
+    role: Role,
+    peer: Peer,
+    /// Publishers whose audio and video this peer must receive.
+    expects: Vec<String>,
+}
+
+/// Runs one scenario against `adapter`.
+pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Report> {
+    let clip_spec = options.clip.clone();
+    let cache = options.clip_cache.clone();
+    let clip = tokio::task::spawn_blocking(move || Clip::prepare(&clip_spec, &cache))
+        .await
+        .context("clip preparation task")??;
+    let clip = Arc::new(clip);
+    let send_log = Arc::new(SendLog::new());
+    let peer_options = PeerOptions {
+        source: MediaSource::Clip(Arc::clone(&clip)),
+        send_log: Some(Arc::clone(&send_log)),
+        ..PeerOptions::default()
+    };
+
+    let rooms: Vec<Vec<Role>> = match options.scenario {
+        Scenario::Fanout { subscribers } => {
+            let mut roles = vec![Role::Publisher];
+            roles.extend(std::iter::repeat_n(Role::Subscriber, subscribers));
+            vec![roles]
+        }
+        Scenario::Rooms { rooms } => vec![vec![Role::Publisher; 4]; rooms],
+    };
+
+    let mut seats: Vec<Seat> = Vec::new();
+    for roles in &rooms {
+        let tickets = adapter.create_room(roles).await?;
+        let first = seats.len();
+        for ticket in &tickets {
+            let peer = adapter
+                .join(ticket, peer_options.clone())
+                .await
+                .with_context(|| format!("joining seat {} ({:?})", seats.len(), ticket.role))?;
+            seats.push(Seat {
+                role: ticket.role,
+                peer,
+                expects: Vec::new(),
+            });
+        }
+        let publishers: Vec<String> = seats[first..]
+            .iter()
+            .filter(|s| s.role == Role::Publisher)
+            .map(|s| s.peer.participant_id().to_owned())
+            .collect();
+        for seat in &mut seats[first..] {
+            let me = seat.peer.participant_id().to_owned();
+            seat.expects = publishers.iter().filter(|p| **p != me).cloned().collect();
+        }
+    }
+
+    // Warm-up: every seat receives a whole frame of each kind from each publisher it expects.
+    let deadline = tokio::time::Instant::now() + options.warmup_timeout;
+    for seat in &seats {
+        let expects: Vec<&str> = seat.expects.iter().map(String::as_str).collect();
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        seat.peer
+            .wait_until(
+                "a frame of audio and video from each publisher",
+                left,
+                |m| {
+                    expects.iter().all(|p| {
+                        MediaKind::BOTH
+                            .iter()
+                            .all(|k| m.get(&((*p).to_owned(), *k)).is_some_and(|c| c.frames >= 1))
+                    })
+                },
+            )
+            .await?;
+    }
+
+    let before: Vec<ReceivedMedia> = seats.iter().map(|s| s.peer.received()).collect();
+    let sent_before: Vec<(u64, u64, u64, u64)> = seats.iter().map(|s| sent(&s.peer)).collect();
+    let cpu_before = cpu_seconds();
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(options.seconds)).await;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu_after = cpu_seconds();
+    let after: Vec<ReceivedMedia> = seats.iter().map(|s| s.peer.received()).collect();
+    let sent_after: Vec<(u64, u64, u64, u64)> = seats.iter().map(|s| sent(&s.peer)).collect();
+    let now = Instant::now();
+
+    // Publishers' sending side.
+    let mut roles = Vec::new();
+    let publishers: Vec<usize> = (0..seats.len())
+        .filter(|&i| seats[i].role == Role::Publisher)
+        .collect();
+    if !publishers.is_empty() {
+        let (mut packets, mut bytes, mut frames) = (0, 0, 0);
+        for &i in &publishers {
+            packets += sent_after[i].0 - sent_before[i].0;
+            bytes += sent_after[i].1 - sent_before[i].1;
+            frames += sent_after[i].2 - sent_before[i].2;
+        }
+        roles.push(RoleReport {
+            role: "publisher (sent)".to_owned(),
+            peers: publishers.len(),
+            streams: publishers.len() * 2,
+            packets_per_s: packets as f64 / elapsed,
+            mbit_per_s: bytes as f64 * 8.0 / elapsed / 1e6,
+            loss_pct: 0.0,
+            video_frames: frames,
+            audio_frames: 0,
+            frame_delivery_pct: None,
+            freezes: 0,
+            delay_p50_ms: None,
+            delay_p99_ms: None,
+            delay_samples: 0,
+        });
+    }
+
+    // Receiving side, per role.
+    let mut streams = Vec::new();
+    for role in [Role::Subscriber, Role::Publisher] {
+        let members: Vec<usize> = (0..seats.len())
+            .filter(|&i| seats[i].role == role)
+            .collect();
+        let mut agg = Agg::default();
+        for &i in &members {
+            let seat = &seats[i];
+            for publisher in &seat.expects {
+                for kind in MediaKind::BOTH {
+                    let key = (publisher.clone(), kind);
+                    let empty = Default::default();
+                    let b = before[i].get(&key).unwrap_or(&empty);
+                    let Some(a) = after[i].get(&key) else {
+                        continue;
+                    };
+                    let mut freezes = a.freezes - b.freezes;
+                    // A stream frozen at the end of the window counts too.
+                    if kind == MediaKind::Video
+                        && a.last_frame_at
+                            .is_none_or(|at| now.saturating_duration_since(at) > FREEZE_THRESHOLD)
+                    {
+                        freezes += 1;
+                    }
+                    let frames_sent = seats
+                        .iter()
+                        .position(|p| p.peer.participant_id() == publisher)
+                        .map_or(0, |j| match kind {
+                            MediaKind::Video => sent_after[j].2 - sent_before[j].2,
+                            MediaKind::Audio => sent_after[j].3 - sent_before[j].3,
+                        });
+                    let s = StreamReport {
+                        receiver: seat.peer.participant_id().to_owned(),
+                        publisher: publisher.clone(),
+                        kind: kind.to_string(),
+                        packets: a.packets - b.packets,
+                        bytes: a.bytes - b.bytes,
+                        lost: a.lost - b.lost,
+                        frames: a.frames - b.frames,
+                        frames_sent,
+                        freezes,
+                    };
+                    agg.add(
+                        &s,
+                        kind,
+                        &a.delay_us[b.delay_us.len().min(a.delay_us.len())..],
+                    );
+                    streams.push(s);
+                }
+            }
+        }
+        if agg.streams == 0 {
+            continue;
+        }
+        let name = match role {
+            Role::Subscriber => "subscriber (received)",
+            Role::Publisher => "publisher (received)",
+        };
+        roles.push(agg.report(name, members.len(), elapsed));
+    }
+
+    let (mut keyframe_requests, mut keyframes_sent) = (0, 0);
+    for seat in &seats {
+        let c = seat.peer.published();
+        keyframe_requests += c.keyframe_requests.load(Ordering::Relaxed);
+        keyframes_sent += c.keyframes_sent.load(Ordering::Relaxed);
+    }
+    for seat in seats {
+        seat.peer.close().await;
+    }
+
+    let scenario = match options.scenario {
+        Scenario::Fanout { subscribers } => {
+            format!("fanout: 1 publisher, {subscribers} subscribers")
+        }
+        Scenario::Rooms { rooms } => format!("rooms: {rooms} × 4 publishers"),
+    };
+    let cpu = cpu_after - cpu_before;
+    Ok(Report {
+        server: adapter.name().to_owned(),
+        scenario,
+        seconds: elapsed,
+        clip_video_kbit_s: clip.video_bitrate() / 1000.0,
+        roles,
+        cpu_pct: cpu / elapsed * 100.0,
+        cpu_seconds: cpu,
+        keyframe_requests,
+        keyframes_sent,
+        streams,
+    })
+}
+
+/// (packets, payload bytes, video frames, audio packets) a peer has sent.
+fn sent(peer: &Peer) -> (u64, u64, u64, u64) {
+    let c = peer.published();
+    (
+        c.audio_packets.load(Ordering::Relaxed) + c.video_packets.load(Ordering::Relaxed),
+        c.audio_bytes.load(Ordering::Relaxed) + c.video_bytes.load(Ordering::Relaxed),
+        c.video_frames.load(Ordering::Relaxed),
+        c.audio_packets.load(Ordering::Relaxed),
+    )
+}
+
+#[derive(Default)]
+struct Agg {
+    streams: usize,
+    packets: u64,
+    bytes: u64,
+    lost: u64,
+    video_frames: u64,
+    audio_frames: u64,
+    freezes: u64,
+    frames_sent: u64,
+    delays: Vec<u32>,
+}
+
+impl Agg {
+    fn add(&mut self, s: &StreamReport, kind: MediaKind, delays: &[u32]) {
+        self.streams += 1;
+        self.packets += s.packets;
+        self.bytes += s.bytes;
+        self.lost += s.lost;
+        self.freezes += s.freezes;
+        self.frames_sent += s.frames_sent;
+        match kind {
+            MediaKind::Video => self.video_frames += s.frames,
+            MediaKind::Audio => self.audio_frames += s.frames,
+        }
+        self.delays.extend_from_slice(delays);
+    }
+
+    fn report(mut self, role: &str, peers: usize, elapsed: f64) -> RoleReport {
+        let ms = |us: Option<u32>| us.map(|v| f64::from(v) / 1000.0);
+        let expected = self.packets + self.lost;
+        RoleReport {
+            role: role.to_owned(),
+            peers,
+            streams: self.streams,
+            packets_per_s: self.packets as f64 / elapsed,
+            mbit_per_s: self.bytes as f64 * 8.0 / elapsed / 1e6,
+            loss_pct: if expected == 0 {
+                0.0
+            } else {
+                self.lost as f64 * 100.0 / expected as f64
+            },
+            video_frames: self.video_frames,
+            audio_frames: self.audio_frames,
+            frame_delivery_pct: (self.frames_sent > 0).then(|| {
+                (self.video_frames + self.audio_frames) as f64 * 100.0 / self.frames_sent as f64
+            }),
+            freezes: self.freezes,
+            delay_p50_ms: ms(quantile(&mut self.delays, 0.5)),
+            delay_p99_ms: ms(quantile(&mut self.delays, 0.99)),
+            delay_samples: self.delays.len(),
+        }
+    }
+}
+
+/// User + system CPU seconds of this process so far (`/proc/self/stat`, fields 14 and 15, in
+/// clock ticks of 1/100 s: USER_HZ is 100 on Linux).
+pub fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The command name (field 2) may hold spaces; fields after it start past the last ')'.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3, so fields 14 and 15 are at indices 11 and 12.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+impl Report {
+    /// The summary table.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{} — {} — {:.1} s measured, clip video {:.0} kbit/s\n",
+            self.server, self.scenario, self.seconds, self.clip_video_kbit_s
+        );
+        out += &format!(
+            "{:<22} {:>5} {:>7} {:>10} {:>8} {:>7} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9}\n",
+            "role",
+            "peers",
+            "streams",
+            "packets/s",
+            "Mbit/s",
+            "loss %",
+            "v.frames",
+            "a.frames",
+            "frames %",
+            "freezes",
+            "delay p50",
+            "delay p99"
+        );
+        let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} ms"));
+        for r in &self.roles {
+            out += &format!(
+                "{:<22} {:>5} {:>7} {:>10.0} {:>8.2} {:>7.2} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9}\n",
+                r.role,
+                r.peers,
+                r.streams,
+                r.packets_per_s,
+                r.mbit_per_s,
+                r.loss_pct,
+                r.video_frames,
+                r.audio_frames,
+                r.frame_delivery_pct
+                    .map_or("-".to_owned(), |v| format!("{v:.1}")),
+                r.freezes,
+                ms(r.delay_p50_ms),
+                ms(r.delay_p99_ms),
+            );
+        }
+        out += &format!(
+            "generator CPU: {:.2} s over {:.1} s = {:.1} % of one core",
+            self.cpu_seconds, self.seconds, self.cpu_pct
+        );
+        out
+    }
+
+    /// Fails unless every expected stream delivered frames with loss below `max_loss_pct`.
+    pub fn check_delivery(&self, max_loss_pct: f64) -> Result<()> {
+        for s in &self.streams {
+            let expected = s.packets + s.lost;
+            let loss = if expected == 0 {
+                100.0
+            } else {
+                s.lost as f64 * 100.0 / expected as f64
+            };
+            if s.frames == 0 || loss > max_loss_pct {
+                bail!(
+                    "{} got {} frames of {}'s {} with {loss:.1} % loss: {s:?}",
+                    s.receiver,
+                    s.frames,
+                    s.publisher,
+                    s.kind
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! `concord-loadgen`: see `docs/benchmarks.md`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use concord_client::{Clip, ClipSpec, ConcordAdapter};
+use concord_loadgen::{run, RunOptions, Scenario};
+
+/// Load generator for Concord: webrtc-rs participants joining through the REST API and the
+/// signaling with invitation tokens, publishing a real VP8 + Opus clip.
+#[derive(Parser)]
+#[command(name = "concord-loadgen", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One publisher, N subscribers in one room.
+    Fanout {
+        /// Receivers (observers).
+        #[arg(long, default_value_t = 5)]
+        subscribers: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// R rooms of 4 participants, each publishing audio and video (a mediation mix).
+    Rooms {
+        #[arg(long, default_value_t = 1)]
+        rooms: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// The server, e.g. http://127.0.0.1:8080 (not needed with --serve-inline).
+    #[arg(long)]
+    server: Option<String>,
+    /// Start a server in this process on 127.0.0.1:0 (its CPU then counts as the generator's).
+    #[arg(long)]
+    serve_inline: bool,
+    /// A mediator or admin account (default with --serve-inline: the test admin).
+    #[arg(long, default_value = "admin")]
+    username: String,
+    #[arg(long, env = "CONCORD_LOADGEN_PASSWORD")]
+    password: Option<String>,
+    /// Measured seconds, after warm-up.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Video bitrate of the clip (e.g. 500k, 1.5M, 800000).
+    #[arg(long, default_value = "500k", value_parser = parse_bitrate)]
+    bitrate: u32,
+    /// Where the encoded clip is cached.
+    #[arg(long)]
+    clip_cache: Option<PathBuf>,
+    /// How long joining and the first frames may take, seconds.
+    #[arg(long, default_value_t = 60)]
+    warmup_timeout: u64,
+    /// Also print the report as one JSON line.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (0: a single-threaded runtime, cheapest per packet with webrtc-rs).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+fn parse_bitrate(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1e3),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1e6),
+        _ => (s, 1.0),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("bad bitrate {s:?}"))?;
+    let bps = v * mult;
+    if !(10_000.0..=20_000_000.0).contains(&bps) {
+        return Err(format!("bitrate {s} out of range (10k..20M)"));
+    }
+    Ok(bps as u32)
+}
+
+fn main() -> Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+    let cli = Cli::parse();
+    let (scenario, common) = match cli.command {
+        Command::Fanout {
+            subscribers,
+            common,
+        } => {
+            if !(1..=200).contains(&subscribers) {
+                bail!("--subscribers must be between 1 and 200");
+            }
+            (Scenario::Fanout { subscribers }, common)
+        }
+        Command::Rooms { rooms, common } => {
+            if !(1..=50).contains(&rooms) {
+                bail!("--rooms must be between 1 and 50");
+            }
+            (Scenario::Rooms { rooms }, common)
+        }
+    };
+    let runtime = if common.threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(common.threads)
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(run_cli(scenario, common))
+}
+
+async fn run_cli(scenario: Scenario, common: Common) -> Result<()> {
+    let mut inline = None;
+    let (base_url, password) = if common.serve_inline {
+        let dir = tempfile::Builder::new()
+            .prefix("concord-loadgen-")
+            .tempdir()
+            .context("data directory for the inline server")?;
+        let config = concord_signaling::Config::for_tests(dir.path());
+        let password = config.admin_password.clone();
+        let server = concord_signaling::start(config)
+            .await
+            .context("starting the inline server")?;
+        let url = server.base_url().trim_end_matches('/').to_owned();
+        inline = Some((server, dir));
+        (url, common.password.clone().unwrap_or(password))
+    } else {
+        let Some(url) = common.server.clone() else {
+            bail!("give --server URL or --serve-inline");
+        };
+        let Some(password) = common.password.clone() else {
+            bail!(
+                "give --password (or CONCORD_LOADGEN_PASSWORD) for {}",
+                common.username
+            );
+        };
+        (url, password)
+    };
+
+    let adapter = ConcordAdapter::sign_in(&base_url, &common.username, &password).await?;
+    let options = RunOptions {
+        scenario,
+        seconds: common.seconds,
+        clip: ClipSpec {
+            video_bitrate: common.bitrate,
+            ..ClipSpec::default()
+        },
+        clip_cache: common.clip_cache.unwrap_or_else(Clip::default_cache_dir),
+        warmup_timeout: Duration::from_secs(common.warmup_timeout),
+    };
+    let result = run(&adapter, &options).await;
+    if let Some((server, _dir)) = inline {
+        server.shutdown().await;
+    }
+    let report = result?;
+    println!("{}", report.table());
+    if common.serve_inline {
+        println!("(--serve-inline: the CPU figure includes the server)");
+    }
+    if common.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}
