@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 pub mod chromium;
+pub mod recordings;
 pub mod relay;
 pub mod server;
 pub mod webclient;

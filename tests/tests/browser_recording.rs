@@ -3,45 +3,16 @@
 //! participant's file decodes cleanly, the composite (side by side, audio mixed) is made, and
 //! the mediator plays it on the dispute's page.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use concord_tests::chromium::{chromium_path, Browser, Page};
+use concord_tests::recordings::{ffmpeg_errors, ffprobe};
 use concord_tests::webclient::{enter_room, wait_for_remote_streams, BROWSER_TIMEOUT};
 use concord_tests::TestServer;
-use serde_json::Value;
 
 /// How long the test records: the length measured, not a synchronisation.
 const RECORDING_LENGTH: Duration = Duration::from_secs(8);
-
-fn decoder_errors(path: &Path) -> String {
-    let output = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg is installed (Debian's ffmpeg; .ci/run installs it)");
-    let mut errors = String::from_utf8_lossy(&output.stderr).into_owned();
-    if !output.status.success() {
-        errors.push_str(&format!(" (exit {})", output.status));
-    }
-    errors
-}
-
-fn probe(path: &Path) -> Value {
-    let output = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .args([
-            "format=duration:stream=codec_type,codec_name,width,height",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    serde_json::from_slice(&output.stdout).expect("ffprobe prints JSON")
-}
 
 async fn recording_state_is(page: &Page, state: &str, who: &str) {
     page.wait_for(
@@ -144,7 +115,7 @@ async fn mediator_records_from_the_console_and_plays_the_composite() {
     for entry in std::fs::read_dir(&dir).expect("the recording's directory") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "webm") {
-            let errors = decoder_errors(&path);
+            let errors = ffmpeg_errors(&path, true);
             assert!(
                 errors.is_empty(),
                 "{} decodes cleanly: {errors}",
@@ -153,7 +124,7 @@ async fn mediator_records_from_the_console_and_plays_the_composite() {
         }
     }
     let composite = dir.join("composite.webm");
-    let probe = probe(&composite);
+    let probe = ffprobe(&composite);
     let video = probe["streams"]
         .as_array()
         .expect("streams")

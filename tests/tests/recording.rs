@@ -4,10 +4,10 @@
 //! their hashes and the manifest are filed against the dispute; only staff may list and fetch
 //! them, and every fetch is audited.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use concord_tests::recordings::{expect_recording_state, ffprobe, sha256_of};
 use concord_tests::{
     ApiClient, JoinAs, MediaKind, Peer, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT,
 };
@@ -15,43 +15,6 @@ use serde_json::{json, Value};
 
 /// How long the test records: the length being measured, not a synchronisation.
 const RECORDING_LENGTH: Duration = Duration::from_secs(10);
-
-fn sha256_of(path: &Path) -> String {
-    let output = Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("sha256sum runs");
-    String::from_utf8_lossy(&output.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn ffprobe(path: &Path) -> Value {
-    let output = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration:stream=codec_name,codec_type",
-        ])
-        .args(["-of", "json"])
-        .arg(path)
-        .output()
-        .expect("ffprobe is installed (Debian's ffmpeg; .ci/run installs it)");
-    assert!(output.status.success(), "ffprobe reads {}", path.display());
-    serde_json::from_slice(&output.stdout).expect("ffprobe prints JSON")
-}
-
-async fn expect_recording_state(peer: &mut Peer, state: &str, who: &str) -> Value {
-    peer.inbox()
-        .expect_where("recording", SIGNAL_TIMEOUT, |m| {
-            m["type"] == "recording" && m["state"] == state
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{who} is told recording is {state}: {e:#}"))
-}
 
 /// GETs `path` as `client` (its cookie, if signed in) plus `headers`; returns the status and
 /// the raw body (recordings are binary).
@@ -103,10 +66,10 @@ async fn three_participants_are_recorded_into_playable_files_filed_with_their_ha
     mediator
         .send(json!({"type": "start_recording"}))
         .expect("send");
-    let notice = expect_recording_state(&mut mediator, "notice", "the mediator").await;
+    let notice = expect_recording_state(&mut mediator, "notice").await;
     assert_eq!(notice["starts_in_ms"], 1000, "{notice}");
     for (i, (party, _)) in parties.iter_mut().enumerate() {
-        expect_recording_state(party, "notice", "a party").await;
+        expect_recording_state(party, "notice").await;
         party
             .send(json!({"type": "recording_consent", "consent": i == 0}))
             .expect("send");
@@ -121,17 +84,17 @@ async fn three_participants_are_recorded_into_playable_files_filed_with_their_ha
             .expect("the mediator sees each party's answer");
         assert!(answer["name"].is_string(), "{answer}");
     }
-    expect_recording_state(&mut mediator, "on", "the mediator").await;
+    expect_recording_state(&mut mediator, "on").await;
     let started = Instant::now();
     for (party, _) in parties.iter_mut() {
-        expect_recording_state(party, "on", "a party").await;
+        expect_recording_state(party, "on").await;
     }
 
     tokio::time::sleep(RECORDING_LENGTH).await;
     mediator
         .send(json!({"type": "stop_recording"}))
         .expect("send");
-    expect_recording_state(&mut mediator, "off", "the mediator").await;
+    expect_recording_state(&mut mediator, "off").await;
     let recorded = started.elapsed();
 
     // Filed against the dispute: three participant files and a manifest.

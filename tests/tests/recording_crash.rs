@@ -10,6 +10,7 @@ use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use concord_signaling::Config;
+use concord_tests::recordings::{expect_recording_state, ffmpeg_errors};
 use concord_tests::{ApiClient, JoinAs, MediaKind, Peer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -64,19 +65,8 @@ async fn start_child(dir: &Path) -> (Child, String) {
     (child, url)
 }
 
-async fn expect_recording(peer: &mut Peer, state: &str) {
-    peer.inbox()
-        .expect_where("recording", SIGNAL_TIMEOUT, |m| {
-            m["type"] == "recording" && m["state"] == state
-        })
-        .await
-        .unwrap_or_else(|e| panic!("recording becomes {state}: {e:#}"));
-}
-
-/// The last packet time in a media file, and what ffmpeg complained about reading it to the
-/// end (empty when it reads cleanly). Packets are copied, not decoded: the test peers publish
-/// synthetic VP8 bodies that no decoder accepts; the container is what a crash can break.
-fn last_packet_and_decoder_errors(path: &Path) -> (f64, String) {
+/// The time of the last packet in a media file.
+fn last_packet(path: &Path) -> f64 {
     let probe = StdCommand::new("ffprobe")
         .args([
             "-v",
@@ -89,21 +79,10 @@ fn last_packet_and_decoder_errors(path: &Path) -> (f64, String) {
         .arg(path)
         .output()
         .expect("ffprobe is installed (Debian's ffmpeg; .ci/run installs it)");
-    let last = String::from_utf8_lossy(&probe.stdout)
+    String::from_utf8_lossy(&probe.stdout)
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
-        .fold(0.0, f64::max);
-    let decode = StdCommand::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-c", "copy", "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    let mut errors = String::from_utf8_lossy(&decode.stderr).into_owned();
-    if !decode.status.success() {
-        errors.push_str(&format!(" (exit {})", decode.status));
-    }
-    (last, errors)
+        .fold(0.0, f64::max)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +143,7 @@ async fn recording_is_kept_after_the_server_is_killed() {
         .expect("media flows");
 
     host.send(json!({"type": "start_recording"})).expect("send");
-    expect_recording(&mut host, "on").await;
+    expect_recording_state(&mut host, "on").await;
     let recording_started = Instant::now();
     tokio::time::sleep(RECORD_BEFORE_KILL).await;
 
@@ -225,7 +204,10 @@ async fn recording_is_kept_after_the_server_is_killed() {
                 String::from_utf8_lossy(&out.stdout).starts_with(sha)
             })
             .expect("the filed hash is one file's hash");
-        let (last, errors) = last_packet_and_decoder_errors(path);
+        let last = last_packet(path);
+        // Packets are copied, not decoded: the test peers publish synthetic VP8 bodies that
+        // no decoder accepts; the container is what a crash can break.
+        let errors = ffmpeg_errors(path, false);
         assert!(
             errors.is_empty(),
             "{} decodes without errors: {errors}",

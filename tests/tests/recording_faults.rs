@@ -4,17 +4,9 @@
 
 use std::time::Duration;
 
+use concord_tests::recordings::expect_recording_state;
 use concord_tests::{JoinAs, MediaKind, Peer, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT};
-use serde_json::{json, Value};
-
-async fn expect_recording(peer: &mut Peer, state: &str) -> Value {
-    peer.inbox()
-        .expect_where("recording", SIGNAL_TIMEOUT, |m| {
-            m["type"] == "recording" && m["state"] == state
-        })
-        .await
-        .unwrap_or_else(|e| panic!("recording becomes {state}: {e:#}"))
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unwritable_recordings_directory_stops_recording_with_a_visible_error() {
@@ -52,13 +44,13 @@ async fn unwritable_recordings_directory_stops_recording_with_a_visible_error() 
         .expect("a party's recording request is refused");
 
     host.send(json!({"type": "start_recording"})).expect("send");
-    let failed = expect_recording(&mut host, "failed").await;
+    let failed = expect_recording_state(&mut host, "failed").await;
     let message = failed["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("recordings") || message.contains("directory"),
         "the mediator is told why: {failed}"
     );
-    expect_recording(&mut party, "failed").await;
+    expect_recording_state(&mut party, "failed").await;
 
     let listing = room
         .mediator
@@ -95,7 +87,7 @@ async fn participant_who_vanishes_mid_recording_gets_a_finished_file() {
         .expect("media flows");
 
     host.send(json!({"type": "start_recording"})).expect("send");
-    expect_recording(&mut host, "on").await;
+    expect_recording_state(&mut host, "on").await;
     // Let some of the party's media be recorded: the length, not a synchronisation.
     tokio::time::sleep(Duration::from_secs(3)).await;
     drop(party); // vanishes: no leave message
@@ -108,7 +100,7 @@ async fn participant_who_vanishes_mid_recording_gets_a_finished_file() {
     // The mediator goes on being recorded a while after the party is gone.
     tokio::time::sleep(Duration::from_secs(1)).await;
     host.send(json!({"type": "stop_recording"})).expect("send");
-    expect_recording(&mut host, "off").await;
+    expect_recording_state(&mut host, "off").await;
 
     let listing = room
         .mediator
@@ -154,11 +146,11 @@ async fn a_dispute_recorded_by_default_starts_recording_when_the_host_arrives() 
         .mediator_peer(&server.ws_url())
         .await
         .expect("the mediator joins");
-    let notice = expect_recording(&mut host, "notice").await;
+    let notice = expect_recording_state(&mut host, "notice").await;
     assert_eq!(notice["starts_in_ms"], 0, "{notice}");
-    expect_recording(&mut host, "on").await;
+    expect_recording_state(&mut host, "on").await;
     host.send(json!({"type": "stop_recording"})).expect("send");
-    expect_recording(&mut host, "off").await;
+    expect_recording_state(&mut host, "off").await;
     let listing = room
         .mediator
         .get(&format!("/api/disputes/{}/recordings", room.dispute_id))

@@ -1,0 +1,67 @@
+//! What recording tests share: waiting for the room's recording state, and inspecting files
+//! with the tools a person would (sha256sum, ffprobe, ffmpeg from Debian's packages).
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::peer::Peer;
+use crate::SIGNAL_TIMEOUT;
+
+/// Waits for the `recording` message with `state` and returns it.
+pub async fn expect_recording_state(peer: &mut Peer, state: &str) -> Value {
+    peer.inbox()
+        .expect_where("recording", SIGNAL_TIMEOUT, |m| {
+            m["type"] == "recording" && m["state"] == state
+        })
+        .await
+        .unwrap_or_else(|e| panic!("recording becomes {state}: {e:#}"))
+}
+
+pub fn sha256_of(path: &Path) -> String {
+    let output = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum runs");
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `ffprobe`'s view of a file: format duration and each stream's type, codec and size.
+pub fn ffprobe(path: &Path) -> Value {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .args([
+            "format=duration:stream=codec_type,codec_name,width,height",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe is installed (Debian's ffmpeg; .ci/run installs it)");
+    assert!(output.status.success(), "ffprobe reads {}", path.display());
+    serde_json::from_slice(&output.stdout).expect("ffprobe prints JSON")
+}
+
+/// What ffmpeg complains about reading `path` to its end (empty when clean); with `decode`
+/// the frames are decoded, otherwise packets are only copied (the container is checked).
+pub fn ffmpeg_errors(path: &Path, decode: bool) -> String {
+    let mut command = Command::new("ffmpeg");
+    command.args(["-v", "error", "-i"]).arg(path);
+    if !decode {
+        command.args(["-c", "copy"]);
+    }
+    let output = command
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg is installed (Debian's ffmpeg; .ci/run installs it)");
+    let mut errors = String::from_utf8_lossy(&output.stderr).into_owned();
+    if !output.status.success() {
+        errors.push_str(&format!(" (exit {})", output.status));
+    }
+    errors
+}
