@@ -277,33 +277,54 @@ impl Filing {
             let _ = store.set_composite_progress(id, "failed", 0).await;
             return;
         };
-        let row = NewRecordingFile {
-            id: new_id(),
-            recording_id: id.clone(),
-            kind: FileKind::Composite,
-            participant_name: String::new(),
-            participant_role: String::new(),
-            path: relative(&self.root, &output),
-            started_at,
-        };
         let total = inputs
             .iter()
             .map(|i| i.offset + i.duration)
             .max()
             .unwrap_or_default();
-        let outcome = FileOutcome {
-            status: FileStatus::Complete,
-            sha256: Some(concord_recording::to_hex(&digest)),
-            size_bytes: i64::try_from(bytes).ok(),
-            duration_ms: i64::try_from(total.as_millis()).ok(),
-            ended_at: now_ms(),
-        };
-        let filed = match store.add_recording_file(&row).await {
-            Ok(()) => store.complete_recording_file(&row.id, &outcome).await,
-            Err(error) => Err(error),
-        };
+        let filed = self
+            .file_whole(
+                FileKind::Composite,
+                &output,
+                started_at,
+                concord_recording::to_hex(&digest),
+                bytes,
+                i64::try_from(total.as_millis()).ok(),
+            )
+            .await;
         let status = if filed.is_ok() { "done" } else { "failed" };
         let _ = store.set_composite_progress(id, status, 100).await;
+    }
+
+    /// Files a file written whole after the recording (the manifest, the composite): it
+    /// belongs to nobody in particular and is complete as soon as it is filed.
+    async fn file_whole(
+        &self,
+        kind: FileKind,
+        path: &Path,
+        started_at: i64,
+        sha256: String,
+        bytes: u64,
+        duration_ms: Option<i64>,
+    ) -> Result<(), crate::store::StoreError> {
+        let row = NewRecordingFile {
+            id: new_id(),
+            recording_id: self.recording_id.clone(),
+            kind,
+            participant_name: String::new(),
+            participant_role: String::new(),
+            path: relative(&self.root, path),
+            started_at,
+        };
+        let outcome = FileOutcome {
+            status: FileStatus::Complete,
+            sha256: Some(sha256),
+            size_bytes: i64::try_from(bytes).ok(),
+            duration_ms,
+            ended_at: now_ms(),
+        };
+        self.store.add_recording_file(&row).await?;
+        self.store.complete_recording_file(&row.id, &outcome).await
     }
 
     fn who(&self, participant: &str) -> (String, &'static str) {
@@ -344,26 +365,16 @@ impl Filing {
                 return None;
             }
         };
-        let row = NewRecordingFile {
-            id: new_id(),
-            recording_id: self.recording_id.clone(),
-            kind: FileKind::Manifest,
-            participant_name: String::new(),
-            participant_role: String::new(),
-            path: relative(&self.root, &path),
-            started_at,
-        };
-        let outcome = FileOutcome {
-            status: FileStatus::Complete,
-            sha256: Some(sha256.clone()),
-            size_bytes: i64::try_from(bytes).ok(),
-            duration_ms: None,
-            ended_at: now_ms(),
-        };
-        let filed = match self.store.add_recording_file(&row).await {
-            Ok(()) => self.store.complete_recording_file(&row.id, &outcome).await,
-            Err(error) => Err(error),
-        };
+        let filed = self
+            .file_whole(
+                FileKind::Manifest,
+                &path,
+                started_at,
+                sha256.clone(),
+                bytes,
+                None,
+            )
+            .await;
         if let Err(error) = filed {
             tracing::error!(%error, "could not file a recording manifest");
         }
