@@ -160,34 +160,19 @@ pub fn start(
     }
 }
 
-/// Maps one track's RTP time onto the session clock.
-enum Anchor {
-    /// By the publisher's own clock (RTCP sender reports): its audio and video share that
-    /// clock, so they stay in sync with each other whatever their arrival jitter.
-    SenderClock { clock_rate: u64 },
-    /// No sender report yet when the track began: anchored at its first frame's arrival, then
-    /// following RTP time (which does not jitter like arrivals).
-    Arrival {
-        rtp: u64,
-        at: Duration,
-        clock_rate: u64,
-    },
+/// Maps one track's RTP time onto the session clock: placed once, at its first frame, then
+/// following RTP time (which does not jitter like arrivals or drift like repeated sender-report
+/// mappings would).
+struct Anchor {
+    rtp: u64,
+    at: Duration,
+    clock_rate: u64,
+    /// The last timestamp given: WebM keeps whole milliseconds and a stream's must increase.
+    last: Option<Duration>,
 }
 
-impl Anchor {
-    fn for_first(frame: &TappedFrame, arrival: Duration) -> Anchor {
-        let clock_rate = u64::from(frame.clock_rate.max(1));
-        if frame.sender_report.is_some() {
-            Anchor::SenderClock { clock_rate }
-        } else {
-            Anchor::Arrival {
-                rtp: frame.rtp_time,
-                at: arrival,
-                clock_rate,
-            }
-        }
-    }
-}
+/// The smallest step between two frames of one stream that the container keeps apart.
+const MIN_STEP: Duration = Duration::from_millis(1);
 
 /// `ticks` at `clock_rate` as a duration.
 fn ticks(ticks: u64, clock_rate: u64) -> Duration {
@@ -236,31 +221,46 @@ struct Participant {
 }
 
 impl Participant {
-    /// The session-clock time of a frame that arrived at `arrival`.
+    /// The session-clock time of a frame that arrived at `arrival`. A track whose first frame
+    /// carries a sender report is placed by the publisher's own clock, which its audio and
+    /// video share (so they start in sync whatever their arrival jitter); the participant is
+    /// anchored once on the session clock, at that frame's arrival (only differences of a
+    /// phone's clock are trusted). Without a report the track is placed at its arrival.
     fn timestamp(&mut self, frame: &TappedFrame, arrival: Duration) -> Duration {
-        let anchor = self
-            .anchors
-            .entry(frame.track)
-            .or_insert_with(|| Anchor::for_first(frame, arrival));
-        match *anchor {
-            Anchor::Arrival {
-                rtp,
+        let clock_rate = u64::from(frame.clock_rate.max(1));
+        if !self.anchors.contains_key(&frame.track) {
+            let at = match frame.sender_report.as_ref() {
+                Some(report) => {
+                    let sender = sender_time(report, frame.rtp_time, clock_rate);
+                    let base = *self.sender_base.get_or_insert(SenderBase {
+                        sender,
+                        at: arrival,
+                    });
+                    base.timestamp(sender)
+                }
+                None => arrival,
+            };
+            let anchor = Anchor {
+                rtp: frame.rtp_time,
                 at,
                 clock_rate,
-            } => at + ticks(frame.rtp_time.saturating_sub(rtp), clock_rate),
-            Anchor::SenderClock { clock_rate } => {
-                let Some(report) = frame.sender_report.as_ref() else {
-                    // A track on the sender clock always has a report from then on.
-                    return arrival;
-                };
-                let sender = sender_time(report, frame.rtp_time, clock_rate);
-                let base = *self.sender_base.get_or_insert(SenderBase {
-                    sender,
-                    at: arrival,
-                });
-                base.timestamp(sender)
-            }
+                last: None,
+            };
+            self.anchors.insert(frame.track, anchor);
         }
+        let Some(anchor) = self.anchors.get_mut(&frame.track) else {
+            return arrival;
+        };
+        let exact = anchor.at + ticks(frame.rtp_time.saturating_sub(anchor.rtp), anchor.clock_rate);
+        // Whole milliseconds, as WebM keeps them: the writer's and libwebm's offsets then
+        // subtract exactly and two frames can never round onto one millisecond.
+        let mut timestamp =
+            Duration::from_millis(u64::try_from(exact.as_millis()).unwrap_or(u64::MAX));
+        if let Some(last) = anchor.last {
+            timestamp = timestamp.max(last + MIN_STEP);
+        }
+        anchor.last = Some(timestamp);
+        timestamp
     }
 }
 
@@ -592,25 +592,43 @@ mod tests {
         }
     }
 
+    fn participant(path: &std::path::Path) -> Participant {
+        Participant {
+            writer: ParticipantWriter::create(WriterConfig::vp8_opus(path)).expect("writer"),
+            path: path.to_owned(),
+            has_video: true,
+            anchors: HashMap::new(),
+            sender_base: None,
+            last_keyframe_request: None,
+        }
+    }
+
     #[test]
     fn without_sender_reports_tracks_follow_rtp_time_from_their_first_arrival() {
-        let mut anchors = HashMap::new();
-        let first = frame(0, 90_000, 90_000, None);
-        let anchor = anchors
-            .entry(0)
-            .or_insert_with(|| Anchor::for_first(&first, Duration::from_millis(250)));
-        let Anchor::Arrival {
-            rtp,
-            at,
-            clock_rate,
-        } = *anchor
-        else {
-            panic!("no report: anchored at arrival");
-        };
-        assert_eq!(
-            at + ticks(180_000 - rtp, clock_rate),
-            Duration::from_millis(1250)
+        let path = std::env::temp_dir().join(format!("concord-rtp-{}.webm", std::process::id()));
+        let mut participant = participant(&path);
+        let first =
+            participant.timestamp(&frame(0, 90_000, 90_000, None), Duration::from_millis(250));
+        assert_eq!(first, Duration::from_millis(250));
+        let later = participant.timestamp(
+            &frame(0, 180_000, 90_000, None),
+            Duration::from_millis(1400),
         );
+        assert_eq!(
+            later,
+            Duration::from_millis(1250),
+            "RTP time, not the jittery arrival"
+        );
+        let same = participant.timestamp(
+            &frame(0, 180_010, 90_000, None),
+            Duration::from_millis(1400),
+        );
+        assert_eq!(
+            same,
+            Duration::from_millis(1251),
+            "never two frames in one millisecond"
+        );
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
@@ -627,14 +645,7 @@ mod tests {
             rtp_time: 900_000,
         };
         let path = std::env::temp_dir().join(format!("concord-sync-{}.webm", std::process::id()));
-        let mut participant = Participant {
-            writer: ParticipantWriter::create(WriterConfig::vp8_opus(&path)).expect("writer"),
-            path: path.clone(),
-            has_video: true,
-            anchors: HashMap::new(),
-            sender_base: None,
-            last_keyframe_request: None,
-        };
+        let mut participant = participant(&path);
         let audio = participant.timestamp(
             &frame(0, 480_000 + 48_000, 48_000, Some(audio_report)),
             Duration::from_millis(2000),
