@@ -47,16 +47,32 @@ pub fn ffprobe(path: &Path) -> Value {
     serde_json::from_slice(&output.stdout).expect("ffprobe prints JSON")
 }
 
-/// What ffmpeg complains about reading `path` to its end (empty when clean); with `decode`
-/// the frames are decoded, otherwise packets are only copied (the container is checked).
+/// What ffmpeg complains about reading `path` to its end (empty when clean). With `decode`
+/// every frame is decoded (ffprobe -count_frames: demuxer and decoder errors only; ffmpeg's
+/// `-f null` output stage would also complain about variable frame rates, which are normal);
+/// otherwise packets are only copied (the container is checked).
 pub fn ffmpeg_errors(path: &Path, decode: bool) -> String {
-    let mut command = Command::new("ffmpeg");
-    command.args(["-v", "error", "-i"]).arg(path);
-    if !decode {
-        command.args(["-c", "copy"]);
-    }
+    let mut command = if decode {
+        let mut probe = Command::new("ffprobe");
+        probe
+            .args([
+                "-v",
+                "error",
+                "-count_frames",
+                "-show_entries",
+                "stream=nb_read_frames",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(path);
+        probe
+    } else {
+        let mut copy = Command::new("ffmpeg");
+        copy.args(["-v", "error", "-i"])
+            .arg(path)
+            .args(["-c", "copy", "-f", "null", "-"]);
+        copy
+    };
     let output = command
-        .args(["-f", "null", "-"])
         .output()
         .expect("ffmpeg is installed (Debian's ffmpeg; .ci/run installs it)");
     let mut errors = String::from_utf8_lossy(&output.stderr).into_owned();
