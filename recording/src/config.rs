@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::frame::Codec;
+use crate::h264::ParameterSets;
 use crate::interleave::REORDER_WINDOW;
 
 /// Data reaches the disk (`sync_data`) at least this often, in session-clock time
@@ -20,6 +21,12 @@ pub const MAX_VIDEO_GAP: Duration = Duration::from_secs(3);
 /// Declared size of the video track when no keyframe has been seen by the time the
 /// file header is written. Players take the real size from each VP8 keyframe.
 pub const FALLBACK_VIDEO_SIZE: (u32, u32) = (640, 480);
+
+/// With a video track, libwebm keeps audio frames in memory until the next video frame (so a
+/// cluster can begin at a keyframe with its audio). When video has been silent this long (in
+/// frame time: camera stopped, track gone, a slow screen share), the writer starts a cluster,
+/// which puts the held audio on disk: a crash then loses at most this plus the reorder window.
+pub const AUDIO_HOLD_LIMIT: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct AudioConfig {
@@ -47,6 +54,33 @@ impl AudioConfig {
 #[derive(Debug, Clone)]
 pub struct VideoConfig {
     pub codec: Codec,
+    /// H.264's sequence and picture parameter sets, needed before the first frame for the
+    /// track header (take them from the first keyframe); `None` for VP8.
+    pub h264: Option<ParameterSets>,
+}
+
+impl VideoConfig {
+    pub fn vp8() -> Self {
+        VideoConfig {
+            codec: Codec::Vp8,
+            h264: None,
+        }
+    }
+
+    pub fn h264(parameter_sets: ParameterSets) -> Self {
+        VideoConfig {
+            codec: Codec::H264,
+            h264: Some(parameter_sets),
+        }
+    }
+
+    /// `webm` for VP8; `mkv` for H.264, which WebM does not allow.
+    pub fn file_extension(&self) -> &'static str {
+        match self.codec {
+            Codec::H264 => "mkv",
+            Codec::Vp8 | Codec::Opus => "webm",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -66,10 +100,18 @@ impl WriterConfig {
         WriterConfig {
             path: path.into(),
             audio: Some(AudioConfig::webrtc_opus()),
-            video: Some(VideoConfig { codec: Codec::Vp8 }),
+            video: Some(VideoConfig::vp8()),
             reorder_window: REORDER_WINDOW,
             max_video_gap: Some(MAX_VIDEO_GAP),
             sync_interval: SYNC_INTERVAL,
+        }
+    }
+
+    /// H.264 (into Matroska) + Opus with the default policies.
+    pub fn h264_opus(path: impl Into<PathBuf>, parameter_sets: ParameterSets) -> Self {
+        WriterConfig {
+            video: Some(VideoConfig::h264(parameter_sets)),
+            ..WriterConfig::vp8_opus(path)
         }
     }
 }

@@ -21,16 +21,11 @@ pub enum Error {
         source: io::Error,
     },
 
-    /// libwebm refused an operation (`what` says which).
-    #[error("muxer (libwebm) failed to {what}: {source}")]
-    Muxer {
-        what: &'static str,
-        #[source]
-        source: webm::mux::Error,
-    },
+    /// libwebm refused an operation (`what` says which); I/O failures are [`Error::Io`].
+    #[error("muxer (libwebm) failed to {what}")]
+    Muxer { what: &'static str },
 
-    /// A codec or layout this crate cannot write (e.g. H.264: the `webm` crate exposes
-    /// only VP8/VP9/AV1 video tracks).
+    /// A codec or layout this crate cannot write (e.g. Opus with more than two channels).
     #[error("unsupported: {0}")]
     Unsupported(String),
 
@@ -38,6 +33,10 @@ pub enum Error {
     /// for a writer configured without video).
     #[error("invalid input: {0}")]
     Invalid(String),
+
+    /// Reading a finished or interrupted file with ffprobe failed.
+    #[error("{0}")]
+    Probe(String),
 
     #[error("writer is unusable after an earlier I/O or muxer error")]
     Poisoned,

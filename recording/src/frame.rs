@@ -13,8 +13,8 @@ pub enum Kind {
 pub enum Codec {
     Opus,
     Vp8,
-    /// Accepted as a type so callers can name it; the writer answers
-    /// [`crate::Error::Unsupported`] (no H.264 track in the `webm` crate).
+    /// Annex-B access units, as str0m assembles them; written to Matroska (`.mkv`), since
+    /// WebM allows only VP8/VP9/AV1 video.
     H264,
 }
 
@@ -34,7 +34,7 @@ pub struct Frame {
     /// Presentation time on the session clock shared by every participant (the caller
     /// maps RTP time through RTCP sender reports onto it), so files line up.
     pub timestamp: Duration,
-    /// The caller's keyframe flag. For VP8 the bitstream's own frame tag decides,
+    /// The caller's keyframe flag. The bitstream decides (VP8's frame tag, an H.264 IDR),
     /// since writing a delta frame as a keyframe would corrupt the file.
     pub keyframe: bool,
     pub data: Arc<[u8]>,

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant, SystemTime};
 use concord_sfu::{SenderReport, TapCodec, TapEvent, TapKind, TappedFrame};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::WriterConfig;
+use crate::config::{VideoConfig, WriterConfig};
 use crate::error::Error;
 use crate::frame::{Codec, Frame};
+use crate::h264::ParameterSets;
 use crate::summary::Summary;
 use crate::writer::ParticipantWriter;
 
@@ -213,11 +214,10 @@ impl SenderBase {
 struct Participant {
     writer: ParticipantWriter,
     path: PathBuf,
-    /// The file has a video track (audio-only participants' files do not).
-    has_video: bool,
+    /// The file's video codec (audio-only participants' files have none).
+    video: Option<Codec>,
     anchors: HashMap<u32, Anchor>,
     sender_base: Option<SenderBase>,
-    last_keyframe_request: Option<Instant>,
 }
 
 impl Participant {
@@ -278,6 +278,8 @@ struct WriterThread {
     pending: HashMap<Arc<str>, Vec<TappedFrame>>,
     /// Participants whose file could not be written: not retried for every frame.
     failed: Vec<Arc<str>>,
+    /// When each participant was last asked for a keyframe (throttle).
+    keyframe_requests: HashMap<Arc<str>, Instant>,
     error: Option<String>,
 }
 
@@ -289,6 +291,7 @@ impl WriterThread {
             participants: HashMap::new(),
             pending: HashMap::new(),
             failed: Vec::new(),
+            keyframe_requests: HashMap::new(),
             error: None,
         }
     }
@@ -327,17 +330,23 @@ impl WriterThread {
         if frame.codec == TapCodec::Other || self.failed.contains(&frame.participant) {
             return;
         }
-        let camera_came_on = self
+        let new_video = self
             .participants
             .get(&frame.participant)
-            .map(|p| frame.kind == TapKind::Video && !p.has_video);
-        match camera_came_on {
+            .map(|p| frame.kind == TapKind::Video && p.video != tap_codec(frame.codec));
+        match new_video {
             Some(false) => self.push(frame),
-            // The file has no video track: finish it and go on in one that has.
+            // The file has no video track (the camera came on) or another codec (a
+            // renegotiation): finish it and go on in one that fits, from a frame that can
+            // start one.
             Some(true) => {
                 let name = frame.participant.clone();
+                let Some(video) = video_config(&frame) else {
+                    self.request_keyframe(&name);
+                    return;
+                };
                 let timing = self.close(&name);
-                if self.reopen(&name, true, timing) {
+                if self.reopen(&name, Some(video), timing) {
                     self.push(frame);
                 }
             }
@@ -346,9 +355,10 @@ impl WriterThread {
             // libwebm's memory, where a crash loses it.
             None => {
                 let name = frame.participant.clone();
+                let is_video = frame.kind == TapKind::Video;
                 let held = self.pending.entry(name.clone()).or_default();
                 held.push(frame);
-                let has_video = held.iter().any(|f| f.kind == TapKind::Video);
+                let has_video = held.iter().any(|f| video_config(f).is_some());
                 let waited = match (held.first(), held.last()) {
                     (Some(first), Some(last)) => {
                         last.received.saturating_duration_since(first.received) >= AUDIO_ONLY_AFTER
@@ -357,6 +367,9 @@ impl WriterThread {
                 };
                 if has_video || waited {
                     self.flush_pending(&name);
+                } else if is_video {
+                    // Video that cannot start a file yet (H.264 without its parameter sets).
+                    self.request_keyframe(&name);
                 }
             }
         }
@@ -367,8 +380,8 @@ impl WriterThread {
         let Some(held) = self.pending.remove(name) else {
             return;
         };
-        let has_video = held.iter().any(|f| f.kind == TapKind::Video);
-        if self.reopen(name, has_video, None) {
+        let video = held.iter().find_map(video_config);
+        if self.reopen(name, video, None) {
             for frame in held {
                 self.push(frame);
             }
@@ -376,8 +389,13 @@ impl WriterThread {
     }
 
     /// Opens a participant's (next) file, keeping their timing; false if it could not be.
-    fn reopen(&mut self, name: &Arc<str>, with_video: bool, timing: Option<Timing>) -> bool {
-        match self.open(name, with_video) {
+    fn reopen(
+        &mut self,
+        name: &Arc<str>,
+        video: Option<VideoConfig>,
+        timing: Option<Timing>,
+    ) -> bool {
+        match self.open(name, video) {
             Ok(mut participant) => {
                 if let Some(timing) = timing {
                     participant.anchors = timing.anchors;
@@ -419,16 +437,8 @@ impl WriterThread {
             }
         };
         let pushed = participant.writer.push(entry);
-        let wants_keyframe = participant.has_video
-            && participant.writer.needs_keyframe()
-            && participant
-                .last_keyframe_request
-                .is_none_or(|at| at.elapsed() >= KEYFRAME_REQUEST_INTERVAL);
-        if wants_keyframe {
-            participant.last_keyframe_request = Some(Instant::now());
-            let _ = self.events.try_send(RecorderEvent::KeyframeWanted {
-                participant: frame.participant.to_string(),
-            });
+        if participant.video.is_some() && participant.writer.needs_keyframe() {
+            self.request_keyframe(&frame.participant);
         }
         if let Err(error) = pushed {
             let stops_everything = matches!(error, Error::Io { .. });
@@ -442,13 +452,32 @@ impl WriterThread {
         }
     }
 
-    fn open(&mut self, participant: &str, with_video: bool) -> Result<Participant, String> {
-        let stem = sanitize(&(self.config.file_name)(participant));
-        let path = unused_path(&self.config.dir, &stem);
-        let mut config = WriterConfig::vp8_opus(&path);
-        if !with_video {
-            config.video = None;
+    /// Asks the participant for a keyframe, at most every [`KEYFRAME_REQUEST_INTERVAL`].
+    fn request_keyframe(&mut self, participant: &Arc<str>) {
+        let now = Instant::now();
+        let due = self
+            .keyframe_requests
+            .get(participant)
+            .is_none_or(|at| now.saturating_duration_since(*at) >= KEYFRAME_REQUEST_INTERVAL);
+        if due {
+            self.keyframe_requests.insert(participant.clone(), now);
+            let _ = self.events.try_send(RecorderEvent::KeyframeWanted {
+                participant: participant.to_string(),
+            });
         }
+    }
+
+    fn open(
+        &mut self,
+        participant: &str,
+        video: Option<VideoConfig>,
+    ) -> Result<Participant, String> {
+        let stem = sanitize(&(self.config.file_name)(participant));
+        let extension = video.as_ref().map_or("webm", VideoConfig::file_extension);
+        let path = unused_path(&self.config.dir, &stem, extension);
+        let codec = video.as_ref().map(|v| v.codec);
+        let mut config = WriterConfig::vp8_opus(&path);
+        config.video = video;
         let writer = ParticipantWriter::create(config)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let _ = self.events.blocking_send(RecorderEvent::FileOpened {
@@ -459,10 +488,9 @@ impl WriterThread {
         Ok(Participant {
             writer,
             path,
-            has_video: with_video,
+            video: codec,
             anchors: HashMap::new(),
             sender_base: None,
-            last_keyframe_request: None,
         })
     }
 
@@ -547,14 +575,37 @@ fn sanitize(stem: &str) -> String {
     }
 }
 
-/// A path in `dir` that does not exist yet: `stem.webm`, then `stem-2.webm`, …
-fn unused_path(dir: &Path, stem: &str) -> PathBuf {
-    let first = dir.join(format!("{stem}.webm"));
+/// The file codec a tapped video frame asks for.
+fn tap_codec(codec: TapCodec) -> Option<Codec> {
+    match codec {
+        TapCodec::Vp8 => Some(Codec::Vp8),
+        TapCodec::H264 => Some(Codec::H264),
+        TapCodec::Opus | TapCodec::Other => None,
+    }
+}
+
+/// The video track a file can start with from this frame: any VP8 frame (its keyframes carry
+/// their size, and the writer waits for one), an H.264 keyframe only with its parameter sets,
+/// which the track header needs.
+fn video_config(frame: &TappedFrame) -> Option<VideoConfig> {
+    if frame.kind != TapKind::Video {
+        return None;
+    }
+    match frame.codec {
+        TapCodec::Vp8 => Some(VideoConfig::vp8()),
+        TapCodec::H264 => ParameterSets::from_access_unit(&frame.data).map(VideoConfig::h264),
+        TapCodec::Opus | TapCodec::Other => None,
+    }
+}
+
+/// A path in `dir` that does not exist yet: `stem.ext`, then `stem-2.ext`, …
+fn unused_path(dir: &Path, stem: &str, extension: &str) -> PathBuf {
+    let first = dir.join(format!("{stem}.{extension}"));
     if !first.exists() {
         return first;
     }
     (2u32..)
-        .map(|n| dir.join(format!("{stem}-{n}.webm")))
+        .map(|n| dir.join(format!("{stem}-{n}.{extension}")))
         .find(|p| !p.exists())
         .unwrap_or(first)
 }
@@ -596,10 +647,9 @@ mod tests {
         Participant {
             writer: ParticipantWriter::create(WriterConfig::vp8_opus(path)).expect("writer"),
             path: path.to_owned(),
-            has_video: true,
+            video: Some(Codec::Vp8),
             anchors: HashMap::new(),
             sender_base: None,
-            last_keyframe_request: None,
         }
     }
 
@@ -674,9 +724,10 @@ mod tests {
         assert_eq!(sanitize(""), "participant");
         let dir = std::env::temp_dir().join(format!("concord-names-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let first = unused_path(&dir, "a");
+        let first = unused_path(&dir, "a", "webm");
         std::fs::write(&first, b"x").expect("write");
-        assert_eq!(unused_path(&dir, "a"), dir.join("a-2.webm"));
+        assert_eq!(unused_path(&dir, "a", "webm"), dir.join("a-2.webm"));
+        assert_eq!(unused_path(&dir, "a", "mkv"), dir.join("a.mkv"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

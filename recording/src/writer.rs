@@ -1,14 +1,16 @@
-//! One participant's recording: frames in, one WebM file out, written as they come.
+//! One participant's recording: frames in, one WebM (VP8) or Matroska (H.264) file out,
+//! written as they come.
 
 use std::fs::File;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{WriterConfig, FALLBACK_VIDEO_SIZE};
+use crate::config::{WriterConfig, AUDIO_HOLD_LIMIT, FALLBACK_VIDEO_SIZE};
 use crate::frame::{Codec, Frame, Kind};
+use crate::h264::{self, H264Header};
 use crate::interleave::Interleaver;
-use crate::mux::Muxer;
-use crate::sink::{self, FileSink};
+use crate::mux::{Muxer, VideoTrack};
+use crate::sink;
 use crate::summary::{ResolutionChange, Stats, Summary};
 use crate::vp8::{self, Vp8Header};
 use crate::{hash, Error};
@@ -55,16 +57,41 @@ impl VideoGate {
     }
 }
 
+/// What a video frame's bitstream says, whatever the codec.
+enum VideoHeader {
+    /// `size` when the frame carries it (every VP8 keyframe; an H.264 IDR with its SPS).
+    Key {
+        size: Option<(u16, u16)>,
+    },
+    Inter,
+}
+
+fn video_header(codec: Codec, data: &[u8]) -> Option<VideoHeader> {
+    match codec {
+        Codec::Vp8 => vp8::parse(data).map(|h| match h {
+            Vp8Header::Key { width, height } => VideoHeader::Key {
+                size: Some((width, height)),
+            },
+            Vp8Header::Inter => VideoHeader::Inter,
+        }),
+        Codec::H264 => h264::parse(data).map(|h| match h {
+            H264Header::Key { size } => VideoHeader::Key { size },
+            H264Header::Inter => VideoHeader::Inter,
+        }),
+        Codec::Opus => None,
+    }
+}
+
 enum MuxState {
     /// The header waits for the first frame to leave the reorder buffer, so the
     /// first keyframe's size can be declared.
-    NotStarted(FileSink),
+    NotStarted(File),
     Running(Muxer),
     /// After an error or `finish`.
     Gone,
 }
 
-/// Writes one participant's audio and video to a new WebM file, incrementally.
+/// Writes one participant's audio and video to a new WebM/Matroska file, incrementally.
 ///
 /// Sans-IO in time: it never reads a clock. Frames carry session-clock timestamps and
 /// [`advance`](Self::advance) tells it the time when no frame comes. It does block on
@@ -81,6 +108,8 @@ pub struct ParticipantWriter {
     last_written: Option<Duration>,
     last_sync: Option<Duration>,
     declared_video_size: Option<(u32, u32)>,
+    /// Session time of the first audio frame libwebm may be holding back for video.
+    audio_held_since: Option<Duration>,
     stats: Stats,
 }
 
@@ -88,11 +117,17 @@ impl ParticipantWriter {
     /// Creates the file (never overwriting anything) and checks the configuration.
     pub fn create(config: WriterConfig) -> Result<Self, Error> {
         if let Some(v) = &config.video {
-            if v.codec != Codec::Vp8 {
-                return Err(Error::Unsupported(format!(
-                    "{:?} video: the webm muxer has VP8/VP9/AV1 tracks only",
-                    v.codec
-                )));
+            match (v.codec, &v.h264) {
+                (Codec::Vp8, _) => {}
+                (Codec::H264, Some(parameter_sets)) => {
+                    parameter_sets.decoder_configuration()?;
+                }
+                (Codec::H264, None) => {
+                    return Err(Error::Invalid(
+                        "H.264 needs its parameter sets before the first frame".into(),
+                    ))
+                }
+                (Codec::Opus, _) => return Err(Error::Invalid("Opus as a video codec".into())),
             }
         }
         if let Some(a) = &config.audio {
@@ -118,6 +153,7 @@ impl ParticipantWriter {
             last_written: None,
             last_sync: None,
             declared_video_size: None,
+            audio_held_since: None,
             stats: Stats::default(),
         })
     }
@@ -145,11 +181,12 @@ impl ParticipantWriter {
                 Err(reason) => return Ok(Pushed::Dropped(reason)),
             },
         };
-        let queued = Queued {
-            kind,
-            key,
-            data: frame.data,
+        let data = match frame.codec {
+            // Matroska keeps H.264 as length-prefixed NAL units, not Annex-B.
+            Codec::H264 => Arc::from(h264::to_length_prefixed(&frame.data)?),
+            Codec::Vp8 | Codec::Opus => frame.data,
         };
+        let queued = Queued { kind, key, data };
         if self.queue.push(frame.timestamp, queued).is_err() {
             self.stats.dropped.late += 1;
             if kind == Kind::Video {
@@ -257,34 +294,34 @@ impl ParticipantWriter {
                 self.video.broken = true;
             }
         }
-        let header = match frame.codec {
-            Codec::Vp8 => vp8::parse(&frame.data),
-            Codec::Opus | Codec::H264 => None,
-        };
-        let Some(header) = header else {
+        let Some(header) = video_header(frame.codec, &frame.data) else {
             self.stats.dropped.corrupt += 1;
             self.video.broken = true;
             return Err(DropReason::Corrupt);
         };
         match header {
-            Vp8Header::Inter if !self.video.started => {
+            VideoHeader::Inter if !self.video.started => {
                 self.stats.dropped.leading += 1;
                 Err(DropReason::Leading)
             }
-            Vp8Header::Inter if self.video.broken => {
+            VideoHeader::Inter if self.video.broken => {
                 self.stats.dropped.after_loss += 1;
                 Err(DropReason::AfterLoss)
             }
-            Vp8Header::Inter => Ok(false),
-            Vp8Header::Key { width, height } => {
+            VideoHeader::Inter => Ok(false),
+            VideoHeader::Key { size } => {
                 self.video.started = true;
                 self.video.broken = false;
-                if self.video.size != Some((width, height)) {
-                    // Keep writing: VP8 keyframes carry their size and decoders follow.
-                    self.video.size = Some((width, height));
-                    self.stats
-                        .resolutions
-                        .push(ResolutionChange { at, width, height });
+                match size {
+                    // Keep writing: keyframes carry their size (VP8's header, H.264's
+                    // in-band SPS) and decoders follow.
+                    Some((width, height)) if self.video.size != Some((width, height)) => {
+                        self.video.size = Some((width, height));
+                        self.stats
+                            .resolutions
+                            .push(ResolutionChange { at, width, height });
+                    }
+                    _ => {}
                 }
                 Ok(true)
             }
@@ -310,17 +347,38 @@ impl ParticipantWriter {
     fn try_write_frame(&mut self, at: Duration, q: Queued) -> Result<(), Error> {
         // On error the state stays `Gone`: the writer is poisoned.
         self.state = match std::mem::replace(&mut self.state, MuxState::Gone) {
-            MuxState::NotStarted(sink) => {
-                let video_size = self.config.video.as_ref().map(|_| {
-                    // The muxer wants a size up front: the first keyframe's (already
-                    // seen, since frames wait in the reorder buffer) or a fallback.
-                    // Later changes are carried by the keyframes themselves.
-                    self.video
-                        .size
-                        .map_or(FALLBACK_VIDEO_SIZE, |(w, h)| (u32::from(w), u32::from(h)))
-                });
-                self.declared_video_size = video_size;
-                MuxState::Running(Muxer::start(sink, self.config.audio.as_ref(), video_size)?)
+            MuxState::NotStarted(file) => {
+                let video = match &self.config.video {
+                    Some(v) => {
+                        let parameter_sets = v.h264.as_ref();
+                        // The muxer wants a size up front: the first keyframe's (already
+                        // seen, since frames wait in the reorder buffer), the SPS's, or a
+                        // fallback. Later changes are carried by the keyframes themselves.
+                        let (width, height) = self
+                            .video
+                            .size
+                            .or_else(|| parameter_sets.and_then(|p| p.size()))
+                            .map_or(FALLBACK_VIDEO_SIZE, |(w, h)| (u32::from(w), u32::from(h)));
+                        let codec_private = match parameter_sets {
+                            Some(p) => p.decoder_configuration()?,
+                            None => Vec::new(),
+                        };
+                        Some(VideoTrack {
+                            codec: v.codec,
+                            width,
+                            height,
+                            codec_private,
+                        })
+                    }
+                    None => None,
+                };
+                self.declared_video_size = video.as_ref().map(|v| (v.width, v.height));
+                MuxState::Running(Muxer::start(
+                    file,
+                    &self.config.path,
+                    self.config.audio.as_ref(),
+                    video.as_ref(),
+                )?)
             }
             other => other,
         };
@@ -332,6 +390,20 @@ impl ParticipantWriter {
         let rel = at.saturating_sub(origin);
         let ns = u64::try_from(rel.as_nanos())
             .map_err(|_| Error::Invalid("timestamp beyond 584 years".into()))?;
+        if self.config.video.is_some() {
+            match q.kind {
+                // libwebm writes the audio it held before this frame.
+                Kind::Video => self.audio_held_since = None,
+                Kind::Audio => match self.audio_held_since {
+                    Some(since) if at.saturating_sub(since) >= AUDIO_HOLD_LIMIT => {
+                        muxer.force_new_cluster();
+                        self.audio_held_since = None;
+                    }
+                    Some(_) => {}
+                    None => self.audio_held_since = Some(at),
+                },
+            }
+        }
         muxer.write(q.kind, &q.data, ns, q.key)?;
         match q.kind {
             Kind::Audio => self.stats.audio_frames += 1,

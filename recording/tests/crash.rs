@@ -2,9 +2,10 @@
 //!
 //! The parent test re-runs this test binary as a child (the ignored helper below),
 //! which records 10 s of real media in real time and prints how far it has written.
-//! Once it reports 4 s the parent sends SIGKILL, then checks the truncated file with
-//! ffprobe/ffmpeg. Real time matters: the bound is "at most the last 2 s lost", on
-//! the writer's own clock.
+//! Once it reports the kill time the parent sends SIGKILL, then checks the truncated
+//! file with ffprobe/ffmpeg. Real time matters: the bound is "at most the last 2 s
+//! lost", on the writer's own clock. One child's camera stops after 2 s while its
+//! microphone goes on, the case where libwebm would keep audio in memory.
 
 mod support;
 
@@ -19,6 +20,8 @@ use concord_recording::{AudioConfig, ParticipantWriter, WriterConfig};
 use support::*;
 
 const CHILD_ENV: &str = "CONCORD_RECORDING_CRASH_CHILD";
+/// Milliseconds of video the child sends (all of it when unset).
+const CHILD_VIDEO_ENV: &str = "CONCORD_RECORDING_CRASH_VIDEO_MS";
 const CHILD_TEST: &str = "crash_child_records_in_real_time";
 const KILL_AFTER: Duration = Duration::from_secs(4);
 const MAX_LOSS: f64 = 2.0;
@@ -41,7 +44,13 @@ fn output_path(dir: &Path) -> PathBuf {
 #[ignore = "helper: started as a child process by kill_9_mid_recording_leaves_a_playable_file"]
 fn crash_child_records_in_real_time() {
     let dir = PathBuf::from(std::env::var(CHILD_ENV).expect("run by the crash test only"));
-    let video = read_ivf(&dir.join("v.ivf"));
+    let mut video = read_ivf(&dir.join("v.ivf"));
+    if let Some(ms) = std::env::var(CHILD_VIDEO_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        video.retain(|f| f.at < Duration::from_millis(ms));
+    }
     let audio = read_ogg_opus(&dir.join("a.ogg"));
     let mut config = WriterConfig::vp8_opus(output_path(&dir));
     config.audio = Some(AudioConfig {
@@ -82,13 +91,11 @@ fn crash_child_records_in_real_time() {
     println!("finished");
 }
 
-#[test]
-fn kill_9_mid_recording_leaves_a_playable_file() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    encode_vp8(dir.path(), "v", (320, 240), 10, 60);
-    encode_opus(dir.path(), "a", 10);
-
-    let mut child = Command::new(std::env::current_exe().expect("test binary path"))
+/// Runs the child on `dir` (sending `video_ms` of video, or all), kills it once it reports
+/// having written `kill_after`, and returns how far it had written and pushed (seconds).
+fn record_then_kill(dir: &Path, video_ms: Option<u64>, kill_after: Duration) -> (f64, f64) {
+    let mut command = Command::new(std::env::current_exe().expect("test binary path"));
+    command
         .args([
             CHILD_TEST,
             "--exact",
@@ -96,7 +103,11 @@ fn kill_9_mid_recording_leaves_a_playable_file() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, dir.path())
+        .env(CHILD_ENV, dir);
+    if let Some(ms) = video_ms {
+        command.env(CHILD_VIDEO_ENV, ms.to_string());
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -113,7 +124,7 @@ fn kill_9_mid_recording_leaves_a_playable_file() {
 
     let deadline = Instant::now() + CHILD_TIMEOUT;
     let (mut reported_ms, mut pushed_ms) = (0u64, 0u64);
-    while reported_ms < KILL_AFTER.as_millis() as u64 {
+    while reported_ms < kill_after.as_millis() as u64 {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
@@ -138,10 +149,17 @@ fn kill_9_mid_recording_leaves_a_playable_file() {
             (reported_ms, pushed_ms) = (reported_ms.max(w), pushed_ms.max(p));
         }
     }
-    let reported = reported_ms as f64 / 1000.0;
-    // The strict reading of "loses at most the last 2 s": measured against the newest
-    // frame the child had handed over, including what sat in the reorder buffer.
-    let pushed = pushed_ms as f64 / 1000.0;
+    (reported_ms as f64 / 1000.0, pushed_ms as f64 / 1000.0)
+}
+
+#[test]
+fn kill_9_mid_recording_leaves_a_playable_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    encode_vp8(dir.path(), "v", (320, 240), 10, 60);
+    encode_opus(dir.path(), "a", 10);
+    // `pushed` is the strict reading of "loses at most the last 2 s": measured against the
+    // newest frame the child had handed over, including what sat in the reorder buffer.
+    let (reported, pushed) = record_then_kill(dir.path(), None, KILL_AFTER);
 
     let path = output_path(dir.path());
     let p = probe(&path);
@@ -161,8 +179,17 @@ fn kill_9_mid_recording_leaves_a_playable_file() {
         );
     }
     // libwebm writes the segment Duration only in `finalize`: a killed file carries a
-    // placeholder (ffprobe shows ~0.001 s), so an interrupted recording's duration must
-    // come from its last packet or a remux, never from the header.
+    // placeholder (ffprobe shows ~0.001 s), so an interrupted recording's duration comes
+    // from its packets, as `recorded_duration` reads them.
+    let duration = concord_recording::recorded_duration(&path)
+        .expect("ffprobe reads the truncated file")
+        .expect("it has packets")
+        .as_secs_f64();
+    eprintln!("recorded_duration of the truncated file: {duration} s");
+    assert!(
+        duration >= reported - MAX_LOSS && duration <= pushed,
+        "{duration} s, wrote {reported} s, pushed {pushed} s"
+    );
     let errors = decode_errors(&path);
     eprintln!("decoding the truncated file: {errors:?}");
 
@@ -176,4 +203,50 @@ fn kill_9_mid_recording_leaves_a_playable_file() {
         "{r:?}"
     );
     assert_eq!(decode_errors(&repaired), "");
+}
+
+#[test]
+fn kill_9_after_the_camera_stopped_loses_at_most_two_seconds_of_audio() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    encode_vp8(dir.path(), "v", (320, 240), 10, 60);
+    encode_opus(dir.path(), "a", 10);
+    let video_stops = Duration::from_secs(2);
+    // Killed 4 s after the last video frame: before, libwebm still held all of that audio.
+    let kill_after = video_stops + Duration::from_secs(4);
+    let (reported, pushed) =
+        record_then_kill(dir.path(), Some(video_stops.as_millis() as u64), kill_after);
+
+    let path = output_path(dir.path());
+    let last_video = packet_times(&path, "v").into_iter().fold(0.0, f64::max);
+    let last_audio = packet_times(&path, "a").into_iter().fold(0.0, f64::max);
+    let lost = pushed - last_audio;
+    eprintln!(
+        "camera stopped at {} s; killed after writing {reported} s (pushed {pushed} s); \
+         last packets: video {last_video} s, audio {last_audio} s; audio lost {lost:.3} s",
+        video_stops.as_secs_f64()
+    );
+    assert!(
+        (last_video - video_stops.as_secs_f64()).abs() < 0.1,
+        "video runs until it stopped: {last_video}"
+    );
+    assert!(
+        lost <= MAX_LOSS,
+        "audio ends at {last_audio} s, {lost:.2} s before the newest pushed ({pushed} s)"
+    );
+    assert_eq!(
+        ffmpeg_copy_errors(&path),
+        "",
+        "the truncated file's packets read cleanly"
+    );
+}
+
+/// Errors reading every packet of `path` (a copy to nowhere): the container, not the codecs.
+fn ffmpeg_copy_errors(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-c", "copy", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg is installed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

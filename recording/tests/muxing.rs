@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concord_recording::{
-    AudioConfig, Codec, DropReason, Error, Frame, ParticipantWriter, Pushed, ResolutionChange,
-    VideoConfig, WriterConfig,
+    AudioConfig, Codec, DropReason, Error, Frame, ParameterSets, ParticipantWriter, Pushed,
+    ResolutionChange, VideoConfig, WriterConfig, AUDIO_HOLD_LIMIT,
 };
 use support::*;
 
@@ -65,6 +65,14 @@ fn vp8_and_opus_become_a_playable_seekable_webm() {
     let d = p.duration.expect("a finished file declares its duration");
     assert!(within(d, 10.0, 0.05), "ffprobe duration {d}");
     assert_eq!(p.stream("vp8"), &("vp8".into(), Some(320), Some(240), 300));
+    let read_back = concord_recording::recorded_duration(&path)
+        .expect("ffprobe reads it")
+        .expect("packets");
+    assert_eq!(
+        read_back.as_secs_f64().mul_add(1000.0, 0.5) as u128,
+        s.duration.as_millis(),
+        "the packets give the duration the writer reported"
+    );
     assert_eq!(p.stream("opus").3, audio.packets.len() as u64);
     assert_eq!(decode_errors(&path), "");
     // Cues make seeking land on a keyframe without decoding from the start.
@@ -272,14 +280,111 @@ fn an_existing_file_is_never_overwritten() {
 }
 
 #[test]
-fn h264_is_refused_before_any_file_is_created() {
+fn h264_and_opus_become_a_playable_seekable_matroska_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let video = read_h264(&encode_h264(dir.path(), "v", (320, 240), 10, 60));
+    let audio = read_opus_fixture(dir.path(), 10);
+    assert_eq!(video.len(), 300);
+    assert_eq!(video.iter().filter(|v| v.key).count(), 5);
+    let parameter_sets =
+        ParameterSets::from_access_unit(&video[0].data).expect("the first IDR carries SPS/PPS");
+    let path = dir.path().join("alice.mkv");
+    let mut c = WriterConfig::h264_opus(&path, parameter_sets);
+    c.audio = config(path.clone(), &audio).audio;
+
+    let mut w = ParticipantWriter::create(c).expect("create");
+    push_all(
+        &mut w,
+        arrival_order_of(Codec::H264, &video, &audio.packets, VIDEO_LAG),
+    );
+    let s = w.finish().expect("finish");
+
+    assert_eq!(s.video_frames, 300);
+    assert_eq!(s.audio_frames, audio.packets.len() as u64);
+    assert_eq!(s.dropped.total(), 0);
+    assert_eq!(s.declared_video_size, Some((320, 240)));
+    assert_eq!(s.resolutions.len(), 1, "{:?}", s.resolutions);
+    assert_eq!(s.sha256_hex(), sha256sum(&path));
+
+    let p = probe(&path);
+    eprintln!("{s:?}\n{p:?}");
+    assert_eq!(
+        p.stream("h264"),
+        &("h264".into(), Some(320), Some(240), 300)
+    );
+    assert_eq!(p.stream("opus").3, audio.packets.len() as u64);
+    assert!(within(p.duration.expect("duration"), 10.0, 0.05), "{p:?}");
+    assert_eq!(decode_errors(&path), "");
+    let header = std::fs::read(&path).expect("read")[..64].to_vec();
+    assert!(
+        header.windows(8).any(|w| w == b"matroska"),
+        "DocType matroska, not webm (WebM has no H.264)"
+    );
+    let after_seek = packet_times_after_seek(&path, 5.0);
+    assert!(
+        after_seek.is_some_and(|t| (3.9..=5.1).contains(&t)),
+        "cues lead to a keyframe: {after_seek:?}"
+    );
+}
+
+#[test]
+fn h264_joined_mid_stream_starts_at_an_idr_and_follows_a_resolution_change() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let small = read_h264(&encode_h264(dir.path(), "small", (320, 240), 3, 30));
+    let large = read_h264(&encode_h264(dir.path(), "large", (640, 360), 3, 30));
+    let switch = Duration::from_secs(3);
+    // Joined at frame 10: 20 delta frames before the first IDR are useless.
+    let video: Vec<VideoFrame> = small
+        .into_iter()
+        .skip(10)
+        .chain(large.into_iter().map(|f| VideoFrame {
+            at: f.at + switch,
+            ..f
+        }))
+        .collect();
+    let first_idr = video.iter().find(|v| v.key).expect("an IDR");
+    let parameter_sets = ParameterSets::from_access_unit(&first_idr.data).expect("SPS/PPS");
+    let path = dir.path().join("bob.mkv");
+    let mut c = WriterConfig::h264_opus(&path, parameter_sets);
+    c.audio = None;
+    let mut w = ParticipantWriter::create(c).expect("create");
+    let mut leading = 0;
+    for v in &video {
+        match w
+            .push(Frame::video(Codec::H264, v.at, v.key, v.data.clone()))
+            .expect("push")
+        {
+            Pushed::Dropped(DropReason::Leading) => leading += 1,
+            other => assert_eq!(other, Pushed::Queued),
+        }
+    }
+    assert_eq!(leading, 20);
+    let s = w.finish().expect("finish");
+    assert_eq!(s.video_frames, 90 - 10 - 20 + 90);
+    let sizes: Vec<(u16, u16)> = s.resolutions.iter().map(|r| (r.width, r.height)).collect();
+    assert_eq!(sizes, [(320, 240), (640, 360)]);
+    let p = probe(&path);
+    eprintln!("{s:?}\n{p:?}");
+    assert_eq!(
+        p.stream("h264").3,
+        s.video_frames,
+        "every frame decodes across the switch"
+    );
+    assert_eq!(decode_errors(&path), "");
+}
+
+#[test]
+fn h264_without_parameter_sets_is_refused_before_any_file_is_created() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("h264.mkv");
     let mut c = WriterConfig::vp8_opus(&path);
-    c.video = Some(VideoConfig { codec: Codec::H264 });
+    c.video = Some(VideoConfig {
+        codec: Codec::H264,
+        h264: None,
+    });
     assert!(matches!(
         ParticipantWriter::create(c),
-        Err(Error::Unsupported(_))
+        Err(Error::Invalid(_))
     ));
     assert!(!path.exists());
 }
@@ -328,29 +433,29 @@ fn a_writer_that_never_got_a_frame_still_reports() {
     );
 }
 
-/// Pins a libwebm behaviour the SFU must design around (not a property we want):
-/// when a segment has a video track, libwebm keeps audio frames in memory until the
-/// next video frame, so while video is silent (camera stopped, track removed) the
-/// audio is not on disk and a crash would lose it. The file read while the writer is
-/// still open is what `kill -9` would leave.
+/// With a video track libwebm keeps audio frames in memory until the next video frame; when
+/// video stops (camera off, track removed) the writer starts clusters itself, so audio still
+/// reaches the disk within [`AUDIO_HOLD_LIMIT`]. The file read while the writer is still open
+/// is what `kill -9` would leave.
 #[test]
-fn libwebm_holds_audio_in_memory_while_video_is_silent() {
+fn audio_reaches_the_disk_while_video_is_silent() {
     let dir = tempfile::tempdir().expect("temp dir");
     let video = read_ivf(&encode_vp8(dir.path(), "v", (320, 240), 2, 60));
     let audio = read_opus_fixture(dir.path(), 5);
     let path = dir.path().join("frank.webm");
     let mut w = ParticipantWriter::create(config(path.clone(), &audio)).expect("create");
     push_all(&mut w, arrival_order(&video, &audio.packets, VIDEO_LAG));
-    assert!(w.written_until() >= Some(Duration::from_millis(4600)));
+    let written = w
+        .written_until()
+        .expect("frames were written")
+        .as_secs_f64();
+    assert!(written >= 4.6, "{written}");
 
     let on_disk = packet_times(&path, "a").into_iter().fold(0.0, f64::max);
-    eprintln!(
-        "audio handed to libwebm up to {:?}, on disk up to {on_disk} s",
-        w.written_until()
-    );
+    eprintln!("audio handed to libwebm up to {written} s, on disk up to {on_disk} s");
     assert!(
-        on_disk < 2.1,
-        "audio after the last video frame (2 s) is still in libwebm"
+        on_disk >= written - AUDIO_HOLD_LIMIT.as_secs_f64() - 0.02,
+        "video stopped at 2 s; audio is on disk up to {on_disk} s of {written} s"
     );
 
     let s = w.finish().expect("finish");

@@ -10,13 +10,27 @@ use std::time::{Duration, Instant};
 
 use concord_recording::{RecorderConfig, RecorderEvent};
 use concord_sfu::{TapCodec, TapEvent, TapKind, TappedFrame};
-use support::{encode_opus, encode_vp8, probe, read_ivf, read_ogg_opus};
+use support::{
+    decode_errors, encode_h264, encode_opus, encode_vp8, probe, read_h264, read_ivf, read_ogg_opus,
+};
 use tokio::sync::mpsc;
 
 fn tapped(kind: TapKind, at: Duration, started: Instant, key: bool, data: Arc<[u8]>) -> TapEvent {
+    tapped_with(TapCodec::Vp8, kind, at, started, key, data)
+}
+
+/// A tapped frame whose video is `video_codec`.
+fn tapped_with(
+    video_codec: TapCodec,
+    kind: TapKind,
+    at: Duration,
+    started: Instant,
+    key: bool,
+    data: Arc<[u8]>,
+) -> TapEvent {
     let (track, codec, clock_rate) = match kind {
         TapKind::Audio => (0, TapCodec::Opus, 48_000),
-        TapKind::Video => (1, TapCodec::Vp8, 90_000),
+        TapKind::Video => (1, video_codec, 90_000),
     };
     TapEvent::Frame(TappedFrame {
         participant: Arc::from("villager"),
@@ -124,4 +138,88 @@ async fn audio_only_participant_gets_an_audio_file_then_a_video_file_when_the_ca
         "the second file starts when the camera came on: {:?}",
         with_video.start
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_participant_is_recorded_into_matroska_from_their_first_idr() {
+    let dir = tempfile::tempdir().expect("dir");
+    let opus = read_ogg_opus(&encode_opus(dir.path(), "voice", 4));
+    // IDRs every second; the recording joins at frame 10, so the first 20 frames cannot start
+    // a file (no parameter sets) and a keyframe is asked for.
+    let video: Vec<_> = read_h264(&encode_h264(dir.path(), "camera", (320, 240), 4, 30))
+        .into_iter()
+        .skip(10)
+        .collect();
+
+    let started = Instant::now();
+    let mut events: Vec<(Duration, TapEvent)> = opus
+        .packets
+        .iter()
+        .map(|(at, data)| {
+            let event = tapped(TapKind::Audio, *at, started, true, data.clone());
+            (*at, event)
+        })
+        .collect();
+    events.extend(video.iter().map(|frame| {
+        let event = tapped_with(
+            TapCodec::H264,
+            TapKind::Video,
+            frame.at,
+            started,
+            frame.key,
+            frame.data.clone(),
+        );
+        (frame.at, event)
+    }));
+    events.sort_by_key(|(at, _)| *at);
+
+    let (tap_tx, tap_rx) = mpsc::channel(8192);
+    let (events_tx, mut events_rx) = mpsc::channel(256);
+    let recorder = concord_recording::start(
+        RecorderConfig {
+            dir: dir.path().join("recording"),
+            started,
+            file_name: Box::new(|participant| participant.to_owned()),
+        },
+        tap_rx,
+        events_tx,
+    );
+    for (_, event) in events {
+        tap_tx.send(event).await.expect("the recorder takes frames");
+    }
+    recorder.stop().await;
+
+    let mut closed = Vec::new();
+    let mut keyframes_wanted = 0;
+    while let Some(event) = events_rx.recv().await {
+        match event {
+            RecorderEvent::FileClosed { path, result, .. } => {
+                closed.push((path, result.expect("the file is finished")));
+            }
+            RecorderEvent::KeyframeWanted { .. } => keyframes_wanted += 1,
+            RecorderEvent::Stopped { error } => {
+                assert_eq!(error, None);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(keyframes_wanted >= 1, "a keyframe was asked for");
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    let (path, summary) = &closed[0];
+    assert_eq!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("mkv"),
+        "H.264 goes into Matroska"
+    );
+    let p = probe(path);
+    eprintln!("{summary:?}\n{p:?}");
+    assert_eq!(p.stream("h264").1, Some(320), "{p:?}");
+    assert_eq!(p.stream("h264").3, summary.video_frames);
+    assert_eq!(summary.video_frames, 120 - 30, "from the IDR at 1 s on");
+    assert!(
+        p.stream("opus").3 > 150,
+        "the audio before the IDR is kept: {p:?}"
+    );
+    assert_eq!(decode_errors(path), "");
 }

@@ -10,7 +10,10 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord_recording::{parse_vp8_header, Codec, Frame, ParticipantWriter, Pushed, Vp8Header};
+use concord_recording::{
+    parse_h264_header, parse_vp8_header, Codec, Frame, H264Header, ParticipantWriter, Pushed,
+    Vp8Header,
+};
 
 pub struct VideoFrame {
     pub at: Duration,
@@ -83,6 +86,75 @@ pub fn encode_vp8(dir: &Path, name: &str, size: (u32, u32), secs: u32, gop: u32)
             .arg(&out),
     );
     out
+}
+
+/// H.264 like WebRTC sends it: Constrained Baseline (no B-frames), an IDR every `gop` frames
+/// carrying its SPS/PPS, as a raw Annex-B stream with an access unit delimiter before each
+/// frame (so the test can split frames). testsrc at 30 fps.
+pub fn encode_h264(dir: &Path, name: &str, size: (u32, u32), secs: u32, gop: u32) -> PathBuf {
+    let out = dir.join(format!("{name}.h264"));
+    run_ok(
+        Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc=size={}x{}:rate=30", size.0, size.1),
+                "-t",
+                &secs.to_string(),
+                "-pix_fmt",
+                "yuv420p",
+                "-c:v",
+                "libx264",
+                "-profile:v",
+                "baseline",
+                "-tune",
+                "zerolatency",
+                "-b:v",
+                "400k",
+                "-x264-params",
+                &format!("keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1:aud=1"),
+                "-f",
+                "h264",
+            ])
+            .arg(&out),
+    );
+    out
+}
+
+/// Splits an Annex-B stream at its access unit delimiters (`00 00 00 01 09`), one frame each,
+/// stamped at 30 fps: what str0m hands over once it has assembled a frame's packets.
+pub fn read_h264(path: &Path) -> Vec<VideoFrame> {
+    let b = std::fs::read(path).expect("read h264");
+    let starts: Vec<usize> = (0..b.len().saturating_sub(4))
+        .filter(|&i| b[i..i + 5] == [0, 0, 0, 1, 9])
+        .collect();
+    assert!(
+        !starts.is_empty(),
+        "no access unit delimiters in {}",
+        path.display()
+    );
+    let ends = starts
+        .iter()
+        .skip(1)
+        .copied()
+        .chain(std::iter::once(b.len()));
+    starts
+        .iter()
+        .zip(ends)
+        .enumerate()
+        .map(|(i, (&start, end))| {
+            let data: Arc<[u8]> = b[start..end].into();
+            let key = matches!(parse_h264_header(&data), Some(H264Header::Key { .. }));
+            VideoFrame {
+                at: Duration::from_nanos(i as u64 * 1_000_000_000 / 30),
+                key,
+                data,
+            }
+        })
+        .collect()
 }
 
 /// Stereo Opus (20 ms packets) in Ogg, a 440 Hz sine.
@@ -211,12 +283,22 @@ pub fn arrival_order(
     audio: &[(Duration, Arc<[u8]>)],
     video_lag: Duration,
 ) -> Vec<Frame> {
+    arrival_order_of(Codec::Vp8, video, audio, video_lag)
+}
+
+/// [`arrival_order`] for video of `codec`.
+pub fn arrival_order_of(
+    codec: Codec,
+    video: &[VideoFrame],
+    audio: &[(Duration, Arc<[u8]>)],
+    video_lag: Duration,
+) -> Vec<Frame> {
     let mut all: Vec<(Duration, Frame)> = video
         .iter()
         .map(|v| {
             (
                 v.at + video_lag,
-                Frame::video(Codec::Vp8, v.at, v.key, v.data.clone()),
+                Frame::video(codec, v.at, v.key, v.data.clone()),
             )
         })
         .chain(
