@@ -1,6 +1,7 @@
 //! Filing a session's recording against its dispute: starts the recorder on the room's tap,
-//! records each file in the store as it opens and closes, writes the manifest, and says when
-//! the recording has ended. The media work is `concord-recording`'s; this is bookkeeping.
+//! records each file in the store as it opens and closes, says when the recording has ended,
+//! has the composite made, and last writes the manifest listing every file (the composite
+//! too) with its hash. The media work is `concord-recording`'s; this is bookkeeping.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -193,37 +194,61 @@ async fn file_events(
             }
         }
     }
-    let manifest_sha = filing
-        .write_manifest(manifest_files, ended_by.as_deref())
-        .await;
     let status = if ended_by.is_some() {
         RecordingStatus::Failed
     } else {
         RecordingStatus::Finished
     };
-    if let Err(error) = filing
-        .store
-        .finish_recording(
-            &filing.recording_id,
-            status,
-            now_ms(),
-            ended_by.as_deref(),
-            manifest_sha.as_deref(),
-        )
-        .await
-    {
-        tracing::error!(%error, "could not file the end of a recording");
-    }
-    on_end(ended_by);
+    let ended_at = now_ms();
+    // The recording has ended as soon as its files are: the room is told now, the composite
+    // (minutes, at the lowest priority) follows, and the manifest comes last so that it can
+    // list every file a clerk will find, the composite included.
+    filing
+        .finish(status, ended_at, ended_by.as_deref(), None)
+        .await;
+    on_end(ended_by.clone());
     if !composite_inputs.is_empty() {
-        filing.compose(composite_inputs).await;
+        manifest_files.push(filing.compose(composite_inputs).await);
+    }
+    let manifest_sha = filing
+        .write_manifest(manifest_files, ended_by.as_deref())
+        .await;
+    if manifest_sha.is_some() {
+        filing
+            .finish(
+                status,
+                ended_at,
+                ended_by.as_deref(),
+                manifest_sha.as_deref(),
+            )
+            .await;
     }
 }
 
 impl Filing {
+    async fn finish(
+        &self,
+        status: RecordingStatus,
+        ended_at: i64,
+        error: Option<&str>,
+        manifest_sha256: Option<&str>,
+    ) {
+        let filed = self
+            .store
+            .finish_recording(&self.recording_id, status, ended_at, error, manifest_sha256)
+            .await;
+        if let Err(error) = filed {
+            tracing::error!(%error, "could not file the end of a recording");
+        }
+    }
+
     /// Makes and files the composite; its progress is kept on the recording for the dispute's
-    /// page. Runs after the recording has ended, at the lowest CPU priority.
-    async fn compose(&self, files: Vec<(PathBuf, std::time::Duration, std::time::Duration)>) {
+    /// page. Runs after the recording has ended, at the lowest CPU priority. Returns its
+    /// manifest entry (with the reason when it could not be made).
+    async fn compose(
+        &self,
+        files: Vec<(PathBuf, std::time::Duration, std::time::Duration)>,
+    ) -> Value {
         let store = &self.store;
         let id = &self.recording_id;
         let _ = store.set_composite_progress(id, "pending", 0).await;
@@ -263,37 +288,48 @@ impl Filing {
         .await;
         drop(percent_tx);
         let _ = reporter.await;
+        let failed =
+            |error: String| composite_entry(&output, FileStatus::Failed, None, Some(error));
         if let Err(error) = made {
             tracing::error!(%error, recording = %id, "the composite could not be made");
             let _ = store.set_composite_progress(id, "failed", 0).await;
-            return;
+            return failed(error.to_string());
         }
         let hashed = tokio::task::spawn_blocking({
             let output = output.clone();
             move || concord_recording::sha256_file(&output)
         })
         .await;
-        let Ok(Ok((digest, bytes))) = hashed else {
-            let _ = store.set_composite_progress(id, "failed", 0).await;
-            return;
+        let (digest, bytes) = match hashed {
+            Ok(Ok(hashed)) => hashed,
+            Ok(Err(error)) => {
+                let _ = store.set_composite_progress(id, "failed", 0).await;
+                return failed(format!("could not hash the composite: {error}"));
+            }
+            Err(error) => {
+                let _ = store.set_composite_progress(id, "failed", 0).await;
+                return failed(format!("could not hash the composite: {error}"));
+            }
         };
         let total = inputs
             .iter()
             .map(|i| i.offset + i.duration)
             .max()
             .unwrap_or_default();
+        let outcome = FileOutcome {
+            status: FileStatus::Complete,
+            sha256: Some(concord_recording::to_hex(&digest)),
+            size_bytes: i64::try_from(bytes).ok(),
+            duration_ms: i64::try_from(total.as_millis()).ok(),
+            ended_at: now_ms(),
+        };
         let filed = self
-            .file_whole(
-                FileKind::Composite,
-                &output,
-                started_at,
-                concord_recording::to_hex(&digest),
-                bytes,
-                i64::try_from(total.as_millis()).ok(),
-            )
+            .file_whole(FileKind::Composite, &output, started_at, &outcome)
             .await;
         let status = if filed.is_ok() { "done" } else { "failed" };
         let _ = store.set_composite_progress(id, status, 100).await;
+        // The file exists with this hash whether or not the store took it.
+        composite_entry(&output, FileStatus::Complete, Some(&outcome), None)
     }
 
     /// Files a file written whole after the recording (the manifest, the composite): it
@@ -303,9 +339,7 @@ impl Filing {
         kind: FileKind,
         path: &Path,
         started_at: i64,
-        sha256: String,
-        bytes: u64,
-        duration_ms: Option<i64>,
+        outcome: &FileOutcome,
     ) -> Result<(), crate::store::StoreError> {
         let row = NewRecordingFile {
             id: new_id(),
@@ -316,15 +350,8 @@ impl Filing {
             path: relative(&self.root, path),
             started_at,
         };
-        let outcome = FileOutcome {
-            status: FileStatus::Complete,
-            sha256: Some(sha256),
-            size_bytes: i64::try_from(bytes).ok(),
-            duration_ms,
-            ended_at: now_ms(),
-        };
         self.store.add_recording_file(&row).await?;
-        self.store.complete_recording_file(&row.id, &outcome).await
+        self.store.complete_recording_file(&row.id, outcome).await
     }
 
     fn who(&self, participant: &str) -> (String, &'static str) {
@@ -335,8 +362,9 @@ impl Filing {
             .unwrap_or_else(|| (participant.to_owned(), "participant"))
     }
 
-    /// The manifest lists every file with its hash; it is itself hashed and filed. Written
-    /// once, created new.
+    /// The manifest lists every file with its hash (participants' files, then the composite or
+    /// why it is missing); it is itself hashed and filed. Written once, created new, after
+    /// everything it lists is final.
     async fn write_manifest(&self, files: Vec<Value>, error: Option<&str>) -> Option<String> {
         let manifest = json!({
             "recording_id": self.recording_id,
@@ -365,15 +393,15 @@ impl Filing {
                 return None;
             }
         };
+        let outcome = FileOutcome {
+            status: FileStatus::Complete,
+            sha256: Some(sha256.clone()),
+            size_bytes: i64::try_from(bytes).ok(),
+            duration_ms: None,
+            ended_at: now_ms(),
+        };
         let filed = self
-            .file_whole(
-                FileKind::Manifest,
-                &path,
-                started_at,
-                sha256.clone(),
-                bytes,
-                None,
-            )
+            .file_whole(FileKind::Manifest, &path, started_at, &outcome)
             .await;
         if let Err(error) = filed {
             tracing::error!(%error, "could not file a recording manifest");
@@ -382,8 +410,9 @@ impl Filing {
     }
 }
 
-/// Files cut short by a crash get their hash and size as they are on disk (their duration is
-/// left unknown: the header's duration is only written by a clean finish).
+/// Files cut short by a crash get their hash, size and duration as they are on disk. The
+/// duration comes from the file's packets (a clean finish writes it into the header; a crash
+/// leaves a placeholder). The files are only read.
 pub async fn file_interrupted(store: &Store, root: &Path, recording_ids: &[String]) {
     for recording_id in recording_ids {
         let files = match store.recording(recording_id).await {
@@ -394,21 +423,41 @@ pub async fn file_interrupted(store: &Store, root: &Path, recording_ids: &[Strin
                 continue;
             }
         };
-        for file in files
-            .into_iter()
-            .filter(|f| f.status == FileStatus::Interrupted && f.sha256.is_none())
-        {
+        for file in files.into_iter().filter(|f| {
+            f.status == FileStatus::Interrupted && (f.sha256.is_none() || f.duration_ms.is_none())
+        }) {
             let path = root.join(&file.path);
-            let hashed =
-                tokio::task::spawn_blocking(move || concord_recording::sha256_file(&path)).await;
-            let Ok(Ok((digest, bytes))) = hashed else {
-                continue;
+            let read = tokio::task::spawn_blocking(move || {
+                let hashed = concord_recording::sha256_file(&path)?;
+                // An empty file (killed before its first frame) has no duration to read.
+                let duration = match hashed.1 {
+                    0 => None,
+                    _ => concord_recording::recorded_duration(&path)
+                        .map_err(|error| {
+                            tracing::warn!(%error, "no duration for an interrupted recording file");
+                        })
+                        .ok()
+                        .flatten(),
+                };
+                Ok::<_, concord_recording::Error>((hashed, duration))
+            })
+            .await;
+            let ((digest, bytes), duration) = match read {
+                Ok(Ok(read)) => read,
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "could not read an interrupted recording file");
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "interrupted file task failed");
+                    continue;
+                }
             };
             let outcome = FileOutcome {
                 status: FileStatus::Interrupted,
                 sha256: Some(concord_recording::to_hex(&digest)),
                 size_bytes: i64::try_from(bytes).ok(),
-                duration_ms: None,
+                duration_ms: duration.and_then(|d| i64::try_from(d.as_millis()).ok()),
                 ended_at: file.ended_at.unwrap_or_else(now_ms),
             };
             if let Err(error) = store.complete_recording_file(&file.id, &outcome).await {
@@ -474,6 +523,7 @@ fn manifest_entry(
     };
     json!({
         "file": file,
+        "kind": "participant",
         "participant_name": name,
         "participant_role": role,
         "status": outcome.status,
@@ -483,6 +533,28 @@ fn manifest_entry(
         "start_offset_ms": start_ms,
         "audio_frames": audio_frames,
         "video_frames": video_frames,
+        "error": error,
+    })
+}
+
+/// The composite's line in the manifest: its hash when made, why not otherwise.
+fn composite_entry(
+    path: &Path,
+    status: FileStatus,
+    outcome: Option<&FileOutcome>,
+    error: Option<String>,
+) -> Value {
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    json!({
+        "file": file,
+        "kind": "composite",
+        "status": status,
+        "sha256": outcome.and_then(|o| o.sha256.clone()),
+        "size_bytes": outcome.and_then(|o| o.size_bytes),
+        "duration_ms": outcome.and_then(|o| o.duration_ms),
         "error": error,
     })
 }

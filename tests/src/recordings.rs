@@ -3,11 +3,17 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::peer::Peer;
+use crate::server::ApiClient;
 use crate::SIGNAL_TIMEOUT;
+
+/// How long the composite (ffmpeg at nice 19, on two busy cores) and the manifest written after
+/// it may take once the recording has stopped.
+pub const FILING_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Waits for the `recording` message with `state` and returns it.
 pub async fn expect_recording_state(peer: &mut Peer, state: &str) -> Value {
@@ -17,6 +23,29 @@ pub async fn expect_recording_state(peer: &mut Peer, state: &str) -> Value {
         })
         .await
         .unwrap_or_else(|e| panic!("recording becomes {state}: {e:#}"))
+}
+
+/// The dispute's first recording once everything about it is filed: the manifest is written
+/// last, after the composite is made (or has failed), so its hash marks the end.
+pub async fn wait_until_filed(client: &ApiClient, dispute_id: &str) -> Value {
+    let poll = async {
+        loop {
+            let listing = client
+                .get(&format!("/api/disputes/{dispute_id}/recordings"))
+                .await
+                .expect("request")
+                .ok()
+                .expect("list the dispute's recordings");
+            let recording = listing["recordings"][0].clone();
+            if recording["manifest_sha256"].is_string() {
+                return recording;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    tokio::time::timeout(FILING_TIMEOUT, poll)
+        .await
+        .expect("the recording's manifest is written within three minutes")
 }
 
 pub fn sha256_of(path: &Path) -> String {

@@ -1,13 +1,13 @@
 //! Recording a session, end to end: three headless participants publish while the mediator
 //! records for about ten seconds. Everyone is told first and parties' answers are kept; each
 //! participant's file plays with VP8 and Opus and lasts as long as the recording; the files,
-//! their hashes and the manifest are filed against the dispute; only staff may list and fetch
-//! them, and every fetch is audited.
+//! their hashes, the composite and the manifest (listing all of them, the composite too) are
+//! filed against the dispute; only staff may list and fetch them, and every fetch is audited.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use concord_tests::recordings::{expect_recording_state, ffprobe, sha256_of};
+use concord_tests::recordings::{expect_recording_state, ffprobe, sha256_of, wait_until_filed};
 use concord_tests::{
     ApiClient, JoinAs, MediaKind, Peer, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT,
 };
@@ -97,17 +97,8 @@ async fn three_participants_are_recorded_into_playable_files_filed_with_their_ha
     expect_recording_state(&mut mediator, "off").await;
     let recorded = started.elapsed();
 
-    // Filed against the dispute: three participant files and a manifest.
-    let listing = room
-        .mediator
-        .get(&format!("/api/disputes/{}/recordings", room.dispute_id))
-        .await
-        .expect("request")
-        .ok()
-        .expect("the mediator lists the dispute's recordings");
-    let recordings = listing["recordings"].as_array().expect("recordings");
-    assert_eq!(recordings.len(), 1, "{listing}");
-    let recording = &recordings[0];
+    // Filed against the dispute: three participant files, the composite and the manifest.
+    let recording = &wait_until_filed(&room.mediator, &room.dispute_id).await;
     assert_eq!(recording["status"], "finished", "{recording}");
     let files = recording["files"].as_array().expect("files");
     let participant_files: Vec<&Value> = files
@@ -187,7 +178,8 @@ async fn three_participants_are_recorded_into_playable_files_filed_with_their_ha
         );
     }
 
-    // The manifest lists every file with the same hashes, and is itself filed with its hash.
+    // The manifest lists every file with the same hashes, the composite's too, and is itself
+    // filed with its hash.
     let manifest_id = manifest["id"].as_str().expect("id");
     let (status, manifest_bytes) = fetch_with(
         &server,
@@ -204,13 +196,24 @@ async fn three_participants_are_recorded_into_playable_files_filed_with_their_ha
         .iter()
         .filter_map(|f| f["sha256"].as_str())
         .collect();
-    let mut filed_hashes: Vec<&str> = participant_files
+    let mut filed_hashes: Vec<&str> = files
         .iter()
+        .filter(|f| f["kind"] != "manifest")
         .filter_map(|f| f["sha256"].as_str())
         .collect();
     manifest_hashes.sort();
     filed_hashes.sort();
     assert_eq!(manifest_hashes, filed_hashes, "{listed}");
+    assert_eq!(recording["composite_status"], "done", "{recording}");
+    let composite = listed["files"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["kind"] == "composite"))
+        .unwrap_or_else(|| panic!("the manifest lists the composite: {listed}"));
+    assert_eq!(
+        composite["sha256"].as_str(),
+        Some(sha256_of(&dir.join("composite.webm")).as_str()),
+        "the manifest has the composite's hash: {composite}"
+    );
     assert_eq!(
         recording["manifest_sha256"].as_str(),
         Some(sha256_of(&dir.join("manifest.json")).as_str())
@@ -231,12 +234,13 @@ async fn three_participants_are_recorded_into_playable_files_filed_with_their_ha
             .iter()
             .filter_map(|a| a["action"].as_str())
             .collect();
-        let expected = if file["kind"] == "manifest" {
-            "play"
-        } else {
-            "download"
+        let expected: &[&str] = match file["kind"].as_str() {
+            Some("manifest") => &["play"],
+            Some("participant") => &["download"],
+            // Never fetched here.
+            _ => &[],
         };
-        assert_eq!(actions, [expected], "{file}");
+        assert_eq!(actions, expected, "{file}");
     }
 
     // The case file records the notice, the answers and the recording.

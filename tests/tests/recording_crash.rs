@@ -1,6 +1,7 @@
 //! A recording survives the server being killed: after `kill -9` and a restart on the same
-//! data directory, the recording is marked interrupted and kept with its hash, and its file
-//! reads cleanly up to within two seconds of the kill.
+//! data directory, the recording is marked interrupted and kept with its hash, size and
+//! duration (read from what was written), and its file reads cleanly up to within two seconds
+//! of the kill.
 //!
 //! The server runs in a child process: this test binary started again with only the ignored
 //! `child_server` entry point, so the parent can kill a real server process.
@@ -205,6 +206,16 @@ async fn recording_is_kept_after_the_server_is_killed() {
             })
             .expect("the filed hash is one file's hash");
         let last = last_packet(path);
+        let size = std::fs::metadata(path).expect("stat").len();
+        assert_eq!(file["size_bytes"].as_u64(), Some(size), "{file}");
+        let duration = file["duration_ms"]
+            .as_f64()
+            .expect("interrupted files get their duration on restart")
+            / 1000.0;
+        assert!(
+            (duration - last).abs() <= 0.05,
+            "the filed duration ({duration:.3} s) is the file's ({last:.3} s): {file}"
+        );
         // Packets are copied, not decoded: the test peers publish synthetic VP8 bodies that
         // no decoder accepts; the container is what a crash can break.
         let errors = ffmpeg_errors(path, false);
