@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::chromium::Page;
+use crate::chromium::{Browser, Page};
 
 /// Generous: several pages encoding and decoding on two cores.
 pub const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -152,4 +152,34 @@ pub async fn screenshot(page: &Page, name: &str) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png)?;
     Ok(())
+}
+
+/// Runs in every page before its own scripts: video transceivers offer only H.264 (and its
+/// retransmission format).
+pub const ONLY_H264: &str = "(() => {
+    const add = RTCPeerConnection.prototype.addTransceiver;
+    RTCPeerConnection.prototype.addTransceiver = function (trackOrKind, init) {
+        const transceiver = add.call(this, trackOrKind, init);
+        const kind = typeof trackOrKind === 'string' ? trackOrKind : trackOrKind.kind;
+        if (kind === 'video') {
+            const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
+            transceiver.setCodecPreferences(
+                codecs.filter(c => c.mimeType === 'video/H264' || c.mimeType === 'video/rtx'));
+        }
+        return transceiver;
+    };
+})();";
+
+/// Opens `url` in a page whose video transceivers offer only H.264 (as a phone with only a
+/// hardware H.264 encoder would).
+pub async fn open_sending_only_h264(browser: &Browser, url: &str) -> Page {
+    let page = browser.new_page("about:blank").await.expect("a page");
+    page.call(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": ONLY_H264 }),
+    )
+    .await
+    .expect("install the codec preference");
+    page.navigate(url).await.expect("open the link");
+    page
 }

@@ -2,26 +2,9 @@
 //! send (as a phone with only a hardware H.264 encoder would) each decode H.264 video from the
 //! other two through the SFU. (Offered both, the SFU answers VP8 first.)
 
-use concord_tests::chromium::{chromium_path, Browser, Page};
-use concord_tests::webclient::{enter_room, BROWSER_TIMEOUT};
+use concord_tests::chromium::{chromium_path, Browser};
+use concord_tests::webclient::{enter_room, open_sending_only_h264, BROWSER_TIMEOUT};
 use concord_tests::TestServer;
-use serde_json::json;
-
-/// Runs in every page before its own scripts: video transceivers offer only H.264 (and its
-/// retransmission format).
-const ONLY_H264: &str = "(() => {
-    const add = RTCPeerConnection.prototype.addTransceiver;
-    RTCPeerConnection.prototype.addTransceiver = function (trackOrKind, init) {
-        const transceiver = add.call(this, trackOrKind, init);
-        const kind = typeof trackOrKind === 'string' ? trackOrKind : trackOrKind.kind;
-        if (kind === 'video') {
-            const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
-            transceiver.setCodecPreferences(
-                codecs.filter(c => c.mimeType === 'video/H264' || c.mimeType === 'video/rtx'));
-        }
-        return transceiver;
-    };
-})();";
 
 /// Inbound video per remote track: its codec and decoded frames (rising between two calls).
 const H264_PROBE: &str = "(async () => {
@@ -41,18 +24,6 @@ const H264_PROBE: &str = "(async () => {
     const h264 = rising.filter(([, v]) => v.codec === 'video/H264').length;
     return h264 >= 2 ? { h264, tracks: now } : null;
 })()";
-
-async fn open_sending_only_h264(browser: &Browser, url: &str) -> Page {
-    let page = browser.new_page("about:blank").await.expect("a page");
-    page.call(
-        "Page.addScriptToEvaluateOnNewDocument",
-        json!({ "source": ONLY_H264 }),
-    )
-    .await
-    .expect("install the codec preference");
-    page.navigate(url).await.expect("open the link");
-    page
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_sending_only_h264_decode_each_other_through_the_sfu() {
