@@ -350,9 +350,10 @@ impl WriterThread {
                     self.push(frame);
                 }
             }
-            // Not writing yet: hold the first frames until it is clear whether video comes. A
-            // file declaring a video track that never gets frames would keep all its audio in
-            // libwebm's memory, where a crash loses it.
+            // Not writing yet: hold the first frames until it is clear whether video comes, and
+            // in which codec (the file's type and tracks are fixed at its start; an H.264 track
+            // needs the parameter sets of a keyframe). An audio-only participant is not given an
+            // empty video track.
             None => {
                 let name = frame.participant.clone();
                 let is_video = frame.kind == TapKind::Video;
