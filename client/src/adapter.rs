@@ -45,6 +45,14 @@ pub trait SfuAdapter: Send + Sync {
     /// Takes a seat: signals, negotiates, and returns the participant once the server accepted
     /// it (media then flows on its own). `options.publish` follows the ticket's role.
     async fn join(&self, ticket: &Ticket, options: PeerOptions) -> Result<Peer>;
+
+    /// Takes a seat that may need more than one connection (Janus VideoRoom publishes and
+    /// subscribes on separate PeerConnections). The first peer names the seat: its participant
+    /// id is the publisher id the others receive. What the seat received is the union of what
+    /// its peers received; what it sent, the sum.
+    async fn join_seat(&self, ticket: &Ticket, options: PeerOptions) -> Result<Vec<Peer>> {
+        Ok(vec![self.join(ticket, options).await?])
+    }
 }
 
 /// Concord through its REST API and `/ws` signaling.

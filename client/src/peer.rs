@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant as StdInstant};
@@ -52,7 +53,7 @@ use webrtc::runtime::TokioRuntime;
 use crate::clip::Clip;
 use crate::media;
 use crate::signal::{msg_type, Inbox, Incoming, Outgoing, SignalClient};
-use crate::stats::{SendLog, SeqTracker};
+use crate::stats::{DelayMatcher, SendLog, SeqTracker};
 
 /// Payload types we offer (the only codec of each kind we register).
 const OPUS_PT: u8 = 111;
@@ -157,6 +158,10 @@ pub struct PeerOptions {
     /// Where publishers note when each frame left and subscribers look it up (forwarding
     /// delay); shared by every peer of a run.
     pub send_log: Option<Arc<SendLog>>,
+    /// The address the peer's media socket binds to: a concrete loopback address (a wildcard
+    /// would skip loopback interfaces). Janus needs its clients on the address it uses itself
+    /// (127.0.0.2 on a veth, see `docs/benchmarks.md`).
+    pub local_ip: IpAddr,
 }
 
 impl Default for PeerOptions {
@@ -167,6 +172,7 @@ impl Default for PeerOptions {
             request_missing_keyframes: true,
             source: MediaSource::Synthetic,
             send_log: None,
+            local_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         }
     }
 }
@@ -203,6 +209,9 @@ pub struct MessageChannel {
     pub inbox: Inbox,
     /// The task behind the channel, aborted with the peer.
     pub task: Option<JoinHandle<()>>,
+    /// The server makes the first offer and the peer answers (Janus VideoRoom subscribers: only
+    /// publishers may offer there). A receive-only peer then adds no transceivers of its own.
+    pub server_offers_first: bool,
 }
 
 /// A participant in a session with a live WebRTC connection to the SFU.
@@ -287,6 +296,7 @@ impl Peer {
                 out,
                 inbox,
                 task: Some(pump),
+                server_offers_first: false,
             },
             joined,
             options,
@@ -312,6 +322,7 @@ impl Peer {
             out,
             inbox: pump_inbox,
             task,
+            server_offers_first,
         } = channel;
         let (peer_tx, peer_rx) = mpsc::unbounded_channel();
         let (cand_tx, cand_rx) = mpsc::unbounded_channel();
@@ -329,12 +340,12 @@ impl Peer {
             state: state_tx,
             readers: Arc::clone(&readers),
         });
-        let pc = build_peer_connection(handler).await?;
+        let pc = build_peer_connection(handler, options.local_ip).await?;
 
         let published = Arc::new(PublishCounters::default());
         let mut tasks = Tasks(task.into_iter().collect());
         let mut publisher = None;
-        if !options.publish {
+        if !options.publish && !server_offers_first {
             // Observers only receive; the offer still needs media sections to bundle.
             for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
                 let init = RTCRtpTransceiverInit {
@@ -345,7 +356,7 @@ impl Peer {
                     .await
                     .context("add a receive-only transceiver")?;
             }
-        } else {
+        } else if options.publish {
             let tracks = LocalTracks::add_to(&pc, &participant_id).await?;
             tasks.0.push(tokio::spawn(listen_for_keyframe_requests(
                 Arc::clone(&tracks.video),
@@ -357,19 +368,21 @@ impl Peer {
 
         // Our offer goes out before any candidate: candidates wait in `cand_rx` until the
         // negotiation task starts.
-        let offer = pc.create_offer(None).await.context("create_offer")?;
-        pc.set_local_description(offer)
-            .await
-            .context("set_local_description(offer)")?;
-        let sdp = pc
-            .local_description()
-            .await
-            .ok_or_else(|| anyhow!("no local description after set_local_description"))?
-            .sdp;
-        out.send(Outgoing::Text(
-            json!({"type": "offer", "sdp": sdp}).to_string(),
-        ))
-        .map_err(|_| anyhow!("signaling socket closed before our offer"))?;
+        if !server_offers_first {
+            let offer = pc.create_offer(None).await.context("create_offer")?;
+            pc.set_local_description(offer)
+                .await
+                .context("set_local_description(offer)")?;
+            let sdp = pc
+                .local_description()
+                .await
+                .ok_or_else(|| anyhow!("no local description after set_local_description"))?
+                .sdp;
+            out.send(Outgoing::Text(
+                json!({"type": "offer", "sdp": sdp}).to_string(),
+            ))
+            .map_err(|_| anyhow!("signaling socket closed before our offer"))?;
+        }
 
         let negotiation = Negotiation {
             pc: Arc::clone(&pc),
@@ -377,7 +390,7 @@ impl Peer {
             to_test: peer_tx,
             negotiated: negotiated_tx,
             errors: Arc::clone(&errors),
-            awaiting_answer: true,
+            awaiting_answer: !server_offers_first,
             stashed_offers: Vec::new(),
         };
         tasks
@@ -622,7 +635,10 @@ impl Drop for Peer {
     }
 }
 
-async fn build_peer_connection(handler: Arc<Handler>) -> Result<Arc<dyn PeerConnection>> {
+async fn build_peer_connection(
+    handler: Arc<Handler>,
+    local_ip: IpAddr,
+) -> Result<Arc<dyn PeerConnection>> {
     let mut media_engine = MediaEngine::default();
     let video_feedback = vec![
         RTCPFeedback {
@@ -670,8 +686,7 @@ async fn build_peer_connection(handler: Arc<Handler>) -> Result<Arc<dyn PeerConn
         .with_interceptor_registry(registry)
         .with_handler(handler)
         .with_runtime(Arc::new(TokioRuntime))
-        // A concrete loopback address: a wildcard would skip loopback interfaces.
-        .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+        .with_udp_addrs(vec![std::net::SocketAddr::new(local_ip, 0).to_string()])
         .build()
         .await
         .context("build peer connection")?;
@@ -759,6 +774,7 @@ async fn read_track(
     let mut seqs = SeqTracker::default();
     let mut frame = FrameAssembly::default();
     let mut last_ts: Option<u32> = None;
+    let mut delays = DelayMatcher::default();
     while let Some(event) = track.poll().await {
         match event {
             TrackRemoteEvent::OnRtpPacket(packet) => {
@@ -778,9 +794,9 @@ async fn read_track(
                     true
                 };
                 let delay = match (&send_log, last_ts) {
-                    (Some(log), last) if last != Some(header.timestamp) => log
-                        .sent_at(&key.0, key.1, header.timestamp)
-                        .map(|at| now.saturating_duration_since(at).as_micros() as u32),
+                    (Some(log), last) if last != Some(header.timestamp) => delays
+                        .delay(log, &key.0, key.1, header.timestamp, now)
+                        .map(|d| d.as_micros() as u32),
                     _ => None,
                 };
                 last_ts = Some(header.timestamp);

@@ -10,10 +10,15 @@
 //! subscriber looks up the timestamp of each frame's first packet on arrival. The delay is
 //! publisher write → subscriber read, i.e. both webrtc-rs stacks (SRTP, interceptors, sockets),
 //! loopback UDP twice and the SFU.
+//!
+//! Not every server keeps the timestamp: Janus's VideoRoom rewrites each subscriber stream to
+//! start near 0 (`janus_rtp_header_update`: out = in − first in), a constant shift per received
+//! stream. [`DelayMatcher`] learns that shift, so both servers are measured the same way (for
+//! Concord it comes out as 0).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::peer::MediaKind;
 
@@ -65,6 +70,68 @@ impl SendLog {
             .rev()
             .find(|(ts, _)| *ts == rtp_ts)
             .map(|(_, at)| *at)
+    }
+
+    /// The newest frame of `publisher`'s `kind` stream sent at or before `at`, as (RTP timestamp,
+    /// send instant).
+    pub fn latest_sent_before(
+        &self,
+        publisher: &str,
+        kind: MediaKind,
+        at: Instant,
+    ) -> Option<(u32, Instant)> {
+        let streams = self.streams.lock().ok()?;
+        let ring = streams.get(&(publisher.to_owned(), kind))?;
+        let len = ring.slots.len();
+        // Newest first: the answer is almost always one of the last two frames.
+        (1..=len)
+            .map(|back| ring.slots[(ring.next + len - back) % len])
+            .find(|(_, sent)| *sent <= at)
+    }
+}
+
+/// Finds the send instant of each frame of one received stream when the server shifted its RTP
+/// timestamps by a constant (see the module comment).
+///
+/// For every frame, the newest frame its publisher had sent by the time it arrived gives a
+/// candidate shift. The real frame was sent no later than that one, so every candidate is the
+/// real shift or later, and equal to it whenever a frame took less than one frame interval
+/// (20 ms of audio, 33 ms of video) to arrive: the earliest candidate seen is the shift. A shift
+/// that stops matching any remembered frame (the server restarted its numbering) is learnt anew.
+#[derive(Debug, Default)]
+pub struct DelayMatcher {
+    /// Added to a received timestamp to get the publisher's.
+    shift: Option<u32>,
+}
+
+impl DelayMatcher {
+    /// The forwarding delay of the frame with received timestamp `rtp_ts`, arriving `now`.
+    pub fn delay(
+        &mut self,
+        log: &SendLog,
+        publisher: &str,
+        kind: MediaKind,
+        rtp_ts: u32,
+        now: Instant,
+    ) -> Option<Duration> {
+        let candidate = log
+            .latest_sent_before(publisher, kind, now)
+            .map(|(ts, _)| ts.wrapping_sub(rtp_ts));
+        let earlier = |c: u32, s: u32| (c.wrapping_sub(s) as i32) < 0;
+        self.shift = match (self.shift, candidate) {
+            (Some(s), Some(c)) if earlier(c, s) => Some(c),
+            (None, c) => c,
+            (s, _) => s,
+        };
+        let lookup = |shift: u32| log.sent_at(publisher, kind, rtp_ts.wrapping_add(shift));
+        let sent = match self.shift.and_then(lookup) {
+            Some(at) => at,
+            None => {
+                self.shift = candidate;
+                candidate.and_then(lookup)?
+            }
+        };
+        Some(now.saturating_duration_since(sent))
     }
 }
 
@@ -152,5 +219,53 @@ mod tests {
         assert!(log.sent_at("p1", MediaKind::Video, 299 * 3000).is_some());
         assert!(log.sent_at("p1", MediaKind::Video, 0).is_none());
         assert!(log.sent_at("p1", MediaKind::Audio, 299 * 3000).is_none());
+    }
+
+    /// Frames every 33 ms; `arrivals` are (frame index, delay in ms).
+    fn matched_delays(shift: u32, arrivals: &[(u32, u64)]) -> Vec<Option<u64>> {
+        let log = SendLog::new();
+        let t0 = Instant::now();
+        let sent = |i: u32| t0 + Duration::from_millis(u64::from(i) * 33);
+        let start_ts = 4_294_960_000u32; // wraps after a few frames
+        for i in 0..40 {
+            log.record(
+                "p",
+                MediaKind::Video,
+                start_ts.wrapping_add(i * 3000),
+                sent(i),
+            );
+        }
+        let mut m = DelayMatcher::default();
+        arrivals
+            .iter()
+            .map(|&(i, ms)| {
+                let received_ts = start_ts.wrapping_add(i * 3000).wrapping_sub(shift);
+                let now = sent(i) + Duration::from_millis(ms);
+                m.delay(&log, "p", MediaKind::Video, received_ts, now)
+                    .map(|d| d.as_millis() as u64)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn delay_matcher_finds_unshifted_timestamps() {
+        let got = matched_delays(0, &[(0, 2), (1, 5), (2, 1)]);
+        assert_eq!(got, vec![Some(2), Some(5), Some(1)]);
+    }
+
+    #[test]
+    fn delay_matcher_learns_a_constant_shift() {
+        // Janus-like: received timestamps start at 0.
+        let shift = 4_294_960_000u32.wrapping_add(5 * 3000);
+        let got = matched_delays(shift, &[(5, 3), (6, 4), (7, 2)]);
+        assert_eq!(got, vec![Some(3), Some(4), Some(2)]);
+    }
+
+    #[test]
+    fn delay_matcher_corrects_a_slow_first_frame() {
+        // The first frame took 40 ms (more than a frame interval): it is first matched to the
+        // next frame; the next quick frame moves the shift back, and it stays there.
+        let got = matched_delays(777, &[(3, 40), (4, 2), (5, 45), (6, 3)]);
+        assert_eq!(got[1..], [Some(2), Some(45), Some(3)]);
     }
 }
