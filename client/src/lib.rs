@@ -9,10 +9,12 @@
 //! - [`api`]: the REST client (sign in, disputes, sessions, invitations).
 //! - [`adapter`]: "prepare a room, join it as publisher or subscriber" as a trait, so servers
 //!   other than Concord can be driven by the same load generator.
+//! - [`janus`]: that trait for Janus's VideoRoom plugin (the comparison benchmark).
 
 pub mod adapter;
 pub mod api;
 pub mod clip;
+pub mod janus;
 pub mod media;
 pub mod peer;
 pub mod signal;
@@ -21,6 +23,7 @@ pub mod stats;
 pub use adapter::{ConcordAdapter, Role, SfuAdapter, Ticket};
 pub use api::{ApiClient, ApiResponse, Invitation};
 pub use clip::{Clip, ClipSpec};
+pub use janus::JanusAdapter;
 pub use peer::{JoinAs, MediaKind, MediaSource, MessageChannel, Peer, PeerOptions, StreamCounts};
 pub use signal::{msg_type, SignalClient};
 pub use stats::SendLog;
