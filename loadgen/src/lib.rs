@@ -4,6 +4,13 @@
 //!
 //! Everything runs on the caller's runtime; the binary uses a single-threaded one
 //! (FIELD-NOTES: one worker was cheaper per packet with webrtc-rs).
+//!
+//! A seat may be several peers (Janus publishes and subscribes on separate PeerConnections,
+//! see [`SfuAdapter::join_seat`]): it is counted as one, receiving the union of what its peers
+//! received and sending their sum, so both servers are counted the same way.
+
+pub mod compare;
+pub mod procfs;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use concord_client::peer::{ReceivedMedia, FREEZE_THRESHOLD};
+use concord_client::peer::{ReceivedMedia, StreamCounts, FREEZE_THRESHOLD};
 use concord_client::stats::quantile;
 use concord_client::{
     Clip, ClipSpec, MediaKind, MediaSource, Peer, PeerOptions, Role, SendLog, SfuAdapter,
@@ -37,6 +44,13 @@ pub struct RunOptions {
     pub clip_cache: std::path::PathBuf,
     /// How long joining and the first frames may take.
     pub warmup_timeout: Duration,
+    /// A pause between warm-up and the window (first keyframe requests, retransmissions and
+    /// subscription updates settle).
+    pub settle: Duration,
+    /// A server process to sample (CPU time, memory) at the window's start and end.
+    pub server_pid: Option<u32>,
+    /// The address the participants' media sockets bind to.
+    pub client_ip: std::net::IpAddr,
 }
 
 /// Aggregates for one role.
@@ -91,14 +105,100 @@ pub struct Report {
     /// keyframes, every 2 s, plus the ones skipped ahead to on request).
     pub keyframe_requests: u64,
     pub keyframes_sent: u64,
+    /// Everything every seat received, all roles together.
+    pub received: Option<RoleReport>,
+    /// The server process over the window, with [`RunOptions::server_pid`].
+    pub server_process: Option<ProcessWindow>,
+    /// Seats (participants) in the run.
+    pub seats: usize,
     pub streams: Vec<StreamReport>,
+}
+
+/// A process's use of the machine over the measured window (from `/proc`, see [`procfs`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessWindow {
+    pub pid: u32,
+    /// User + system CPU time over the window, all threads.
+    pub cpu_seconds: f64,
+    /// Resident memory at the window's start and end, and its peak since the process started.
+    pub rss_start_kb: u64,
+    pub rss_end_kb: u64,
+    pub rss_peak_kb: u64,
 }
 
 struct Seat {
     role: Role,
-    peer: Peer,
-    /// Publishers whose audio and video this peer must receive.
+    /// Never empty; the first names the seat.
+    peers: Vec<Peer>,
+    /// Publishers whose audio and video this seat must receive.
     expects: Vec<String>,
+}
+
+impl Seat {
+    fn id(&self) -> &str {
+        self.peers.first().map_or("", |p| p.participant_id())
+    }
+
+    /// What the seat's peers received, together.
+    fn received(&self) -> ReceivedMedia {
+        let mut all = ReceivedMedia::new();
+        for peer in &self.peers {
+            for (key, counts) in peer.received() {
+                match all.get_mut(&key) {
+                    Some(c) => merge(c, &counts),
+                    None => {
+                        all.insert(key, counts);
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    /// (packets, payload bytes, video frames, audio packets) the seat has sent.
+    fn sent(&self) -> (u64, u64, u64, u64) {
+        self.peers.iter().map(sent).fold((0, 0, 0, 0), |a, b| {
+            (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
+        })
+    }
+
+    /// Waits until some peer of the seat has a whole frame of each kind from each publisher the
+    /// seat expects.
+    async fn wait_for_first_frames(&self, deadline: tokio::time::Instant) -> Result<()> {
+        for publisher in &self.expects {
+            for kind in MediaKind::BOTH {
+                let key = (publisher.clone(), kind);
+                let what = format!("a whole {kind} frame from {publisher}");
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let waits =
+                    self.peers.iter().map(|peer| {
+                        Box::pin(peer.wait_until(&what, left, |m| {
+                            m.get(&key).is_some_and(|c| c.frames >= 1)
+                        }))
+                    });
+                futures_util::future::select_ok(waits)
+                    .await
+                    .with_context(|| format!("warm-up of seat {}", self.id()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds `b`'s counts to `a` (one stream received on two of a seat's connections).
+fn merge(a: &mut StreamCounts, b: &StreamCounts) {
+    a.tracks += b.tracks;
+    a.packets += b.packets;
+    a.bytes += b.bytes;
+    a.keyframes += b.keyframes;
+    a.plis_sent += b.plis_sent;
+    a.ended &= b.ended;
+    a.lost += b.lost;
+    a.frames += b.frames;
+    a.freezes += b.freezes;
+    a.freeze_ms += b.freeze_ms;
+    a.last_frame_at = a.last_frame_at.max(b.last_frame_at);
+    a.delay_us.extend_from_slice(&b.delay_us);
 }
 
 /// Runs one scenario against `adapter`.
@@ -113,6 +213,7 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
     let peer_options = PeerOptions {
         source: MediaSource::Clip(Arc::clone(&clip)),
         send_log: Some(Arc::clone(&send_log)),
+        local_ip: options.client_ip,
         ..PeerOptions::default()
     };
 
@@ -130,23 +231,26 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
         let tickets = adapter.create_room(roles).await?;
         let first = seats.len();
         for ticket in &tickets {
-            let peer = adapter
-                .join(ticket, peer_options.clone())
+            let peers = adapter
+                .join_seat(ticket, peer_options.clone())
                 .await
                 .with_context(|| format!("joining seat {} ({:?})", seats.len(), ticket.role))?;
+            if peers.is_empty() {
+                bail!("{} gave seat {} no connection", adapter.name(), seats.len());
+            }
             seats.push(Seat {
                 role: ticket.role,
-                peer,
+                peers,
                 expects: Vec::new(),
             });
         }
         let publishers: Vec<String> = seats[first..]
             .iter()
             .filter(|s| s.role == Role::Publisher)
-            .map(|s| s.peer.participant_id().to_owned())
+            .map(|s| s.id().to_owned())
             .collect();
         for seat in &mut seats[first..] {
-            let me = seat.peer.participant_id().to_owned();
+            let me = seat.id().to_owned();
             seat.expects = publishers.iter().filter(|p| **p != me).cloned().collect();
         }
     }
@@ -154,33 +258,32 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
     // Warm-up: every seat receives a whole frame of each kind from each publisher it expects.
     let deadline = tokio::time::Instant::now() + options.warmup_timeout;
     for seat in &seats {
-        let expects: Vec<&str> = seat.expects.iter().map(String::as_str).collect();
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        seat.peer
-            .wait_until(
-                "a frame of audio and video from each publisher",
-                left,
-                |m| {
-                    expects.iter().all(|p| {
-                        MediaKind::BOTH
-                            .iter()
-                            .all(|k| m.get(&((*p).to_owned(), *k)).is_some_and(|c| c.frames >= 1))
-                    })
-                },
-            )
-            .await?;
+        seat.wait_for_first_frames(deadline).await?;
     }
+    tokio::time::sleep(options.settle).await;
 
-    let before: Vec<ReceivedMedia> = seats.iter().map(|s| s.peer.received()).collect();
-    let sent_before: Vec<(u64, u64, u64, u64)> = seats.iter().map(|s| sent(&s.peer)).collect();
+    let before: Vec<ReceivedMedia> = seats.iter().map(Seat::received).collect();
+    let sent_before: Vec<(u64, u64, u64, u64)> = seats.iter().map(Seat::sent).collect();
+    let server_before = options.server_pid.map(procfs::sample).transpose()?;
     let cpu_before = cpu_seconds();
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(options.seconds)).await;
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu_after = cpu_seconds();
-    let after: Vec<ReceivedMedia> = seats.iter().map(|s| s.peer.received()).collect();
-    let sent_after: Vec<(u64, u64, u64, u64)> = seats.iter().map(|s| sent(&s.peer)).collect();
+    let server_after = options.server_pid.map(procfs::sample).transpose()?;
+    let after: Vec<ReceivedMedia> = seats.iter().map(Seat::received).collect();
+    let sent_after: Vec<(u64, u64, u64, u64)> = seats.iter().map(Seat::sent).collect();
     let now = Instant::now();
+    let server_process = match (options.server_pid, server_before, server_after) {
+        (Some(pid), Some(b), Some(a)) => Some(ProcessWindow {
+            pid,
+            cpu_seconds: a.cpu_seconds() - b.cpu_seconds(),
+            rss_start_kb: b.rss_kb,
+            rss_end_kb: a.rss_kb,
+            rss_peak_kb: a.hwm_kb,
+        }),
+        _ => None,
+    };
 
     // Publishers' sending side.
     let mut roles = Vec::new();
@@ -213,6 +316,7 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
 
     // Receiving side, per role.
     let mut streams = Vec::new();
+    let mut everyone = Agg::default();
     for role in [Role::Subscriber, Role::Publisher] {
         let members: Vec<usize> = (0..seats.len())
             .filter(|&i| seats[i].role == role)
@@ -236,15 +340,16 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
                     {
                         freezes += 1;
                     }
-                    let frames_sent = seats
-                        .iter()
-                        .position(|p| p.peer.participant_id() == publisher)
-                        .map_or(0, |j| match kind {
-                            MediaKind::Video => sent_after[j].2 - sent_before[j].2,
-                            MediaKind::Audio => sent_after[j].3 - sent_before[j].3,
-                        });
+                    let frames_sent =
+                        seats
+                            .iter()
+                            .position(|p| p.id() == publisher)
+                            .map_or(0, |j| match kind {
+                                MediaKind::Video => sent_after[j].2 - sent_before[j].2,
+                                MediaKind::Audio => sent_after[j].3 - sent_before[j].3,
+                            });
                     let s = StreamReport {
-                        receiver: seat.peer.participant_id().to_owned(),
+                        receiver: seat.id().to_owned(),
                         publisher: publisher.clone(),
                         kind: kind.to_string(),
                         packets: a.packets - b.packets,
@@ -254,11 +359,9 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
                         frames_sent,
                         freezes,
                     };
-                    agg.add(
-                        &s,
-                        kind,
-                        &a.delay_us[b.delay_us.len().min(a.delay_us.len())..],
-                    );
+                    let delays = &a.delay_us[b.delay_us.len().min(a.delay_us.len())..];
+                    agg.add(&s, kind, delays);
+                    everyone.add(&s, kind, delays);
                     streams.push(s);
                 }
             }
@@ -273,14 +376,18 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
         roles.push(agg.report(name, members.len(), elapsed));
     }
 
+    let received =
+        (everyone.streams > 0).then(|| everyone.report("all received", seats.len(), elapsed));
+
     let (mut keyframe_requests, mut keyframes_sent) = (0, 0);
-    for seat in &seats {
-        let c = seat.peer.published();
+    for peer in seats.iter().flat_map(|s| &s.peers) {
+        let c = peer.published();
         keyframe_requests += c.keyframe_requests.load(Ordering::Relaxed);
         keyframes_sent += c.keyframes_sent.load(Ordering::Relaxed);
     }
-    for seat in seats {
-        seat.peer.close().await;
+    let seat_count = seats.len();
+    for peer in seats.into_iter().flat_map(|s| s.peers) {
+        peer.close().await;
     }
 
     let scenario = match options.scenario {
@@ -300,6 +407,9 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
         cpu_seconds: cpu,
         keyframe_requests,
         keyframes_sent,
+        received,
+        server_process,
+        seats: seat_count,
         streams,
     })
 }
@@ -370,25 +480,12 @@ impl Agg {
     }
 }
 
-/// User + system CPU seconds of this process so far (`/proc/self/stat`, fields 14 and 15, in
-/// clock ticks of 1/100 s: USER_HZ is 100 on Linux).
+/// User + system CPU seconds of this process so far (0 if `/proc` cannot be read).
 pub fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // The command name (field 2) may hold spaces; fields after it start past the last ')'.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3, so fields 14 and 15 are at indices 11 and 12.
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(11) + ticks(12)) as f64 / 100.0
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| procfs::parse_cpu_ticks(&stat))
+        .map_or(0.0, procfs::ticks_to_seconds)
 }
 
 impl Report {
@@ -436,6 +533,16 @@ impl Report {
             "generator CPU: {:.2} s over {:.1} s = {:.1} % of one core",
             self.cpu_seconds, self.seconds, self.cpu_pct
         );
+        if let Some(p) = &self.server_process {
+            out += &format!(
+                "\nserver (pid {}) CPU: {:.2} s = {:.1} % of one core; RSS {:.1} MB (peak {:.1} MB)",
+                p.pid,
+                p.cpu_seconds,
+                p.cpu_seconds / self.seconds * 100.0,
+                p.rss_end_kb as f64 / 1024.0,
+                p.rss_peak_kb as f64 / 1024.0
+            );
+        }
         out
     }
 

@@ -1,12 +1,14 @@
 //! `concord-loadgen`: see `docs/benchmarks.md`.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use concord_client::{Clip, ClipSpec, ConcordAdapter};
+use concord_client::{Clip, ClipSpec, ConcordAdapter, JanusAdapter, SfuAdapter};
+use concord_loadgen::compare::{self, CompareOptions, ServerKind, ServerSetup};
 use concord_loadgen::{run, RunOptions, Scenario};
 
 /// Load generator for Concord: webrtc-rs participants joining through the REST API and the
@@ -35,6 +37,42 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Concord against Janus's VideoRoom, same scenarios, same generator, one run: starts each
+    /// server fresh per scenario and samples its CPU and memory from /proc (see
+    /// loadgen/bench/compare.sh, which sets up the network namespace Janus needs).
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Fan-out scenarios: subscriber counts.
+    #[arg(long, value_delimiter = ',', default_value = "1,5,10,20")]
+    subscribers: Vec<usize>,
+    /// The mediation mix: this many rooms of 4 publishers (0: skip).
+    #[arg(long, default_value_t = 3)]
+    rooms: usize,
+    /// Servers to run, in this order (alternating per scenario).
+    #[arg(long, value_delimiter = ',', default_value = "concord,janus", value_parser = parse_server)]
+    servers: Vec<ServerKind>,
+    /// The `concord` binary (default: next to this one).
+    #[arg(long)]
+    concord_bin: Option<PathBuf>,
+    #[arg(long, default_value = "/usr/bin/janus")]
+    janus_bin: PathBuf,
+    /// Where Janus's plugins/ and transports/ are.
+    #[arg(long, default_value = "/usr/lib/x86_64-linux-gnu/janus")]
+    janus_lib_dir: PathBuf,
+    /// The media address of both servers (on --ice-interface).
+    #[arg(long, default_value = "127.0.0.2")]
+    media_ip: IpAddr,
+    /// The interface carrying --media-ip, the only one Janus's ICE may use.
+    #[arg(long)]
+    ice_interface: Option<String>,
+    /// Only print the comparison, not every run's own report.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    measure: Measure,
 }
 
 #[derive(Args)]
@@ -42,6 +80,9 @@ struct Common {
     /// The server, e.g. http://127.0.0.1:8080 (not needed with --serve-inline).
     #[arg(long)]
     server: Option<String>,
+    /// Drive a Janus VideoRoom at this WebSocket URL (e.g. ws://127.0.0.1:8188) instead.
+    #[arg(long, conflicts_with_all = ["server", "serve_inline"])]
+    janus: Option<String>,
     /// Start a server in this process on 127.0.0.1:0 (its CPU then counts as the generator's).
     #[arg(long)]
     serve_inline: bool,
@@ -50,6 +91,12 @@ struct Common {
     username: String,
     #[arg(long, env = "CONCORD_LOADGEN_PASSWORD")]
     password: Option<String>,
+    #[command(flatten)]
+    measure: Measure,
+}
+
+#[derive(Args)]
+struct Measure {
     /// Measured seconds, after warm-up.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
@@ -62,12 +109,26 @@ struct Common {
     /// How long joining and the first frames may take, seconds.
     #[arg(long, default_value_t = 60)]
     warmup_timeout: u64,
+    /// Seconds between warm-up and the measured window.
+    #[arg(long, default_value_t = 0.0)]
+    settle_seconds: f64,
+    /// The address the participants' media sockets bind to (Janus: its own media address).
+    #[arg(long, default_value = "127.0.0.1")]
+    client_ip: IpAddr,
     /// Also print the report as one JSON line.
     #[arg(long)]
     json: bool,
     /// Worker threads (0: a single-threaded runtime, cheapest per packet with webrtc-rs).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+}
+
+fn parse_server(s: &str) -> Result<ServerKind, String> {
+    match s {
+        "concord" => Ok(ServerKind::Concord),
+        "janus" => Ok(ServerKind::Janus),
+        _ => Err(format!("unknown server {s:?} (concord, janus)")),
+    }
 }
 
 fn parse_bitrate(s: &str) -> Result<u32, String> {
@@ -92,6 +153,10 @@ fn main() -> Result<()> {
         .try_init();
     let cli = Cli::parse();
     let (scenario, common) = match cli.command {
+        Command::Compare(args) => {
+            let runtime = runtime(args.measure.threads)?;
+            return runtime.block_on(run_compare(args));
+        }
         Command::Fanout {
             subscribers,
             common,
@@ -108,20 +173,117 @@ fn main() -> Result<()> {
             (Scenario::Rooms { rooms }, common)
         }
     };
-    let runtime = if common.threads == 0 {
+    runtime(common.measure.threads)?.block_on(run_cli(scenario, common))
+}
+
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
+    let runtime = if threads == 0 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
     } else {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(common.threads)
+            .worker_threads(threads)
             .enable_all()
             .build()?
     };
-    runtime.block_on(run_cli(scenario, common))
+    Ok(runtime)
+}
+
+impl Measure {
+    fn run_options(&self, scenario: Scenario) -> RunOptions {
+        RunOptions {
+            scenario,
+            seconds: self.seconds,
+            clip: ClipSpec {
+                video_bitrate: self.bitrate,
+                ..ClipSpec::default()
+            },
+            clip_cache: self
+                .clip_cache
+                .clone()
+                .unwrap_or_else(Clip::default_cache_dir),
+            warmup_timeout: Duration::from_secs(self.warmup_timeout),
+            settle: Duration::from_secs_f64(self.settle_seconds.max(0.0)),
+            server_pid: None,
+            client_ip: self.client_ip,
+        }
+    }
+}
+
+async fn run_compare(args: CompareArgs) -> Result<()> {
+    let concord_bin = match args.concord_bin {
+        Some(bin) => bin,
+        None => std::env::current_exe()
+            .context("locating this executable")?
+            .with_file_name("concord"),
+    };
+    if args.servers.contains(&ServerKind::Janus) && args.ice_interface.is_none() {
+        bail!(
+            "Janus needs --ice-interface (a non-loopback interface carrying --media-ip): run \
+             loadgen/bench/compare.sh, which sets one up in a network namespace"
+        );
+    }
+    let mut scenarios: Vec<Scenario> = args
+        .subscribers
+        .iter()
+        .map(|&subscribers| Scenario::Fanout { subscribers })
+        .collect();
+    if args.rooms > 0 {
+        scenarios.push(Scenario::Rooms { rooms: args.rooms });
+    }
+    let options = CompareOptions {
+        setup: ServerSetup {
+            concord_bin,
+            janus_bin: args.janus_bin,
+            janus_lib_dir: args.janus_lib_dir,
+            media_ip: args.media_ip,
+            ice_interface: args.ice_interface.unwrap_or_default(),
+        },
+        servers: args.servers,
+        scenarios,
+        // Janus only answers clients on its own media address: both servers get the same.
+        run: RunOptions {
+            client_ip: args.media_ip,
+            ..args
+                .measure
+                .run_options(Scenario::Fanout { subscribers: 1 })
+        },
+    };
+    let quiet = args.quiet;
+    let outcomes = compare::compare(&options, |o| match (&o.report, &o.error) {
+        (Some(report), _) if !quiet => println!("{}\n", report.table()),
+        (_, Some(err)) => eprintln!("{} on {} failed: {err}\n", o.server, o.scenario),
+        _ => {}
+    })
+    .await;
+    let mut scenarios: Vec<&str> = Vec::new();
+    for o in &outcomes {
+        if !scenarios.contains(&o.scenario.as_str()) {
+            scenarios.push(&o.scenario);
+        }
+    }
+    for scenario in scenarios {
+        let mine: Vec<&compare::Outcome> =
+            outcomes.iter().filter(|o| o.scenario == scenario).collect();
+        println!("{}", compare::scenario_table(&mine));
+    }
+    println!("{}", compare::markdown_summary(&outcomes));
+    if args.measure.json {
+        println!("{}", serde_json::to_string(&outcomes)?);
+    }
+    if outcomes.iter().any(|o| o.metrics.is_none()) {
+        bail!("some runs failed (see above)");
+    }
+    Ok(())
 }
 
 async fn run_cli(scenario: Scenario, common: Common) -> Result<()> {
+    let options = common.measure.run_options(scenario);
+    if let Some(url) = &common.janus {
+        let adapter = JanusAdapter::connect(url).await?;
+        return report(run(&adapter, &options).await?, &common);
+    }
     let mut inline = None;
     let (base_url, password) = if common.serve_inline {
         let dir = tempfile::Builder::new()
@@ -150,26 +312,19 @@ async fn run_cli(scenario: Scenario, common: Common) -> Result<()> {
     };
 
     let adapter = ConcordAdapter::sign_in(&base_url, &common.username, &password).await?;
-    let options = RunOptions {
-        scenario,
-        seconds: common.seconds,
-        clip: ClipSpec {
-            video_bitrate: common.bitrate,
-            ..ClipSpec::default()
-        },
-        clip_cache: common.clip_cache.unwrap_or_else(Clip::default_cache_dir),
-        warmup_timeout: Duration::from_secs(common.warmup_timeout),
-    };
-    let result = run(&adapter, &options).await;
+    let result = run(&adapter as &dyn SfuAdapter, &options).await;
     if let Some((server, _dir)) = inline {
         server.shutdown().await;
     }
-    let report = result?;
+    report(result?, &common)
+}
+
+fn report(report: concord_loadgen::Report, common: &Common) -> Result<()> {
     println!("{}", report.table());
     if common.serve_inline {
         println!("(--serve-inline: the CPU figure includes the server)");
     }
-    if common.json {
+    if common.measure.json {
         println!("{}", serde_json::to_string(&report)?);
     }
     Ok(())

@@ -29,6 +29,9 @@ async fn fanout_to_three_subscribers_delivers_video_and_audio_frames() {
         },
         clip_cache: Clip::default_cache_dir(),
         warmup_timeout: Duration::from_secs(60),
+        settle: Duration::ZERO,
+        server_pid: None,
+        client_ip: "127.0.0.1".parse().expect("an IP"),
     };
     let result = run(&adapter, &options).await;
     server.shutdown().await;

@@ -1,0 +1,98 @@
+//! A process's CPU time and memory from `/proc/<pid>/stat` and `/proc/<pid>/status`.
+//!
+//! `stat` fields 14 and 15 (`utime`, `stime`) are the CPU time of every thread of the process,
+//! alive or gone, in clock ticks of 1/100 s (USER_HZ is 100 in Linux's user-space ABI).
+//! `status` gives `VmRSS` (resident now) and `VmHWM` (the resident peak), in kB.
+
+use anyhow::{anyhow, Context, Result};
+
+/// Clock ticks per second in `/proc/<pid>/stat`.
+const USER_HZ: f64 = 100.0;
+
+/// One reading of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcSample {
+    /// utime + stime, clock ticks.
+    pub cpu_ticks: u64,
+    pub rss_kb: u64,
+    pub hwm_kb: u64,
+}
+
+impl ProcSample {
+    pub fn cpu_seconds(&self) -> f64 {
+        ticks_to_seconds(self.cpu_ticks)
+    }
+}
+
+pub fn ticks_to_seconds(ticks: u64) -> f64 {
+    ticks as f64 / USER_HZ
+}
+
+/// Reads `pid` now.
+pub fn sample(pid: u32) -> Result<ProcSample> {
+    let stat_path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&stat_path)
+        .with_context(|| format!("reading {stat_path} (has the process exited?)"))?;
+    let status_path = format!("/proc/{pid}/status");
+    let status =
+        std::fs::read_to_string(&status_path).with_context(|| format!("reading {status_path}"))?;
+    let field =
+        |key| parse_status_kb(&status, key).ok_or_else(|| anyhow!("no {key} in {status_path}"));
+    Ok(ProcSample {
+        cpu_ticks: parse_cpu_ticks(&stat)
+            .ok_or_else(|| anyhow!("unexpected format of {stat_path}: {stat}"))?,
+        rss_kb: field("VmRSS")?,
+        hwm_kb: field("VmHWM")?,
+    })
+}
+
+/// utime + stime from the text of `/proc/<pid>/stat`.
+pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may hold spaces or parentheses itself:
+    // the fields after it start past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // `rest` starts at field 3 (state), so utime (14) and stime (15) are its 12th and 13th.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The value in kB of a `Key:   1234 kB` line of `/proc/<pid>/status`.
+pub fn parse_status_kb(status: &str, key: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(key)?.strip_prefix(':')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_survive_odd_command_names() {
+        // Fields 14 and 15 are 250 and 40; the name holds a space and a ')'.
+        let stat = "4242 (janus (x) y) S 1 4242 4242 0 -1 4194560 2000 0 3 0 250 40 0 0 20 0 \
+                    12 0 123456 456789 1234 18446744073709551615";
+        assert_eq!(parse_cpu_ticks(stat), Some(290));
+        assert_eq!(parse_cpu_ticks("4242 (cut short) S 1 2"), None);
+        assert_eq!(parse_cpu_ticks("no parenthesis"), None);
+    }
+
+    #[test]
+    fn status_values_in_kb() {
+        let status = "Name:\tjanus\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\nThreads:\t12\n";
+        assert_eq!(parse_status_kb(status, "VmRSS"), Some(40960));
+        assert_eq!(parse_status_kb(status, "VmHWM"), Some(51200));
+        assert_eq!(parse_status_kb(status, "VmSwap"), None);
+        // A key that is a prefix of another is not confused with it.
+        assert_eq!(parse_status_kb("VmRSSx:\t1 kB\n", "VmRSS"), None);
+    }
+
+    #[test]
+    fn this_process_can_be_sampled() {
+        let me = sample(std::process::id()).expect("sample /proc/self");
+        assert!(me.rss_kb > 0 && me.hwm_kb >= me.rss_kb);
+    }
+}
