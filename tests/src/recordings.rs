@@ -48,6 +48,51 @@ pub async fn wait_until_filed(client: &ApiClient, dispute_id: &str) -> Value {
         .expect("the recording's manifest is written within three minutes")
 }
 
+/// A recording file as the API served it.
+#[derive(Debug)]
+pub struct ServedFile {
+    pub status: u16,
+    pub content_type: String,
+    pub content_range: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// GETs recording file `file_id` from the server at `base_url` with `cookie` (a signed-in
+/// account's), the whole file or the byte `range` (e.g. `bytes=0-99`, as a `<video>` asks).
+pub async fn fetch_recording_file(
+    base_url: &str,
+    cookie: &str,
+    file_id: &str,
+    range: Option<&str>,
+) -> ServedFile {
+    let url = format!(
+        "{}/api/recordings/files/{file_id}",
+        base_url.trim_end_matches('/')
+    );
+    let mut request = reqwest::Client::new().get(url).header("cookie", cookie);
+    if let Some(range) = range {
+        request = request.header("range", range);
+    }
+    let response = request.send().await.expect("request a recording file");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let status = response.status().as_u16();
+    let content_type = header("content-type").unwrap_or_default();
+    let content_range = header("content-range");
+    let body = response.bytes().await.expect("the file's body").to_vec();
+    ServedFile {
+        status,
+        content_type,
+        content_range,
+        body,
+    }
+}
+
 pub fn sha256_of(path: &Path) -> String {
     let output = Command::new("sha256sum")
         .arg(path)

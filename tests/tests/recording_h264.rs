@@ -2,20 +2,67 @@
 //! encoder do): the mediator records the demo session from the console, and each participant's
 //! file is Matroska (`.mkv`, since WebM has no H.264) with H.264 and Opus that decode without an
 //! error; the composite is made from them and the manifest lists every file with its hash.
+//! Each file is served as what it is (`video/x-matroska`, `video/webm`, whole or by range, every
+//! fetch audited), and the dispute's page plays the Matroska file in Chromium, or, in a browser
+//! that cannot play it, offers the download and says why there is no player.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use concord_tests::chromium::{chromium_path, Browser, Page};
-use concord_tests::recordings::{ffmpeg_errors, ffprobe, sha256_of, wait_until_filed};
+use concord_tests::recordings::{
+    fetch_recording_file, ffmpeg_errors, ffprobe, sha256_of, wait_until_filed,
+};
+use concord_tests::server::{ADMIN_PASSWORD, ADMIN_USERNAME};
 use concord_tests::webclient::{
     enter_room, open_sending_only_h264, wait_for_remote_streams, BROWSER_TIMEOUT,
 };
 use concord_tests::TestServer;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// How long the test records: the length measured, not a synchronisation.
 const RECORDING_LENGTH: Duration = Duration::from_secs(8);
+
+/// Makes every `<video>` say it can play nothing, as a browser without H.264 would.
+const PLAYS_NOTHING: &str = "HTMLMediaElement.prototype.canPlayType = () => '';";
+
+/// A page signed in as the admin, on the dispute's page; `script` runs first in every document.
+async fn dispute_page(
+    browser: &Browser,
+    server: &TestServer,
+    dispute_id: &str,
+    script: Option<&str>,
+) -> Page {
+    let page = browser
+        .new_page(&server.url("/api/health"))
+        .await
+        .expect("a page");
+    if let Some(source) = script {
+        page.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": source }),
+        )
+        .await
+        .expect("install the script");
+    }
+    // The request body as a JavaScript string literal.
+    let body = serde_json::to_string(
+        &json!({"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD}).to_string(),
+    )
+    .expect("JSON");
+    let status = page
+        .evaluate(&format!(
+            "fetch('/api/auth/login', {{method: 'POST', \
+             headers: {{'content-type': 'application/json'}}, body: {body}}}).then(r => r.status)"
+        ))
+        .await
+        .expect("sign in from the page");
+    assert_eq!(status, 200, "the admin signs in");
+    page.navigate(&server.url(&format!("/#/disputes/{dispute_id}")))
+        .await
+        .expect("open the dispute's page");
+    page
+}
 
 async fn recording_state_is(page: &Page, state: &str, who: &str) {
     page.wait_for(
@@ -192,5 +239,127 @@ async fn h264_only_browsers_are_recorded_into_matroska_files_that_decode() {
         listed, expected,
         "the manifest lists every file with its hash, the composite too"
     );
+
+    // Each file is served as what it is, whole and by range (as a <video> element asks), and
+    // the listing says so, with the codecs a page can ask its browser about.
+    let kind = |kind: &str| {
+        files
+            .iter()
+            .find(|f| f["kind"] == kind)
+            .unwrap_or_else(|| panic!("a {kind} file: {recording}"))
+    };
+    let mkv = participant_files[0];
+    assert_eq!(mkv["content_type"], "video/x-matroska", "{mkv}");
+    assert_eq!(mkv["codecs"], "avc1.42E01E, opus", "{mkv}");
+    assert_eq!(kind("composite")["content_type"], "video/webm");
+    assert_eq!(kind("composite")["codecs"], "vp8, opus");
+    assert_eq!(kind("manifest")["content_type"], "application/json");
+    let cookie = admin.cookie().expect("the admin's cookie");
+    let served = [
+        (mkv, "video/x-matroska"),
+        (kind("composite"), "video/webm"),
+        (kind("manifest"), "application/json"),
+    ];
+    for (file, content_type) in served {
+        let id = file["id"].as_str().expect("id");
+        let size = file["size_bytes"].as_u64().expect("a size");
+        let whole = fetch_recording_file(server.base_url(), &cookie, id, None).await;
+        assert_eq!(whole.status, 200, "{file}");
+        assert_eq!(whole.content_type, content_type, "{file}");
+        assert_eq!(whole.body.len() as u64, size, "{file}");
+        let part = fetch_recording_file(server.base_url(), &cookie, id, Some("bytes=0-99")).await;
+        assert_eq!(part.status, 206, "a range of {file}");
+        assert_eq!(part.content_type, content_type, "a range of {file}");
+        assert_eq!(
+            part.content_range.as_deref(),
+            Some(format!("bytes 0-99/{size}").as_str())
+        );
+        assert_eq!(
+            part.body,
+            whole.body[..100],
+            "the range is the file's start"
+        );
+    }
+    let listing = admin
+        .get(&format!("/api/disputes/{dispute_id}/recordings"))
+        .await
+        .expect("request")
+        .ok()
+        .expect("list again");
+    for file in listing["recordings"][0]["files"].as_array().expect("files") {
+        let plays = file["audit"]
+            .as_array()
+            .expect("audit")
+            .iter()
+            .filter(|a| a["action"] == "play")
+            .count();
+        let fetched = served.iter().any(|(f, _)| f["id"] == file["id"]);
+        assert_eq!(
+            plays,
+            if fetched { 2 } else { 0 },
+            "every fetch is audited: {file}"
+        );
+    }
+
+    // The dispute's page plays the Matroska file in Chromium.
+    let browser = Browser::launch().await.expect("launch Chromium");
+    let entry = format!(
+        "[data-testid=recording-file][data-file-id='{}']",
+        mkv["id"].as_str().expect("id")
+    );
+    let page = dispute_page(&browser, &server, &dispute_id, None).await;
+    page.wait_and_click(
+        &format!("{entry} [data-testid=play-recording]"),
+        BROWSER_TIMEOUT,
+    )
+    .await
+    .expect("the .mkv file is listed with a play button");
+    page.wait_for(
+        "(() => { const v = document.querySelector('[data-testid=recording-player]'); \
+         return !!v && v.readyState >= 2 && v.videoWidth > 0 && v.duration > 1; })()",
+        BROWSER_TIMEOUT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("Chromium plays the .mkv file: {e:#}\n{:?}", page.console()));
+    let note_hidden = page
+        .evaluate(&format!(
+            "document.querySelector(\"{entry} [data-testid=cannot-play]\").hidden"
+        ))
+        .await
+        .expect("read the note");
+    assert_eq!(
+        note_hidden, true,
+        "no 'cannot play' note for a file that plays"
+    );
+
+    // A browser that cannot play it gets no player, a note and the download.
+    let page = dispute_page(&browser, &server, &dispute_id, Some(PLAYS_NOTHING)).await;
+    page.wait_for(
+        &format!(
+            "(() => {{ const note = document.querySelector(\"{entry} [data-testid=cannot-play]\"); \
+             return !!note && !note.hidden; }})()"
+        ),
+        BROWSER_TIMEOUT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the page says it cannot play the file: {e:#}"));
+    let offered = page
+        .evaluate(&format!(
+            "[!!document.querySelector(\"{entry} [data-testid=play-recording]\"), \
+              document.querySelector(\"{entry} [data-testid=download-recording]\")?.getAttribute('href')]"
+        ))
+        .await
+        .expect("read the file's actions");
+    assert_eq!(
+        offered[0], false,
+        "no player for a file the browser cannot play"
+    );
+    assert!(
+        offered[1]
+            .as_str()
+            .is_some_and(|href| href.ends_with("?download=1")),
+        "the download is offered: {offered}"
+    );
+    browser.close().await;
     server.shutdown().await;
 }

@@ -108,12 +108,24 @@ function compositeLine(r) {
   });
 }
 
+// Whether this browser says it can play a file, asked with the type and codecs the listing
+// gives (H.264 in Matroska plays in Chrome and Debian's Chromium, not in every browser).
+function playable(f) {
+  if (!f.content_type) return true;
+  if (!f.content_type.startsWith('video/')) return false;
+  const type = f.codecs ? `${f.content_type}; codecs="${f.codecs}"` : f.content_type;
+  return document.createElement('video').canPlayType(type) !== '';
+}
+
 function fileEntry(f) {
   const manifest = f.kind === 'manifest';
   const player = h('div', { class: 'player', hidden: true });
   const url = recordingFileUrl(f.id);
+  // A file this browser cannot play gets no player but says so; the download is always there.
+  const canPlay = !manifest && playable(f);
+  const cannotPlay = h('p', { class: 'hint', testid: 'cannot-play', hidden: manifest || canPlay, i18n: 'recordings.cannot_play' });
   let open = false;
-  const play = !manifest && h('button', {
+  const play = canPlay && h('button', {
     type: 'button', class: 'btn btn-go btn-small', testid: 'play-recording', 'aria-expanded': 'false',
     on: {
       click: (ev) => {
@@ -122,7 +134,11 @@ function fileEntry(f) {
         button.setAttribute('aria-expanded', String(open));
         setText(button.lastChild, open ? 'recordings.close_player' : 'recordings.play');
         if (open) {
-          const video = h('video', { controls: true, preload: 'metadata', playsinline: true, src: url, testid: 'recording-player' });
+          const video = h('video', {
+            controls: true, preload: 'metadata', playsinline: true, src: url, testid: 'recording-player',
+            // The browser tried and could not (a codec it lacks after all): say so.
+            on: { error: () => { if (video.getAttribute('src')) cannotPlay.hidden = false; } },
+          });
           mount(player, video);
           player.hidden = false;
           video.play().catch(() => {});
@@ -155,6 +171,7 @@ function fileEntry(f) {
     ),
     f.sha256 && h('p', { class: 'hash-line' }, h('span', { class: 'muted', i18n: 'recordings.sha256' }), ' ', hash(f.sha256)),
     h('div', { class: 'file-actions' }, play, openLink, download),
+    cannotPlay,
     player,
     audit(f.audit),
   );

@@ -1,5 +1,7 @@
 //! Recordings on the dispute's page: listed and served to authorized staff only, every play
 //! and download written to the audit log. Invitees never get them, whatever they present.
+//! Each file is served with the media type of its container, read from its filed name:
+//! `.webm` (VP8) as `video/webm`, `.mkv` (H.264) as `video/x-matroska`.
 
 use std::net::SocketAddr;
 
@@ -19,7 +21,43 @@ use super::error::{ApiError, ApiResult};
 use crate::auth::{user_from_headers, CurrentUser};
 use crate::secrets::{new_id, now_ms, token_hash};
 use crate::state::AppState;
-use crate::store::{AuditEntry, FileKind};
+use crate::store::{AuditEntry, FileKind, RecordingFile};
+
+/// How a file is served: its `Content-Type`, and the codecs inside (RFC 6381 names) so that a
+/// page can ask its browser whether it can play the file before trying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MediaType {
+    content_type: &'static str,
+    codecs: Option<&'static str>,
+}
+
+/// The media type of a filed file, from its kind and its name's extension (the recorder names
+/// each file by its container: WebM holds VP8, Matroska holds H.264 since WebM cannot; both
+/// carry Opus; the composite is VP8 and Opus in WebM).
+fn media_type(file: &RecordingFile) -> MediaType {
+    let extension = std::path::Path::new(&file.path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match (file.kind, extension.as_deref()) {
+        (FileKind::Manifest, _) | (_, Some("json")) => MediaType {
+            content_type: "application/json",
+            codecs: None,
+        },
+        (_, Some("mkv")) => MediaType {
+            content_type: "video/x-matroska",
+            codecs: Some("avc1.42E01E, opus"),
+        },
+        (_, Some("webm")) => MediaType {
+            content_type: "video/webm",
+            codecs: Some("vp8, opus"),
+        },
+        _ => MediaType {
+            content_type: "application/octet-stream",
+            codecs: None,
+        },
+    }
+}
 
 /// The caller as an account, refusing invitees with 403 (they are known, and not allowed) and
 /// everyone else without an account with 401.
@@ -57,6 +95,9 @@ pub async fn list(
         let mut value =
             serde_json::to_value(&recording).map_err(|e| ApiError::Internal(e.into()))?;
         for (index, file) in recording.files.iter().enumerate() {
+            let media = media_type(file);
+            value["files"][index]["content_type"] = json!(media.content_type);
+            value["files"][index]["codecs"] = json!(media.codecs);
             let audit = state.store.audit_of(&file.id).await?;
             value["files"][index]["audit"] = json!(audit
                 .iter()
@@ -110,17 +151,14 @@ pub async fn file(
     };
     state.store.record_audit(&new_id(), &entry).await?;
 
-    let mime = match file.kind {
-        FileKind::Manifest => "application/json",
-        FileKind::Participant | FileKind::Composite => "video/webm",
-    };
-    let served = ServeFile::new_with_mime(
-        &path,
-        &mime.parse().map_err(|_| ApiError::NotFound("file"))?,
-    )
-    .oneshot(request)
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    let content_type = media_type(&file).content_type;
+    let mime = content_type
+        .parse()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("{content_type} is not a media type")))?;
+    let served = ServeFile::new_with_mime(&path, &mime)
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let mut response = served.map(Body::new);
     if download {
         let name = path
@@ -154,4 +192,60 @@ pub async fn file(
         }
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FileStatus;
+
+    fn file(kind: FileKind, path: &str) -> RecordingFile {
+        RecordingFile {
+            id: "f".to_owned(),
+            recording_id: "r".to_owned(),
+            kind,
+            participant_name: String::new(),
+            participant_role: String::new(),
+            path: path.to_owned(),
+            status: FileStatus::Complete,
+            sha256: None,
+            size_bytes: None,
+            duration_ms: None,
+            started_at: 0,
+            ended_at: None,
+        }
+    }
+
+    #[test]
+    fn files_are_served_as_their_container() {
+        let served = |kind, path| media_type(&file(kind, path)).content_type;
+        assert_eq!(
+            served(FileKind::Participant, "r/party-张-abc.mkv"),
+            "video/x-matroska"
+        );
+        assert_eq!(
+            served(FileKind::Participant, "r/party-x.MKV"),
+            "video/x-matroska"
+        );
+        assert_eq!(
+            served(FileKind::Participant, "r/party-x.webm"),
+            "video/webm"
+        );
+        assert_eq!(
+            served(FileKind::Composite, "r/composite.webm"),
+            "video/webm"
+        );
+        assert_eq!(
+            served(FileKind::Manifest, "r/manifest.json"),
+            "application/json"
+        );
+        assert_eq!(
+            served(FileKind::Participant, "r/odd"),
+            "application/octet-stream"
+        );
+        assert_eq!(
+            media_type(&file(FileKind::Participant, "r/a.mkv")).codecs,
+            Some("avc1.42E01E, opus")
+        );
+    }
 }
