@@ -1,5 +1,7 @@
 //! `concord-loadgen`: see `docs/benchmarks.md`.
 
+mod compare_cmd;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,13 +10,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use concord_client::{Clip, ClipSpec, ConcordAdapter, JanusAdapter, SfuAdapter};
-use concord_loadgen::compare::{self, CompareOptions, ServerKind, ServerSetup};
 use concord_loadgen::{run, RunOptions, Scenario};
 
 /// Load generator for Concord: webrtc-rs participants joining through the REST API and the
 /// signaling with invitation tokens, publishing a real VP8 + Opus clip.
 #[derive(Parser)]
-#[command(name = "concord-loadgen", version)]
+// A later flag overrides an earlier one, so that a wrapper script's defaults can be overridden.
+#[command(name = "concord-loadgen", version, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,39 +42,7 @@ enum Command {
     /// Concord against Janus's VideoRoom, same scenarios, same generator, one run: starts each
     /// server fresh per scenario and samples its CPU and memory from /proc (see
     /// loadgen/bench/compare.sh, which sets up the network namespace Janus needs).
-    Compare(CompareArgs),
-}
-
-#[derive(Args)]
-struct CompareArgs {
-    /// Fan-out scenarios: subscriber counts.
-    #[arg(long, value_delimiter = ',', default_value = "1,5,10,20")]
-    subscribers: Vec<usize>,
-    /// The mediation mix: this many rooms of 4 publishers (0: skip).
-    #[arg(long, default_value_t = 3)]
-    rooms: usize,
-    /// Servers to run, in this order (alternating per scenario).
-    #[arg(long, value_delimiter = ',', default_value = "concord,janus", value_parser = parse_server)]
-    servers: Vec<ServerKind>,
-    /// The `concord` binary (default: next to this one).
-    #[arg(long)]
-    concord_bin: Option<PathBuf>,
-    #[arg(long, default_value = "/usr/bin/janus")]
-    janus_bin: PathBuf,
-    /// Where Janus's plugins/ and transports/ are.
-    #[arg(long, default_value = "/usr/lib/x86_64-linux-gnu/janus")]
-    janus_lib_dir: PathBuf,
-    /// The media address of both servers (on --ice-interface).
-    #[arg(long, default_value = "127.0.0.2")]
-    media_ip: IpAddr,
-    /// The interface carrying --media-ip, the only one Janus's ICE may use.
-    #[arg(long)]
-    ice_interface: Option<String>,
-    /// Only print the comparison, not every run's own report.
-    #[arg(long)]
-    quiet: bool,
-    #[command(flatten)]
-    measure: Measure,
+    Compare(compare_cmd::CompareArgs),
 }
 
 #[derive(Args)]
@@ -96,7 +66,7 @@ struct Common {
 }
 
 #[derive(Args)]
-struct Measure {
+pub(crate) struct Measure {
     /// Measured seconds, after warm-up.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
@@ -112,7 +82,8 @@ struct Measure {
     /// Seconds between warm-up and the measured window.
     #[arg(long, default_value_t = 0.0)]
     settle_seconds: f64,
-    /// The address the participants' media sockets bind to (Janus: its own media address).
+    /// The address the participants' media sockets bind to (Janus: its own media address;
+    /// `compare` uses --media-ip).
     #[arg(long, default_value = "127.0.0.1")]
     client_ip: IpAddr,
     /// Also print the report as one JSON line.
@@ -121,14 +92,6 @@ struct Measure {
     /// Worker threads (0: a single-threaded runtime, cheapest per packet with webrtc-rs).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-}
-
-fn parse_server(s: &str) -> Result<ServerKind, String> {
-    match s {
-        "concord" => Ok(ServerKind::Concord),
-        "janus" => Ok(ServerKind::Janus),
-        _ => Err(format!("unknown server {s:?} (concord, janus)")),
-    }
 }
 
 fn parse_bitrate(s: &str) -> Result<u32, String> {
@@ -155,7 +118,7 @@ fn main() -> Result<()> {
     let (scenario, common) = match cli.command {
         Command::Compare(args) => {
             let runtime = runtime(args.measure.threads)?;
-            return runtime.block_on(run_compare(args));
+            return runtime.block_on(compare_cmd::run(args));
         }
         Command::Fanout {
             subscribers,
@@ -191,7 +154,7 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
 }
 
 impl Measure {
-    fn run_options(&self, scenario: Scenario) -> RunOptions {
+    pub(crate) fn run_options(&self, scenario: Scenario) -> RunOptions {
         RunOptions {
             scenario,
             seconds: self.seconds,
@@ -209,73 +172,6 @@ impl Measure {
             client_ip: self.client_ip,
         }
     }
-}
-
-async fn run_compare(args: CompareArgs) -> Result<()> {
-    let concord_bin = match args.concord_bin {
-        Some(bin) => bin,
-        None => std::env::current_exe()
-            .context("locating this executable")?
-            .with_file_name("concord"),
-    };
-    if args.servers.contains(&ServerKind::Janus) && args.ice_interface.is_none() {
-        bail!(
-            "Janus needs --ice-interface (a non-loopback interface carrying --media-ip): run \
-             loadgen/bench/compare.sh, which sets one up in a network namespace"
-        );
-    }
-    let mut scenarios: Vec<Scenario> = args
-        .subscribers
-        .iter()
-        .map(|&subscribers| Scenario::Fanout { subscribers })
-        .collect();
-    if args.rooms > 0 {
-        scenarios.push(Scenario::Rooms { rooms: args.rooms });
-    }
-    let options = CompareOptions {
-        setup: ServerSetup {
-            concord_bin,
-            janus_bin: args.janus_bin,
-            janus_lib_dir: args.janus_lib_dir,
-            media_ip: args.media_ip,
-            ice_interface: args.ice_interface.unwrap_or_default(),
-        },
-        servers: args.servers,
-        scenarios,
-        // Janus only answers clients on its own media address: both servers get the same.
-        run: RunOptions {
-            client_ip: args.media_ip,
-            ..args
-                .measure
-                .run_options(Scenario::Fanout { subscribers: 1 })
-        },
-    };
-    let quiet = args.quiet;
-    let outcomes = compare::compare(&options, |o| match (&o.report, &o.error) {
-        (Some(report), _) if !quiet => println!("{}\n", report.table()),
-        (_, Some(err)) => eprintln!("{} on {} failed: {err}\n", o.server, o.scenario),
-        _ => {}
-    })
-    .await;
-    let mut scenarios: Vec<&str> = Vec::new();
-    for o in &outcomes {
-        if !scenarios.contains(&o.scenario.as_str()) {
-            scenarios.push(&o.scenario);
-        }
-    }
-    for scenario in scenarios {
-        let mine: Vec<&compare::Outcome> =
-            outcomes.iter().filter(|o| o.scenario == scenario).collect();
-        println!("{}", compare::scenario_table(&mine));
-    }
-    println!("{}", compare::markdown_summary(&outcomes));
-    if args.measure.json {
-        println!("{}", serde_json::to_string(&outcomes)?);
-    }
-    if outcomes.iter().any(|o| o.metrics.is_none()) {
-        bail!("some runs failed (see above)");
-    }
-    Ok(())
 }
 
 async fn run_cli(scenario: Scenario, common: Common) -> Result<()> {

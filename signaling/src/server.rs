@@ -47,6 +47,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let sfu = Sfu::bind(SfuConfig {
         bind: config.media.bind,
         advertised,
+        media_threads: config.media.threads,
     })
     .await?;
 
