@@ -8,6 +8,7 @@
 
 mod error;
 mod ids;
+mod media_thread;
 mod peer;
 mod room;
 mod router;
@@ -33,6 +34,8 @@ pub struct SfuConfig {
     /// The address put in the ICE candidate. Behind a 1:1 NAT this is the public address;
     /// `None` advertises the bound address.
     pub advertised: Option<SocketAddr>,
+    /// Threads forwarding media; rooms are spread over them. 0: one per CPU core.
+    pub media_threads: usize,
 }
 
 /// A running SFU: one UDP socket and its router task. Cheap to clone.
@@ -42,6 +45,7 @@ pub struct Sfu {
 }
 
 struct SfuInner {
+    media: media_thread::MediaThreads,
     socket: Arc<UdpSocket>,
     local_addr: SocketAddr,
     candidate_addr: SocketAddr,
@@ -53,7 +57,18 @@ impl Sfu {
     /// Binds the UDP socket and starts the router. The router stops when the last `Sfu` clone
     /// and every room are dropped.
     pub async fn bind(config: SfuConfig) -> Result<Sfu, SfuError> {
-        let socket = UdpSocket::bind(config.bind).await.map_err(SfuError::Bind)?;
+        let threads = match config.media_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let media = media_thread::MediaThreads::start(threads).map_err(SfuError::Bind)?;
+        let socket = std::net::UdpSocket::bind(config.bind).map_err(SfuError::Bind)?;
+        socket.set_nonblocking(true).map_err(SfuError::Bind)?;
+        // Registered with the media thread's reactor: its readiness wakes that thread only.
+        let socket = {
+            let _entered = media.router().enter();
+            UdpSocket::from_std(socket).map_err(SfuError::Bind)?
+        };
         let local_addr = socket.local_addr().map_err(SfuError::Bind)?;
         let candidate_addr = match config.advertised {
             Some(addr) if addr.port() == 0 => SocketAddr::new(addr.ip(), local_addr.port()),
@@ -61,10 +76,11 @@ impl Sfu {
             None => local_addr,
         };
         let socket = Arc::new(socket);
-        let router = router::spawn(socket.clone());
+        let router = router::spawn(media.router(), socket.clone());
         tracing::info!(%local_addr, %candidate_addr, "media socket bound");
         Ok(Sfu {
             inner: Arc::new(SfuInner {
+                media,
                 socket,
                 local_addr,
                 candidate_addr,
@@ -86,13 +102,16 @@ impl Sfu {
 
     /// Starts a room task. It runs until every handle to it is dropped or it is closed.
     pub fn create_room(&self, name: &str) -> RoomHandle {
-        room::spawn(room::RoomContext {
-            name: name.to_owned(),
-            socket: self.inner.socket.clone(),
-            candidate_addr: self.inner.candidate_addr,
-            router: self.inner.router.clone(),
-            sfu: Arc::downgrade(&self.inner),
-        })
+        room::spawn(
+            self.inner.media.for_room(),
+            room::RoomContext {
+                name: name.to_owned(),
+                socket: self.inner.socket.clone(),
+                candidate_addr: self.inner.candidate_addr,
+                router: self.inner.router.clone(),
+                sfu: Arc::downgrade(&self.inner),
+            },
+        )
     }
 }
 

@@ -72,6 +72,10 @@ pub(crate) struct Peer {
     pub connected: bool,
     /// Observers receive only: whatever they offer is not forwarded.
     pub may_publish: bool,
+    /// Something was fed to `rtc` (input, a write, an SDP change) since it was last drained.
+    /// Only such peers are polled: polling the idle ones on every packet cost more than the
+    /// forwarding itself in large rooms.
+    pub needs_poll: bool,
 }
 
 impl Peer {
@@ -97,6 +101,7 @@ impl Peer {
             tracks_out: Vec::new(),
             connected: false,
             may_publish: true,
+            needs_poll: true,
         }
     }
 
@@ -160,6 +165,14 @@ impl Peer {
         if !self.negotiated || self.pending.is_some() {
             return None;
         }
+        let changed = self
+            .tracks_out
+            .iter()
+            .any(|t| matches!(t.state, TrackOutState::ToOpen | TrackOutState::ToStop(_)));
+        if !changed {
+            return None;
+        }
+        self.needs_poll = true;
         let mut change = self.rtc.sdp_api();
         for track in &mut self.tracks_out {
             match track.state {
@@ -270,6 +283,7 @@ impl Peer {
             .is_ok()
         {
             track.last_keyframe_request = Some(now);
+            self.needs_poll = true;
         }
     }
 

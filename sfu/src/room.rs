@@ -15,6 +15,7 @@ use str0m::media::{Direction, MediaData, MediaKind};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 use tokio::net::UdpSocket;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
@@ -178,7 +179,7 @@ pub(crate) struct RoomContext {
     pub sfu: Weak<SfuInner>,
 }
 
-pub(crate) fn spawn(context: RoomContext) -> RoomHandle {
+pub(crate) fn spawn(runtime: &Handle, context: RoomContext) -> RoomHandle {
     let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (datagram_tx, datagram_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let span = tracing::info_span!("room", room = %context.name);
@@ -190,7 +191,7 @@ pub(crate) fn spawn(context: RoomContext) -> RoomHandle {
         taps: Vec::new(),
         send_failures: 0,
     };
-    tokio::spawn(room.run(command_rx, datagram_rx).instrument(span));
+    runtime.spawn(room.run(command_rx, datagram_rx).instrument(span));
     RoomHandle {
         commands: command_tx,
     }
@@ -227,7 +228,12 @@ impl Room {
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
-                    Some(command) => self.handle_command(command),
+                    Some(command) => {
+                        self.handle_command(command);
+                        for peer in &mut self.peers {
+                            peer.needs_poll = true;
+                        }
+                    }
                     None => break,
                 },
                 received = datagrams.recv_many(&mut batch, DATAGRAM_BATCH) => {
@@ -412,23 +418,28 @@ impl Room {
             return;
         };
         let input = Input::Receive(datagram.received, receive);
+        peer.needs_poll = true;
         contained(peer, |rtc| rtc.handle_input(input));
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
         for peer in &mut self.peers {
             if peer.deadline <= now {
+                peer.needs_poll = true;
                 contained(peer, |rtc| rtc.handle_input(Input::Timeout(now)));
             }
         }
     }
 
-    /// Polls every peer until str0m has nothing more to say, forwarding what it produced, then
+    /// Polls every peer that was fed something until str0m has nothing more to say, forwarding
+    /// what it produced (which feeds the subscribers, polled in the next round), then
     /// renegotiates where tracks changed and removes peers that died.
     fn drain(&mut self) {
         loop {
             for index in 0..self.peers.len() {
-                self.poll_peer(index);
+                if std::mem::take(&mut self.peers[index].needs_poll) {
+                    self.poll_peer(index);
+                }
             }
             if self.forwards.is_empty() {
                 break;
@@ -528,6 +539,7 @@ impl Room {
                     // A failed write means this subscriber cannot take the codec or the
                     // connection is closing; str0m reports the latter through poll_output.
                     let _ = writer.write(pt, data.network_time, data.time, data.data.clone());
+                    peer.needs_poll = true;
                 }
                 if !self.taps.is_empty() {
                     self.tap_frame(from, &data);

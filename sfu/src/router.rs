@@ -13,6 +13,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use str0m::ice::StunMessage;
 use tokio::net::UdpSocket;
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::ids::PeerKey;
@@ -50,9 +51,9 @@ struct Route {
     inbox: mpsc::Sender<Datagram>,
 }
 
-pub(crate) fn spawn(socket: Arc<UdpSocket>) -> mpsc::Sender<RouterCommand> {
+pub(crate) fn spawn(runtime: &Handle, socket: Arc<UdpSocket>) -> mpsc::Sender<RouterCommand> {
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-    tokio::spawn(run(socket, rx));
+    runtime.spawn(run(socket, rx));
     tx
 }
 

@@ -75,6 +75,8 @@ pub struct MediaConfig {
     pub advertised_ip: Option<IpAddr>,
     /// The advertised port, if the NAT maps to another port.
     pub advertised_port: Option<u16>,
+    /// Threads forwarding media (each room stays on one); 0 means one per CPU core.
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -132,6 +134,7 @@ impl Default for MediaConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 50000)),
             advertised_ip: None,
             advertised_port: None,
+            threads: 0,
         }
     }
 }
