@@ -16,13 +16,19 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::secrets::{new_id, now_ms};
-use crate::store::{FileKind, FileOutcome, FileStatus, NewRecordingFile, RecordingStatus, Store};
+use crate::store::{
+    FileKind, FileOutcome, FileStatus, NewRecordingFile, Recording, RecordingStatus, Store,
+};
 use crate::ws::protocol::SessionInfo;
 
 /// Frames between the room and the recorder. Past this the room drops (and the recorder
 /// waits for a keyframe): the call never waits for the disk.
 const TAP_QUEUE: usize = 1024;
 const EVENT_QUEUE: usize = 256;
+
+/// The names of the files made after the recording, in its directory.
+const COMPOSITE: &str = "composite.webm";
+const MANIFEST: &str = "manifest.json";
 
 /// Who is who in the room, by participant id: names files and rows. Written by the room actor
 /// on admission, read here; entries stay for the whole recording (people who left still
@@ -265,7 +271,7 @@ impl Filing {
                 duration,
             })
             .collect();
-        let output = self.dir.join("composite.webm");
+        let output = self.dir.join(COMPOSITE);
         let (percent_tx, mut percent_rx) = tokio::sync::watch::channel(0i64);
         let reporter = {
             let store = store.clone();
@@ -332,8 +338,6 @@ impl Filing {
         composite_entry(&output, FileStatus::Complete, Some(&outcome), None)
     }
 
-    /// Files a file written whole after the recording (the manifest, the composite): it
-    /// belongs to nobody in particular and is complete as soon as it is filed.
     async fn file_whole(
         &self,
         kind: FileKind,
@@ -341,17 +345,16 @@ impl Filing {
         started_at: i64,
         outcome: &FileOutcome,
     ) -> Result<(), crate::store::StoreError> {
-        let row = NewRecordingFile {
-            id: new_id(),
-            recording_id: self.recording_id.clone(),
+        file_whole(
+            &self.store,
+            &self.root,
+            &self.recording_id,
             kind,
-            participant_name: String::new(),
-            participant_role: String::new(),
-            path: relative(&self.root, path),
+            path,
             started_at,
-        };
-        self.store.add_recording_file(&row).await?;
-        self.store.complete_recording_file(&row.id, outcome).await
+            outcome,
+        )
+        .await
     }
 
     fn who(&self, participant: &str) -> (String, &'static str) {
@@ -366,48 +369,122 @@ impl Filing {
     /// why it is missing); it is itself hashed and filed. Written once, created new, after
     /// everything it lists is final.
     async fn write_manifest(&self, files: Vec<Value>, error: Option<&str>) -> Option<String> {
-        let manifest = json!({
-            "recording_id": self.recording_id,
-            "session_id": self.session.id,
-            "dispute_id": self.session.dispute_id,
-            "case_number": self.session.case_number,
-            "written_at": now_ms(),
-            "error": error,
-            "files": files,
-        });
-        let path = self.dir.join("manifest.json");
-        let started_at = now_ms();
-        let written = tokio::task::spawn_blocking({
-            let path = path.clone();
-            move || write_new(&path, &manifest)
-        })
-        .await;
-        let (sha256, bytes) = match written {
-            Ok(Ok(written)) => written,
-            Ok(Err(error)) => {
-                tracing::error!(%error, "could not write a recording manifest");
-                return None;
-            }
-            Err(error) => {
-                tracing::error!(%error, "manifest task failed");
-                return None;
-            }
-        };
-        let outcome = FileOutcome {
-            status: FileStatus::Complete,
-            sha256: Some(sha256.clone()),
-            size_bytes: i64::try_from(bytes).ok(),
-            duration_ms: None,
-            ended_at: now_ms(),
-        };
-        let filed = self
-            .file_whole(FileKind::Manifest, &path, started_at, &outcome)
-            .await;
-        if let Err(error) = filed {
-            tracing::error!(%error, "could not file a recording manifest");
-        }
-        Some(sha256)
+        let manifest = manifest_document(
+            &self.recording_id,
+            &self.session.id,
+            &self.session.dispute_id,
+            &self.session.case_number,
+            error,
+            files,
+            false,
+        );
+        write_and_file_manifest(
+            &self.store,
+            &self.root,
+            &self.recording_id,
+            &self.dir,
+            manifest,
+        )
+        .await
     }
+}
+
+/// Files a file written whole after the recording (the manifest, the composite): it belongs to
+/// nobody in particular and is complete as soon as it is filed.
+async fn file_whole(
+    store: &Store,
+    root: &Path,
+    recording_id: &str,
+    kind: FileKind,
+    path: &Path,
+    started_at: i64,
+    outcome: &FileOutcome,
+) -> Result<(), crate::store::StoreError> {
+    let row = NewRecordingFile {
+        id: new_id(),
+        recording_id: recording_id.to_owned(),
+        kind,
+        participant_name: String::new(),
+        participant_role: String::new(),
+        path: relative(root, path),
+        started_at,
+    };
+    store.add_recording_file(&row).await?;
+    store.complete_recording_file(&row.id, outcome).await
+}
+
+/// What `manifest.json` says. `written_after_restart` marks one written from the records by a
+/// restarted server (the run that made the files stopped first): it lists what was filed, and
+/// what only the recorder knew (start offsets, frame counts, a failure's words) is null.
+fn manifest_document(
+    recording_id: &str,
+    session_id: &str,
+    dispute_id: &str,
+    case_number: &str,
+    error: Option<&str>,
+    files: Vec<Value>,
+    written_after_restart: bool,
+) -> Value {
+    json!({
+        "recording_id": recording_id,
+        "session_id": session_id,
+        "dispute_id": dispute_id,
+        "case_number": case_number,
+        "written_at": now_ms(),
+        "written_after_restart": written_after_restart,
+        "error": error,
+        "files": files,
+    })
+}
+
+/// Writes `manifest.json` in `dir` (created new, never over another), files it with its hash
+/// and returns the hash; `None` (logged) when it could not be written.
+async fn write_and_file_manifest(
+    store: &Store,
+    root: &Path,
+    recording_id: &str,
+    dir: &Path,
+    manifest: Value,
+) -> Option<String> {
+    let path = dir.join(MANIFEST);
+    let started_at = now_ms();
+    let written = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || write_new(&path, &manifest)
+    })
+    .await;
+    let (sha256, bytes) = match written {
+        Ok(Ok(written)) => written,
+        Ok(Err(error)) => {
+            tracing::error!(%error, recording = %recording_id, "could not write a recording manifest");
+            return None;
+        }
+        Err(error) => {
+            tracing::error!(%error, "manifest task failed");
+            return None;
+        }
+    };
+    let outcome = FileOutcome {
+        status: FileStatus::Complete,
+        sha256: Some(sha256.clone()),
+        size_bytes: i64::try_from(bytes).ok(),
+        duration_ms: None,
+        ended_at: now_ms(),
+    };
+    let filed = file_whole(
+        store,
+        root,
+        recording_id,
+        FileKind::Manifest,
+        &path,
+        started_at,
+        &outcome,
+    )
+    .await;
+    if let Err(error) = filed {
+        tracing::error!(%error, "could not file a recording manifest");
+    }
+    Some(sha256)
 }
 
 /// Files cut short by a crash get their hash, size and duration as they are on disk. The
@@ -467,6 +544,232 @@ pub async fn file_interrupted(store: &Store, root: &Path, recording_ids: &[Strin
     }
 }
 
+/// Why a composite has no file after a restart, in its manifest entry.
+const COMPOSITE_INTERRUPTED: &str = "the server stopped while the composite was being made; \
+     the unfinished file was removed (the participants' files are complete without it)";
+
+/// After a restart, every recording that has ended gets its manifest.
+///
+/// First, composites the last run was still making are marked `interrupted`, and whatever
+/// ffmpeg had written of them is removed: an unfinished composite is no evidence (it is made
+/// from the participants' files, which are kept and listed), and ffmpeg, orphaned when the
+/// server is killed, may still be writing it, so no hash of it would hold. (Removing the name
+/// is enough once ffmpeg has opened its output: it writes on into the unlinked file and exits.
+/// An ffmpeg orphaned before opening it would still create it; under systemd the default
+/// `KillMode=control-group` stops ffmpeg with the server.)
+///
+/// Then each ended recording with participants' files and no manifest (stopped while making
+/// the composite, or while recording) gets one, written from its records: every participant
+/// file with its filed hash, the composite or why it is missing. A `manifest.json` the last
+/// run wrote but did not file is filed as it is, if whole; one cut short is left for an
+/// operator to look at (logged), never overwritten.
+pub async fn complete_after_restart(store: &Store, root: &Path) {
+    match store.interrupt_unfinished_composites(now_ms()).await {
+        Ok(interrupted) => {
+            for recording_id in interrupted {
+                remove_unfinished_composite(&root.join(&recording_id).join(COMPOSITE)).await;
+            }
+        }
+        Err(error) => tracing::error!(%error, "could not mark interrupted composites"),
+    }
+    let recordings = match store.recordings_without_manifest().await {
+        Ok(recordings) => recordings,
+        Err(error) => {
+            tracing::error!(%error, "could not list recordings without a manifest");
+            return;
+        }
+    };
+    for recording in recordings {
+        let dir = root.join(&recording.id);
+        let path = dir.join(MANIFEST);
+        let sha256 = match tokio::fs::try_exists(&path).await {
+            Ok(false) => {
+                let manifest = manifest_from_records(store, &recording, &dir).await;
+                write_and_file_manifest(store, root, &recording.id, &dir, manifest).await
+            }
+            Ok(true) => file_unfiled_manifest(store, root, &recording, &path).await,
+            Err(error) => {
+                tracing::error!(%error, recording = %recording.id, "cannot look for a manifest");
+                None
+            }
+        };
+        let Some(sha256) = sha256 else { continue };
+        tracing::warn!(recording = %recording.id, "manifest written after a restart");
+        let filed = store
+            .finish_recording(
+                &recording.id,
+                recording.status,
+                recording.ended_at.unwrap_or_else(now_ms),
+                recording.error.as_deref(),
+                Some(&sha256),
+            )
+            .await;
+        if let Err(error) = filed {
+            tracing::error!(%error, "could not file a manifest's hash");
+        }
+    }
+}
+
+async fn remove_unfinished_composite(path: &Path) {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => tracing::warn!(path = %path.display(), "removed an unfinished composite"),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            tracing::error!(%error, path = %path.display(), "could not remove an unfinished composite");
+        }
+    }
+}
+
+/// The manifest of a recording whose run stopped before writing it, from what was filed.
+async fn manifest_from_records(store: &Store, recording: &Recording, dir: &Path) -> Value {
+    let case_number = match store.dispute(&recording.dispute_id).await {
+        Ok(Some(dispute)) => dispute.case_number,
+        Ok(None) => String::new(),
+        Err(error) => {
+            tracing::error!(%error, "could not read a recording's dispute");
+            String::new()
+        }
+    };
+    let mut files: Vec<Value> = recording
+        .files
+        .iter()
+        .filter(|f| f.kind == FileKind::Participant)
+        .map(|f| {
+            json!({
+                "file": file_name(Path::new(&f.path)),
+                "kind": "participant",
+                "participant_name": f.participant_name,
+                "participant_role": f.participant_role,
+                "status": f.status,
+                "sha256": f.sha256,
+                "size_bytes": f.size_bytes,
+                "duration_ms": f.duration_ms,
+                "start_offset_ms": null,
+                "audio_frames": null,
+                "video_frames": null,
+                "error": null,
+            })
+        })
+        .collect();
+    let output = dir.join(COMPOSITE);
+    let failed =
+        |error: &str| composite_entry(&output, FileStatus::Failed, None, Some(error.to_owned()));
+    match recording.composite_status.as_str() {
+        "done" => {
+            let made = recording
+                .files
+                .iter()
+                .find(|f| f.kind == FileKind::Composite && f.status == FileStatus::Complete);
+            files.push(match made {
+                Some(f) => {
+                    let outcome = FileOutcome {
+                        status: f.status,
+                        sha256: f.sha256.clone(),
+                        size_bytes: f.size_bytes,
+                        duration_ms: f.duration_ms,
+                        ended_at: f.ended_at.unwrap_or(f.started_at),
+                    };
+                    composite_entry(
+                        Path::new(&f.path),
+                        FileStatus::Complete,
+                        Some(&outcome),
+                        None,
+                    )
+                }
+                None => failed("the composite was made but not filed"),
+            });
+        }
+        "interrupted" => files.push(failed(COMPOSITE_INTERRUPTED)),
+        "failed" => files.push(failed(
+            "the composite could not be made (the reason is in the log of the run that tried)",
+        )),
+        // `none`: no composite was started (nothing was recorded with video, or the recording
+        // itself was interrupted).
+        _ => {}
+    }
+    manifest_document(
+        &recording.id,
+        &recording.session_id,
+        &recording.dispute_id,
+        &case_number,
+        recording.error.as_deref(),
+        files,
+        true,
+    )
+}
+
+/// A manifest the last run wrote but stopped before filing: filed as it is when whole (it
+/// parses and names its recording); otherwise left in place for an operator.
+async fn file_unfiled_manifest(
+    store: &Store,
+    root: &Path,
+    recording: &Recording,
+    path: &Path,
+) -> Option<String> {
+    let whole = match tokio::fs::read(path).await {
+        Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+            .is_ok_and(|m| m["recording_id"].as_str() == Some(recording.id.as_str())),
+        Err(error) => {
+            tracing::error!(%error, path = %path.display(), "cannot read an unfiled manifest");
+            return None;
+        }
+    };
+    if !whole {
+        tracing::error!(
+            path = %path.display(),
+            "an unfiled manifest is cut short or not this recording's; left for an operator"
+        );
+        return None;
+    }
+    let hashed = tokio::task::spawn_blocking({
+        let path = path.to_owned();
+        move || concord_recording::sha256_file(&path)
+    })
+    .await;
+    let (digest, bytes) = match hashed {
+        Ok(Ok(hashed)) => hashed,
+        Ok(Err(error)) => {
+            tracing::error!(%error, "could not hash an unfiled manifest");
+            return None;
+        }
+        Err(error) => {
+            tracing::error!(%error, "manifest hashing task failed");
+            return None;
+        }
+    };
+    let sha256 = concord_recording::to_hex(&digest);
+    let outcome = FileOutcome {
+        status: FileStatus::Complete,
+        sha256: Some(sha256.clone()),
+        size_bytes: i64::try_from(bytes).ok(),
+        duration_ms: None,
+        ended_at: now_ms(),
+    };
+    let filed_row = recording
+        .files
+        .iter()
+        .find(|f| f.kind == FileKind::Manifest);
+    let filed = match filed_row {
+        Some(row) => store.complete_recording_file(&row.id, &outcome).await,
+        None => {
+            file_whole(
+                store,
+                root,
+                &recording.id,
+                FileKind::Manifest,
+                path,
+                now_ms(),
+                &outcome,
+            )
+            .await
+        }
+    };
+    if let Err(error) = filed {
+        tracing::error!(%error, "could not file a manifest");
+    }
+    Some(sha256)
+}
+
 fn write_new(path: &Path, manifest: &Value) -> std::io::Result<(String, u64)> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -508,10 +811,7 @@ fn manifest_entry(
     outcome: &FileOutcome,
     result: &Result<Summary, String>,
 ) -> Value {
-    let file = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file = file_name(path);
     let (start_ms, audio_frames, video_frames, error) = match result {
         Ok(summary) => (
             summary.start.map(|s| s.as_millis() as u64),
@@ -544,10 +844,7 @@ fn composite_entry(
     outcome: Option<&FileOutcome>,
     error: Option<String>,
 ) -> Value {
-    let file = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file = file_name(path);
     json!({
         "file": file,
         "kind": "composite",
@@ -557,6 +854,13 @@ fn composite_entry(
         "duration_ms": outcome.and_then(|o| o.duration_ms),
         "error": error,
     })
+}
+
+/// A file's name as the manifest gives it (no directory).
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn relative(root: &Path, path: &Path) -> String {

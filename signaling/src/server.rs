@@ -77,6 +77,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         );
         crate::recordings::file_interrupted(&store, &config.recordings_dir(), &interrupted).await;
     }
+    // Recordings that ended without their manifest (the last run stopped while making the
+    // composite, or while recording) get one now; an unfinished composite is marked
+    // interrupted and its partial file removed.
+    crate::recordings::complete_after_restart(&store, &config.recordings_dir()).await;
 
     let state = AppState {
         token_failures: Arc::new(FailureLimiter::new(config.invitations.failures_per_minute)),

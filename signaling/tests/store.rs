@@ -117,6 +117,8 @@ on_both_backends!(
     session_events_come_back_in_time_order,
     recording_files_are_filed_with_their_outcome,
     unfinished_recordings_are_marked_interrupted_after_a_restart,
+    unfinished_composites_are_marked_interrupted_after_a_restart,
+    ended_recordings_without_a_manifest_are_found_after_a_restart,
     audit_entries_come_back_in_order,
 );
 
@@ -1066,6 +1068,264 @@ async fn unfinished_recordings_are_marked_interrupted_after_a_restart(store: &St
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A file made after the recording (composite or manifest), as `kind`.
+fn whole_file(id: &str, recording: &str, kind: FileKind, name: &str, at: i64) -> NewRecordingFile {
+    NewRecordingFile {
+        id: id.to_owned(),
+        recording_id: recording.to_owned(),
+        kind,
+        participant_name: String::new(),
+        participant_role: String::new(),
+        path: format!("{recording}/{name}"),
+        started_at: at,
+    }
+}
+
+fn complete(at: i64) -> FileOutcome {
+    FileOutcome {
+        status: FileStatus::Complete,
+        sha256: Some("ef".repeat(32)),
+        size_bytes: Some(1_000),
+        duration_ms: Some(10_000),
+        ended_at: at,
+    }
+}
+
+/// A finished recording `id` started at `at`, with one participant's complete file.
+async fn finished_recording(store: &Store, id: &str, at: i64) {
+    store
+        .create_recording(id, "s1", "d1", "Mediator", at)
+        .await
+        .unwrap();
+    let file = format!("{id}-p");
+    store
+        .add_recording_file(&participant_file(&file, id, "A", at))
+        .await
+        .unwrap();
+    store
+        .complete_recording_file(&file, &complete(at + 10))
+        .await
+        .unwrap();
+    store
+        .finish_recording(id, RecordingStatus::Finished, at + 10, None, None)
+        .await
+        .unwrap();
+}
+
+async fn unfinished_composites_are_marked_interrupted_after_a_restart(store: &Store) {
+    recorded_session(store).await;
+    // r1: ffmpeg was running; r2: the composite had not started; r3: filed complete before
+    // the stop, not yet said `done`; r4 done and r5 failed are left alone.
+    for (n, (id, status)) in [
+        ("r1", "running"),
+        ("r2", "pending"),
+        ("r3", "running"),
+        ("r4", "done"),
+        ("r5", "failed"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = T0 + 100 * n as i64;
+        finished_recording(store, id, at).await;
+        store.set_composite_progress(id, status, 40).await.unwrap();
+    }
+    // r1's composite row was added and never completed (the server stopped in between).
+    store
+        .add_recording_file(&whole_file(
+            "c1",
+            "r1",
+            FileKind::Composite,
+            "composite.webm",
+            T0 + 50,
+        ))
+        .await
+        .unwrap();
+    store
+        .add_recording_file(&whole_file(
+            "c3",
+            "r3",
+            FileKind::Composite,
+            "composite.webm",
+            T0 + 250,
+        ))
+        .await
+        .unwrap();
+    store
+        .complete_recording_file("c3", &complete(T0 + 260))
+        .await
+        .unwrap();
+
+    let interrupted = store
+        .interrupt_unfinished_composites(T0 + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(interrupted, ["r1", "r2"]);
+    let composite = |r: &concord_signaling::store::Recording| {
+        (
+            r.composite_status.clone(),
+            r.status,
+            r.manifest_sha256.clone(),
+        )
+    };
+    for id in ["r1", "r2"] {
+        let r = store.recording(id).await.unwrap().expect(id);
+        assert_eq!(
+            composite(&r),
+            ("interrupted".to_owned(), RecordingStatus::Finished, None),
+            "{id}: the recording itself stays finished"
+        );
+    }
+    let r1 = store.recording("r1").await.unwrap().expect("r1");
+    let c1 = r1
+        .files
+        .iter()
+        .find(|f| f.id == "c1")
+        .expect("the composite row is kept");
+    assert_eq!(c1.status, FileStatus::Failed, "its file is not kept");
+    assert_eq!(c1.ended_at, Some(T0 + 1_000));
+    assert_eq!(
+        r1.files[0].status,
+        FileStatus::Complete,
+        "participants' files are left alone"
+    );
+    let r3 = store.recording("r3").await.unwrap().expect("r3");
+    assert_eq!(
+        r3.composite_status, "done",
+        "a composite filed complete was made"
+    );
+    assert_eq!(r3.composite_progress, 100);
+    assert_eq!(r3.files[1].status, FileStatus::Complete);
+    assert_eq!(
+        store
+            .recording("r4")
+            .await
+            .unwrap()
+            .expect("r4")
+            .composite_status,
+        "done"
+    );
+    assert_eq!(
+        store
+            .recording("r5")
+            .await
+            .unwrap()
+            .expect("r5")
+            .composite_status,
+        "failed"
+    );
+    assert!(store
+        .interrupt_unfinished_composites(T0 + 2_000)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn ended_recordings_without_a_manifest_are_found_after_a_restart(store: &Store) {
+    recorded_session(store).await;
+    // r1 finished, r2 failed, r3 interrupted: no manifest, so listed.
+    finished_recording(store, "r1", T0).await;
+    finished_recording(store, "r2", T0 + 100).await;
+    store
+        .finish_recording(
+            "r2",
+            RecordingStatus::Failed,
+            T0 + 110,
+            Some("disk full"),
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .create_recording("r3", "s1", "d1", "Mediator", T0 + 200)
+        .await
+        .unwrap();
+    store
+        .add_recording_file(&participant_file("r3-p", "r3", "A", T0 + 200))
+        .await
+        .unwrap();
+    store
+        .interrupt_unfinished_recordings(T0 + 300)
+        .await
+        .unwrap();
+    // r4 has its manifest; r5 is still recording; r6 failed before any file was opened.
+    finished_recording(store, "r4", T0 + 400).await;
+    store
+        .add_recording_file(&whole_file(
+            "m4",
+            "r4",
+            FileKind::Manifest,
+            "manifest.json",
+            T0 + 420,
+        ))
+        .await
+        .unwrap();
+    store
+        .complete_recording_file("m4", &complete(T0 + 420))
+        .await
+        .unwrap();
+    store
+        .finish_recording("r4", RecordingStatus::Finished, T0 + 410, None, Some("ab"))
+        .await
+        .unwrap();
+    store
+        .create_recording("r5", "s1", "d1", "Mediator", T0 + 500)
+        .await
+        .unwrap();
+    store
+        .add_recording_file(&participant_file("r5-p", "r5", "A", T0 + 500))
+        .await
+        .unwrap();
+    store
+        .create_recording("r6", "s1", "d1", "Mediator", T0 + 600)
+        .await
+        .unwrap();
+    store
+        .finish_recording(
+            "r6",
+            RecordingStatus::Failed,
+            T0 + 600,
+            Some("no room"),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let found = store.recordings_without_manifest().await.unwrap();
+    let summary: Vec<(&str, RecordingStatus, usize)> = found
+        .iter()
+        .map(|r| (r.id.as_str(), r.status, r.files.len()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("r1", RecordingStatus::Finished, 1),
+            ("r2", RecordingStatus::Failed, 1),
+            ("r3", RecordingStatus::Interrupted, 1),
+        ],
+        "each with its files"
+    );
+    assert_eq!(found[1].error.as_deref(), Some("disk full"));
+    assert_eq!(
+        found[0].files[0].sha256.as_deref(),
+        Some("ef".repeat(32).as_str())
+    );
+
+    // Once its manifest's hash is filed, a recording is no longer listed.
+    store
+        .finish_recording("r1", RecordingStatus::Finished, T0 + 10, None, Some("cd"))
+        .await
+        .unwrap();
+    let ids: Vec<String> = store
+        .recordings_without_manifest()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["r2", "r3"]);
 }
 
 async fn audit_entries_come_back_in_order(store: &Store) {

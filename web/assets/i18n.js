@@ -118,6 +118,7 @@ const TABLE = {
   'recordings.composite_pending': ['合成画面等待生成…', 'The combined view is waiting to be made…'],
   'recordings.composite_running': ['正在生成合成画面：{n}%', 'Making the combined view: {n}%'],
   'recordings.composite_failed': ['合成画面生成失败，各人的原始录像仍完整保存。', 'The combined view could not be made; everyone\'s own recording is kept.'],
+  'recordings.composite_interrupted': ['生成合成画面时服务器停止了，合成画面没有完成；各人的原始录像仍完整保存。', 'The server stopped while making the combined view, so it was not finished; everyone\'s own recording is kept.'],
   'recordings.cannot_play': ['这个浏览器不能直接播放此文件，请下载后用播放器（如 VLC）观看。', 'This browser cannot play this file; download it and watch it in a player such as VLC.'],
   'recordings.kind_manifest': ['文件清单（含校验值）', 'File list (with checksums)'],
   'rec_file_status.writing': ['正在写入', 'Being written'],

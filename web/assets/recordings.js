@@ -98,10 +98,12 @@ function recordingEntry(r) {
 function compositeLine(r) {
   const status = r.composite_status;
   if (!status || status === 'none' || status === 'done') return null;
+  const stopped = status === 'failed' || status === 'interrupted';
   const key = status === 'failed' ? 'recordings.composite_failed'
-    : status === 'pending' ? 'recordings.composite_pending' : 'recordings.composite_running';
+    : status === 'interrupted' ? 'recordings.composite_interrupted'
+      : status === 'pending' ? 'recordings.composite_pending' : 'recordings.composite_running';
   return h('p', {
-    class: status === 'failed' ? 'form-error' : 'muted',
+    class: stopped ? 'form-error' : 'muted',
     testid: 'composite-progress',
     dataset: { status, percent: String(r.composite_progress || 0) },
     i18n: [key, { n: String(r.composite_progress || 0) }],

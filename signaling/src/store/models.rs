@@ -201,7 +201,8 @@ pub struct Recording {
     pub ended_at: Option<i64>,
     pub error: Option<String>,
     pub manifest_sha256: Option<String>,
-    /// The side-by-side file made afterwards: `none`, `pending`, `running`, `done`, `failed`.
+    /// The side-by-side file made afterwards: `none`, `pending`, `running`, `done`, `failed`,
+    /// `interrupted` (the server stopped while making it).
     pub composite_status: String,
     /// Percent done while `running`.
     pub composite_progress: i64,

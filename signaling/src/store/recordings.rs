@@ -4,8 +4,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{
-    conflict_on_unique, parse_column, AuditEntry, FileOutcome, FileStatus, NewRecordingFile,
-    Recording, RecordingFile, RecordingStatus, Store, StoreResult,
+    conflict_on_unique, parse_column, AuditEntry, FileKind, FileOutcome, FileStatus,
+    NewRecordingFile, Recording, RecordingFile, RecordingStatus, Store, StoreResult,
 };
 
 const RECORDING_COLUMNS: &str = "id, session_id, dispute_id, status, started_by, started_at, \
@@ -127,7 +127,8 @@ impl Store {
     }
 
     /// Where the composite of a recording stands: `pending`, `running` (with a percentage),
-    /// `done` or `failed`.
+    /// `done` or `failed` (`interrupted` is set only on restart, by
+    /// [`Store::interrupt_unfinished_composites`]).
     pub async fn set_composite_progress(
         &self,
         id: &str,
@@ -232,6 +233,79 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(ids)
+    }
+
+    /// After a restart: composites the last run was still making (`pending` or `running`)
+    /// will never finish. One already filed complete is marked `done` (the run stopped between
+    /// filing it and saying so); the others are marked `interrupted`, and any composite row
+    /// they left unfinished `failed` (its file is not kept). Returns the recordings whose
+    /// composite was interrupted.
+    pub async fn interrupt_unfinished_composites(&self, now: i64) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE recordings SET composite_status = 'done', composite_progress = 100 \
+             WHERE composite_status IN ('pending', 'running') AND EXISTS (\
+                 SELECT 1 FROM recording_files f WHERE f.recording_id = recordings.id \
+                 AND f.kind = $1 AND f.status = $2)",
+        )
+        .bind(FileKind::Composite.as_str())
+        .bind(FileStatus::Complete.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT id FROM recordings WHERE composite_status IN ('pending', 'running') \
+             ORDER BY started_at, id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let ids = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>("id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        sqlx::query(
+            "UPDATE recording_files SET status = $1, ended_at = COALESCE(ended_at, $2) \
+             WHERE kind = $3 AND status <> $4 AND recording_id IN (\
+                 SELECT id FROM recordings WHERE composite_status IN ('pending', 'running'))",
+        )
+        .bind(FileStatus::Failed.as_str())
+        .bind(now)
+        .bind(FileKind::Composite.as_str())
+        .bind(FileStatus::Complete.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE recordings SET composite_status = 'interrupted' \
+             WHERE composite_status IN ('pending', 'running')",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Recordings that have ended, have files of participants, and have no manifest filed: the
+    /// last run stopped before writing it (while making the composite, say, or while
+    /// recording). Oldest first, each with its files.
+    pub async fn recordings_without_manifest(&self) -> StoreResult<Vec<Recording>> {
+        let sql = format!(
+            "SELECT {RECORDING_COLUMNS} FROM recordings \
+             WHERE status <> $1 AND manifest_sha256 IS NULL AND EXISTS (\
+                 SELECT 1 FROM recording_files f WHERE f.recording_id = recordings.id \
+                 AND f.kind = $2) \
+             ORDER BY started_at, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(RecordingStatus::Recording.as_str())
+            .bind(FileKind::Participant.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut recordings = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let files = self.files_of_recording(&id).await?;
+            recordings.push(recording_from_row(row, files)?);
+        }
+        Ok(recordings)
     }
 
     pub async fn record_audit(&self, id: &str, entry: &AuditEntry) -> StoreResult<()> {
