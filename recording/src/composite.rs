@@ -108,13 +108,16 @@ pub async fn compose(
         .unwrap_or_default()
         .as_secs_f64()
         .max(0.001);
-    let mut child = Command::new("nice")
+    let mut command = Command::new("nice");
+    command
         .args(["-n", "19", "ffmpeg"])
         .args(ffmpeg_args(inputs, output))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    die_with_parent(&mut command);
+    let mut child = command
         .spawn()
         .map_err(|e| Error::Invalid(format!("cannot run ffmpeg (install Debian's ffmpeg): {e}")))?;
     let stderr = child.stderr.take();
@@ -155,6 +158,28 @@ pub async fn compose(
     }
     progress(1.0);
     Ok(())
+}
+
+/// ffmpeg must not outlive a server killed with -9: it would go on writing a composite that the
+/// restart has already marked interrupted and removed. `kill_on_drop` covers every other exit;
+/// for this one the kernel's parent-death signal does it. That signal follows the thread that
+/// spawned the child, here a runtime worker, which lives as long as the server.
+fn die_with_parent(command: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe
+    // system calls (prctl, getppid), allocating nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl: then nobody would signal us.
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+            }
+            Ok(())
+        });
+    }
 }
 
 #[cfg(test)]
