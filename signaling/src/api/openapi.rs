@@ -233,6 +233,8 @@ fn schemas() -> Value {
             "status": {"type": "string", "enum": ["writing", "complete", "interrupted", "failed"]},
             "sha256": {"type": ["string", "null"]}, "size_bytes": opt_int, "duration_ms": opt_int,
             "started_at": int, "ended_at": opt_int,
+            "content_type": {"type": "string", "enum": ["video/webm", "video/x-matroska", "application/json", "application/octet-stream"]},
+            "codecs": {"type": ["string", "null"], "description": "RFC 6381 codec names, e.g. `vp8, opus`"},
             "audit": {"type": "array", "items": {"type": "object", "properties": {
                 "at": int, "user_id": string, "action": string, "ip": string}}}}});
     schemas["Recording"] = json!({"type": "object", "properties": {
@@ -240,6 +242,8 @@ fn schemas() -> Value {
             "status": {"type": "string", "enum": ["recording", "finished", "interrupted", "failed"]},
             "started_by": string, "started_at": int, "ended_at": opt_int,
             "error": {"type": ["string", "null"]}, "manifest_sha256": {"type": ["string", "null"]},
+            "composite_status": {"type": "string", "enum": ["none", "pending", "running", "done", "failed", "interrupted"]},
+            "composite_progress": {"type": "integer", "description": "percent done while running"},
             "files": {"type": "array", "items": r("RecordingFile")}}});
     schemas["RecordingList"] = json!({"type": "object", "properties": {"recordings": {"type": "array", "items": r("Recording")}}});
     schemas
