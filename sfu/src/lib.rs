@@ -12,11 +12,12 @@ mod media_thread;
 mod peer;
 mod room;
 mod router;
+mod stats;
 mod tap;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -24,6 +25,7 @@ use tokio::sync::mpsc;
 pub use error::SfuError;
 pub use ids::ParticipantId;
 pub use room::{PeerEvent, RoomHandle};
+pub use stats::RoomStats;
 pub use tap::{SenderReport, TapCodec, TapEvent, TapKind, TappedFrame};
 
 /// Where the SFU listens and what address it tells browsers to send media to.
@@ -51,6 +53,8 @@ struct SfuInner {
     candidate_addr: SocketAddr,
     router: mpsc::Sender<router::RouterCommand>,
     next_peer_key: AtomicU64,
+    /// Every room started, weakly: for [`Sfu::stats`] only, never on the forwarding path.
+    rooms: Mutex<Vec<mpsc::WeakSender<room::Command>>>,
 }
 
 impl Sfu {
@@ -86,6 +90,7 @@ impl Sfu {
                 candidate_addr,
                 router,
                 next_peer_key: AtomicU64::new(1),
+                rooms: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -102,7 +107,7 @@ impl Sfu {
 
     /// Starts a room task. It runs until every handle to it is dropped or it is closed.
     pub fn create_room(&self, name: &str) -> RoomHandle {
-        room::spawn(
+        let room = room::spawn(
             self.inner.media.for_room(),
             room::RoomContext {
                 name: name.to_owned(),
@@ -111,7 +116,27 @@ impl Sfu {
                 router: self.inner.router.clone(),
                 sfu: Arc::downgrade(&self.inner),
             },
-        )
+        );
+        let mut rooms = self.inner.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.retain(|weak| weak.strong_count() > 0);
+        rooms.push(room.downgrade());
+        room
+    }
+
+    /// The counters of every running room; `reset` starts them again.
+    pub async fn stats(&self, reset: bool) -> Vec<RoomStats> {
+        let rooms: Vec<RoomHandle> = {
+            let rooms = self.inner.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            rooms.iter().filter_map(RoomHandle::upgrade).collect()
+        };
+        let mut stats = Vec::with_capacity(rooms.len());
+        for room in rooms {
+            // A room that closed meanwhile has nothing to report.
+            if let Ok(room_stats) = room.stats(reset).await {
+                stats.push(room_stats);
+            }
+        }
+        stats
     }
 }
 

@@ -22,6 +22,7 @@ use tracing::Instrument;
 use crate::ids::{ParticipantId, PeerKey};
 use crate::peer::{Peer, Source};
 use crate::router::{Datagram, RouterCommand};
+use crate::stats::{Counters, RoomStats};
 use crate::tap::{Publisher, Tap, TapEvent};
 use crate::{SfuError, SfuInner};
 
@@ -46,7 +47,7 @@ pub enum PeerEvent {
     Failed,
 }
 
-enum Command {
+pub(crate) enum Command {
     Join {
         participant: ParticipantId,
         may_publish: bool,
@@ -77,6 +78,10 @@ enum Command {
     },
     RequestKeyframe {
         participant: ParticipantId,
+    },
+    Stats {
+        reset: bool,
+        reply: oneshot::Sender<RoomStats>,
     },
 }
 
@@ -153,6 +158,19 @@ impl RoomHandle {
             .await;
     }
 
+    /// The room's counters so far; `reset` starts them again (for a measured window).
+    pub async fn stats(&self, reset: bool) -> Result<RoomStats, SfuError> {
+        self.request(|reply| Command::Stats { reset, reply }).await
+    }
+
+    pub(crate) fn downgrade(&self) -> mpsc::WeakSender<Command> {
+        self.commands.downgrade()
+    }
+
+    pub(crate) fn upgrade(weak: &mpsc::WeakSender<Command>) -> Option<RoomHandle> {
+        weak.upgrade().map(|commands| RoomHandle { commands })
+    }
+
     /// Removes a participant; the others stop receiving its tracks.
     pub async fn leave(&self, participant: ParticipantId) {
         let _ = self.commands.send(Command::Leave { participant }).await;
@@ -190,6 +208,9 @@ pub(crate) fn spawn(runtime: &Handle, context: RoomContext) -> RoomHandle {
         forwards: VecDeque::new(),
         taps: Vec::new(),
         send_failures: 0,
+        counters: Counters::new(),
+        batch_started: None,
+        held_since: Vec::new(),
     };
     runtime.spawn(room.run(command_rx, datagram_rx).instrument(span));
     RoomHandle {
@@ -214,6 +235,11 @@ struct Room {
     forwards: VecDeque<Forward>,
     taps: Vec<Tap>,
     send_failures: u64,
+    counters: Counters,
+    /// When the earliest datagram of the batch being handled arrived.
+    batch_started: Option<Instant>,
+    /// Since when each frame forwarded in this drain has been held (reused).
+    held_since: Vec<Instant>,
 }
 
 impl Room {
@@ -229,6 +255,7 @@ impl Room {
                 biased;
                 command = commands.recv() => match command {
                     Some(command) => {
+                        self.batch_started = None;
                         self.handle_command(command);
                         for peer in &mut self.peers {
                             peer.needs_poll = true;
@@ -240,11 +267,13 @@ impl Room {
                     if received == 0 {
                         break;
                     }
+                    self.batch_started = batch.first().map(|d| d.received);
                     for datagram in batch.drain(..) {
                         self.handle_datagram(datagram);
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.batch_started = None;
                     self.handle_timeouts(Instant::now());
                 }
             }
@@ -327,6 +356,12 @@ impl Room {
                     for mid in mids {
                         peer.request_keyframe(mid, now);
                     }
+                }
+            }
+            Command::Stats { reset, reply } => {
+                let _ = reply.send(self.counters.snapshot(&self.context.name, self.peers.len()));
+                if reset {
+                    self.counters = Counters::new();
                 }
             }
             Command::Leave { participant } => {
@@ -448,6 +483,14 @@ impl Room {
                 self.forward(forward);
             }
         }
+        // Every frame forwarded above has now been handed to its subscribers' sockets.
+        if !self.held_since.is_empty() {
+            let now = Instant::now();
+            for since in self.held_since.drain(..) {
+                self.counters
+                    .record_hold(now.saturating_duration_since(since));
+            }
+        }
         for peer in &mut self.peers {
             if let Some(offer) = peer.renegotiate() {
                 if !peer.notify(PeerEvent::Offer(offer)) {
@@ -486,6 +529,7 @@ impl Room {
                     return;
                 }
                 Output::Transmit(transmit) => {
+                    self.counters.datagrams_out += 1;
                     if self
                         .context
                         .socket
@@ -511,6 +555,7 @@ impl Room {
                 let keyframe = data.is_keyframe();
                 let broken = !data.contiguous;
                 let mut someone_waits = false;
+                let mut handed_out = 0u64;
                 for peer in &mut self.peers {
                     if peer.key == from || !peer.connected {
                         continue;
@@ -540,6 +585,15 @@ impl Room {
                     // connection is closing; str0m reports the latter through poll_output.
                     let _ = writer.write(pt, data.network_time, data.time, data.data.clone());
                     peer.needs_poll = true;
+                    handed_out += 1;
+                }
+                self.counters.frames_in += 1;
+                if handed_out > 0 {
+                    self.counters.frames_out += handed_out;
+                    let since = self
+                        .batch_started
+                        .map_or(data.network_time, |batch| batch.max(data.network_time));
+                    self.held_since.push(since);
                 }
                 if !self.taps.is_empty() {
                     self.tap_frame(from, &data);

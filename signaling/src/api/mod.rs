@@ -4,6 +4,7 @@ pub mod auth;
 pub mod disputes;
 pub mod error;
 pub mod invitations;
+pub mod media;
 mod openapi;
 pub mod recordings;
 pub mod sessions;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/me", get(auth::me))
         .route("/setup", post(auth::setup))
         .route("/users", get(users::list).post(users::create))
+        .route("/media/stats", get(media::stats))
         .route("/disputes", get(disputes::list).post(disputes::create))
         .route(
             "/disputes/{id}",

@@ -156,6 +156,14 @@ const ROUTES: &[Route] = &[
     ),
     (
         "get",
+        "/api/media/stats",
+        "The SFU's counters per running room: frames in and out, datagrams sent, hold time p50/p99/max in µs (?reset=true starts them again)",
+        "admin",
+        None,
+        "MediaStats",
+    ),
+    (
+        "get",
         "/api/recordings/files/{id}",
         "A recording file (Range requests; ?download=1 as attachment); every request is audited",
         "staff, its mediator, admin (invitees: 403)",
@@ -245,6 +253,9 @@ fn schemas() -> Value {
             "composite_status": {"type": "string", "enum": ["none", "pending", "running", "done", "failed", "interrupted"]},
             "composite_progress": {"type": "integer", "description": "percent done while running"},
             "files": {"type": "array", "items": r("RecordingFile")}}});
+    schemas["MediaStats"] = json!({"type": "object", "properties": {"rooms": {"type": "array", "items": {"type": "object", "properties": {
+            "room": string, "peers": int, "frames_in": int, "frames_out": int, "datagrams_out": int,
+            "hold_p50_us": opt_int, "hold_p99_us": opt_int, "hold_max_us": opt_int}}}}});
     schemas["RecordingList"] = json!({"type": "object", "properties": {"recordings": {"type": "array", "items": r("Recording")}}});
     schemas
 }

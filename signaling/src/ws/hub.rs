@@ -38,6 +38,11 @@ impl Hub {
         }
     }
 
+    /// The SFU's counters for every running room (see [`concord_sfu::RoomStats`]).
+    pub async fn media_stats(&self, reset: bool) -> Vec<concord_sfu::RoomStats> {
+        self.inner.sfu.stats(reset).await
+    }
+
     /// Puts a member into the session's room, starting the room if needed.
     pub async fn enter(&self, session: &SessionInfo, member: NewMember) -> Option<RoomRef> {
         let mut member = member;
