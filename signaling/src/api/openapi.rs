@@ -327,6 +327,6 @@ mod tests {
                 .collect();
             assert!(schemas.contains_key(&name), "missing schema {name}");
         }
-        assert_eq!(document["paths"].as_object().expect("paths").len(), 16);
+        assert_eq!(document["paths"].as_object().expect("paths").len(), 17);
     }
 }
