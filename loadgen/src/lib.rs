@@ -8,6 +8,10 @@
 //! A seat may be several peers (Janus publishes and subscribes on separate PeerConnections,
 //! see [`SfuAdapter::join_seat`]): it is counted as one, receiving the union of what its peers
 //! received and sending their sum, so both servers are counted the same way.
+//!
+//! With [`RunOptions::record`] every room is recorded over the measured window: started after
+//! the warm-up (and before the settling pause), stopped after the window, and filed before the
+//! run ends (see [`SfuAdapter::start_recording`]).
 
 pub mod compare;
 pub mod procfs;
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use concord_client::adapter::{RecordedFiles, RoomRecording};
 use concord_client::peer::{ReceivedMedia, StreamCounts, FREEZE_THRESHOLD};
 use concord_client::stats::quantile;
 use concord_client::{
@@ -51,6 +56,8 @@ pub struct RunOptions {
     pub server_pid: Option<u32>,
     /// The address the participants' media sockets bind to.
     pub client_ip: std::net::IpAddr,
+    /// Record every room over the measured window.
+    pub record: bool,
 }
 
 /// Aggregates for one role.
@@ -112,6 +119,36 @@ pub struct Report {
     /// Seats (participants) in the run.
     pub seats: usize,
     pub streams: Vec<StreamReport>,
+    /// With [`RunOptions::record`]: what was recorded.
+    pub recording: Option<RecordingReport>,
+}
+
+/// The rooms' recordings of a run with [`RunOptions::record`].
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingReport {
+    pub rooms: usize,
+    /// The longest wait from asking to recording, over the rooms (the server's notice period
+    /// included), and from stopping to every file being filed.
+    pub start_s: f64,
+    pub stop_s: f64,
+    /// Participant files filed, those filed `complete`, and their size.
+    pub participant_files: usize,
+    pub complete_files: usize,
+    pub bytes: u64,
+}
+
+impl RecordingReport {
+    fn new(starts: &[Duration], stopped: &[RecordedFiles]) -> Self {
+        let seconds = |longest: Option<Duration>| longest.unwrap_or_default().as_secs_f64();
+        RecordingReport {
+            rooms: stopped.len(),
+            start_s: seconds(starts.iter().max().copied()),
+            stop_s: seconds(stopped.iter().map(|f| f.time_to_stop).max()),
+            participant_files: stopped.iter().map(|f| f.participant_files).sum(),
+            complete_files: stopped.iter().map(|f| f.complete_files).sum(),
+            bytes: stopped.iter().map(|f| f.bytes).sum(),
+        }
+    }
 }
 
 /// A process's use of the machine over the measured window (from `/proc`, see [`procfs`]).
@@ -124,6 +161,11 @@ pub struct ProcessWindow {
     pub rss_start_kb: u64,
     pub rss_end_kb: u64,
     pub rss_peak_kb: u64,
+    /// Bytes the process caused to be written to storage over the window (`write_bytes` of
+    /// `/proc/<pid>/io`), and bytes it passed to `write` (`wchar`: sockets included), when
+    /// `/proc/<pid>/io` could be read.
+    pub write_bytes: Option<u64>,
+    pub wchar: Option<u64>,
 }
 
 struct Seat {
@@ -227,6 +269,7 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
     };
 
     let mut seats: Vec<Seat> = Vec::new();
+    let mut room_tickets = Vec::new();
     for roles in &rooms {
         let tickets = adapter.create_room(roles).await?;
         let first = seats.len();
@@ -253,6 +296,7 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
             let me = seat.id().to_owned();
             seat.expects = publishers.iter().filter(|p| **p != me).cloned().collect();
         }
+        room_tickets.push(tickets);
     }
 
     // Warm-up: every seat receives a whole frame of each kind from each publisher it expects.
@@ -260,6 +304,18 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
     for seat in &seats {
         seat.wait_for_first_frames(deadline).await?;
     }
+    // Recording starts before the settling pause, so that the recorder's first keyframe
+    // requests fall outside the window.
+    let recordings: Vec<Box<dyn RoomRecording>> = if options.record {
+        futures_util::future::try_join_all(
+            room_tickets
+                .iter()
+                .map(|tickets| adapter.start_recording(tickets)),
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
     tokio::time::sleep(options.settle).await;
 
     let before: Vec<ReceivedMedia> = seats.iter().map(Seat::received).collect();
@@ -281,8 +337,19 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
             rss_start_kb: b.rss_kb,
             rss_end_kb: a.rss_kb,
             rss_peak_kb: a.hwm_kb,
+            write_bytes: a.io.zip(b.io).map(|(a, b)| a.write_bytes - b.write_bytes),
+            wchar: a.io.zip(b.io).map(|(a, b)| a.wchar - b.wchar),
         }),
         _ => None,
+    };
+    // Stopped (and filed) while every participant is still there.
+    let recording = if options.record {
+        let starts: Vec<Duration> = recordings.iter().map(|r| r.time_to_start()).collect();
+        let stopped =
+            futures_util::future::try_join_all(recordings.into_iter().map(|r| r.stop())).await?;
+        Some(RecordingReport::new(&starts, &stopped))
+    } else {
+        None
     };
 
     // Publishers' sending side.
@@ -411,6 +478,7 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
         server_process,
         seats: seat_count,
         streams,
+        recording,
     })
 }
 
@@ -541,6 +609,24 @@ impl Report {
                 p.cpu_seconds / self.seconds * 100.0,
                 p.rss_end_kb as f64 / 1024.0,
                 p.rss_peak_kb as f64 / 1024.0
+            );
+            if let Some(bytes) = p.write_bytes {
+                out += &format!(
+                    "; storage writes {:.2} MB/s",
+                    bytes as f64 / self.seconds / 1e6
+                );
+            }
+        }
+        if let Some(r) = &self.recording {
+            out += &format!(
+                "\nrecorded {} room(s): on after {:.1} s, filed {:.1} s after stopping; {}/{} \
+                 participant files complete, {:.1} MB",
+                r.rooms,
+                r.start_s,
+                r.stop_s,
+                r.complete_files,
+                r.participant_files,
+                r.bytes as f64 / 1e6
             );
         }
         out

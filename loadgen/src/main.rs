@@ -12,6 +12,9 @@ use clap::{Args, Parser, Subcommand};
 use concord_client::{Clip, ClipSpec, ConcordAdapter, JanusAdapter, SfuAdapter};
 use concord_loadgen::{run, RunOptions, Scenario};
 
+/// The recording notice of a server started with `--serve-inline` (the default is 5 s).
+const INLINE_NOTICE_SECS: u64 = 1;
+
 /// Load generator for Concord: webrtc-rs participants joining through the REST API and the
 /// signaling with invitation tokens, publishing a real VP8 + Opus clip.
 #[derive(Parser)]
@@ -61,6 +64,12 @@ struct Common {
     username: String,
     #[arg(long, env = "CONCORD_LOADGEN_PASSWORD")]
     password: Option<String>,
+    /// Record every room over the measured window: the signed-in account joins each session as
+    /// host (without media), starts recording after the warm-up, waits until it is on (after
+    /// the server's notice period: `recording.notice_secs`, 1 s with --serve-inline), and stops
+    /// it after the window, waiting until the files are filed.
+    #[arg(long, conflicts_with = "janus")]
+    record: bool,
     #[command(flatten)]
     measure: Measure,
 }
@@ -170,12 +179,16 @@ impl Measure {
             settle: Duration::from_secs_f64(self.settle_seconds.max(0.0)),
             server_pid: None,
             client_ip: self.client_ip,
+            record: false,
         }
     }
 }
 
 async fn run_cli(scenario: Scenario, common: Common) -> Result<()> {
-    let options = common.measure.run_options(scenario);
+    let options = RunOptions {
+        record: common.record,
+        ..common.measure.run_options(scenario)
+    };
     if let Some(url) = &common.janus {
         let adapter = JanusAdapter::connect(url).await?;
         return report(run(&adapter, &options).await?, &common);
@@ -186,7 +199,8 @@ async fn run_cli(scenario: Scenario, common: Common) -> Result<()> {
             .prefix("concord-loadgen-")
             .tempdir()
             .context("data directory for the inline server")?;
-        let config = concord_signaling::Config::for_tests(dir.path());
+        let mut config = concord_signaling::Config::for_tests(dir.path());
+        config.recording.notice_secs = INLINE_NOTICE_SECS;
         let password = config.admin_password.clone();
         let server = concord_signaling::start(config)
             .await

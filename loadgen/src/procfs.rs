@@ -2,7 +2,11 @@
 //!
 //! `stat` fields 14 and 15 (`utime`, `stime`) are the CPU time of every thread of the process,
 //! alive or gone, in clock ticks of 1/100 s (USER_HZ is 100 in Linux's user-space ABI).
-//! `status` gives `VmRSS` (resident now) and `VmHWM` (the resident peak), in kB.
+//! `status` gives `VmRSS` (resident now) and `VmHWM` (the resident peak), in kB. `io` gives
+//! `write_bytes` (bytes the process caused to be written to storage, counted as it dirties
+//! page-cache pages: what it wrote to its files, the database included) and `wchar` (bytes
+//! passed to `write` and its kin, sockets and pipes included); reading it needs the right to
+//! trace the process (the same user, or root).
 
 use anyhow::{anyhow, Context, Result};
 
@@ -16,6 +20,15 @@ pub struct ProcSample {
     pub cpu_ticks: u64,
     pub rss_kb: u64,
     pub hwm_kb: u64,
+    /// From `/proc/<pid>/io`, if it could be read.
+    pub io: Option<IoCounters>,
+}
+
+/// Counters of `/proc/<pid>/io`, bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoCounters {
+    pub write_bytes: u64,
+    pub wchar: u64,
 }
 
 impl ProcSample {
@@ -43,6 +56,23 @@ pub fn sample(pid: u32) -> Result<ProcSample> {
             .ok_or_else(|| anyhow!("unexpected format of {stat_path}: {stat}"))?,
         rss_kb: field("VmRSS")?,
         hwm_kb: field("VmHWM")?,
+        io: std::fs::read_to_string(format!("/proc/{pid}/io"))
+            .ok()
+            .and_then(|io| parse_io(&io)),
+    })
+}
+
+/// `write_bytes` and `wchar` from the text of `/proc/<pid>/io`.
+pub fn parse_io(io: &str) -> Option<IoCounters> {
+    let field = |key: &str| {
+        io.lines().find_map(|line| {
+            let value = line.strip_prefix(key)?.strip_prefix(':')?;
+            value.trim().parse().ok()
+        })
+    };
+    Some(IoCounters {
+        write_bytes: field("write_bytes")?,
+        wchar: field("wchar")?,
     })
 }
 
@@ -91,8 +121,20 @@ mod tests {
     }
 
     #[test]
+    fn io_counters_by_name() {
+        let io = "rchar: 6976\nwchar: 4096\nsyscr: 10\nsyscw: 2\nread_bytes: 0\n\
+                  write_bytes: 8192\ncancelled_write_bytes: 4096\n";
+        let counters = parse_io(io).expect("counters");
+        // `cancelled_write_bytes` is not taken for `write_bytes`.
+        assert_eq!(counters.write_bytes, 8192);
+        assert_eq!(counters.wchar, 4096);
+        assert_eq!(parse_io("rchar: 1\n"), None);
+    }
+
+    #[test]
     fn this_process_can_be_sampled() {
         let me = sample(std::process::id()).expect("sample /proc/self");
         assert!(me.rss_kb > 0 && me.hwm_kb >= me.rss_kb);
+        assert!(me.io.is_some(), "a process may read its own /proc/<pid>/io");
     }
 }

@@ -1,5 +1,6 @@
-//! A short fan-out load run against an in-process server: every subscriber receives the
-//! publisher's real VP8 and Opus frames with little loss. Delivery only, not speed.
+//! Short fan-out load runs against an in-process server: every subscriber receives the
+//! publisher's real VP8 and Opus frames with little loss, and `--record` records the room over
+//! the window into complete files. Delivery only, not speed.
 
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ async fn fanout_to_three_subscribers_delivers_video_and_audio_frames() {
         settle: Duration::ZERO,
         server_pid: None,
         client_ip: "127.0.0.1".parse().expect("an IP"),
+        record: false,
     };
     let result = run(&adapter, &options).await;
     server.shutdown().await;
@@ -52,4 +54,87 @@ async fn fanout_to_three_subscribers_delivers_video_and_audio_frames() {
         .find(|r| r.role.starts_with("subscriber"))
         .expect("a subscriber row");
     assert!(subscribers.delay_samples > 0, "no forwarding-delay samples");
+    assert!(report.recording.is_none());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_recorded_run_records_the_publisher_into_a_complete_file() {
+    let dir = tempfile::tempdir().expect("data directory");
+    let mut config = concord_signaling::Config::for_tests(dir.path());
+    config.recording.notice_secs = 0;
+    let password = config.admin_password.clone();
+    let server = concord_signaling::start(config)
+        .await
+        .expect("start the server");
+    let base_url = server.base_url().trim_end_matches('/').to_owned();
+    let adapter = ConcordAdapter::sign_in(&base_url, "admin", &password)
+        .await
+        .expect("sign in");
+    let options = RunOptions {
+        scenario: Scenario::Fanout { subscribers: 1 },
+        seconds: 2.0,
+        clip: ClipSpec {
+            video_bitrate: 300_000,
+            ..ClipSpec::default()
+        },
+        clip_cache: Clip::default_cache_dir(),
+        warmup_timeout: Duration::from_secs(60),
+        settle: Duration::ZERO,
+        // This process is the server: its storage writes are sampled too.
+        server_pid: Some(std::process::id()),
+        client_ip: "127.0.0.1".parse().expect("an IP"),
+        record: true,
+    };
+    let result = run(&adapter, &options).await;
+    server.shutdown().await;
+    let report = result.expect("recorded load run");
+    println!("{}", report.table());
+
+    // The host joined without media: the subscriber still gets everything, nothing more.
+    report
+        .check_delivery(2.0)
+        .expect("delivery with under 2 % loss");
+    let recording = report.recording.as_ref().expect("a recording report");
+    assert_eq!(recording.rooms, 1);
+    assert_eq!(
+        (recording.participant_files, recording.complete_files),
+        (1, 1),
+        "one complete file, the publisher's: {recording:?}"
+    );
+    // 2 s of a 300 kbit/s clip with Opus: well over 50 kB.
+    assert!(recording.bytes > 50_000, "{recording:?}");
+    let written = report
+        .server_process
+        .as_ref()
+        .and_then(|p| p.write_bytes)
+        .expect("storage writes sampled from /proc/self/io");
+    assert!(written > 0, "nothing written to storage while recording");
+
+    let on_disk: u64 = walk(&dir.path().join("recordings"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "webm"))
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(
+        on_disk >= recording.bytes,
+        "the filed files are on disk: {on_disk} bytes"
+    );
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
