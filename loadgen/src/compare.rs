@@ -7,6 +7,10 @@
 //! every receiving seat and stream), so the CPU per forwarded packet is the server's CPU time
 //! over the window divided by that. The order of the servers alternates between scenarios, so
 //! that drifting load on the machine does not always favour the same one.
+//!
+//! With [`CompareOptions::record`] each scenario also runs against Concord recording every
+//! room over the window ("concord rec", right after the unrecorded Concord run), so what
+//! recording costs is measured with the same load in the same run. Janus is never recorded.
 
 mod janus_config;
 mod servers;
@@ -17,7 +21,27 @@ use serde::Serialize;
 use crate::{procfs, run, Report, RunOptions, Scenario};
 pub use janus_config::JanusConfig;
 pub use servers::{Server, ServerKind, ServerSetup};
-pub use table::{markdown_summary, scenario_table};
+pub use table::{markdown_summary, recording_summary, scenario_table};
+
+/// The name of Concord's recorded runs in outcomes and tables.
+pub const CONCORD_RECORDED: &str = "concord rec";
+
+/// A server in one configuration: one column of a scenario's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contender {
+    pub kind: ServerKind,
+    /// Every room recorded over the window (Concord only).
+    pub record: bool,
+}
+
+impl Contender {
+    pub fn name(self) -> &'static str {
+        match (self.kind, self.record) {
+            (ServerKind::Concord, true) => CONCORD_RECORDED,
+            (kind, _) => kind.name(),
+        }
+    }
+}
 
 /// A comparison run.
 #[derive(Debug, Clone)]
@@ -25,6 +49,8 @@ pub struct CompareOptions {
     pub setup: ServerSetup,
     pub servers: Vec<ServerKind>,
     pub scenarios: Vec<Scenario>,
+    /// Also run each scenario against Concord recording every room.
+    pub record: bool,
     /// The run settings shared by every scenario (`scenario` and `server_pid` are set per run).
     pub run: RunOptions,
 }
@@ -63,6 +89,12 @@ pub struct Metrics {
     pub delay_p50_ms: Option<f64>,
     pub delay_p99_ms: Option<f64>,
     pub generator_cpu_pct: f64,
+    /// What the server caused to be written to storage over the window (`write_bytes` of
+    /// `/proc/<pid>/io`), MB/s, when it could be read.
+    pub storage_write_mb_per_s: Option<f64>,
+    /// With recording: the size of the participant files filed, MB (written from the start of
+    /// the recording to its end, so somewhat longer than the window).
+    pub recorded_mb: Option<f64>,
 }
 
 impl Metrics {
@@ -94,6 +126,10 @@ impl Metrics {
             delay_p50_ms: received.delay_p50_ms,
             delay_p99_ms: received.delay_p99_ms,
             generator_cpu_pct: report.cpu_pct,
+            storage_write_mb_per_s: server
+                .write_bytes
+                .map(|bytes| bytes as f64 / report.seconds / 1e6),
+            recorded_mb: report.recording.as_ref().map(|r| r.bytes as f64 / 1e6),
         })
     }
 }
@@ -109,24 +145,35 @@ pub fn scenario_name(scenario: Scenario) -> String {
 /// Runs every scenario against every server; `progress` sees each outcome as it comes. A
 /// server that fails a scenario gets an outcome with the error, and the run goes on.
 pub async fn compare(options: &CompareOptions, mut progress: impl FnMut(&Outcome)) -> Vec<Outcome> {
+    // A recorded run comes right after (or before) its unrecorded twin.
+    let mut contenders = Vec::new();
+    for &kind in &options.servers {
+        contenders.push(Contender {
+            kind,
+            record: false,
+        });
+        if options.record && kind == ServerKind::Concord {
+            contenders.push(Contender { kind, record: true });
+        }
+    }
     let mut outcomes = Vec::new();
     for (i, scenario) in options.scenarios.iter().enumerate() {
-        let mut order = options.servers.clone();
+        let mut order = contenders.clone();
         if i % 2 == 1 {
             order.reverse();
         }
         let mut these = Vec::new();
-        for kind in order {
-            let outcome = match run_one(kind, *scenario, options).await {
+        for contender in order {
+            let outcome = match run_one(contender, *scenario, options).await {
                 Ok((report, idle_rss_kb)) => Outcome {
-                    server: kind.name().to_owned(),
+                    server: contender.name().to_owned(),
                     scenario: scenario_name(*scenario),
                     metrics: Metrics::from_report(&report, idle_rss_kb),
                     error: None,
                     report: Some(report),
                 },
                 Err(err) => Outcome {
-                    server: kind.name().to_owned(),
+                    server: contender.name().to_owned(),
                     scenario: scenario_name(*scenario),
                     metrics: None,
                     error: Some(format!("{err:#}")),
@@ -137,8 +184,8 @@ pub async fn compare(options: &CompareOptions, mut progress: impl FnMut(&Outcome
             these.push(outcome);
         }
         // Reported in the order asked for, whatever order they ran in.
-        for kind in &options.servers {
-            if let Some(i) = these.iter().position(|o| o.server == kind.name()) {
+        for contender in &contenders {
+            if let Some(i) = these.iter().position(|o| o.server == contender.name()) {
                 outcomes.push(these.remove(i));
             }
         }
@@ -146,18 +193,20 @@ pub async fn compare(options: &CompareOptions, mut progress: impl FnMut(&Outcome
     outcomes
 }
 
-/// Starts `kind`, runs `scenario` against it, stops it. Returns the report and the server's
-/// resident memory before anyone joined.
+/// Starts the contender's server, runs `scenario` against it, stops it. Returns the report
+/// and the server's resident memory before anyone joined.
 async fn run_one(
-    kind: ServerKind,
+    contender: Contender,
     scenario: Scenario,
     options: &CompareOptions,
 ) -> anyhow::Result<(Report, u64)> {
+    let kind = contender.kind;
     let (server, adapter) = Server::start(kind, &options.setup).await?;
     let idle = procfs::sample(server.pid)?;
     let run_options = RunOptions {
         scenario,
         server_pid: Some(server.pid),
+        record: contender.record,
         ..options.run.clone()
     };
     let result = run(adapter.as_ref(), &run_options).await;

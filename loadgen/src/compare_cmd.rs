@@ -36,6 +36,11 @@ pub(crate) struct CompareArgs {
     /// The interface carrying --media-ip, the only one Janus's ICE may use.
     #[arg(long)]
     ice_interface: Option<String>,
+    /// Also run each scenario against Concord recording every room over the window (a
+    /// "concord rec" column next to "concord", and the ratio recorded/unrecorded). Janus is
+    /// never recorded.
+    #[arg(long)]
+    record: bool,
     /// Only print the comparison, not every run's own report.
     #[arg(long)]
     quiet: bool,
@@ -85,6 +90,7 @@ pub(crate) async fn run(args: CompareArgs) -> Result<()> {
         },
         servers: args.servers,
         scenarios,
+        record: args.record,
         // Janus only answers clients on its own media address: both servers get the same.
         run: RunOptions {
             client_ip: args.media_ip,
@@ -112,6 +118,10 @@ pub(crate) async fn run(args: CompareArgs) -> Result<()> {
         println!("{}", compare::scenario_table(&mine));
     }
     println!("{}", compare::markdown_summary(&outcomes));
+    let recording = compare::recording_summary(&outcomes);
+    if !recording.is_empty() {
+        println!("What recording cost:\n{recording}");
+    }
     if args.measure.json {
         println!("{}", serde_json::to_string(&outcomes)?);
     }

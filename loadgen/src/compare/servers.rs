@@ -19,6 +19,9 @@ use super::janus_config::JanusConfig;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lines of a server's log quoted when it fails.
 const LOG_TAIL: usize = 25;
+/// Concord's recording notice in the comparison, seconds (its default is 5): the recorded run
+/// waits this long for recording to start, before the window.
+const CONCORD_NOTICE_SECS: &str = "1";
 
 /// Which server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +106,7 @@ async fn start_concord(setup: &ServerSetup) -> Result<(Server, Box<dyn SfuAdapte
         .arg("--media-bind")
         .arg(format!("{}:0", setup.media_ip))
         .env("CONCORD_ADMIN_PASSWORD", &password)
+        .env("CONCORD_RECORDING__NOTICE_SECS", CONCORD_NOTICE_SECS)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

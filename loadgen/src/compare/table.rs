@@ -1,7 +1,8 @@
 //! The comparison tables: one per scenario (a row per figure, a column per server, and the
-//! ratio ours/Janus), and a Markdown summary of every scenario for `docs/benchmarks.md`.
+//! ratios ours/Janus and, with recording, recorded/unrecorded), and Markdown summaries of every
+//! scenario for `docs/benchmarks.md`.
 
-use super::{Metrics, Outcome};
+use super::{Metrics, Outcome, CONCORD_RECORDED};
 
 /// A figure of the table: its label, how to read it, its decimals.
 struct Row {
@@ -76,6 +77,22 @@ const ROWS: &[Row] = &[
         value: |m| Some(m.generator_cpu_pct),
         decimals: 1,
     },
+    Row {
+        label: "storage writes, MB/s",
+        value: |m| m.storage_write_mb_per_s,
+        decimals: 3,
+    },
+    Row {
+        label: "recorded files, MB",
+        value: |m| m.recorded_mb,
+        decimals: 1,
+    },
+];
+
+/// The ratio columns and rows: a label and the two servers divided.
+const RATIOS: &[(&str, &str, &str)] = &[
+    ("ours/janus", "concord", "janus"),
+    ("rec/unrec", CONCORD_RECORDED, "concord"),
 ];
 
 /// ours / theirs, when both exist and the division means something.
@@ -106,25 +123,37 @@ pub fn scenario_table(outcomes: &[&Outcome]) -> String {
         out += &format!(" — {} participants, {:.1} s measured", m.seats, m.seconds);
     }
     out.push('\n');
-    let concord = find(outcomes, "concord").and_then(|o| o.metrics.as_ref());
-    let janus = find(outcomes, "janus").and_then(|o| o.metrics.as_ref());
-    let both = find(outcomes, "concord").is_some() && find(outcomes, "janus").is_some();
+    // The ratios whose two servers both ran: label, numerator's and denominator's metrics.
+    let ratios: Vec<(&str, Option<&Metrics>, Option<&Metrics>)> = RATIOS
+        .iter()
+        .filter_map(|&(label, ours, theirs)| {
+            let ours = find(outcomes, ours)?;
+            let theirs = find(outcomes, theirs)?;
+            Some((label, ours.metrics.as_ref(), theirs.metrics.as_ref()))
+        })
+        .collect();
     out += &format!("{:<34}", "");
     for o in outcomes {
         out += &format!("{:>12}", o.server);
     }
-    if both {
-        out += &format!("{:>12}", "ours/janus");
+    for (label, _, _) in &ratios {
+        out += &format!("{label:>12}");
     }
     out.push('\n');
     for row in ROWS {
+        let values: Vec<Option<f64>> = outcomes
+            .iter()
+            .map(|o| o.metrics.as_ref().and_then(row.value))
+            .collect();
+        if values.iter().all(Option::is_none) {
+            continue;
+        }
         out += &format!("{:<34}", row.label);
-        for o in outcomes {
-            let v = o.metrics.as_ref().and_then(row.value);
+        for v in values {
             out += &format!("{:>12}", fmt(v, row.decimals));
         }
-        if both {
-            let r = ratio(concord.and_then(row.value), janus.and_then(row.value));
+        for (_, ours, theirs) in &ratios {
+            let r = ratio(ours.and_then(row.value), theirs.and_then(row.value));
             out += &format!("{:>12}", fmt(r, 2));
         }
         out.push('\n');
@@ -172,12 +201,20 @@ pub fn markdown_summary(outcomes: &[Outcome]) -> String {
                 fmt(m.delay_p99_ms, 2),
             );
         }
-        let concord = find(&mine, "concord").and_then(|o| o.metrics.as_ref());
-        let janus = find(&mine, "janus").and_then(|o| o.metrics.as_ref());
-        if let (Some(c), Some(j)) = (concord, janus) {
+        for &(label, ours, theirs) in RATIOS {
+            let ours = find(&mine, ours).and_then(|o| o.metrics.as_ref());
+            let theirs = find(&mine, theirs).and_then(|o| o.metrics.as_ref());
+            let (Some(c), Some(j)) = (ours, theirs) else {
+                continue;
+            };
+            let label = if label == "rec/unrec" {
+                "recorded/unrecorded"
+            } else {
+                label
+            };
             let r = |f: fn(&Metrics) -> Option<f64>| fmt(ratio(f(c), f(j)), 2);
             out += &format!(
-                "| {scenario} | ours/janus | {} | {} | {} | {} ({}) | {} | {} | {} / {} |\n",
+                "| {scenario} | {label} | {} | {} | {} | {} ({}) | {} | {} | {} / {} |\n",
                 r(|m| Some(m.server_cpu_pct)),
                 r(|m| m.cpu_us_per_packet),
                 r(|m| m.packets_per_cpu_s),
@@ -191,6 +228,55 @@ pub fn markdown_summary(outcomes: &[Outcome]) -> String {
         }
     }
     out
+}
+
+/// What recording cost, one row per scenario with both Concord runs: server CPU unrecorded and
+/// recorded and their ratio, CPU per forwarded packet likewise, RSS at the end likewise, the
+/// storage writes of both, and the size of what was recorded. Empty without recorded runs.
+pub fn recording_summary(outcomes: &[Outcome]) -> String {
+    let mut rows = String::new();
+    let mut scenarios: Vec<&str> = Vec::new();
+    for o in outcomes {
+        if !scenarios.contains(&o.scenario.as_str()) {
+            scenarios.push(&o.scenario);
+        }
+    }
+    for scenario in scenarios {
+        let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.scenario == scenario).collect();
+        let plain = find(&mine, "concord").and_then(|o| o.metrics.as_ref());
+        let Some(recorded) = find(&mine, CONCORD_RECORDED) else {
+            continue;
+        };
+        let (Some(p), Some(r)) = (plain, recorded.metrics.as_ref()) else {
+            rows += &format!("| {scenario} | failed | | | | |\n");
+            continue;
+        };
+        let both = |f: fn(&Metrics) -> Option<f64>, decimals: usize| {
+            format!(
+                "{} → {} ({})",
+                fmt(f(p), decimals),
+                fmt(f(r), decimals),
+                fmt(ratio(f(r), f(p)), 2)
+            )
+        };
+        rows += &format!(
+            "| {scenario} | {} | {} | {} | {} → {} | {} |\n",
+            both(|m| Some(m.server_cpu_pct), 1),
+            both(|m| m.cpu_us_per_packet, 1),
+            both(|m| Some(m.rss_mb), 1),
+            fmt(p.storage_write_mb_per_s, 3),
+            fmt(r.storage_write_mb_per_s, 3),
+            fmt(r.recorded_mb, 1),
+        );
+    }
+    if rows.is_empty() {
+        return rows;
+    }
+    String::from(
+        "| scenario | server CPU, % of a core: unrecorded → recorded (ratio) | CPU µs / fwd packet \
+         | RSS MB | storage writes MB/s | recorded files MB |\n\
+         | --- | --- | --- | --- | --- | --- |\n",
+    ) + &rows
 }
 
 #[cfg(test)]
@@ -217,6 +303,16 @@ mod tests {
             delay_p50_ms: Some(1.0),
             delay_p99_ms: Some(4.0),
             generator_cpu_pct: 8.0,
+            storage_write_mb_per_s: Some(0.001),
+            recorded_mb: None,
+        }
+    }
+
+    fn recorded(cpu_us: f64, rss: f64) -> Metrics {
+        Metrics {
+            storage_write_mb_per_s: Some(0.15),
+            recorded_mb: Some(3.2),
+            ..metrics(cpu_us, rss)
         }
     }
 
@@ -279,5 +375,38 @@ mod tests {
             .expect("a ratio row");
         // CPU µs per packet 10 / 40, packets per CPU-second 100000 / 25000.
         assert!(row.contains("| 0.25 | 4.00 |"), "{row}");
+        assert!(recording_summary(&[]).is_empty());
+    }
+
+    #[test]
+    fn recorded_runs_get_a_ratio_over_the_unrecorded_one() {
+        let c = outcome("concord", Some(metrics(10.0, 31.0)));
+        let r = outcome(CONCORD_RECORDED, Some(recorded(10.5, 34.1)));
+        let j = outcome("janus", Some(metrics(40.0, 52.0)));
+        let table = scenario_table(&[&c, &r, &j]);
+        let header = table.lines().nth(1).expect("a header");
+        assert!(
+            header.contains("ours/janus") && header.contains("rec/unrec"),
+            "{header}"
+        );
+        let line = table
+            .lines()
+            .find(|l| l.starts_with("CPU per forwarded packet"))
+            .expect("a CPU row");
+        let cells: Vec<&str> = line.split_whitespace().rev().take(2).collect();
+        // rec/unrec 10.5 / 10, then ours/janus 10 / 40.
+        assert_eq!(cells, ["1.05", "0.25"]);
+        let summary = markdown_summary(&[c.clone(), r.clone(), j]);
+        let row = summary
+            .lines()
+            .find(|l| l.contains("| recorded/unrecorded |"))
+            .expect("a recorded/unrecorded row");
+        assert!(row.contains("| 1.05 | 1.05 | 0.95 | 1.10 ("), "{row}");
+        let costs = recording_summary(&[c, r]);
+        assert!(
+            costs.contains("| fanout, 1 → 20 | 2.0 → 2.1 (1.05) | 10.0 → 10.5 (1.05) |"),
+            "{costs}"
+        );
+        assert!(costs.contains("| 0.001 → 0.150 | 3.2 |"), "{costs}");
     }
 }
