@@ -12,37 +12,38 @@
 #include <unistd.h>
 
 #include <new>
+#include <vector>
 
 #include "mkvmuxer/mkvmuxer.h"
 
 namespace {
 
-// Unbuffered on purpose: whatever libwebm hands over is in the kernel at once, so `kill -9`
-// loses nothing already written. The first failing call's errno is kept for the error message.
+// Buffered: libwebm writes one element at a time (about eight writes per frame), so elements
+// collect here and reach the kernel when the Rust side flushes (a few times a second, and
+// before every sync), when the buffer fills, and before any seek. `kill -9` loses at most what
+// was written since the last flush. The first failing call's errno is kept for the error message.
 class FdWriter : public mkvmuxer::IMkvWriter {
  public:
-  explicit FdWriter(int fd) : fd_(fd) {}
+  explicit FdWriter(int fd) : fd_(fd) { buffer_.reserve(kCapacity); }
   ~FdWriter() override {}
 
   mkvmuxer::int32 Write(const void* buf, mkvmuxer::uint32 len) override {
+    if (error_ != 0) return -1;
     const char* at = static_cast<const char*>(buf);
-    while (len > 0) {
-      const ssize_t n = ::write(fd_, at, len);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        Fail();
-        return -1;
-      }
-      at += n;
-      len -= static_cast<mkvmuxer::uint32>(n);
-      position_ += n;
+    if (buffer_.size() + len > kCapacity && Flush() != 0) return -1;
+    if (len >= kCapacity) {
+      if (WriteAll(at, len) != 0) return -1;
+    } else {
+      buffer_.insert(buffer_.end(), at, at + len);
     }
+    position_ += len;
     return 0;
   }
 
   mkvmuxer::int64 Position() const override { return position_; }
 
   mkvmuxer::int32 Position(mkvmuxer::int64 position) override {
+    if (Flush() != 0) return -1;
     if (::lseek(fd_, static_cast<off_t>(position), SEEK_SET) < 0) {
       Fail();
       return -1;
@@ -56,14 +57,40 @@ class FdWriter : public mkvmuxer::IMkvWriter {
 
   void ElementStartNotify(mkvmuxer::uint64, mkvmuxer::int64) override {}
 
+  // Hands everything buffered to the kernel.
+  int Flush() {
+    if (error_ != 0) return -1;
+    if (buffer_.empty()) return 0;
+    const int result = WriteAll(buffer_.data(), buffer_.size());
+    buffer_.clear();
+    return result;
+  }
+
   int error() const { return error_; }
 
  private:
+  static constexpr size_t kCapacity = 256 * 1024;
+
+  int WriteAll(const char* at, size_t len) {
+    while (len > 0) {
+      const ssize_t n = ::write(fd_, at, len);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        Fail();
+        return -1;
+      }
+      at += n;
+      len -= static_cast<size_t>(n);
+    }
+    return 0;
+  }
+
   void Fail() {
     if (error_ == 0) error_ = errno != 0 ? errno : EIO;
   }
 
   int fd_;
+  std::vector<char> buffer_;
   mkvmuxer::int64 position_ = 0;
   int error_ = 0;
 };
@@ -129,7 +156,11 @@ void concord_mkv_force_new_cluster(concord_mkv* mkv) {
   mkv->segment.ForceNewClusterOnNextFrame();
 }
 
-int concord_mkv_finalize(concord_mkv* mkv) { return mkv->segment.Finalize() ? 1 : 0; }
+int concord_mkv_finalize(concord_mkv* mkv) {
+  return mkv->segment.Finalize() && mkv->writer.Flush() == 0 ? 1 : 0;
+}
+
+int concord_mkv_flush(concord_mkv* mkv) { return mkv->writer.Flush() == 0 ? 1 : 0; }
 
 int concord_mkv_io_error(const concord_mkv* mkv) { return mkv->writer.error(); }
 

@@ -47,6 +47,7 @@ extern "C" {
     ) -> c_int;
     fn concord_mkv_force_new_cluster(mkv: *mut RawMkv);
     fn concord_mkv_finalize(mkv: *mut RawMkv) -> c_int;
+    fn concord_mkv_flush(mkv: *mut RawMkv) -> c_int;
     fn concord_mkv_io_error(mkv: *const RawMkv) -> c_int;
     fn concord_mkv_free(mkv: *mut RawMkv);
 }
@@ -186,6 +187,14 @@ impl Muxer {
     pub fn force_new_cluster(&mut self) {
         // SAFETY: `raw` is live.
         unsafe { concord_mkv_force_new_cluster(self.raw) }
+    }
+
+    /// Hands what libwebm wrote since the last flush to the kernel (it is buffered: libwebm
+    /// writes an element at a time).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        // SAFETY: `raw` is live.
+        let ok = unsafe { concord_mkv_flush(self.raw) };
+        self.check(ok, "write to the file")
     }
 
     /// Writes cues, duration and the final sizes. Fails if no frame was ever added.

@@ -25,8 +25,12 @@ use crate::h264::ParameterSets;
 use crate::summary::Summary;
 use crate::writer::ParticipantWriter;
 
-/// Frames waiting for the writer thread. Past this the feeder drops (disk is behind).
-const WRITER_QUEUE: usize = 2048;
+/// Batches waiting for the writer thread. Past this the feeder drops (disk is behind).
+const WRITER_QUEUE: usize = 64;
+/// The feeder collects what the tap brought this often and hands it over as one batch. Waking
+/// a task and a thread for every frame cost more CPU than writing the frame; a batch delays
+/// the file by at most this, well inside what a crash may lose.
+const BATCH_INTERVAL: Duration = Duration::from_millis(50);
 /// How often the writer thread releases buffered frames when no frame arrives.
 const IDLE_ADVANCE: Duration = Duration::from_millis(200);
 /// A participant without video by this long after their first frame is recorded audio-only
@@ -109,39 +113,51 @@ pub fn start(
         };
     }
     tokio::spawn(async move {
-        // Participants whose frame was dropped here: their next frame is marked broken.
+        // Participants whose frames were dropped here: their next frame is marked broken.
         let mut broken: Vec<Arc<str>> = Vec::new();
-        let mut stopping = false;
+        let mut tick = tokio::time::interval(BATCH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let event = if stopping {
-                // Stopped: write what was already handed over, then finish.
-                tap.try_recv().ok()
-            } else {
-                tokio::select! {
-                    _ = &mut stop_rx => {
-                        stopping = true;
-                        continue;
+            // Not woken by each frame: the tap's queue holds them until the next tick.
+            let stopping = tokio::select! {
+                _ = &mut stop_rx => true,
+                _ = tick.tick() => false,
+            };
+            let mut batch = Vec::new();
+            let tap_open = loop {
+                match tap.try_recv() {
+                    Ok(mut event) => {
+                        if let TapEvent::Frame(frame) = &mut event {
+                            if let Some(at) = broken.iter().position(|p| *p == frame.participant) {
+                                frame.contiguous = false;
+                                broken.swap_remove(at);
+                            }
+                        }
+                        batch.push(event);
                     }
-                    event = tap.recv() => event,
+                    Err(mpsc::error::TryRecvError::Empty) => break true,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break false,
                 }
             };
-            let Some(mut event) = event else { break };
-            if let TapEvent::Frame(frame) = &mut event {
-                if let Some(at) = broken.iter().position(|p| *p == frame.participant) {
-                    frame.contiguous = false;
-                    broken.swap_remove(at);
+            if !batch.is_empty() {
+                match frames_tx.try_send(batch) {
+                    Ok(()) => {}
+                    Err(std_mpsc::TrySendError::Full(batch)) => {
+                        for event in batch {
+                            if let TapEvent::Frame(frame) = event {
+                                if !broken.contains(&frame.participant) {
+                                    broken.push(frame.participant);
+                                }
+                            }
+                        }
+                    }
+                    // The writer thread stopped (a disk error): nothing more to do.
+                    Err(std_mpsc::TrySendError::Disconnected(_)) => break,
                 }
             }
-            match frames_tx.try_send(event) {
-                Ok(()) => {}
-                Err(std_mpsc::TrySendError::Full(TapEvent::Frame(frame))) => {
-                    if !broken.contains(&frame.participant) {
-                        broken.push(frame.participant);
-                    }
-                }
-                Err(std_mpsc::TrySendError::Full(_)) => {}
-                // The writer thread stopped (a disk error): nothing more to do.
-                Err(std_mpsc::TrySendError::Disconnected(_)) => break,
+            // Stopped: what the tap had handed over is written, then every file finished.
+            if stopping || !tap_open {
+                break;
             }
         }
         // Closing the queue tells the writer thread to finish every file.
@@ -296,7 +312,7 @@ impl WriterThread {
         }
     }
 
-    fn run(mut self, frames: std_mpsc::Receiver<TapEvent>) {
+    fn run(mut self, batches: std_mpsc::Receiver<Vec<TapEvent>>) {
         if let Err(error) = std::fs::create_dir_all(&self.config.dir) {
             self.error = Some(format!(
                 "cannot create {}: {error}",
@@ -304,10 +320,19 @@ impl WriterThread {
             ));
         }
         while self.error.is_none() {
-            match frames.recv_timeout(IDLE_ADVANCE) {
-                Ok(TapEvent::Frame(frame)) => self.write(frame),
-                Ok(TapEvent::PublisherLeft { participant }) => {
-                    self.close(&participant);
+            match batches.recv_timeout(IDLE_ADVANCE) {
+                Ok(batch) => {
+                    for event in batch {
+                        match event {
+                            TapEvent::Frame(frame) => self.write(frame),
+                            TapEvent::PublisherLeft { participant } => {
+                                self.close(&participant);
+                            }
+                        }
+                        if self.error.is_some() {
+                            break;
+                        }
+                    }
                 }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => self.advance_all(),
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => break,

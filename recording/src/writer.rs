@@ -15,6 +15,11 @@ use crate::summary::{ResolutionChange, Stats, Summary};
 use crate::vp8::{self, Vp8Header};
 use crate::{hash, Error};
 
+/// What libwebm wrote reaches the kernel at least this often (session-clock time): it is
+/// buffered because libwebm writes about eight small elements per frame, and `kill -9` loses
+/// at most this much of what the muxer already released.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+
 /// What happened to a pushed frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
@@ -107,6 +112,7 @@ pub struct ParticipantWriter {
     origin: Option<Duration>,
     last_written: Option<Duration>,
     last_sync: Option<Duration>,
+    last_flush: Option<Duration>,
     declared_video_size: Option<(u32, u32)>,
     /// Session time of the first audio frame libwebm may be holding back for video.
     audio_held_since: Option<Duration>,
@@ -152,6 +158,7 @@ impl ParticipantWriter {
             origin: None,
             last_written: None,
             last_sync: None,
+            last_flush: None,
             declared_video_size: None,
             audio_held_since: None,
             stats: Stats::default(),
@@ -410,10 +417,18 @@ impl ParticipantWriter {
             Kind::Video => self.stats.video_frames += 1,
         }
         self.last_written = Some(at);
-        if self
+        let sync_due = self
             .last_sync
-            .is_none_or(|s| at.saturating_sub(s) >= self.config.sync_interval)
+            .is_none_or(|s| at.saturating_sub(s) >= self.config.sync_interval);
+        if sync_due
+            || self
+                .last_flush
+                .is_none_or(|f| at.saturating_sub(f) >= FLUSH_INTERVAL)
         {
+            muxer.flush()?;
+            self.last_flush = Some(at);
+        }
+        if sync_due {
             self.sync
                 .sync_data()
                 .map_err(|e| Error::io(&self.config.path, e))?;
