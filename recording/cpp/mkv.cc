@@ -22,6 +22,12 @@ namespace {
 // collect here and reach the kernel when the Rust side flushes (a few times a second, and
 // before every sync), when the buffer fills, and before any seek. `kill -9` loses at most what
 // was written since the last flush. The first failing call's errno is kept for the error message.
+//
+// A write that fails part way (a full disk: ENOSPC, or EFBIG past RLIMIT_FSIZE) leaves part of an
+// element at the end of the file, which players report as a truncated file. So the file is cut
+// back to where the last flush at an element boundary ended: one the Rust side asked for (between
+// frames) or one before a seek (libwebm seeks only after complete elements, to fill in sizes).
+// Flushes because the buffer is full may end inside an element and do not count.
 class FdWriter : public mkvmuxer::IMkvWriter {
  public:
   explicit FdWriter(int fd) : fd_(fd) { buffer_.reserve(kCapacity); }
@@ -30,7 +36,7 @@ class FdWriter : public mkvmuxer::IMkvWriter {
   mkvmuxer::int32 Write(const void* buf, mkvmuxer::uint32 len) override {
     if (error_ != 0) return -1;
     const char* at = static_cast<const char*>(buf);
-    if (buffer_.size() + len > kCapacity && Flush() != 0) return -1;
+    if (buffer_.size() + len > kCapacity && FlushBuffer() != 0) return -1;
     if (len >= kCapacity) {
       if (WriteAll(at, len) != 0) return -1;
     } else {
@@ -57,19 +63,25 @@ class FdWriter : public mkvmuxer::IMkvWriter {
 
   void ElementStartNotify(mkvmuxer::uint64, mkvmuxer::int64) override {}
 
-  // Hands everything buffered to the kernel.
+  // Hands everything buffered to the kernel. Only at an element boundary (see above).
   int Flush() {
-    if (error_ != 0) return -1;
-    if (buffer_.empty()) return 0;
-    const int result = WriteAll(buffer_.data(), buffer_.size());
-    buffer_.clear();
-    return result;
+    if (FlushBuffer() != 0) return -1;
+    if (position_ > intact_) intact_ = position_;
+    return 0;
   }
 
   int error() const { return error_; }
 
  private:
   static constexpr size_t kCapacity = 256 * 1024;
+
+  int FlushBuffer() {
+    if (error_ != 0) return -1;
+    if (buffer_.empty()) return 0;
+    const int result = WriteAll(buffer_.data(), buffer_.size());
+    buffer_.clear();
+    return result;
+  }
 
   int WriteAll(const char* at, size_t len) {
     while (len > 0) {
@@ -85,13 +97,19 @@ class FdWriter : public mkvmuxer::IMkvWriter {
     return 0;
   }
 
+  // Keeps the first error and cuts off what follows the last element boundary (nothing more
+  // is written after an error). If even that fails, the partial element stays.
   void Fail() {
-    if (error_ == 0) error_ = errno != 0 ? errno : EIO;
+    if (error_ != 0) return;
+    error_ = errno != 0 ? errno : EIO;
+    if (::ftruncate(fd_, static_cast<off_t>(intact_)) != 0) return;
   }
 
   int fd_;
   std::vector<char> buffer_;
   mkvmuxer::int64 position_ = 0;
+  // The file's length after the last flush at an element boundary.
+  mkvmuxer::int64 intact_ = 0;
   int error_ = 0;
 };
 
