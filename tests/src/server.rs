@@ -219,3 +219,13 @@ impl Room {
             .ok_or_else(|| anyhow!("the mediator has no session cookie"))
     }
 }
+
+/// The `nth` demo link (from [`TestServer::seed_demo`]) for `role`.
+pub fn demo_link(links: &[DemoInvitation], role: &str, nth: usize) -> String {
+    links
+        .iter()
+        .filter(|l| l.role == role)
+        .nth(nth)
+        .map(|l| l.url.clone())
+        .unwrap_or_else(|| panic!("no demo link number {nth} for {role}"))
+}

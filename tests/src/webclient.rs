@@ -183,3 +183,13 @@ pub async fn open_sending_only_h264(browser: &Browser, url: &str) -> Page {
     page.navigate(url).await.expect("open the link");
     page
 }
+
+/// Waits until the page's client reports the recording `state` (`notice`, `on`, `off`, ...).
+pub async fn wait_for_recording_state(page: &Page, state: &str, who: &str) {
+    page.wait_for(
+        &format!("window.concord && window.concord.recording === '{state}'"),
+        BROWSER_TIMEOUT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{who} sees recording {state}: {e:#}\n{:?}", page.console()));
+}

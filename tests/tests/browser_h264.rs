@@ -3,6 +3,7 @@
 //! other two through the SFU. (Offered both, the SFU answers VP8 first.)
 
 use concord_tests::chromium::{chromium_path, Browser};
+use concord_tests::server::demo_link;
 use concord_tests::webclient::{enter_room, open_sending_only_h264, BROWSER_TIMEOUT};
 use concord_tests::TestServer;
 
@@ -30,14 +31,7 @@ async fn pages_sending_only_h264_decode_each_other_through_the_sfu() {
     chromium_path().expect("Chromium is required for the browser test");
     let server = TestServer::start().await.expect("start the server");
     let links = server.seed_demo().await.expect("the demo session");
-    let url = |role: &str, nth: usize| {
-        links
-            .iter()
-            .filter(|l| l.role == role)
-            .nth(nth)
-            .map(|l| l.url.clone())
-            .expect("a demo link")
-    };
+    let url = |role: &str, nth: usize| demo_link(&links, role, nth);
     let browser = Browser::launch().await.expect("launch Chromium");
     let host = open_sending_only_h264(&browser, &url("mediator", 0)).await;
     enter_room(&host, "the mediator", false).await;

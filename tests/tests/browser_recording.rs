@@ -6,22 +6,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use concord_tests::chromium::{chromium_path, Browser, Page};
+use concord_tests::chromium::{chromium_path, Browser};
 use concord_tests::recordings::{ffmpeg_errors, ffprobe};
-use concord_tests::webclient::{enter_room, wait_for_remote_streams, BROWSER_TIMEOUT};
+use concord_tests::server::demo_link;
+use concord_tests::webclient::{
+    enter_room, wait_for_recording_state, wait_for_remote_streams, BROWSER_TIMEOUT,
+};
 use concord_tests::TestServer;
 
 /// How long the test records: the length measured, not a synchronisation.
 const RECORDING_LENGTH: Duration = Duration::from_secs(8);
-
-async fn recording_state_is(page: &Page, state: &str, who: &str) {
-    page.wait_for(
-        &format!("window.concord && window.concord.recording === '{state}'"),
-        BROWSER_TIMEOUT,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{who} sees recording {state}: {e:#}\n{:?}", page.console()));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mediator_records_from_the_console_and_plays_the_composite() {
@@ -30,14 +24,7 @@ async fn mediator_records_from_the_console_and_plays_the_composite() {
         .await
         .expect("start the server");
     let links = server.seed_demo().await.expect("the demo session");
-    let url = |role: &str, nth: usize| {
-        links
-            .iter()
-            .filter(|l| l.role == role)
-            .nth(nth)
-            .map(|l| l.url.clone())
-            .expect("a demo link")
-    };
+    let url = |role: &str, nth: usize| demo_link(&links, role, nth);
     let browser = Browser::launch().await.expect("launch Chromium");
     let host = browser.new_page(&url("mediator", 0)).await.expect("open");
     enter_room(&host, "the mediator", false).await;
@@ -60,9 +47,9 @@ async fn mediator_records_from_the_console_and_plays_the_composite() {
             .await
             .expect("each party is asked and agrees");
     }
-    recording_state_is(&host, "on", "the mediator").await;
+    wait_for_recording_state(&host, "on", "the mediator").await;
     for party in &parties {
-        recording_state_is(party, "on", "a party").await;
+        wait_for_recording_state(party, "on", "a party").await;
     }
     tokio::time::sleep(RECORDING_LENGTH).await;
     host.evaluate("window.confirm = () => true")
@@ -71,7 +58,7 @@ async fn mediator_records_from_the_console_and_plays_the_composite() {
     host.wait_and_click("[data-testid=record-button]", BROWSER_TIMEOUT)
         .await
         .expect("the mediator stops recording");
-    recording_state_is(&host, "off", "the mediator").await;
+    wait_for_recording_state(&host, "off", "the mediator").await;
 
     // Filed against the demo dispute; wait for the composite to be made.
     let admin = server.admin().await.expect("admin");

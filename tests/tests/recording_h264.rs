@@ -13,9 +13,11 @@ use concord_tests::chromium::{chromium_path, Browser, Page};
 use concord_tests::recordings::{
     fetch_recording_file, ffmpeg_errors, ffprobe, sha256_of, wait_until_filed,
 };
+use concord_tests::server::demo_link;
 use concord_tests::server::{ADMIN_PASSWORD, ADMIN_USERNAME};
 use concord_tests::webclient::{
-    enter_room, open_sending_only_h264, wait_for_remote_streams, BROWSER_TIMEOUT,
+    enter_room, open_sending_only_h264, wait_for_recording_state, wait_for_remote_streams,
+    BROWSER_TIMEOUT,
 };
 use concord_tests::TestServer;
 use serde_json::{json, Value};
@@ -64,15 +66,6 @@ async fn dispute_page(
     page
 }
 
-async fn recording_state_is(page: &Page, state: &str, who: &str) {
-    page.wait_for(
-        &format!("window.concord && window.concord.recording === '{state}'"),
-        BROWSER_TIMEOUT,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{who} sees recording {state}: {e:#}\n{:?}", page.console()));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h264_only_browsers_are_recorded_into_matroska_files_that_decode() {
     chromium_path().expect("Chromium is required for the browser test");
@@ -80,14 +73,7 @@ async fn h264_only_browsers_are_recorded_into_matroska_files_that_decode() {
         .await
         .expect("start the server");
     let links = server.seed_demo().await.expect("the demo session");
-    let url = |role: &str, nth: usize| {
-        links
-            .iter()
-            .filter(|l| l.role == role)
-            .nth(nth)
-            .map(|l| l.url.clone())
-            .expect("a demo link")
-    };
+    let url = |role: &str, nth: usize| demo_link(&links, role, nth);
     let browser = Browser::launch().await.expect("launch Chromium");
     let host = open_sending_only_h264(&browser, &url("mediator", 0)).await;
     enter_room(&host, "the mediator", false).await;
@@ -110,7 +96,7 @@ async fn h264_only_browsers_are_recorded_into_matroska_files_that_decode() {
             .await
             .expect("each party is asked and agrees");
     }
-    recording_state_is(&host, "on", "the mediator").await;
+    wait_for_recording_state(&host, "on", "the mediator").await;
     tokio::time::sleep(RECORDING_LENGTH).await;
     host.evaluate("window.confirm = () => true")
         .await
@@ -118,7 +104,7 @@ async fn h264_only_browsers_are_recorded_into_matroska_files_that_decode() {
     host.wait_and_click("[data-testid=record-button]", BROWSER_TIMEOUT)
         .await
         .expect("the mediator stops recording");
-    recording_state_is(&host, "off", "the mediator").await;
+    wait_for_recording_state(&host, "off", "the mediator").await;
     // The call is over for the test: the composite gets the two cores.
     drop(parties);
     drop(host);
