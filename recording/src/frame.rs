@@ -13,8 +13,8 @@ pub enum Kind {
 pub enum Codec {
     Opus,
     Vp8,
-    /// Annex-B access units, as str0m assembles them; written to Matroska (`.mkv`), since
-    /// WebM allows only VP8/VP9/AV1 video.
+    /// Annex-B access units, as the tap's `FrameAssembler` puts them together; written to
+    /// Matroska (`.mkv`), since WebM allows only VP8/VP9/AV1 video.
     H264,
 }
 

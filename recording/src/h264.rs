@@ -1,6 +1,6 @@
-//! Just enough H.264 (ITU-T H.264 §7.3) to record it into Matroska: the access units str0m
-//! assembles are Annex-B (start codes before each NAL unit), Matroska's `V_MPEG4/ISO/AVC` wants
-//! each NAL unit behind a 4-byte length and the parameter sets in an
+//! Just enough H.264 (ITU-T H.264 §7.3) to record it into Matroska: the access units the tap's
+//! `FrameAssembler` puts together are Annex-B (start codes before each NAL unit), Matroska's
+//! `V_MPEG4/ISO/AVC` wants each NAL unit behind a 4-byte length and the parameter sets in an
 //! AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3) as CodecPrivate. The sequence
 //! parameter set is read for the picture size, which the track header declares and a change of
 //! which is reported.

@@ -1,13 +1,17 @@
 //! Recording a whole session: consumes a room's tap and writes one file per participant.
 //!
 //! ```text
-//! room tap ─▶ feeder task ─(bounded)─▶ writer thread ─▶ ParticipantWriter per participant
-//!                                          └─▶ RecorderEvent (files opened/closed, keyframes wanted)
+//! room tap ──packets──▶ feeder task ──batches (bounded)──▶ writer thread
+//!                                                          FrameAssembler: packets → frames
+//!                                                          ├─▶ ParticipantWriter per participant
+//!                                                          └─▶ RecorderEvent (files opened/closed,
+//!                                                              keyframes wanted)
 //! ```
 //!
 //! The feeder never blocks the room (the tap is bounded and drops) and never blocks on disk
-//! (the writer thread's queue is bounded too: a frame it cannot take is dropped and the
-//! participant's video waits for a keyframe). File I/O happens only on the writer thread.
+//! (the writer thread's queue is bounded too: a batch it cannot take is dropped, the assembler
+//! finds those packets missing and the participant's video waits for a keyframe). Frames are
+//! assembled, and files written, only on the writer thread.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +19,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use concord_sfu::{SenderReport, TapCodec, TapEvent, TapKind, TappedFrame};
+use concord_sfu::{FrameAssembler, SenderReport, TapCodec, TapEvent, TapKind, TappedFrame};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{VideoConfig, WriterConfig};
@@ -28,10 +32,10 @@ use crate::writer::ParticipantWriter;
 /// Batches waiting for the writer thread. Past this the feeder drops (disk is behind).
 const WRITER_QUEUE: usize = 64;
 /// The feeder collects what the tap brought this often and hands it over as one batch. Waking
-/// a task and a thread for every frame cost more CPU than writing the frame; a batch delays
+/// a task and a thread for every packet cost more CPU than writing it; a batch delays
 /// the file by at most this, well inside what a crash may lose.
 const BATCH_INTERVAL: Duration = Duration::from_millis(50);
-/// How often the writer thread releases buffered frames when no frame arrives.
+/// How often the writer thread releases buffered frames when no packet arrives.
 const IDLE_ADVANCE: Duration = Duration::from_millis(200);
 /// A participant without video by this long after their first frame is recorded audio-only
 /// (their camera may still come on: the file then changes).
@@ -97,11 +101,11 @@ pub fn start(
 ) -> RecorderHandle {
     let (stop_tx, mut stop_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
-    let (frames_tx, frames_rx) = std_mpsc::sync_channel(WRITER_QUEUE);
+    let (batches_tx, batches_rx) = std_mpsc::sync_channel(WRITER_QUEUE);
     let writer_events = events.clone();
     let thread = std::thread::Builder::new()
         .name("recorder".to_owned())
-        .spawn(move || WriterThread::new(config, writer_events).run(frames_rx));
+        .spawn(move || WriterThread::new(config, writer_events).run(batches_rx));
     if let Err(error) = thread {
         let _ = events.try_send(RecorderEvent::Stopped {
             error: Some(format!("could not start the recorder thread: {error}")),
@@ -113,43 +117,34 @@ pub fn start(
         };
     }
     tokio::spawn(async move {
-        // Participants whose frames were dropped here: their next frame is marked broken.
-        let mut broken: Vec<Arc<str>> = Vec::new();
+        // Departures from a batch the writer could not take: they go with the next one.
+        let mut carried: Vec<TapEvent> = Vec::new();
         let mut tick = tokio::time::interval(BATCH_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            // Not woken by each frame: the tap's queue holds them until the next tick.
+            // Not woken by each packet: the tap's queue holds them until the next tick.
             let stopping = tokio::select! {
                 _ = &mut stop_rx => true,
                 _ = tick.tick() => false,
             };
-            let mut batch = Vec::new();
+            let mut batch = std::mem::take(&mut carried);
             let tap_open = loop {
                 match tap.try_recv() {
-                    Ok(mut event) => {
-                        if let TapEvent::Frame(frame) = &mut event {
-                            if let Some(at) = broken.iter().position(|p| *p == frame.participant) {
-                                frame.contiguous = false;
-                                broken.swap_remove(at);
-                            }
-                        }
-                        batch.push(event);
-                    }
+                    Ok(event) => batch.push(event),
                     Err(mpsc::error::TryRecvError::Empty) => break true,
                     Err(mpsc::error::TryRecvError::Disconnected) => break false,
                 }
             };
             if !batch.is_empty() {
-                match frames_tx.try_send(batch) {
+                match batches_tx.try_send(batch) {
                     Ok(()) => {}
+                    // The disk is behind: the packets are lost like packets on the network
+                    // (the assembler sees them missing), but who left must still be told.
                     Err(std_mpsc::TrySendError::Full(batch)) => {
-                        for event in batch {
-                            if let TapEvent::Frame(frame) = event {
-                                if !broken.contains(&frame.participant) {
-                                    broken.push(frame.participant);
-                                }
-                            }
-                        }
+                        carried = batch
+                            .into_iter()
+                            .filter(|event| matches!(event, TapEvent::PublisherLeft { .. }))
+                            .collect();
                     }
                     // The writer thread stopped (a disk error): nothing more to do.
                     Err(std_mpsc::TrySendError::Disconnected(_)) => break,
@@ -161,7 +156,7 @@ pub fn start(
             }
         }
         // Closing the queue tells the writer thread to finish every file.
-        drop(frames_tx);
+        drop(batches_tx);
         drop(tap);
         let _ = tokio::task::spawn_blocking(move || {
             if let Ok(thread) = thread {
@@ -289,6 +284,8 @@ struct Timing {
 struct WriterThread {
     config: RecorderConfig,
     events: mpsc::Sender<RecorderEvent>,
+    /// The tap's packets back into frames.
+    assembler: FrameAssembler,
     participants: HashMap<Arc<str>, Participant>,
     /// First frames of participants not yet writing, until it is clear whether video comes.
     pending: HashMap<Arc<str>, Vec<TappedFrame>>,
@@ -304,6 +301,7 @@ impl WriterThread {
         WriterThread {
             config,
             events,
+            assembler: FrameAssembler::new(),
             participants: HashMap::new(),
             pending: HashMap::new(),
             failed: Vec::new(),
@@ -324,8 +322,14 @@ impl WriterThread {
                 Ok(batch) => {
                     for event in batch {
                         match event {
-                            TapEvent::Frame(frame) => self.write(frame),
+                            TapEvent::Packet(packet) => {
+                                self.assembler.push(packet);
+                                self.write_assembled();
+                            }
                             TapEvent::PublisherLeft { participant } => {
+                                // What they sent to the end is written, then the file closed.
+                                self.assembler.remove_participant(&participant);
+                                self.write_assembled();
                                 self.close(&participant);
                             }
                         }
@@ -333,11 +337,21 @@ impl WriterThread {
                             break;
                         }
                     }
+                    // Tracks that went quiet after a loss stop waiting for it too.
+                    self.assembler.advance(Instant::now());
+                    self.write_assembled();
                 }
-                Err(std_mpsc::RecvTimeoutError::Timeout) => self.advance_all(),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    self.assembler.advance(Instant::now());
+                    self.write_assembled();
+                    self.advance_all();
+                }
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
+        // Stopping: nothing more will come, so whatever is complete is written.
+        self.assembler.flush();
+        self.write_assembled();
         let names: Vec<Arc<str>> = self
             .participants
             .keys()
@@ -349,6 +363,16 @@ impl WriterThread {
         }
         let error = self.error.take();
         let _ = self.events.blocking_send(RecorderEvent::Stopped { error });
+    }
+
+    /// Writes the frames the assembler has completed; after an error, none.
+    fn write_assembled(&mut self) {
+        while self.error.is_none() {
+            let Some(frame) = self.assembler.pop_frame() else {
+                return;
+            };
+            self.write(frame);
+        }
     }
 
     fn write(&mut self, frame: TappedFrame) {

@@ -5,19 +5,20 @@
 //! helper below) that lowers its own `RLIMIT_FSIZE` to [`FILE_LIMIT`] and ignores `SIGXFSZ`, so
 //! once the recording reaches that size every write(2) fails with `EFBIG` ("File too large"),
 //! the same path through `FdWriter`, the muxer and the recorder as `ENOSPC`. The child feeds a
-//! participant's real VP8 and Opus through the session recorder (room tap, feeder, writer
-//! thread) and prints every `RecorderEvent`; the parent checks them and the file.
+//! participant's real VP8 and Opus, as RTP packets, through the session recorder (room tap,
+//! feeder, writer thread and its frame assembler) and prints every `RecorderEvent`; the parent
+//! checks them and the file.
 
 mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use concord_recording::{RecorderConfig, RecorderEvent};
-use concord_sfu::{TapCodec, TapEvent, TapKind, TappedFrame};
+use concord_sfu::TapCodec;
 use support::*;
 use tokio::sync::mpsc;
 
@@ -27,26 +28,6 @@ const CHILD_TEST: &str = "disk_full_child_records_until_writes_fail";
 /// the 10 s of media (about 600 KB).
 const FILE_LIMIT: u64 = 300 * 1024;
 const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn tapped(kind: TapKind, at: Duration, started: Instant, key: bool, data: Arc<[u8]>) -> TapEvent {
-    let (track, codec, clock_rate) = match kind {
-        TapKind::Audio => (0, TapCodec::Opus, 48_000),
-        TapKind::Video => (1, TapCodec::Vp8, 90_000),
-    };
-    TapEvent::Frame(TappedFrame {
-        participant: Arc::from("villager"),
-        track,
-        kind,
-        codec,
-        clock_rate,
-        rtp_time: (at.as_secs_f64() * f64::from(clock_rate)) as u64,
-        received: started + at,
-        keyframe: key,
-        contiguous: true,
-        sender_report: None,
-        data,
-    })
-}
 
 /// Every write past `limit` bytes of any file fails with EFBIG instead of killing the process.
 fn limit_file_size(limit: u64) {
@@ -86,23 +67,13 @@ fn disk_full_child_records_until_writes_fail() {
         .expect("runtime");
     runtime.block_on(async move {
         let started = Instant::now();
-        let mut events: Vec<(Duration, TapEvent)> = audio
-            .packets
-            .iter()
-            .map(|(at, data)| {
-                (
-                    *at,
-                    tapped(TapKind::Audio, *at, started, true, data.clone()),
-                )
-            })
-            .chain(video.iter().map(|f| {
-                (
-                    f.at,
-                    tapped(TapKind::Video, f.at, started, f.key, f.data.clone()),
-                )
-            }))
-            .collect();
-        events.sort_by_key(|(at, _)| *at);
+        let mut feed = TapFeed::new("villager", TapCodec::Vp8, started);
+        for (at, data) in &audio.packets {
+            feed.audio(*at, data);
+        }
+        for frame in &video {
+            feed.video(frame.at, &frame.data);
+        }
 
         let (tap_tx, tap_rx) = mpsc::channel(16_384);
         let (events_tx, mut events_rx) = mpsc::channel(256);
@@ -115,10 +86,10 @@ fn disk_full_child_records_until_writes_fail() {
             tap_rx,
             events_tx,
         );
-        // Ten seconds of media at once: session time comes from the frames, not the clock.
-        for (_, event) in events {
+        // Ten seconds of media at once: session time comes from the packets, not the clock.
+        for event in feed.into_events() {
             if tap_tx.send(event).await.is_err() {
-                // The recorder stopped taking frames (its writer thread has stopped).
+                // The recorder stopped taking packets (its writer thread has stopped).
                 println!("@@ tap closed");
                 break;
             }

@@ -1,51 +1,19 @@
 //! The session recorder fed through a room tap: an audio-only participant (no camera, common
 //! on village phones) gets an audio-only file, so nothing of theirs waits in memory for video
 //! that never comes; when their camera comes on, the file is finished and a new one with
-//! video goes on.
+//! video goes on. The recorder is fed RTP packets, as the room's tap delivers them.
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use concord_recording::{RecorderConfig, RecorderEvent};
-use concord_sfu::{TapCodec, TapEvent, TapKind, TappedFrame};
+use concord_sfu::{TapCodec, TapEvent};
 use support::{
     decode_errors, encode_h264, encode_opus, encode_vp8, probe, read_h264, read_ivf, read_ogg_opus,
+    TapFeed,
 };
 use tokio::sync::mpsc;
-
-fn tapped(kind: TapKind, at: Duration, started: Instant, key: bool, data: Arc<[u8]>) -> TapEvent {
-    tapped_with(TapCodec::Vp8, kind, at, started, key, data)
-}
-
-/// A tapped frame whose video is `video_codec`.
-fn tapped_with(
-    video_codec: TapCodec,
-    kind: TapKind,
-    at: Duration,
-    started: Instant,
-    key: bool,
-    data: Arc<[u8]>,
-) -> TapEvent {
-    let (track, codec, clock_rate) = match kind {
-        TapKind::Audio => (0, TapCodec::Opus, 48_000),
-        TapKind::Video => (1, video_codec, 90_000),
-    };
-    TapEvent::Frame(TappedFrame {
-        participant: Arc::from("villager"),
-        track,
-        kind,
-        codec,
-        clock_rate,
-        rtp_time: (at.as_secs_f64() * f64::from(clock_rate)) as u64,
-        received: started + at,
-        keyframe: key,
-        contiguous: true,
-        sender_report: None,
-        data,
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audio_only_participant_gets_an_audio_file_then_a_video_file_when_the_camera_comes_on() {
@@ -55,24 +23,13 @@ async fn audio_only_participant_gets_an_audio_file_then_a_video_file_when_the_ca
     let camera_on = Duration::from_secs(3);
 
     let started = Instant::now();
-    let mut events: Vec<(Duration, TapEvent)> = opus
-        .packets
-        .iter()
-        .map(|(at, data)| {
-            (
-                *at,
-                tapped(TapKind::Audio, *at, started, true, data.clone()),
-            )
-        })
-        .collect();
-    events.extend(video.iter().map(|frame| {
-        let at = camera_on + frame.at;
-        (
-            at,
-            tapped(TapKind::Video, at, started, frame.key, frame.data.clone()),
-        )
-    }));
-    events.sort_by_key(|(at, _)| *at);
+    let mut feed = TapFeed::new("villager", TapCodec::Vp8, started);
+    for (at, data) in &opus.packets {
+        feed.audio(*at, data);
+    }
+    for frame in &video {
+        feed.video(camera_on + frame.at, &frame.data);
+    }
 
     let (tap_tx, tap_rx) = mpsc::channel(8192);
     let (events_tx, mut events_rx) = mpsc::channel(256);
@@ -85,8 +42,11 @@ async fn audio_only_participant_gets_an_audio_file_then_a_video_file_when_the_ca
         tap_rx,
         events_tx,
     );
-    for (_, event) in events {
-        tap_tx.send(event).await.expect("the recorder takes frames");
+    for event in feed.into_events() {
+        tap_tx
+            .send(event)
+            .await
+            .expect("the recorder takes packets");
     }
     recorder.stop().await;
 
@@ -152,26 +112,13 @@ async fn h264_participant_is_recorded_into_matroska_from_their_first_idr() {
         .collect();
 
     let started = Instant::now();
-    let mut events: Vec<(Duration, TapEvent)> = opus
-        .packets
-        .iter()
-        .map(|(at, data)| {
-            let event = tapped(TapKind::Audio, *at, started, true, data.clone());
-            (*at, event)
-        })
-        .collect();
-    events.extend(video.iter().map(|frame| {
-        let event = tapped_with(
-            TapCodec::H264,
-            TapKind::Video,
-            frame.at,
-            started,
-            frame.key,
-            frame.data.clone(),
-        );
-        (frame.at, event)
-    }));
-    events.sort_by_key(|(at, _)| *at);
+    let mut feed = TapFeed::new("villager", TapCodec::H264, started);
+    for (at, data) in &opus.packets {
+        feed.audio(*at, data);
+    }
+    for frame in &video {
+        feed.video(frame.at, &frame.data);
+    }
 
     let (tap_tx, tap_rx) = mpsc::channel(8192);
     let (events_tx, mut events_rx) = mpsc::channel(256);
@@ -184,8 +131,11 @@ async fn h264_participant_is_recorded_into_matroska_from_their_first_idr() {
         tap_rx,
         events_tx,
     );
-    for (_, event) in events {
-        tap_tx.send(event).await.expect("the recorder takes frames");
+    for event in feed.into_events() {
+        tap_tx
+            .send(event)
+            .await
+            .expect("the recorder takes packets");
     }
     recorder.stop().await;
 
@@ -220,6 +170,89 @@ async fn h264_participant_is_recorded_into_matroska_from_their_first_idr() {
     assert!(
         p.stream("opus").3 > 150,
         "the audio before the IDR is kept: {p:?}"
+    );
+    assert_eq!(decode_errors(path), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_packet_lost_for_good_makes_the_recording_resume_at_the_next_keyframe() {
+    let dir = tempfile::tempdir().expect("dir");
+    let opus = read_ogg_opus(&encode_opus(dir.path(), "voice", 3));
+    let video = read_ivf(&encode_vp8(dir.path(), "camera", (320, 240), 3, 30));
+    let lost = 40;
+    let next_keyframe = (lost + 1..video.len())
+        .find(|&i| video[i].key)
+        .expect("a keyframe after the loss");
+
+    let started = Instant::now();
+    let mut feed = TapFeed::new("villager", TapCodec::Vp8, started);
+    for (at, data) in &opus.packets {
+        feed.audio(*at, data);
+    }
+    for frame in &video {
+        feed.video(frame.at, &frame.data);
+    }
+    // The first packet of frame 40 never arrives (the NACKs were not answered).
+    let lost_at = started + video[lost].at;
+    let mut dropped = false;
+    let events: Vec<TapEvent> = feed
+        .into_events()
+        .into_iter()
+        .filter(|event| match event {
+            TapEvent::Packet(p) if !dropped && p.track == 1 && p.received == lost_at => {
+                dropped = true;
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    assert!(dropped);
+
+    let (tap_tx, tap_rx) = mpsc::channel(8192);
+    let (events_tx, mut events_rx) = mpsc::channel(256);
+    let recorder = concord_recording::start(
+        RecorderConfig {
+            dir: dir.path().join("recording"),
+            started,
+            file_name: Box::new(|participant| participant.to_owned()),
+        },
+        tap_rx,
+        events_tx,
+    );
+    for event in events {
+        tap_tx
+            .send(event)
+            .await
+            .expect("the recorder takes packets");
+    }
+    recorder.stop().await;
+
+    let mut closed = Vec::new();
+    let mut keyframes_wanted = 0;
+    while let Some(event) = events_rx.recv().await {
+        match event {
+            RecorderEvent::FileClosed { path, result, .. } => {
+                closed.push((path, result.expect("the file is finished")));
+            }
+            RecorderEvent::KeyframeWanted { .. } => keyframes_wanted += 1,
+            RecorderEvent::Stopped { error } => {
+                assert_eq!(error, None);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(keyframes_wanted >= 1, "a keyframe was asked for");
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    let (path, summary) = &closed[0];
+    assert_eq!(
+        summary.video_frames as usize,
+        video.len() - (next_keyframe - lost),
+        "the broken frame and the frames after it until the keyframe are left out: {summary:?}"
+    );
+    assert_eq!(
+        summary.dropped.after_loss as usize,
+        next_keyframe - lost - 1
     );
     assert_eq!(decode_errors(path), "");
 }

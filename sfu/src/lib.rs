@@ -6,12 +6,17 @@
 //! one task ([`room`]) that owns every peer's `str0m::Rtc`; the rest of the server talks to it
 //! through a [`RoomHandle`]. This crate knows nothing of HTTP, accounts or the database.
 
+mod assemble;
 mod error;
 mod ids;
+mod keyframe;
 mod media_thread;
+#[doc(hidden)]
+pub mod packetize;
 mod peer;
 mod room;
 mod router;
+mod sequence;
 mod stats;
 mod tap;
 
@@ -22,11 +27,12 @@ use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+pub use assemble::{AssemblerStats, FrameAssembler, TappedFrame};
 pub use error::SfuError;
 pub use ids::ParticipantId;
 pub use room::{PeerEvent, RoomHandle};
 pub use stats::RoomStats;
-pub use tap::{SenderReport, TapCodec, TapEvent, TapKind, TappedFrame};
+pub use tap::{SenderReport, TapCodec, TapEvent, TapKind, TappedPacket};
 
 /// Where the SFU listens and what address it tells browsers to send media to.
 #[derive(Debug, Clone)]

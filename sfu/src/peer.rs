@@ -5,12 +5,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
+use str0m::format::PayloadParams;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc};
 use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 
 use crate::ids::{ParticipantId, PeerKey};
 use crate::room::PeerEvent;
+use crate::sequence::SequenceRewriter;
+use crate::tap::{tap_codec, TapCodec};
 use crate::SfuError;
 
 /// A publisher is asked for a keyframe at most this often per track; subscribers' PLIs and new
@@ -23,7 +27,20 @@ pub(crate) struct TrackIn {
     pub kind: MediaKind,
     /// Numbered from 0 in order of appearance: how taps name the track.
     pub number: u32,
+    /// The SSRC its packets carry; a new one means the publisher restarted the stream.
+    pub ssrc: Option<Ssrc>,
+    /// The codec of the last packet, looked up once per payload type.
+    pub codec: Option<IncomingCodec>,
     last_keyframe_request: Option<Instant>,
+}
+
+/// What a publisher's payload type stands for, in its own negotiated numbering.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IncomingCodec {
+    pub pt: Pt,
+    pub params: PayloadParams,
+    pub codec: TapCodec,
+    pub clock_rate: u32,
 }
 
 /// Where a forwarded track comes from.
@@ -33,6 +50,26 @@ pub(crate) struct Source {
     pub mid: Mid,
 }
 
+/// One publisher packet on its way to the subscribers, read once for all of them.
+pub(crate) struct Forwarded {
+    pub seq_no: u64,
+    pub rtp_time: u32,
+    pub received: Instant,
+    pub marker: bool,
+    /// The header extensions worth passing on (levels, orientation, capture time).
+    pub extensions: ExtensionValues,
+    pub payload: Arc<[u8]>,
+    pub codec: IncomingCodec,
+    pub starts_keyframe: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    Sent,
+    WaitingForKeyframe,
+    NotSubscribed,
+}
+
 /// A track this peer receives from another participant.
 pub(crate) struct TrackOut {
     pub source: Source,
@@ -40,9 +77,10 @@ pub(crate) struct TrackOut {
     /// Stream id in the SDP: the publishing participant's id, so clients can label tiles.
     pub stream_id: String,
     pub state: TrackOutState,
-    /// Video only: drop frames until a keyframe, which is the first thing a decoder can use
-    /// (after opening, and after loss the publisher could not repair).
-    pub awaiting_keyframe: bool,
+    /// Video starts at a keyframe, the first thing a decoder can use; audio at once.
+    pub sequence: SequenceRewriter,
+    /// The publisher's payload type and ours for the same codec (they may number differently).
+    pub payload_types: Option<(Pt, Pt)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +248,8 @@ impl Peer {
             kind,
             stream_id: stream_id.to_owned(),
             state: TrackOutState::ToOpen,
-            awaiting_keyframe: kind == MediaKind::Video,
+            sequence: SequenceRewriter::new(),
+            payload_types: None,
         });
     }
 
@@ -232,12 +271,64 @@ impl Peer {
         });
     }
 
-    /// The negotiated outgoing track forwarding `source`, with its mid.
-    pub fn open_track_for(&mut self, source: Source) -> Option<(Mid, &mut TrackOut)> {
-        self.tracks_out.iter_mut().find_map(|t| match t.state {
-            TrackOutState::Open(mid) if t.source == source => Some((mid, t)),
+    /// Hands one of `source`'s packets to this subscriber, if it receives `source`.
+    pub fn forward(&mut self, source: Source, packet: &Forwarded) -> Delivery {
+        let Some((track, mid)) = self.tracks_out.iter_mut().find_map(|t| match t.state {
+            TrackOutState::Open(mid) if t.source == source => Some((t, mid)),
             _ => None,
-        })
+        }) else {
+            return Delivery::NotSubscribed;
+        };
+        if !track.sequence.is_forwarding() {
+            if track.kind == MediaKind::Video && !packet.starts_keyframe {
+                return Delivery::WaitingForKeyframe;
+            }
+            track.sequence.start_at(packet.seq_no);
+        }
+        let Some(seq_no) = track.sequence.map(packet.seq_no) else {
+            return Delivery::NotSubscribed;
+        };
+        let pt = match track.payload_types {
+            Some((from, to)) if from == packet.codec.pt => to,
+            _ => {
+                // A subscriber that cannot take the codec gets nothing of this track.
+                let Some(pt) = self
+                    .rtc
+                    .codec_config()
+                    .match_params(packet.codec.params)
+                    .map(|p| p.pt())
+                else {
+                    return Delivery::NotSubscribed;
+                };
+                track.payload_types = Some((packet.codec.pt, pt));
+                pt
+            }
+        };
+        let mut direct = self.rtc.direct_api();
+        let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
+            return Delivery::NotSubscribed;
+        };
+        let write = RtpWrite::new(
+            pt,
+            seq_no.into(),
+            packet.rtp_time,
+            packet.received,
+            packet.payload.clone(),
+        )
+        .marker(packet.marker)
+        .ext_vals(packet.extensions.clone())
+        .nackable(true);
+        stream.write_rtp(write);
+        self.needs_poll = true;
+        Delivery::Sent
+    }
+
+    /// The publisher restarted its stream on `source`: every subscriber starts again at a
+    /// keyframe of the new one.
+    pub fn restart_forwarding(&mut self, source: Source) {
+        for track in self.tracks_out.iter_mut().filter(|t| t.source == source) {
+            track.sequence.pause();
+        }
     }
 
     /// The source forwarded on one of our outgoing mids.
@@ -256,9 +347,40 @@ impl Peer {
             mid,
             kind,
             number: u32::try_from(self.tracks_in.len()).unwrap_or(u32::MAX),
+            ssrc: None,
+            codec: None,
             last_keyframe_request: None,
         });
         true
+    }
+
+    /// The published track an incoming packet belongs to, and whether its SSRC is new for the
+    /// track (the publisher restarted its stream). Looked up in str0m once per SSRC.
+    pub fn track_in_for(&mut self, ssrc: Ssrc) -> Option<(usize, bool)> {
+        if let Some(index) = self.tracks_in.iter().position(|t| t.ssrc == Some(ssrc)) {
+            return Some((index, false));
+        }
+        let mid = self.rtc.direct_api().stream_rx(&ssrc)?.mid();
+        let index = self.tracks_in.iter().position(|t| t.mid == mid)?;
+        let restarted = self.tracks_in[index].ssrc.replace(ssrc).is_some();
+        Some((index, restarted))
+    }
+
+    /// The codec behind payload type `pt` on published track `index`.
+    pub fn incoming_codec(&mut self, index: usize, pt: Pt) -> Option<IncomingCodec> {
+        if let Some(known) = self.tracks_in[index].codec.filter(|c| c.pt == pt) {
+            return Some(known);
+        }
+        let params = *self.rtc.codec_config().find(|p| p.pt() == pt)?;
+        let spec = params.spec();
+        let codec = IncomingCodec {
+            pt,
+            params,
+            codec: tap_codec(spec.codec),
+            clock_rate: spec.clock_rate.get(),
+        };
+        self.tracks_in[index].codec = Some(codec);
+        Some(codec)
     }
 
     /// Asks this publisher for a keyframe on `mid`, at most once per interval.
@@ -275,16 +397,13 @@ impl Peer {
         {
             return;
         }
-        let Some(mut writer) = self.rtc.writer(mid) else {
+        let mut direct = self.rtc.direct_api();
+        let Some(stream) = direct.stream_rx_by_mid(mid, None) else {
             return;
         };
-        if writer
-            .request_keyframe(None, KeyframeRequestKind::Pli)
-            .is_ok()
-        {
-            track.last_keyframe_request = Some(now);
-            self.needs_poll = true;
-        }
+        stream.request_keyframe(KeyframeRequestKind::Pli);
+        track.last_keyframe_request = Some(now);
+        self.needs_poll = true;
     }
 
     /// Hands an event to this participant's signaling connection without waiting: a connection

@@ -2,8 +2,10 @@
 //!
 //! The task reacts to three things: commands from signaling (join, SDP, leave), datagrams from
 //! the router, and str0m's timeouts. After each, it drains every peer's output until str0m
-//! reports its next timeout, forwarding what publishers produced to their subscribers. Media
-//! payloads are reference-counted: forwarding to N subscribers copies no payload bytes.
+//! reports its next timeout, forwarding what publishers produced to their subscribers. Media is
+//! forwarded as RTP packets as they arrive (str0m's RTP mode): no jitter buffer and no
+//! repacketizing per subscriber. Payloads are reference-counted: forwarding to N subscribers
+//! copies no payload bytes.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -11,8 +13,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use str0m::media::{Direction, MediaData, MediaKind};
+use str0m::media::{Direction, MediaKind};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::runtime::Handle;
@@ -20,10 +23,11 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::ids::{ParticipantId, PeerKey};
-use crate::peer::{Peer, Source};
+use crate::keyframe::starts_keyframe;
+use crate::peer::{Delivery, Forwarded, IncomingCodec, Peer, Source};
 use crate::router::{Datagram, RouterCommand};
 use crate::stats::{Counters, RoomStats};
-use crate::tap::{Publisher, Tap, TapEvent};
+use crate::tap::{tap_kind, SenderReport, Tap, TapEvent, TappedPacket};
 use crate::{SfuError, SfuInner};
 
 /// Commands from signaling are few; a full queue means the room task is stuck.
@@ -223,12 +227,25 @@ pub(crate) fn spawn(runtime: &Handle, context: RoomContext) -> RoomHandle {
 }
 
 /// Work produced while draining one peer that touches other peers.
-// `MediaData` is large, but boxing it would allocate per frame; the queue is reused instead.
+// `RtpPacket` is large, but boxing it would allocate per packet; the queue is reused instead.
 #[allow(clippy::large_enum_variant)]
 enum Forward {
-    Media { from: PeerKey, data: MediaData },
-    TrackAdded { source: Source, kind: MediaKind },
-    KeyframeRequest { source: Source },
+    Rtp {
+        from: PeerKey,
+        /// Index of the publisher's track in its `tracks_in`.
+        track: usize,
+        /// The track's SSRC changed with this packet.
+        restarted: bool,
+        codec: IncomingCodec,
+        packet: RtpPacket,
+    },
+    TrackAdded {
+        source: Source,
+        kind: MediaKind,
+    },
+    KeyframeRequest {
+        source: Source,
+    },
 }
 
 struct Room {
@@ -392,6 +409,7 @@ impl Room {
         let ufrag = credentials.ufrag.clone();
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
+            .set_rtp_mode(true)
             .set_local_ice_credentials(credentials)
             .clear_codecs()
             .enable_opus(true, false)
@@ -444,9 +462,10 @@ impl Room {
     }
 
     fn handle_datagram(&mut self, datagram: Datagram) {
-        let Some(peer) = self.peers.iter_mut().find(|p| p.key == datagram.peer) else {
+        let Some(index) = self.peers.iter().position(|p| p.key == datagram.peer) else {
             return;
         };
+        let peer = &mut self.peers[index];
         // The destination is the address the peer sent to, our advertised candidate (behind a
         // 1:1 NAT not the bound one): str0m drops STUN sent to an address it has no candidate for.
         let Ok(receive) = Receive::new(
@@ -458,8 +477,10 @@ impl Room {
             return;
         };
         let input = Input::Receive(datagram.received, receive);
-        peer.needs_poll = true;
         contained(peer, |rtc| rtc.handle_input(input));
+        // In RTP mode str0m holds one received packet until the next poll: polling later, after
+        // the rest of the batch, would lose all but the last.
+        self.poll_peer(index);
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
@@ -552,64 +573,13 @@ impl Room {
     fn forward(&mut self, forward: Forward) {
         let now = Instant::now();
         match forward {
-            Forward::Media { from, data } => {
-                let source = Source {
-                    peer: from,
-                    mid: data.mid,
-                };
-                let keyframe = data.is_keyframe();
-                let broken = !data.contiguous;
-                let mut someone_waits = false;
-                let mut handed_out = 0u64;
-                for peer in &mut self.peers {
-                    if peer.key == from || !peer.connected {
-                        continue;
-                    }
-                    let Some((mid, track)) = peer.open_track_for(source) else {
-                        continue;
-                    };
-                    if track.kind == MediaKind::Video {
-                        if broken {
-                            track.awaiting_keyframe = true;
-                        }
-                        if keyframe {
-                            track.awaiting_keyframe = false;
-                        }
-                        if track.awaiting_keyframe {
-                            someone_waits = true;
-                            continue;
-                        }
-                    }
-                    let Some(writer) = peer.rtc.writer(mid) else {
-                        continue;
-                    };
-                    let Some(pt) = writer.match_params(data.params) else {
-                        continue;
-                    };
-                    // A failed write means this subscriber cannot take the codec or the
-                    // connection is closing; str0m reports the latter through poll_output.
-                    let _ = writer.write(pt, data.network_time, data.time, data.data.clone());
-                    peer.needs_poll = true;
-                    handed_out += 1;
-                }
-                self.counters.frames_in += 1;
-                if handed_out > 0 {
-                    self.counters.frames_out += handed_out;
-                    let since = self
-                        .batch_started
-                        .map_or(data.network_time, |batch| batch.max(data.network_time));
-                    self.held_since.push(since);
-                }
-                if !self.taps.is_empty() {
-                    self.tap_frame(from, &data);
-                }
-                // Ask again while anyone waits: the first request (or its keyframe) may be lost.
-                if someone_waits {
-                    if let Some(publisher) = self.peers.iter_mut().find(|p| p.key == from) {
-                        publisher.request_keyframe(source.mid, now);
-                    }
-                }
-            }
+            Forward::Rtp {
+                from,
+                track,
+                restarted,
+                codec,
+                packet,
+            } => self.forward_rtp(from, track, restarted, codec, packet, now),
             Forward::TrackAdded { source, kind } => {
                 let Some(publisher) = self.peers.iter().find(|p| p.key == source.peer) else {
                     return;
@@ -629,23 +599,91 @@ impl Room {
         }
     }
 
-    /// Copies a forwarded frame to every tap, forgetting taps whose consumer is gone.
-    fn tap_frame(&mut self, from: PeerKey, data: &MediaData) {
-        let Some(peer) = self.peers.iter().find(|p| p.key == from) else {
+    fn forward_rtp(
+        &mut self,
+        from: PeerKey,
+        track: usize,
+        restarted: bool,
+        codec: IncomingCodec,
+        packet: RtpPacket,
+        now: Instant,
+    ) {
+        let Some(publisher) = self.peers.iter().find(|p| p.key == from) else {
             return;
         };
-        let Some(track) = peer.tracks_in.iter().find(|t| t.mid == data.mid) else {
+        let Some(track) = publisher.tracks_in.get(track) else {
             return;
         };
-        let publisher = Publisher {
-            participant: &peer.label,
+        let source = Source {
+            peer: from,
+            mid: track.mid,
+        };
+        let kind = track.kind;
+        let tap = (!self.taps.is_empty()).then(|| TappedPacket {
+            participant: publisher.label.clone(),
             track: track.number,
-            kind: track.kind,
+            kind: tap_kind(kind),
+            codec: codec.codec,
+            clock_rate: codec.clock_rate,
+            seq_no: *packet.seq_no,
+            rtp_time: packet.time.numer(),
+            marker: packet.header.marker,
+            received: packet.timestamp,
+            sender_report: packet.last_sender_info.map(|info| SenderReport {
+                ntp_time: info.ntp_time,
+                rtp_time: info.rtp_time.numer(),
+            }),
+            payload: packet.payload.clone(),
+        });
+        let forwarded = Forwarded {
+            seq_no: *packet.seq_no,
+            rtp_time: packet.header.timestamp,
+            received: packet.timestamp,
+            marker: packet.header.marker,
+            extensions: passed_on(&packet.header.ext_vals),
+            starts_keyframe: kind == MediaKind::Video
+                && starts_keyframe(codec.codec, &packet.payload),
+            payload: packet.payload,
+            codec,
         };
-        for tap in &mut self.taps {
-            tap.offer(from, &publisher, data);
+        let mut someone_waits = false;
+        let mut handed_out = 0u64;
+        for peer in &mut self.peers {
+            if peer.key == from || !peer.connected {
+                continue;
+            }
+            if restarted {
+                peer.restart_forwarding(source);
+            }
+            match peer.forward(source, &forwarded) {
+                Delivery::Sent => handed_out += 1,
+                Delivery::WaitingForKeyframe => someone_waits = true,
+                Delivery::NotSubscribed => {}
+            }
         }
-        self.taps.retain(|tap| !tap.is_closed());
+        self.counters.packets_in += 1;
+        if handed_out > 0 {
+            self.counters.packets_out += handed_out;
+            let since = self
+                .batch_started
+                .map_or(forwarded.received, |batch| batch.max(forwarded.received));
+            self.held_since.push(since);
+        }
+        if let Some(packet) = tap {
+            for tap in &mut self.taps {
+                let track = (from, source.mid);
+                if !tap.offer(track, &packet, forwarded.starts_keyframe) {
+                    someone_waits = true;
+                }
+            }
+            self.taps.retain(|tap| !tap.is_closed());
+        }
+        // Ask again while anyone waits: the first request (or its keyframe) may be lost.
+        if someone_waits {
+            if let Some(publisher) = self.peers.iter_mut().find(|p| p.key == from) {
+                publisher.request_keyframe(source.mid, now);
+            }
+        }
     }
 
     fn remove_peer(&mut self, index: usize) -> Peer {
@@ -710,14 +748,21 @@ fn on_event(peer: &mut Peer, event: Event, forwards: &mut VecDeque<Forward>) {
                 });
             }
         }
-        Event::MediaData(data) => {
-            if !data.contiguous {
-                // Loss the NACKs could not repair: the decoder needs a fresh keyframe.
-                peer.request_keyframe(data.mid, Instant::now());
-            }
-            forwards.push_back(Forward::Media {
+        Event::RtpPacket(packet) => {
+            // Loss the NACKs cannot repair is left to the subscribers' decoders: they ask for
+            // a keyframe, and that request reaches the publisher.
+            let Some((track, restarted)) = peer.track_in_for(packet.header.ssrc) else {
+                return;
+            };
+            let Some(codec) = peer.incoming_codec(track, packet.header.payload_type) else {
+                return;
+            };
+            forwards.push_back(Forward::Rtp {
                 from: peer.key,
-                data,
+                track,
+                restarted,
+                codec,
+                packet,
             });
         }
         Event::KeyframeRequest(request) => {
@@ -744,5 +789,17 @@ fn contained(peer: &mut Peer, f: impl FnOnce(&mut Rtc) -> Result<(), str0m::RtcE
             tracing::error!(participant = %peer.participant, "str0m panicked; peer dropped");
             peer.rtc.disconnect();
         }
+    }
+}
+
+/// The header extensions a subscriber can use as the publisher sent them. The rest (transport
+/// sequence numbers, send times, MID) describe the hop, and str0m writes its own.
+fn passed_on(extensions: &ExtensionValues) -> ExtensionValues {
+    ExtensionValues {
+        audio_level: extensions.audio_level,
+        voice_activity: extensions.voice_activity,
+        video_orientation: extensions.video_orientation,
+        abs_capture_time: extensions.abs_capture_time,
+        ..ExtensionValues::default()
     }
 }

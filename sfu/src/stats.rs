@@ -1,9 +1,9 @@
-//! What a room did, for operators and benchmarks: frames in and out, datagrams sent, and how
-//! long the SFU held each frame.
+//! What a room did, for operators and benchmarks: RTP packets in and out, datagrams sent, and
+//! how long the SFU held each packet.
 //!
-//! The hold time of a frame runs from the arrival of the datagrams that completed it (the
-//! earliest of the batch the room task woke up with, or the frame's first packet if later) to
-//! the end of the drain that handed it to every subscriber's socket. It is what the SFU adds to
+//! The hold time of a packet runs from its arrival (or from the arrival of the earliest datagram
+//! of the batch the room task woke up with, if later) to the end of the drain that handed it to
+//! every subscriber's socket. It is what the SFU adds to
 //! the path, its own queueing included, without the network or the clients. Recorded into a
 //! fixed histogram: no allocation while forwarding.
 
@@ -21,21 +21,21 @@ pub struct RoomStats {
     /// The room's name (the session it serves).
     pub room: String,
     pub peers: usize,
-    /// Frames received from publishers.
-    pub frames_in: u64,
-    /// Frames handed to subscribers (one per subscriber).
-    pub frames_out: u64,
+    /// RTP packets received from publishers.
+    pub packets_in: u64,
+    /// RTP packets handed to subscribers (one per subscriber).
+    pub packets_out: u64,
     /// Datagrams sent (media, RTCP, STUN, DTLS).
     pub datagrams_out: u64,
-    /// Hold times, in microseconds; `None` without frames.
+    /// Hold times, in microseconds; `None` without packets.
     pub hold_p50_us: Option<u64>,
     pub hold_p99_us: Option<u64>,
     pub hold_max_us: Option<u64>,
 }
 
 pub(crate) struct Counters {
-    pub frames_in: u64,
-    pub frames_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
     pub datagrams_out: u64,
     hold: Box<[u32; BUCKETS]>,
     hold_overflow: u64,
@@ -46,8 +46,8 @@ pub(crate) struct Counters {
 impl Counters {
     pub fn new() -> Counters {
         Counters {
-            frames_in: 0,
-            frames_out: 0,
+            packets_in: 0,
+            packets_out: 0,
             datagrams_out: 0,
             hold: Box::new([0; BUCKETS]),
             hold_overflow: 0,
@@ -66,8 +66,8 @@ impl Counters {
         self.hold_count += 1;
     }
 
-    /// The hold time below which `q` (0..=1) of the frames stayed, rounded up to a bucket;
-    /// frames past the histogram count as the longest one seen.
+    /// The hold time below which `q` (0..=1) of the packets stayed, rounded up to a bucket;
+    /// packets past the histogram count as the longest one seen.
     fn hold_quantile(&self, q: f64) -> Option<u64> {
         if self.hold_count == 0 {
             return None;
@@ -88,8 +88,8 @@ impl Counters {
         RoomStats {
             room: room.to_owned(),
             peers,
-            frames_in: self.frames_in,
-            frames_out: self.frames_out,
+            packets_in: self.packets_in,
+            packets_out: self.packets_out,
             datagrams_out: self.datagrams_out,
             hold_p50_us: self.hold_quantile(0.50),
             hold_p99_us: self.hold_quantile(0.99),
@@ -110,7 +110,7 @@ mod tests {
             counters.record_hold(Duration::from_micros(micros * 10 - 5));
         }
         let stats = counters.snapshot("r", 2);
-        // 100 frames at 5, 15, … 995 µs: the median is in the 50th bucket (490–500 µs).
+        // 100 packets at 5, 15, … 995 µs: the median is in the 50th bucket (490–500 µs).
         assert_eq!(stats.hold_p50_us, Some(500));
         assert_eq!(stats.hold_p99_us, Some(990));
         assert_eq!(stats.hold_max_us, Some(995));

@@ -1,16 +1,16 @@
-//! Taps: a copy of every frame a room forwards, for one more subscriber that is not a peer (the
-//! recorder). The room hands frames over without waiting; what the tap does with them (writing
-//! files) happens on its own task.
+//! Taps: a copy of every packet a room forwards, for one more subscriber that is not a peer (the
+//! recorder). The room hands packets over without waiting; what the tap does with them
+//! (assembling frames, writing files) happens on its own task.
 //!
-//! Overload policy: a tap's queue is bounded. When it is full the frame is dropped (counted),
-//! and the next frame of that track is marked not contiguous, so the consumer knows to wait for
-//! a keyframe (and may ask for one with [`crate::RoomHandle::request_keyframe`]).
+//! Overload policy: a tap's queue is bounded. When it is full the packet is dropped (counted);
+//! the consumer sees a gap in sequence numbers, waits for a keyframe, and may ask for one with
+//! [`crate::RoomHandle::request_keyframe`].
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use str0m::format::Codec;
-use str0m::media::{MediaData, MediaKind, Mid};
+use str0m::media::{MediaKind, Mid};
 use tokio::sync::mpsc;
 
 use crate::ids::PeerKey;
@@ -38,9 +38,13 @@ pub struct SenderReport {
     pub rtp_time: u64,
 }
 
-/// One assembled frame as the publisher sent it.
+/// One RTP packet as the publisher sent it (after SRTP, retransmissions already unwrapped).
+/// Packets come in arrival order, which is not always sequence order; [`FrameAssembler`]
+/// turns them back into frames on the consumer's own task, never the room's.
+///
+/// [`FrameAssembler`]: crate::FrameAssembler
 #[derive(Debug, Clone)]
-pub struct TappedFrame {
+pub struct TappedPacket {
     /// The publishing participant (as signaling named them).
     pub participant: Arc<str>,
     /// The publisher's track, numbered from 0 in the order they appeared.
@@ -48,21 +52,22 @@ pub struct TappedFrame {
     pub kind: TapKind,
     pub codec: TapCodec,
     pub clock_rate: u32,
-    /// RTP time in `clock_rate` units, unwrapped (monotonic across the 32-bit wrap).
+    /// The RTP sequence number, extended (monotonic across the 16-bit wrap).
+    pub seq_no: u64,
+    /// RTP time in `clock_rate` units, extended (monotonic across the 32-bit wrap).
     pub rtp_time: u64,
-    /// When the frame's last packet arrived.
+    /// RTP marker bit: the last packet of a video frame.
+    pub marker: bool,
+    /// When the packet arrived.
     pub received: Instant,
-    pub keyframe: bool,
-    /// False when frames are missing before this one (loss the NACKs could not repair, or the
-    /// tap's own queue overflowing): decoding must resume at a keyframe.
-    pub contiguous: bool,
     pub sender_report: Option<SenderReport>,
-    pub data: Arc<[u8]>,
+    /// The RTP payload (no header), shared with the subscribers' copies.
+    pub payload: Arc<[u8]>,
 }
 
 #[derive(Debug, Clone)]
 pub enum TapEvent {
-    Frame(TappedFrame),
+    Packet(TappedPacket),
     /// The publisher left the room (or its media failed): its tracks have ended.
     PublisherLeft {
         participant: Arc<str>,
@@ -71,8 +76,8 @@ pub enum TapEvent {
 
 pub(crate) struct Tap {
     events: mpsc::Sender<TapEvent>,
-    /// Tracks whose last frame this tap dropped: their next frame is not contiguous.
-    broken: Vec<(PeerKey, Mid)>,
+    /// Video tracks this tap has started on, at a keyframe: a file cannot begin mid-picture.
+    started: Vec<(PeerKey, Mid)>,
     pub dropped: u64,
 }
 
@@ -80,7 +85,7 @@ impl Tap {
     pub fn new(events: mpsc::Sender<TapEvent>) -> Tap {
         Tap {
             events,
-            broken: Vec::new(),
+            started: Vec::new(),
             dropped: 0,
         }
     }
@@ -89,24 +94,33 @@ impl Tap {
         self.events.is_closed()
     }
 
-    /// Offers a frame without waiting.
-    pub fn offer(&mut self, from: PeerKey, publisher: &Publisher, data: &MediaData) {
-        let mut contiguous = data.contiguous;
-        if let Some(at) = self.broken.iter().position(|b| *b == (from, data.mid)) {
-            contiguous = false;
-            self.broken.swap_remove(at);
-        }
-        let frame = tapped(publisher, data, contiguous);
-        if self.events.try_send(TapEvent::Frame(frame)).is_err() {
-            self.dropped += 1;
-            if !self.broken.contains(&(from, data.mid)) {
-                self.broken.push((from, data.mid));
+    /// Offers a packet without waiting; returns false while the tap waits for a keyframe on
+    /// this video track. A packet the queue cannot take is dropped: the consumer sees the gap
+    /// in sequence numbers, as it would see loss on the network.
+    pub fn offer(
+        &mut self,
+        track: (PeerKey, Mid),
+        packet: &TappedPacket,
+        starts_keyframe: bool,
+    ) -> bool {
+        if packet.kind == TapKind::Video && !self.started.contains(&track) {
+            if !starts_keyframe {
+                return false;
             }
+            self.started.push(track);
         }
+        if self
+            .events
+            .try_send(TapEvent::Packet(packet.clone()))
+            .is_err()
+        {
+            self.dropped += 1;
+        }
+        true
     }
 
     pub fn publisher_left(&mut self, from: PeerKey, participant: &Arc<str>) {
-        self.broken.retain(|(peer, _)| *peer != from);
+        self.started.retain(|(peer, _)| *peer != from);
         let event = TapEvent::PublisherLeft {
             participant: participant.clone(),
         };
@@ -116,38 +130,18 @@ impl Tap {
     }
 }
 
-/// Who published a frame, as the tap names them.
-pub(crate) struct Publisher<'a> {
-    pub participant: &'a Arc<str>,
-    pub track: u32,
-    pub kind: MediaKind,
+pub(crate) fn tap_codec(codec: Codec) -> TapCodec {
+    match codec {
+        Codec::Opus => TapCodec::Opus,
+        Codec::Vp8 => TapCodec::Vp8,
+        Codec::H264 => TapCodec::H264,
+        _ => TapCodec::Other,
+    }
 }
 
-fn tapped(publisher: &Publisher, data: &MediaData, contiguous: bool) -> TappedFrame {
-    let spec = data.params.spec();
-    let clock = spec.clock_rate;
-    TappedFrame {
-        participant: publisher.participant.clone(),
-        track: publisher.track,
-        kind: match publisher.kind {
-            MediaKind::Audio => TapKind::Audio,
-            MediaKind::Video => TapKind::Video,
-        },
-        codec: match spec.codec {
-            Codec::Opus => TapCodec::Opus,
-            Codec::Vp8 => TapCodec::Vp8,
-            Codec::H264 => TapCodec::H264,
-            _ => TapCodec::Other,
-        },
-        clock_rate: clock.get(),
-        rtp_time: data.time.rebase(clock).numer(),
-        received: data.network_time,
-        keyframe: data.is_keyframe(),
-        contiguous,
-        sender_report: data.last_sender_info.map(|info| SenderReport {
-            ntp_time: info.ntp_time,
-            rtp_time: info.rtp_time.rebase(clock).numer(),
-        }),
-        data: data.data.clone(),
+pub(crate) fn tap_kind(kind: MediaKind) -> TapKind {
+    match kind {
+        MediaKind::Audio => TapKind::Audio,
+        MediaKind::Video => TapKind::Video,
     }
 }

@@ -15,7 +15,9 @@ mod tls;
 pub mod ws;
 
 /// What a tap on a session's media carries (see [`Server::tap_session`]).
-pub use concord_sfu::{SenderReport, TapCodec, TapEvent, TapKind, TappedFrame};
+pub use concord_sfu::{
+    FrameAssembler, SenderReport, TapCodec, TapEvent, TapKind, TappedFrame, TappedPacket,
+};
 pub use config::Config;
 pub use demo::DemoInvitation;
 pub use server::{start, Server};

@@ -1,4 +1,4 @@
-//! The SFU's counters, read by an admin over the API: frames in and out of a live room and how
+//! The SFU's counters, read by an admin over the API: packets in and out of a live room and how
 //! long the SFU held them; nobody else may read them.
 
 use concord_tests::{JoinAs, MediaKind, Peer, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT};
@@ -11,7 +11,7 @@ fn count(room: &Value, field: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_admin_reads_what_each_room_forwarded_and_how_long_it_held_frames() {
+async fn an_admin_reads_what_each_room_forwarded_and_how_long_it_held_packets() {
     let server = TestServer::start().await.expect("start the server");
     let room = server
         .room(false)
@@ -53,29 +53,29 @@ async fn an_admin_reads_what_each_room_forwarded_and_how_long_it_held_frames() {
     assert_eq!(rooms.len(), 1, "{stats}");
     let live = &rooms[0];
     assert_eq!(live["peers"], 3, "{live}");
-    let frames_in = count(live, "frames_in");
-    let frames_out = count(live, "frames_out");
-    assert!(frames_in > 0, "{live}");
-    // Every frame goes to the two others (a new subscription waits for a keyframe, so a few
-    // early video frames go to fewer).
-    assert!(frames_out > frames_in, "{live}");
-    assert!(frames_out <= 2 * frames_in, "{live}");
-    assert!(count(live, "datagrams_out") >= frames_out, "{live}");
+    let packets_in = count(live, "packets_in");
+    let packets_out = count(live, "packets_out");
+    assert!(packets_in > 0, "{live}");
+    // Every packet goes to the two others (a new subscription waits for a keyframe, so a few
+    // early video packets go to fewer).
+    assert!(packets_out > packets_in, "{live}");
+    assert!(packets_out <= 2 * packets_in, "{live}");
+    assert!(count(live, "datagrams_out") >= packets_out, "{live}");
     let p50 = count(live, "hold_p50_us");
     let p99 = count(live, "hold_p99_us");
     let max = count(live, "hold_max_us");
     assert!(p50 <= p99 && p99 <= max, "{live}");
 
     // Counts add up until a reset starts a new window: the read right after it holds only
-    // the frames of those few milliseconds, far fewer than the seconds before.
+    // the packets of those few milliseconds, far fewer than the seconds before.
     let at_reset = admin
         .get("/api/media/stats?reset=true")
         .await
         .expect("request")
         .ok()
         .expect("read and reset");
-    let before_reset = count(&at_reset["rooms"][0], "frames_in");
-    assert!(before_reset >= frames_in, "{at_reset}");
+    let before_reset = count(&at_reset["rooms"][0], "packets_in");
+    assert!(before_reset >= packets_in, "{at_reset}");
     let after = admin
         .get("/api/media/stats")
         .await
@@ -83,7 +83,7 @@ async fn an_admin_reads_what_each_room_forwarded_and_how_long_it_held_frames() {
         .ok()
         .expect("read again");
     assert!(
-        count(&after["rooms"][0], "frames_in") < before_reset,
+        count(&after["rooms"][0], "packets_in") < before_reset,
         "{after}"
     );
 

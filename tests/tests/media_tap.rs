@@ -1,10 +1,11 @@
-//! The recorder's feed: a tap on a live session's room receives every participant's assembled
-//! audio and video frames, video starting on a keyframe, with the publishers' sender reports.
+//! The recorder's feed: a tap on a live session's room receives every participant's audio and
+//! video packets, which assemble into frames, video starting on a keyframe, with the publishers'
+//! sender reports.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use concord_signaling::{TapCodec, TapEvent, TapKind};
+use concord_signaling::{FrameAssembler, TapCodec, TapEvent, TapKind};
 use concord_tests::{JoinAs, MediaKind, Peer, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT};
 
 #[derive(Default, Debug)]
@@ -54,40 +55,45 @@ async fn a_tap_receives_every_publishers_frames_starting_on_a_keyframe() {
                 .values()
                 .all(|s| s.audio >= 25 && s.video >= 15 && s.sender_reports > 0)
     };
+    let mut assembler = FrameAssembler::new();
     let collected = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(event) = tap.recv().await {
-            let TapEvent::Frame(frame) = event else {
+            let TapEvent::Packet(packet) = event else {
                 continue;
             };
-            let entry = seen.entry(frame.participant.to_string()).or_default();
-            match frame.kind {
-                TapKind::Audio => {
-                    assert_eq!(frame.codec, TapCodec::Opus);
-                    assert_eq!(frame.clock_rate, 48_000);
-                    entry.audio += 1;
+            assembler.push(packet);
+            while let Some(frame) = assembler.pop_frame() {
+                let entry = seen.entry(frame.participant.to_string()).or_default();
+                match frame.kind {
+                    TapKind::Audio => {
+                        assert_eq!(frame.codec, TapCodec::Opus);
+                        assert_eq!(frame.clock_rate, 48_000);
+                        entry.audio += 1;
+                    }
+                    TapKind::Video => {
+                        assert_eq!(frame.codec, TapCodec::Vp8);
+                        assert_eq!(frame.clock_rate, 90_000);
+                        entry.first_video_keyframe.get_or_insert(frame.keyframe);
+                        entry.video += 1;
+                    }
                 }
-                TapKind::Video => {
-                    assert_eq!(frame.codec, TapCodec::Vp8);
-                    assert_eq!(frame.clock_rate, 90_000);
-                    entry.first_video_keyframe.get_or_insert(frame.keyframe);
-                    entry.video += 1;
+                entry.sender_reports += u32::from(frame.sender_report.is_some());
+                let last = entry.last_rtp.insert(frame.track, frame.rtp_time);
+                if last.is_some_and(|last| last > frame.rtp_time) {
+                    entry.backwards += 1;
                 }
-            }
-            entry.sender_reports += u32::from(frame.sender_report.is_some());
-            let last = entry.last_rtp.insert(frame.track, frame.rtp_time);
-            if last.is_some_and(|last| last > frame.rtp_time) {
-                entry.backwards += 1;
-            }
-            assert!(!frame.data.is_empty());
-            if enough(&seen) {
-                return;
+                assert!(!frame.data.is_empty());
+                if enough(&seen) {
+                    return;
+                }
             }
         }
     })
     .await;
     assert!(
         collected.is_ok(),
-        "the tap saw enough of both participants within 30 s: {seen:#?}"
+        "the tap saw enough of both participants within 30 s: {seen:#?}, {:?}",
+        assembler.stats()
     );
     let ids: Vec<&String> = seen.keys().collect();
     let mut expected = vec![&m_id, &p_id];

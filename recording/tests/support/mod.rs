@@ -8,12 +8,14 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use concord_recording::{
     parse_h264_header, parse_vp8_header, Codec, Frame, H264Header, ParticipantWriter, Pushed,
     Vp8Header,
 };
+use concord_sfu::packetize::Packetizer;
+use concord_sfu::{TapCodec, TapEvent};
 
 pub struct VideoFrame {
     pub at: Duration,
@@ -125,7 +127,7 @@ pub fn encode_h264(dir: &Path, name: &str, size: (u32, u32), secs: u32, gop: u32
 }
 
 /// Splits an Annex-B stream at its access unit delimiters (`00 00 00 01 09`), one frame each,
-/// stamped at 30 fps: what str0m hands over once it has assembled a frame's packets.
+/// stamped at 30 fps: what a browser's encoder hands its packetizer.
 pub fn read_h264(path: &Path) -> Vec<VideoFrame> {
     let b = std::fs::read(path).expect("read h264");
     let starts: Vec<usize> = (0..b.len().saturating_sub(4))
@@ -430,4 +432,54 @@ pub fn sha256sum(path: &Path) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// What a room's tap carries of one participant: each frame cut into RTP packets as a browser
+/// sends them (audio on track 0, video on track 1), every packet of a frame arriving at the
+/// frame's time.
+pub struct TapFeed {
+    started: Instant,
+    audio: Packetizer,
+    video: Packetizer,
+    events: Vec<(Duration, TapEvent)>,
+}
+
+impl TapFeed {
+    pub fn new(participant: &str, video_codec: TapCodec, started: Instant) -> TapFeed {
+        TapFeed {
+            started,
+            audio: Packetizer::new(participant, 0, TapCodec::Opus),
+            video: Packetizer::new(participant, 1, video_codec),
+            events: Vec::new(),
+        }
+    }
+
+    /// An Opus packet captured at `at` (session time).
+    pub fn audio(&mut self, at: Duration, data: &[u8]) {
+        let packets = self
+            .audio
+            .packets(data, rtp_time(at, 48_000), self.started + at);
+        self.events
+            .extend(packets.into_iter().map(|p| (at, TapEvent::Packet(p))));
+    }
+
+    /// A VP8 frame or H.264 access unit captured at `at` (session time).
+    pub fn video(&mut self, at: Duration, data: &[u8]) {
+        let packets = self
+            .video
+            .packets(data, rtp_time(at, 90_000), self.started + at);
+        self.events
+            .extend(packets.into_iter().map(|p| (at, TapEvent::Packet(p))));
+    }
+
+    /// Everything, in arrival order.
+    pub fn into_events(mut self) -> Vec<TapEvent> {
+        // Stable: a frame's packets stay in sequence.
+        self.events.sort_by_key(|(at, _)| *at);
+        self.events.into_iter().map(|(_, event)| event).collect()
+    }
+}
+
+fn rtp_time(at: Duration, clock_rate: u32) -> u64 {
+    (at.as_secs_f64() * f64::from(clock_rate)) as u64
 }

@@ -254,7 +254,7 @@ fn schemas() -> Value {
             "composite_progress": {"type": "integer", "description": "percent done while running"},
             "files": {"type": "array", "items": r("RecordingFile")}}});
     schemas["MediaStats"] = json!({"type": "object", "properties": {"rooms": {"type": "array", "items": {"type": "object", "properties": {
-            "room": string, "peers": int, "frames_in": int, "frames_out": int, "datagrams_out": int,
+            "room": string, "peers": int, "packets_in": int, "packets_out": int, "datagrams_out": int,
             "hold_p50_us": opt_int, "hold_p99_us": opt_int, "hold_max_us": opt_int}}}}});
     schemas["RecordingList"] = json!({"type": "object", "properties": {"recordings": {"type": "array", "items": r("Recording")}}});
     schemas
