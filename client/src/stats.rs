@@ -1,15 +1,13 @@
 //! Forwarding-delay bookkeeping and small statistics helpers.
 //!
-//! How delay is measured: the SFU forwards whole frames through str0m's frame API
-//! (`writer.write(pt, network_time, rtp_time, data)`), which re-packetizes and writes its own
-//! header extensions (the publisher's abs-send-time / abs-capture-time are not carried over), but
-//! keeps the publisher's RTP timestamp (str0m `streams/send.rs`: the outgoing timestamp is the
-//! frame's `rtp_time`). Publishers and subscribers of a load run live in one process, so one
-//! monotonic clock serves both: the publisher records, per stream, the instant it handed each
-//! frame's first packet to webrtc-rs, keyed by RTP timestamp, in a shared [`SendLog`]; a
-//! subscriber looks up the timestamp of each frame's first packet on arrival. The delay is
-//! publisher write → subscriber read, i.e. both webrtc-rs stacks (SRTP, interceptors, sockets),
-//! loopback UDP twice and the SFU.
+//! How delay is measured: the SFU forwards the publisher's RTP packets as they are (str0m's RTP
+//! mode) with the publisher's RTP timestamp, but with sequence numbers and transport header
+//! extensions of its own (abs-send-time describes the SFU's hop, not the publisher's send).
+//! Publishers and subscribers of a load run live in one process, so one monotonic clock serves
+//! both: the publisher records, per stream, the instant it handed each frame's first packet to
+//! webrtc-rs, keyed by RTP timestamp, in a shared [`SendLog`]; a subscriber looks up the timestamp
+//! of each frame's first packet on arrival. The delay is publisher write → subscriber read, i.e.
+//! both webrtc-rs stacks (SRTP, interceptors, sockets), loopback UDP twice and the SFU.
 //!
 //! Not every server keeps the timestamp: Janus's VideoRoom rewrites each subscriber stream to
 //! start near 0 (`janus_rtp_header_update`: out = in − first in), a constant shift per received

@@ -5,9 +5,10 @@
 
 mod support;
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use concord_recording::{RecorderConfig, RecorderEvent};
+use concord_recording::{RecorderConfig, RecorderEvent, Summary};
 use concord_sfu::{TapCodec, TapEvent};
 use support::{
     decode_errors, encode_h264, encode_opus, encode_vp8, probe, read_h264, read_ivf, read_ogg_opus,
@@ -31,38 +32,7 @@ async fn audio_only_participant_gets_an_audio_file_then_a_video_file_when_the_ca
         feed.video(camera_on + frame.at, &frame.data);
     }
 
-    let (tap_tx, tap_rx) = mpsc::channel(8192);
-    let (events_tx, mut events_rx) = mpsc::channel(256);
-    let recorder = concord_recording::start(
-        RecorderConfig {
-            dir: dir.path().join("recording"),
-            started,
-            file_name: Box::new(|participant| participant.to_owned()),
-        },
-        tap_rx,
-        events_tx,
-    );
-    for event in feed.into_events() {
-        tap_tx
-            .send(event)
-            .await
-            .expect("the recorder takes packets");
-    }
-    recorder.stop().await;
-
-    let mut closed = Vec::new();
-    while let Some(event) = events_rx.recv().await {
-        match event {
-            RecorderEvent::FileClosed { path, result, .. } => {
-                closed.push((path, result.expect("the file is finished")));
-            }
-            RecorderEvent::Stopped { error } => {
-                assert_eq!(error, None);
-                break;
-            }
-            _ => {}
-        }
-    }
+    let (closed, _) = record(dir.path(), started, feed.into_events()).await;
     assert_eq!(
         closed.len(),
         2,
@@ -120,40 +90,7 @@ async fn h264_participant_is_recorded_into_matroska_from_their_first_idr() {
         feed.video(frame.at, &frame.data);
     }
 
-    let (tap_tx, tap_rx) = mpsc::channel(8192);
-    let (events_tx, mut events_rx) = mpsc::channel(256);
-    let recorder = concord_recording::start(
-        RecorderConfig {
-            dir: dir.path().join("recording"),
-            started,
-            file_name: Box::new(|participant| participant.to_owned()),
-        },
-        tap_rx,
-        events_tx,
-    );
-    for event in feed.into_events() {
-        tap_tx
-            .send(event)
-            .await
-            .expect("the recorder takes packets");
-    }
-    recorder.stop().await;
-
-    let mut closed = Vec::new();
-    let mut keyframes_wanted = 0;
-    while let Some(event) = events_rx.recv().await {
-        match event {
-            RecorderEvent::FileClosed { path, result, .. } => {
-                closed.push((path, result.expect("the file is finished")));
-            }
-            RecorderEvent::KeyframeWanted { .. } => keyframes_wanted += 1,
-            RecorderEvent::Stopped { error } => {
-                assert_eq!(error, None);
-                break;
-            }
-            _ => {}
-        }
-    }
+    let (closed, keyframes_wanted) = record(dir.path(), started, feed.into_events()).await;
     assert!(keyframes_wanted >= 1, "a keyframe was asked for");
     assert_eq!(closed.len(), 1, "{closed:?}");
     let (path, summary) = &closed[0];
@@ -208,11 +145,34 @@ async fn a_video_packet_lost_for_good_makes_the_recording_resume_at_the_next_key
         .collect();
     assert!(dropped);
 
+    let (closed, keyframes_wanted) = record(dir.path(), started, events).await;
+    assert!(keyframes_wanted >= 1, "a keyframe was asked for");
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    let (path, summary) = &closed[0];
+    assert_eq!(
+        summary.video_frames as usize,
+        video.len() - (next_keyframe - lost),
+        "the broken frame and the frames after it until the keyframe are left out: {summary:?}"
+    );
+    assert_eq!(
+        summary.dropped.after_loss as usize,
+        next_keyframe - lost - 1
+    );
+    assert_eq!(decode_errors(path), "");
+}
+
+/// Feeds `events` to a recorder as a room's tap would and stops it: the files it closed, and
+/// how many times it asked for a keyframe.
+async fn record(
+    dir: &Path,
+    started: Instant,
+    events: Vec<TapEvent>,
+) -> (Vec<(PathBuf, Summary)>, usize) {
     let (tap_tx, tap_rx) = mpsc::channel(8192);
     let (events_tx, mut events_rx) = mpsc::channel(256);
     let recorder = concord_recording::start(
         RecorderConfig {
-            dir: dir.path().join("recording"),
+            dir: dir.join("recording"),
             started,
             file_name: Box::new(|participant| participant.to_owned()),
         },
@@ -242,17 +202,5 @@ async fn a_video_packet_lost_for_good_makes_the_recording_resume_at_the_next_key
             _ => {}
         }
     }
-    assert!(keyframes_wanted >= 1, "a keyframe was asked for");
-    assert_eq!(closed.len(), 1, "{closed:?}");
-    let (path, summary) = &closed[0];
-    assert_eq!(
-        summary.video_frames as usize,
-        video.len() - (next_keyframe - lost),
-        "the broken frame and the frames after it until the keyframe are left out: {summary:?}"
-    );
-    assert_eq!(
-        summary.dropped.after_loss as usize,
-        next_keyframe - lost - 1
-    );
-    assert_eq!(decode_errors(path), "");
+    (closed, keyframes_wanted)
 }

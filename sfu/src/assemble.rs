@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::payload::{vp8_descriptor_len, vp8_starts_frame, NAL_FU_A, NAL_IDR, NAL_STAP_A};
 use crate::tap::{SenderReport, TapCodec, TapKind, TappedPacket};
 
 /// How long a missing video packet is waited for, from the arrival of the first packet after
@@ -463,35 +464,6 @@ fn starts_frame(codec: TapCodec, payload: &[u8]) -> bool {
 #[derive(Debug)]
 struct Malformed;
 
-/// RFC 7741 §4.2: the S bit with partition index 0 marks the first packet of a frame.
-fn vp8_starts_frame(payload: &[u8]) -> bool {
-    payload
-        .first()
-        .is_some_and(|first| first & 0x10 != 0 && first & 0x07 == 0)
-}
-
-/// RFC 7741 §4.2: the payload descriptor's length, `None` if the packet is shorter than it.
-fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
-    let first = *payload.first()?;
-    let mut len = 1;
-    if first & 0x80 != 0 {
-        let extension = *payload.get(1)?;
-        len += 1;
-        if extension & 0x80 != 0 {
-            // Picture id: 7 bits, or 15 when its first bit says so.
-            let picture_id = *payload.get(len)?;
-            len += if picture_id & 0x80 != 0 { 2 } else { 1 };
-        }
-        if extension & 0x40 != 0 {
-            len += 1; // TL0PICIDX
-        }
-        if extension & 0x30 != 0 {
-            len += 1; // TID, Y, KEYIDX
-        }
-    }
-    (len <= payload.len()).then_some(len)
-}
-
 /// Appends the VP8 frame the payloads carry to `out`; whether it is a key frame.
 fn depacketize_vp8<'a>(
     payloads: impl Iterator<Item = &'a [u8]>,
@@ -511,9 +483,6 @@ fn depacketize_vp8<'a>(
     Ok(tag & 0x01 == 0)
 }
 
-const NAL_IDR: u8 = 5;
-const NAL_STAP_A: u8 = 24;
-const NAL_FU_A: u8 = 28;
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// Appends the access unit the payloads carry to `out` in Annex-B; whether it holds an IDR.

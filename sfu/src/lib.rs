@@ -9,10 +9,10 @@
 mod assemble;
 mod error;
 mod ids;
-mod keyframe;
 mod media_thread;
 #[doc(hidden)]
 pub mod packetize;
+mod payload;
 mod peer;
 mod room;
 mod router;

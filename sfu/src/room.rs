@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::ids::{ParticipantId, PeerKey};
-use crate::keyframe::starts_keyframe;
+use crate::payload::starts_keyframe;
 use crate::peer::{Delivery, Forwarded, IncomingCodec, Peer, Source};
 use crate::router::{Datagram, RouterCommand};
 use crate::stats::{Counters, RoomStats};

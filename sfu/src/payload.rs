@@ -1,5 +1,6 @@
-//! Reading just enough of a video payload to know whether a keyframe starts in it: the point
-//! where a subscriber that has nothing yet (or lost too much) can start decoding.
+//! Reading RTP payload formats (RFC 7741 VP8, RFC 6184 H.264) just enough to forward and to
+//! reassemble: where a frame and a keyframe start (the point where a subscriber that has nothing
+//! yet can start decoding), and how long VP8's payload descriptor is.
 
 use crate::tap::TapCodec;
 
@@ -15,42 +16,47 @@ pub fn starts_keyframe(codec: TapCodec, payload: &[u8]) -> bool {
 /// RFC 7741: a payload descriptor, then (at the start of partition 0) the VP8 frame tag, whose
 /// lowest bit is 0 for a keyframe.
 fn vp8_starts_keyframe(payload: &[u8]) -> bool {
-    let Some(&first) = payload.first() else {
-        return false;
-    };
-    let extended = first & 0x80 != 0;
-    let start_of_partition = first & 0x10 != 0;
-    let partition = first & 0x07;
-    if !start_of_partition || partition != 0 {
+    if !vp8_starts_frame(payload) {
         return false;
     }
-    let mut at = 1;
-    if extended {
-        let Some(&flags) = payload.get(at) else {
-            return false;
-        };
-        at += 1;
-        if flags & 0x80 != 0 {
-            // Picture id: one byte, or two when its top bit says so.
-            let Some(&picture_id) = payload.get(at) else {
-                return false;
-            };
-            at += if picture_id & 0x80 != 0 { 2 } else { 1 };
-        }
-        if flags & 0x40 != 0 {
-            at += 1; // TL0PICIDX
-        }
-        if flags & 0x30 != 0 {
-            at += 1; // TID / KEYIDX
-        }
-    }
-    payload.get(at).is_some_and(|tag| tag & 0x01 == 0)
+    vp8_descriptor_len(payload)
+        .and_then(|len| payload.get(len))
+        .is_some_and(|tag| tag & 0x01 == 0)
 }
 
-const NAL_IDR: u8 = 5;
+/// RFC 7741 §4.2: the S bit with partition index 0 marks the first packet of a frame.
+pub(crate) fn vp8_starts_frame(payload: &[u8]) -> bool {
+    payload
+        .first()
+        .is_some_and(|first| first & 0x10 != 0 && first & 0x07 == 0)
+}
+
+/// RFC 7741 §4.2: the payload descriptor's length, `None` if the packet is shorter than it.
+pub(crate) fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
+    let first = *payload.first()?;
+    let mut len = 1;
+    if first & 0x80 != 0 {
+        let extension = *payload.get(1)?;
+        len += 1;
+        if extension & 0x80 != 0 {
+            // Picture id: 7 bits, or 15 when its first bit says so.
+            let picture_id = *payload.get(len)?;
+            len += if picture_id & 0x80 != 0 { 2 } else { 1 };
+        }
+        if extension & 0x40 != 0 {
+            len += 1; // TL0PICIDX
+        }
+        if extension & 0x30 != 0 {
+            len += 1; // TID, Y, KEYIDX
+        }
+    }
+    (len <= payload.len()).then_some(len)
+}
+
+pub(crate) const NAL_IDR: u8 = 5;
 const NAL_SPS: u8 = 7;
-const NAL_STAP_A: u8 = 24;
-const NAL_FU_A: u8 = 28;
+pub(crate) const NAL_STAP_A: u8 = 24;
+pub(crate) const NAL_FU_A: u8 = 28;
 
 /// RFC 6184: a keyframe starts with its parameter sets (SPS) or, where the sender sends them
 /// out of band, with the first packet of an IDR slice.
