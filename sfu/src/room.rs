@@ -532,6 +532,7 @@ impl Room {
 
     fn poll_peer(&mut self, index: usize) {
         let peer = &mut self.peers[index];
+        let mut clock_moved = false;
         loop {
             if !peer.rtc.is_alive() {
                 return;
@@ -551,6 +552,15 @@ impl Room {
             };
             match output {
                 Output::Timeout(at) => {
+                    // A forwarded packet waits in str0m's send queue until its clock moves
+                    // (`StreamTx::write_rtp`): move it now, once, rather than a turn of the
+                    // room's loop later.
+                    let now = Instant::now();
+                    if at <= now && !clock_moved {
+                        clock_moved = true;
+                        contained(peer, |rtc| rtc.handle_input(Input::Timeout(now)));
+                        continue;
+                    }
                     peer.deadline = at;
                     return;
                 }
