@@ -60,7 +60,7 @@ echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
     "$(free -m | awk '/^Mem:/ {print $2}') MB RAM; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $(janus --version 2>/dev/null | head -1); started $(date -u +%FT%TZ)"
 
-ip netns exec "$ns" target/release/concord-loadgen compare \
+ip netns exec "$ns" "${CARGO_TARGET_DIR:-target}/release/concord-loadgen" compare \
     --ice-interface cbench0 --media-ip 127.0.0.2 \
     --seconds 20 --settle-seconds 2 "$@"
 
