@@ -94,16 +94,7 @@ fn crash_child_records_in_real_time() {
 /// Runs the child on `dir` (sending `video_ms` of video, or all), kills it once it reports
 /// having written `kill_after`, and returns how far it had written and pushed (seconds).
 fn record_then_kill(dir: &Path, video_ms: Option<u64>, kill_after: Duration) -> (f64, f64) {
-    let mut command = Command::new(std::env::current_exe().expect("test binary path"));
-    command
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir);
+    let mut command = child_test_command(CHILD_TEST, CHILD_ENV, dir);
     if let Some(ms) = video_ms {
         command.env(CHILD_VIDEO_ENV, ms.to_string());
     }

@@ -13,14 +13,13 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use concord_recording::{RecorderConfig, RecorderEvent};
+use concord_recording::RecorderEvent;
 use concord_sfu::TapCodec;
 use support::*;
-use tokio::sync::mpsc;
 
 const CHILD_ENV: &str = "CONCORD_RECORDING_DISK_FULL_CHILD";
 const CHILD_TEST: &str = "disk_full_child_records_until_writes_fail";
@@ -75,17 +74,7 @@ fn disk_full_child_records_until_writes_fail() {
             feed.video(frame.at, &frame.data);
         }
 
-        let (tap_tx, tap_rx) = mpsc::channel(16_384);
-        let (events_tx, mut events_rx) = mpsc::channel(256);
-        let recorder = concord_recording::start(
-            RecorderConfig {
-                dir: dir.join("recording"),
-                started,
-                file_name: Box::new(|participant| participant.to_owned()),
-            },
-            tap_rx,
-            events_tx,
-        );
+        let (tap_tx, mut events_rx, recorder) = start_tapped_recorder(&dir, started, 16_384);
         // Ten seconds of media at once: session time comes from the packets, not the clock.
         for event in feed.into_events() {
             if tap_tx.send(event).await.is_err() {
@@ -123,15 +112,7 @@ fn disk_full_child_records_until_writes_fail() {
 
 /// Runs the child on `dir` and returns its stdout lines; it must exit on its own, cleanly.
 fn run_child(dir: &Path) -> Vec<String> {
-    let mut child = Command::new(std::env::current_exe().expect("test binary path"))
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir)
+    let mut child = child_test_command(CHILD_TEST, CHILD_ENV, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -8,13 +8,12 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use concord_recording::{RecorderConfig, RecorderEvent, Summary};
+use concord_recording::{RecorderEvent, Summary};
 use concord_sfu::{TapCodec, TapEvent};
 use support::{
     decode_errors, encode_h264, encode_opus, encode_vp8, probe, read_h264, read_ivf, read_ogg_opus,
-    TapFeed,
+    start_tapped_recorder, TapFeed,
 };
-use tokio::sync::mpsc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audio_only_participant_gets_an_audio_file_then_a_video_file_when_the_camera_comes_on() {
@@ -168,17 +167,7 @@ async fn record(
     started: Instant,
     events: Vec<TapEvent>,
 ) -> (Vec<(PathBuf, Summary)>, usize) {
-    let (tap_tx, tap_rx) = mpsc::channel(8192);
-    let (events_tx, mut events_rx) = mpsc::channel(256);
-    let recorder = concord_recording::start(
-        RecorderConfig {
-            dir: dir.join("recording"),
-            started,
-            file_name: Box::new(|participant| participant.to_owned()),
-        },
-        tap_rx,
-        events_tx,
-    );
+    let (tap_tx, mut events_rx, recorder) = start_tapped_recorder(dir, started, 8192);
     for event in events {
         tap_tx
             .send(event)

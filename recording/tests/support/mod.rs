@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use concord_recording::{
     parse_h264_header, parse_vp8_header, Codec, Frame, H264Header, ParticipantWriter, Pushed,
-    Vp8Header,
+    RecorderConfig, RecorderEvent, RecorderHandle, Vp8Header,
 };
 use concord_sfu::packetize::Packetizer;
 use concord_sfu::{TapCodec, TapEvent};
+use tokio::sync::mpsc;
 
 pub struct VideoFrame {
     pub at: Duration,
@@ -482,4 +483,45 @@ impl TapFeed {
 
 fn rtp_time(at: Duration, clock_rate: u32) -> u64 {
     (at.as_secs_f64() * f64::from(clock_rate)) as u64
+}
+
+/// A recorder writing into `dir/recording`, fed as a room's tap would feed it (a queue of
+/// `queue` events), each participant's file named after them.
+pub fn start_tapped_recorder(
+    dir: &Path,
+    started: Instant,
+    queue: usize,
+) -> (
+    mpsc::Sender<TapEvent>,
+    mpsc::Receiver<RecorderEvent>,
+    RecorderHandle,
+) {
+    let (tap_tx, tap_rx) = mpsc::channel(queue);
+    let (events_tx, events_rx) = mpsc::channel(256);
+    let recorder = concord_recording::start(
+        RecorderConfig {
+            dir: dir.join("recording"),
+            started,
+            file_name: Box::new(|participant| participant.to_owned()),
+        },
+        tap_rx,
+        events_tx,
+    );
+    (tap_tx, events_rx, recorder)
+}
+
+/// This test binary again, running only the ignored test `test` with `env` set to `dir`: how
+/// the crash and disk-full tests run a recorder in a process they can kill or limit.
+pub fn child_test_command(test: &str, env: &str, dir: &Path) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("test binary path"));
+    command
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env, dir);
+    command
 }
