@@ -129,6 +129,11 @@ impl Clip {
 }
 
 /// Runs `ffmpeg` unless both outputs are already cached; returns (IVF, Ogg).
+///
+/// Safe when several threads or processes prepare the same clip at once: they take turns on a
+/// lock file beside the clip, the first one encodes, and the others find the finished files.
+/// Each encoding writes under names of its own and renames them into place, so a half-written
+/// clip is never seen, even by a reader that does not take the lock.
 fn encode(spec: &ClipSpec, cache_dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let key = spec.key();
     let ivf = cache_dir.join(format!("{key}.ivf"));
@@ -138,13 +143,48 @@ fn encode(spec: &ClipSpec, cache_dir: &Path) -> Result<(PathBuf, PathBuf)> {
     }
     std::fs::create_dir_all(cache_dir)
         .with_context(|| format!("creating the clip cache {}", cache_dir.display()))?;
-    // Written under temporary names and renamed, so a half-written clip is never used.
+    let lock_path = cache_dir.join(format!("{key}.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    // Released when `lock` is dropped (or the process dies).
+    lock.lock()
+        .with_context(|| format!("locking {}", lock_path.display()))?;
+    if ivf.is_file() && ogg.is_file() {
+        return Ok((ivf, ogg));
+    }
+    let suffix = unique_suffix();
     let tmp = |p: &Path| {
         let mut name = p.as_os_str().to_owned();
-        name.push(format!(".tmp{}", std::process::id()));
+        name.push(&suffix);
         PathBuf::from(name)
     };
     let (ivf_tmp, ogg_tmp) = (tmp(&ivf), tmp(&ogg));
+    let result = run_ffmpeg(spec, &ivf_tmp, &ogg_tmp).and_then(|()| {
+        std::fs::rename(&ivf_tmp, &ivf)
+            .with_context(|| format!("storing the IVF clip {}", ivf.display()))?;
+        std::fs::rename(&ogg_tmp, &ogg)
+            .with_context(|| format!("storing the Ogg clip {}", ogg.display()))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&ivf_tmp);
+        let _ = std::fs::remove_file(&ogg_tmp);
+    }
+    result.map(|()| (ivf, ogg))
+}
+
+/// A temporary-file suffix no other call, thread or process uses at the same time.
+fn unique_suffix() -> String {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(".tmp-{}-{call}", std::process::id())
+}
+
+/// Encodes the clip for `spec` into `ivf` and `ogg`.
+fn run_ffmpeg(spec: &ClipSpec, ivf: &Path, ogg: &Path) -> Result<()> {
     let video_src = format!(
         "testsrc2=size={}x{}:rate={}",
         spec.width, spec.height, spec.fps
@@ -164,13 +204,13 @@ fn encode(spec: &ClipSpec, cache_dir: &Path) -> Result<(PathBuf, PathBuf)> {
         "-f", "ivf",
     ];
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(&args).arg(&ivf_tmp);
+    cmd.args(&args).arg(ivf);
     #[rustfmt::skip]
     cmd.args([
         "-map", "1:a", "-t", &secs, "-c:a", "libopus", "-b:a", &ab, "-frame_duration", "20",
         "-application", "voip", "-ac", "1", "-f", "ogg",
     ])
-    .arg(&ogg_tmp);
+    .arg(ogg);
     let output = match cmd.output() {
         Ok(output) => output,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
@@ -179,18 +219,13 @@ fn encode(spec: &ClipSpec, cache_dir: &Path) -> Result<(PathBuf, PathBuf)> {
         ),
         Err(err) => return Err(err).context("running ffmpeg"),
     };
-    if !output.status.success() {
-        let _ = std::fs::remove_file(&ivf_tmp);
-        let _ = std::fs::remove_file(&ogg_tmp);
-        bail!(
-            "ffmpeg failed ({}) preparing the test clip: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    std::fs::rename(&ivf_tmp, &ivf).context("storing the IVF clip")?;
-    std::fs::rename(&ogg_tmp, &ogg).context("storing the Ogg clip")?;
-    Ok((ivf, ogg))
+    ensure!(
+        output.status.success(),
+        "ffmpeg failed ({}) preparing the test clip: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(())
 }
 
 /// VP8 frames of an IVF file (32-byte file header, then 12-byte frame headers: size, pts).
