@@ -8,8 +8,12 @@
 
 mod assemble;
 mod error;
+mod forwarding;
+mod handle;
 mod ids;
+mod incoming;
 mod media_thread;
+mod outgoing;
 #[doc(hidden)]
 pub mod packetize;
 mod payload;
@@ -17,6 +21,8 @@ mod peer;
 mod room;
 mod router;
 mod sequence;
+#[cfg(test)]
+mod sim;
 mod stats;
 mod tap;
 
@@ -29,8 +35,9 @@ use tokio::sync::mpsc;
 
 pub use assemble::{AssemblerStats, FrameAssembler, TappedFrame};
 pub use error::SfuError;
+pub use forwarding::quality::QualityLevel;
+pub use handle::{JoinOptions, PeerEvent, QualityReport, RoomHandle, TileView, VideoPause};
 pub use ids::ParticipantId;
-pub use room::{PeerEvent, RoomHandle};
 pub use stats::RoomStats;
 pub use tap::{SenderReport, TapCodec, TapEvent, TapKind, TappedPacket};
 
@@ -60,7 +67,7 @@ struct SfuInner {
     router: mpsc::Sender<router::RouterCommand>,
     next_peer_key: AtomicU64,
     /// Every room started, weakly: for [`Sfu::stats`] only, never on the forwarding path.
-    rooms: Mutex<Vec<mpsc::WeakSender<room::Command>>>,
+    rooms: Mutex<Vec<mpsc::WeakSender<handle::Command>>>,
 }
 
 impl Sfu {
@@ -113,9 +120,9 @@ impl Sfu {
 
     /// Starts a room task. It runs until every handle to it is dropped or it is closed.
     pub fn create_room(&self, name: &str) -> RoomHandle {
-        let room = room::spawn(
+        let room = room::task::spawn(
             self.inner.media.for_room(),
-            room::RoomContext {
+            room::task::RoomContext {
                 name: name.to_owned(),
                 socket: self.inner.socket.clone(),
                 candidate_addr: self.inner.candidate_addr,

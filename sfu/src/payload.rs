@@ -53,6 +53,76 @@ pub(crate) fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
     (len <= payload.len()).then_some(len)
 }
 
+/// The primary (newest) block of an RFC 2198 RED payload: after the 4-byte headers of the
+/// redundant blocks (F bit set: payload type, timestamp offset, 10-bit length) and the primary's
+/// 1-byte header come the redundant blocks' data, then the primary's. `None` if malformed.
+pub(crate) fn red_primary(payload: &[u8]) -> Option<&[u8]> {
+    let mut at = 0;
+    let mut redundant = 0usize;
+    loop {
+        let header = *payload.get(at)?;
+        if header & 0x80 == 0 {
+            at += 1;
+            break;
+        }
+        let block = payload.get(at..at + 4)?;
+        redundant += usize::from(u16::from_be_bytes([block[2], block[3]]) & 0x03ff);
+        at += 4;
+    }
+    payload.get(at + redundant..)
+}
+
+/// The picture size a VP8 keyframe announces (RFC 6386 §9.1: after the 3-byte frame tag, the
+/// start code 9d 01 2a, then 14-bit width and height). `payload` is the keyframe's first
+/// packet, descriptor included.
+pub(crate) fn vp8_keyframe_size(payload: &[u8]) -> Option<(u32, u32)> {
+    let start = vp8_descriptor_len(payload)?;
+    let header = payload.get(start..start + 10)?;
+    if header[0] & 0x01 != 0 || header[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([header[6], header[7]]) & 0x3fff;
+    let height = u16::from_le_bytes([header[8], header[9]]) & 0x3fff;
+    Some((u32::from(width), u32::from(height)))
+}
+
+/// The VP8 ids a payload descriptor carries (RFC 7741 §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Vp8DescriptorIds {
+    /// The picture id and whether it is written in 15 bits (else 7).
+    pub picture_id: Option<(u16, bool)>,
+    pub tl0_pic_idx: Option<u8>,
+}
+
+/// Reads the picture id and TL0PICIDX of a VP8 payload descriptor; `None` if it is truncated.
+pub(crate) fn vp8_ids(payload: &[u8]) -> Option<Vp8DescriptorIds> {
+    let mut ids = Vp8DescriptorIds {
+        picture_id: None,
+        tl0_pic_idx: None,
+    };
+    let first = *payload.first()?;
+    if first & 0x80 == 0 {
+        return Some(ids);
+    }
+    let extension = *payload.get(1)?;
+    let mut at = 2;
+    if extension & 0x80 != 0 {
+        let high = *payload.get(at)?;
+        if high & 0x80 != 0 {
+            let low = *payload.get(at + 1)?;
+            ids.picture_id = Some((u16::from(high & 0x7f) << 8 | u16::from(low), true));
+            at += 2;
+        } else {
+            ids.picture_id = Some((u16::from(high), false));
+            at += 1;
+        }
+    }
+    if extension & 0x40 != 0 {
+        ids.tl0_pic_idx = Some(*payload.get(at)?);
+    }
+    Some(ids)
+}
+
 pub(crate) const NAL_IDR: u8 = 5;
 const NAL_SPS: u8 = 7;
 pub(crate) const NAL_STAP_A: u8 = 24;
@@ -105,6 +175,55 @@ mod tests {
         assert!(starts_keyframe(TapCodec::Vp8, &[0x10, 0x50]));
         assert!(!starts_keyframe(TapCodec::Vp8, &[0x90, 0x80]));
         assert!(!starts_keyframe(TapCodec::Vp8, &[]));
+    }
+
+    #[test]
+    fn red_payloads_give_up_their_primary_block() {
+        // One redundant block of 3 bytes (PT 111, offset 960), then the primary of 2 bytes.
+        let offset_and_len: u32 = (960 << 10) | 3;
+        let mut red = vec![0x80 | 111];
+        red.extend_from_slice(&offset_and_len.to_be_bytes()[1..]);
+        red.push(111);
+        red.extend_from_slice(&[1, 2, 3, 9, 8]);
+        assert_eq!(red_primary(&red), Some(&[9u8, 8][..]));
+        // Only a primary.
+        assert_eq!(red_primary(&[111, 5, 6]), Some(&[5u8, 6][..]));
+        // Truncated headers or blocks.
+        assert_eq!(red_primary(&red[..3]), None);
+        assert_eq!(red_primary(&red[..6]), None);
+        assert_eq!(red_primary(&[]), None);
+    }
+
+    #[test]
+    fn vp8_keyframes_tell_their_size() {
+        // Descriptor (S bit), frame tag of a keyframe, start code, 640 × 360.
+        let mut key = vec![0x10, 0x50, 0x2a, 0x01, 0x9d, 0x01, 0x2a];
+        key.extend_from_slice(&640u16.to_le_bytes());
+        key.extend_from_slice(&360u16.to_le_bytes());
+        assert_eq!(vp8_keyframe_size(&key), Some((640, 360)));
+        key[1] |= 0x01; // a delta frame has no size
+        assert_eq!(vp8_keyframe_size(&key), None);
+        assert_eq!(vp8_keyframe_size(&key[..8]), None);
+    }
+
+    #[test]
+    fn vp8_picture_ids_in_both_widths_and_tl0picidx() {
+        let wide = [0x90, 0xe0, 0x81, 0x23, 0x42, 0x20, 0x10];
+        assert_eq!(
+            vp8_ids(&wide),
+            Some(Vp8DescriptorIds {
+                picture_id: Some((0x0123, true)),
+                tl0_pic_idx: Some(0x42),
+            })
+        );
+        let narrow = [0x90, 0x80, 0x12, 0x10];
+        assert_eq!(
+            vp8_ids(&narrow).and_then(|ids| ids.picture_id),
+            Some((0x12, false))
+        );
+        assert_eq!(vp8_ids(&[0x10, 0x50]).and_then(|i| i.picture_id), None);
+        assert_eq!(vp8_ids(&[0x90, 0x80]), None, "truncated");
+        assert_eq!(vp8_ids(&[]), None);
     }
 
     #[test]

@@ -1,57 +1,47 @@
 //! One participant's media connection inside a room: its `Rtc`, the tracks it publishes and the
-//! tracks it receives from the others, and the state of SDP renegotiation.
+//! tracks it receives from the others, the state of SDP renegotiation, and what the SFU knows of
+//! its link (bandwidth estimate, loss, round-trip time) and its wishes (tile sizes, voice only).
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::format::PayloadParams;
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
-use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
+use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc, Vp8Descriptor};
 use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 
+use crate::forwarding::allocation::Allocator;
+use crate::forwarding::layer_switch::{LayerPacket, Verdict, Vp8Ids, Vp8Rewrite};
+use crate::forwarding::quality::QualityMark;
+use crate::handle::PeerEvent;
 use crate::ids::{ParticipantId, PeerKey};
-use crate::room::PeerEvent;
-use crate::sequence::SequenceRewriter;
-use crate::tap::{tap_codec, TapCodec};
+use crate::incoming::{IncomingCodec, TrackIn};
+use crate::outgoing::{Flow, PayloadTypes, Source, TrackOut, TrackOutState};
+use crate::payload::red_primary;
+use crate::tap::tap_codec;
 use crate::SfuError;
 
-/// A publisher is asked for a keyframe at most this often per track; subscribers' PLIs and new
-/// subscriptions inside the window share the keyframe already on its way.
-const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
+/// Loss (a fraction) at which the link is taken to carry no more than what got through.
+const HEAVY_LOSS: f32 = 0.1;
+/// Loss at which voices go with redundancy (RED), and how long a clean link keeps it.
+const RED_LOSS: f32 = 0.02;
+const RED_DROPPED_AFTER: Duration = Duration::from_secs(8);
+/// A round trip this much above its floor means packets queue somewhere on the way.
+const QUEUEING_DELAY: Duration = Duration::from_millis(60);
+/// Below this loss the loss ceiling is raised, by this factor per report (a second).
+const CLEAN_LOSS: f32 = 0.02;
+const CEILING_RISE: f64 = 1.1;
 
-/// A track this peer publishes.
-pub(crate) struct TrackIn {
-    pub mid: Mid,
-    pub kind: MediaKind,
-    /// Numbered from 0 in order of appearance: how taps name the track.
-    pub number: u32,
-    /// The SSRC its packets carry; a new one means the publisher restarted the stream.
-    pub ssrc: Option<Ssrc>,
-    /// The codec of the last packet, looked up once per payload type.
-    pub codec: Option<IncomingCodec>,
-    last_keyframe_request: Option<Instant>,
-}
-
-/// What a publisher's payload type stands for, in its own negotiated numbering.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct IncomingCodec {
-    pub pt: Pt,
-    pub params: PayloadParams,
-    pub codec: TapCodec,
-    pub clock_rate: u32,
-}
-
-/// Where a forwarded track comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Source {
-    pub peer: PeerKey,
-    pub mid: Mid,
-}
+/// Most tracks a participant may publish (a camera, a microphone, a shared screen, with room to
+/// spare); more are ignored.
+const MAX_TRACKS_IN: usize = 8;
 
 /// One publisher packet on its way to the subscribers, read once for all of them.
 pub(crate) struct Forwarded {
+    /// The simulcast layer it belongs to (0 for a single stream).
+    pub layer: u8,
     pub seq_no: u64,
     pub rtp_time: u32,
     pub received: Instant,
@@ -61,35 +51,142 @@ pub(crate) struct Forwarded {
     pub payload: Arc<[u8]>,
     pub codec: IncomingCodec,
     pub starts_keyframe: bool,
+    pub vp8: Option<Vp8Ids>,
+    /// For a RED payload, its primary block alone, made the first time a subscriber (or a
+    /// tap) without RED needs it: one copy per packet, shared by all of them.
+    pub unwrapped: OnceCell<Option<Arc<[u8]>>>,
+}
+
+impl Forwarded {
+    /// The Opus payload inside a RED payload (`None` if it is malformed).
+    pub fn red_primary(&self) -> Option<Arc<[u8]>> {
+        self.unwrapped
+            .get_or_init(|| red_primary(&self.payload).map(Arc::from))
+            .clone()
+    }
+
+    /// What a layer switch needs of this packet.
+    pub fn layer_packet(&self) -> LayerPacket {
+        LayerPacket {
+            layer: self.layer,
+            seq_no: self.seq_no,
+            rtp_time: self.rtp_time,
+            arrival: self.received,
+            starts_keyframe: self.starts_keyframe,
+            vp8: self.vp8,
+        }
+    }
+
+    /// The descriptor patch that writes rewritten VP8 ids into this payload as it is sent,
+    /// without copying it per subscriber.
+    fn vp8_patch(&self, rewrite: Vp8Rewrite) -> Option<str0m::rtp::Vp8Patch> {
+        let mut patch = Vp8Descriptor::parse(&self.payload).ok()?.patch();
+        if let Some(picture_id) = rewrite.picture_id {
+            patch = patch.picture_id(picture_id);
+        }
+        if let Some(tl0) = rewrite.tl0_pic_idx {
+            patch = patch.tl0_pic_idx(tl0);
+        }
+        patch.build().ok()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Delivery {
     Sent,
+    /// The subscriber wants this packet's layer and waits for a keyframe of it.
     WaitingForKeyframe,
+    /// The subscriber gets another layer of this video (or none right now).
+    Skipped,
     NotSubscribed,
 }
 
-/// A track this peer receives from another participant.
-pub(crate) struct TrackOut {
-    pub source: Source,
-    pub kind: MediaKind,
-    /// Stream id in the SDP: the publishing participant's id, so clients can label tiles.
-    pub stream_id: String,
-    pub state: TrackOutState,
-    /// Video starts at a keyframe, the first thing a decoder can use; audio at once.
-    pub sequence: SequenceRewriter,
-    /// The publisher's payload type and ours for the same codec (they may number differently).
-    pub payload_types: Option<(Pt, Pt)>,
+/// What the participant's receiver reports tell of its link, from str0m's stats.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LinkStats {
+    pub loss_down: Option<f32>,
+    pub loss_up: Option<f32>,
+    pub rtt: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TrackOutState {
-    ToOpen,
-    Negotiating(Mid),
-    Open(Mid),
-    ToStop(Mid),
-    NegotiatingStop(Mid),
+/// The lowest round trip seen lately: the path without queues. Kept over windows so a path that
+/// changed (a new route) is learnt within two windows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RttFloor {
+    previous: Option<Duration>,
+    current: Option<Duration>,
+    window_start: Option<Instant>,
+}
+
+impl RttFloor {
+    const WINDOW: Duration = Duration::from_secs(30);
+
+    /// Takes a round trip; returns the floor.
+    pub fn update(&mut self, rtt: Duration, now: Instant) -> Option<Duration> {
+        let start = *self.window_start.get_or_insert(now);
+        if now.saturating_duration_since(start) >= Self::WINDOW {
+            self.previous = self.current.take();
+            self.window_start = Some(now);
+        }
+        self.current = Some(self.current.map_or(rtt, |c| c.min(rtt)));
+        match (self.previous, self.current) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The loss the participant's receiver reports per stream (RTCP receiver reports), weighted by
+/// what each stream carried, gathered from one round of str0m's stats. Unlike the loss str0m
+/// derives from transport feedback, it does not miss packets a saturated queue drops at its
+/// tail.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReportedLoss {
+    /// Bytes sent per outgoing stream at the last stats, to weigh each stream's loss.
+    bytes_seen: Vec<(Mid, Option<Rid>, u64)>,
+    weighted: f64,
+    weight: u64,
+    /// A round of stats has ended since the loss was last taken.
+    pub fresh: bool,
+}
+
+impl ReportedLoss {
+    pub fn add(&mut self, mid: Mid, rid: Option<Rid>, bytes: u64, loss: Option<f32>) {
+        let before = match self
+            .bytes_seen
+            .iter_mut()
+            .find(|(m, r, _)| *m == mid && *r == rid)
+        {
+            Some(entry) => std::mem::replace(&mut entry.2, bytes),
+            None => {
+                self.bytes_seen.push((mid, rid, bytes));
+                0
+            }
+        };
+        let sent = bytes.saturating_sub(before);
+        if let Some(loss) = loss {
+            self.weighted += f64::from(loss) * sent as f64;
+            self.weight += sent;
+        }
+    }
+
+    /// The weighted loss of the round, and starts a new one.
+    pub fn take(&mut self) -> Option<f32> {
+        self.fresh = false;
+        let loss = (self.weight > 0).then(|| (self.weighted / self.weight as f64) as f32);
+        self.weighted = 0.0;
+        self.weight = 0;
+        loss
+    }
+}
+
+/// A subscriber's wishes about the videos it receives.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Wishes {
+    /// Tile sizes (width, height in device pixels) by publisher; `None` until the client says:
+    /// then every video may get the best layer that fits.
+    pub views: Option<Vec<(PeerKey, u32, u32)>>,
+    pub audio_only: bool,
 }
 
 pub(crate) struct Peer {
@@ -110,10 +207,42 @@ pub(crate) struct Peer {
     pub connected: bool,
     /// Observers receive only: whatever they offer is not forwarded.
     pub may_publish: bool,
+    /// The host's video is kept longest when others' bandwidth is short.
+    pub host: bool,
     /// Something was fed to `rtc` (input, a write, an SDP change) since it was last drained.
     /// Only such peers are polled: polling the idle ones on every packet cost more than the
     /// forwarding itself in large rooms.
     pub needs_poll: bool,
+    pub wishes: Wishes,
+    /// The send-side bandwidth estimate towards this participant, bits per second.
+    pub estimate: Option<u64>,
+    /// What the media sent to this participant costs now (the last allocation).
+    pub sending: u64,
+    /// What str0m's estimator was last asked to probe towards, when that was raised, and how
+    /// many raises in a row the estimate did not follow.
+    pub probe_desired: u64,
+    pub probe_raised: Option<Instant>,
+    pub probe_misses: u32,
+    /// A ceiling from the loss the participant reports, below the estimate, which lags a link
+    /// that just got worse: cut to what got through on each report of heavy loss, raised
+    /// gently while the link is clean, gone once the estimate is lower.
+    pub loss_ceiling: Option<u64>,
+    pub link: LinkStats,
+    pub rtt_floor: RttFloor,
+    /// The last round trip was well above its floor.
+    pub queueing: bool,
+    /// Voices go to this participant as RED (each packet carrying the one before): its link
+    /// loses packets, or has not been clean for long.
+    pub wants_red: bool,
+    /// Since when its link has been clean (for dropping the redundancy).
+    clean_since: Option<Instant>,
+    pub reported_loss: ReportedLoss,
+    pub allocator: Allocator,
+    pub quality: QualityMark,
+    /// How long at least one video to this participant was paused for bandwidth.
+    pub paused_for: Duration,
+    /// Layer switches of outgoing tracks already removed.
+    pub past_switches: u32,
 }
 
 impl Peer {
@@ -139,7 +268,25 @@ impl Peer {
             tracks_out: Vec::new(),
             connected: false,
             may_publish: true,
+            host: false,
             needs_poll: true,
+            wishes: Wishes::default(),
+            estimate: None,
+            sending: 0,
+            probe_desired: 0,
+            probe_raised: None,
+            probe_misses: 0,
+            loss_ceiling: None,
+            link: LinkStats::default(),
+            rtt_floor: RttFloor::default(),
+            queueing: false,
+            wants_red: true,
+            clean_since: None,
+            reported_loss: ReportedLoss::default(),
+            allocator: Allocator::new(),
+            quality: QualityMark::new(),
+            paused_for: Duration::ZERO,
+            past_switches: 0,
         }
     }
 
@@ -181,6 +328,13 @@ impl Peer {
                 }
             }
         }
+        let removed: u32 = self
+            .tracks_out
+            .iter()
+            .filter(|t| matches!(t.state, TrackOutState::NegotiatingStop(_)))
+            .filter_map(|t| t.video().map(|v| v.switch.switches()))
+            .sum();
+        self.past_switches += removed;
         self.tracks_out
             .retain(|t| !matches!(t.state, TrackOutState::NegotiatingStop(_)));
         Ok(opened)
@@ -243,25 +397,22 @@ impl Peer {
         if self.tracks_out.iter().any(|t| t.source == source) {
             return;
         }
-        self.tracks_out.push(TrackOut {
-            source,
-            kind,
-            stream_id: stream_id.to_owned(),
-            state: TrackOutState::ToOpen,
-            sequence: SequenceRewriter::new(),
-            payload_types: None,
-        });
+        self.tracks_out.push(TrackOut::new(source, kind, stream_id));
     }
 
     /// The publisher of `source` is gone: stop forwarding it.
     pub fn unsubscribe_from(&mut self, publisher: PeerKey) {
+        let mut switches = 0;
         self.tracks_out.retain_mut(|track| {
             if track.source.peer != publisher {
                 return true;
             }
             match track.state {
                 // Never offered: forget it.
-                TrackOutState::ToOpen => false,
+                TrackOutState::ToOpen => {
+                    switches += track.video().map_or(0, |v| v.switch.switches());
+                    false
+                }
                 TrackOutState::Negotiating(mid) | TrackOutState::Open(mid) => {
                     track.state = TrackOutState::ToStop(mid);
                     true
@@ -269,146 +420,257 @@ impl Peer {
                 TrackOutState::ToStop(_) | TrackOutState::NegotiatingStop(_) => true,
             }
         });
+        self.past_switches += switches;
+        if let Some(views) = &mut self.wishes.views {
+            views.retain(|(key, _, _)| *key != publisher);
+        }
     }
 
-    /// Hands one of `source`'s packets to this subscriber, if it receives `source`.
+    /// Hands one of `source`'s packets to this subscriber, if it receives `source` (and, for
+    /// video, the packet's layer).
     pub fn forward(&mut self, source: Source, packet: &Forwarded) -> Delivery {
-        let Some((track, mid)) = self.tracks_out.iter_mut().find_map(|t| match t.state {
-            TrackOutState::Open(mid) if t.source == source => Some((t, mid)),
-            _ => None,
-        }) else {
+        let Some(track) = self.tracks_out.iter_mut().find(|t| t.source == source) else {
             return Delivery::NotSubscribed;
         };
-        if !track.sequence.is_forwarding() {
-            if track.kind == MediaKind::Video && !packet.starts_keyframe {
-                return Delivery::WaitingForKeyframe;
+        let Some(mid) = track.open_mid() else {
+            return Delivery::NotSubscribed;
+        };
+        let (seq_no, rtp_time, rewrite) = match &mut track.flow {
+            Flow::Audio(sequence) => {
+                if !sequence.is_forwarding() {
+                    sequence.start_at(packet.seq_no);
+                }
+                let Some(seq_no) = sequence.map(packet.seq_no) else {
+                    return Delivery::Skipped;
+                };
+                (seq_no, packet.rtp_time, None)
             }
-            track.sequence.start_at(packet.seq_no);
-        }
-        let Some(seq_no) = track.sequence.map(packet.seq_no) else {
-            return Delivery::NotSubscribed;
+            Flow::Video(video) => match video.switch.decide(&packet.layer_packet()) {
+                Verdict::Forward(out) => (out.seq_no, out.rtp_time, out.vp8),
+                Verdict::WaitingForKeyframe => return Delivery::WaitingForKeyframe,
+                Verdict::Skip => return Delivery::Skipped,
+            },
         };
-        let pt = match track.payload_types {
-            Some((from, to)) if from == packet.codec.pt => to,
+        let types = match track.payload_types {
+            Some(types) if types.from == packet.codec.pt => types,
             _ => {
                 // A subscriber that cannot take the codec gets nothing of this track.
-                let Some(pt) = self
-                    .rtc
-                    .codec_config()
-                    .match_params(packet.codec.params)
-                    .map(|p| p.pt())
-                else {
+                let Some(ours) = self.rtc.codec_config().match_params(packet.codec.params) else {
                     return Delivery::NotSubscribed;
                 };
-                track.payload_types = Some((packet.codec.pt, pt));
-                pt
+                let types = PayloadTypes {
+                    from: packet.codec.pt,
+                    plain: ours.pt(),
+                    red: ours.red().filter(|_| packet.codec.red),
+                };
+                track.payload_types = Some(types);
+                types
             }
+        };
+        // RED goes as it is to a subscriber that negotiated it and whose link loses packets;
+        // otherwise as its plain Opus (the redundancy would only take bandwidth).
+        let (pt, unwrap_red) = match types.red {
+            Some(red) if self.wants_red => (red, false),
+            _ => (types.plain, packet.codec.red),
+        };
+        let payload = if unwrap_red {
+            let Some(primary) = packet.red_primary() else {
+                return Delivery::Skipped;
+            };
+            primary
+        } else {
+            packet.payload.clone()
         };
         let mut direct = self.rtc.direct_api();
         let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
             return Delivery::NotSubscribed;
         };
-        let write = RtpWrite::new(
-            pt,
-            seq_no.into(),
-            packet.rtp_time,
-            packet.received,
-            packet.payload.clone(),
-        )
-        .marker(packet.marker)
-        .ext_vals(packet.extensions.clone())
-        .nackable(true);
+        let mut write = RtpWrite::new(pt, seq_no.into(), rtp_time, packet.received, payload)
+            .marker(packet.marker)
+            .ext_vals(packet.extensions.clone())
+            .nackable(true);
+        if let Some(patch) = rewrite.and_then(|r| packet.vp8_patch(r)) {
+            write = write.vp8_patch(patch);
+        }
         stream.write_rtp(write);
         self.needs_poll = true;
         Delivery::Sent
     }
 
-    /// The publisher restarted its stream on `source`: every subscriber starts again at a
-    /// keyframe of the new one.
-    pub fn restart_forwarding(&mut self, source: Source) {
+    /// The publisher restarted the stream of `layer` on `source`: every subscriber getting it
+    /// starts again at a keyframe of the new one.
+    pub fn restart_forwarding(&mut self, source: Source, layer: u8) {
         for track in self.tracks_out.iter_mut().filter(|t| t.source == source) {
-            track.sequence.pause();
+            match &mut track.flow {
+                Flow::Audio(sequence) => sequence.pause(),
+                Flow::Video(video) => video.switch.restart(layer),
+            }
         }
     }
 
-    /// The source forwarded on one of our outgoing mids.
-    pub fn source_of(&self, mid: Mid) -> Option<Source> {
-        self.tracks_out.iter().find_map(|t| match t.state {
-            TrackOutState::Open(m) | TrackOutState::Negotiating(m) if m == mid => Some(t.source),
-            _ => None,
-        })
+    /// The source forwarded on one of our outgoing mids, and the layer of it this peer gets
+    /// (or waits for); `None` for audio or a video not started yet.
+    pub fn source_of(&self, mid: Mid) -> Option<(Source, Option<u8>)> {
+        let track = self.tracks_out.iter().find(|t| match t.state {
+            TrackOutState::Open(m) | TrackOutState::Negotiating(m) => m == mid,
+            _ => false,
+        })?;
+        let layer = track
+            .video()
+            .and_then(|v| v.switch.current().or(v.switch.target()));
+        Some((track.source, layer))
     }
 
-    pub fn add_track_in(&mut self, mid: Mid, kind: MediaKind) -> bool {
-        if self.tracks_in.iter().any(|t| t.mid == mid) {
+    /// A track the participant offered to publish; false if it is known or one too many.
+    pub fn add_track_in(&mut self, mid: Mid, kind: MediaKind, rids: &[Rid]) -> bool {
+        if self.tracks_in.iter().any(|t| t.mid == mid) || self.tracks_in.len() >= MAX_TRACKS_IN {
             return false;
         }
-        self.tracks_in.push(TrackIn {
-            mid,
-            kind,
-            number: u32::try_from(self.tracks_in.len()).unwrap_or(u32::MAX),
-            ssrc: None,
-            codec: None,
-            last_keyframe_request: None,
-        });
+        let number = u32::try_from(self.tracks_in.len()).unwrap_or(u32::MAX);
+        self.tracks_in.push(TrackIn::new(mid, kind, number, rids));
         true
     }
 
-    /// The published track an incoming packet belongs to, and whether its SSRC is new for the
-    /// track (the publisher restarted its stream). Looked up in str0m once per SSRC.
-    pub fn track_in_for(&mut self, ssrc: Ssrc) -> Option<(usize, bool)> {
-        if let Some(index) = self.tracks_in.iter().position(|t| t.ssrc == Some(ssrc)) {
-            return Some((index, false));
+    /// The published track and layer an incoming packet belongs to, and whether its SSRC is
+    /// new for the layer (the publisher restarted that stream). Looked up in str0m once per
+    /// SSRC; a packet of a rid the SDP did not declare belongs nowhere.
+    pub fn track_in_for(&mut self, ssrc: Ssrc) -> Option<(usize, u8, bool)> {
+        for (index, track) in self.tracks_in.iter().enumerate() {
+            if let Some(layer) = track.layers.iter().position(|l| l.ssrc == Some(ssrc)) {
+                return Some((index, layer as u8, false));
+            }
         }
-        let mid = self.rtc.direct_api().stream_rx(&ssrc)?.mid();
+        let (mid, rid) = {
+            let mut direct = self.rtc.direct_api();
+            let stream = direct.stream_rx(&ssrc)?;
+            (stream.mid(), stream.rid())
+        };
         let index = self.tracks_in.iter().position(|t| t.mid == mid)?;
-        let restarted = self.tracks_in[index].ssrc.replace(ssrc).is_some();
-        Some((index, restarted))
+        let layer = self.tracks_in[index].layer_of(rid)?;
+        let restarted = self.tracks_in[index].layers[layer]
+            .ssrc
+            .replace(ssrc)
+            .is_some();
+        Some((index, layer as u8, restarted))
     }
 
-    /// The codec behind payload type `pt` on published track `index`.
+    /// The codec behind payload type `pt` on published track `index` (a RED payload type
+    /// stands for the codec it wraps).
     pub fn incoming_codec(&mut self, index: usize, pt: Pt) -> Option<IncomingCodec> {
         if let Some(known) = self.tracks_in[index].codec.filter(|c| c.pt == pt) {
             return Some(known);
         }
-        let params = *self.rtc.codec_config().find(|p| p.pt() == pt)?;
+        let config = self.rtc.codec_config();
+        let (params, red) = match config.find(|p| p.pt() == pt) {
+            Some(params) => (*params, false),
+            None => (*config.find(|p| p.red() == Some(pt))?, true),
+        };
         let spec = params.spec();
         let codec = IncomingCodec {
             pt,
             params,
             codec: tap_codec(spec.codec),
             clock_rate: spec.clock_rate.get(),
+            red,
         };
         self.tracks_in[index].codec = Some(codec);
         Some(codec)
     }
 
-    /// Asks this publisher for a keyframe on `mid`, at most once per interval.
-    pub fn request_keyframe(&mut self, mid: Mid, now: Instant) {
+    /// Asks this publisher for a keyframe on `mid`: on one layer, or on every layer when
+    /// `layer` is `None`. At most once per interval per layer.
+    pub fn request_keyframe(&mut self, mid: Mid, layer: Option<u8>, now: Instant) {
         let Some(track) = self.tracks_in.iter_mut().find(|t| t.mid == mid) else {
             return;
         };
         if track.kind != MediaKind::Video {
             return;
         }
-        if track
-            .last_keyframe_request
-            .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL)
-        {
-            return;
-        }
-        let mut direct = self.rtc.direct_api();
-        let Some(stream) = direct.stream_rx_by_mid(mid, None) else {
-            return;
+        let layers = match layer {
+            Some(layer) => usize::from(layer)..usize::from(layer) + 1,
+            None => 0..track.layers.len(),
         };
-        stream.request_keyframe(KeyframeRequestKind::Pli);
-        track.last_keyframe_request = Some(now);
-        self.needs_poll = true;
+        for layer in layers {
+            if !track.keyframe_request_due(layer, now) {
+                continue;
+            }
+            let rid = track.layers[layer].rid;
+            let mut direct = self.rtc.direct_api();
+            let Some(stream) = direct.stream_rx_by_mid(mid, rid) else {
+                continue;
+            };
+            stream.request_keyframe(KeyframeRequestKind::Pli);
+            self.needs_poll = true;
+        }
     }
 
     /// Hands an event to this participant's signaling connection without waiting: a connection
     /// that does not keep up is treated as gone.
     pub fn notify(&self, event: PeerEvent) -> bool {
         self.events.try_send(event).is_ok()
+    }
+
+    /// The bandwidth to allocate: the estimate, under the loss ceiling while there is one.
+    pub fn usable_bandwidth(&self, initial: u64) -> u64 {
+        let estimate = self.estimate.unwrap_or(initial);
+        self.loss_ceiling
+            .map_or(estimate, |ceiling| estimate.min(ceiling))
+    }
+
+    /// Takes the downlink loss of the last second: redundancy for the voices while the link
+    /// loses packets, none once it has been clean for a while.
+    pub fn update_red(&mut self, loss: f32, now: Instant) {
+        if loss >= RED_LOSS {
+            self.wants_red = true;
+            self.clean_since = None;
+        } else if loss < CLEAN_LOSS {
+            let since = *self.clean_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= RED_DROPPED_AFTER {
+                self.wants_red = false;
+            }
+        } else {
+            self.clean_since = None;
+        }
+    }
+
+    /// Whether the link shows signs of congestion: loss, or a round trip grown above its floor
+    /// (a queue filling on the way).
+    pub fn strained(&self) -> bool {
+        self.link.loss_down.is_some_and(|loss| loss >= CLEAN_LOSS) || self.queueing
+    }
+
+    /// Takes the loss the participant reported over the last second. Loss counts as congestion
+    /// only while the round trip has grown (a queue is filling): a link that just loses packets
+    /// at random, on a slow round trip, still carries video, repaired by resends.
+    pub fn update_loss_ceiling(&mut self, loss: f32, now: Instant) {
+        let estimate = self.estimate.unwrap_or(u64::MAX);
+        let queueing = self.link.rtt.is_some_and(|rtt| {
+            self.rtt_floor
+                .update(rtt, now)
+                .is_some_and(|floor| rtt > floor + QUEUEING_DELAY)
+        });
+        self.loss_ceiling = if loss >= HEAVY_LOSS && queueing {
+            let sent = self.loss_ceiling.unwrap_or(u64::MAX).min(self.sending);
+            Some((sent as f64 * f64::from(1.0 - loss)) as u64)
+        } else if loss < CLEAN_LOSS && !queueing {
+            // The queue has drained and nothing is lost: the estimate leads again.
+            None
+        } else if loss < CLEAN_LOSS {
+            self.loss_ceiling
+                .map(|ceiling| (ceiling as f64 * CEILING_RISE) as u64)
+                .filter(|ceiling| *ceiling < estimate)
+        } else {
+            self.loss_ceiling
+        };
+    }
+
+    /// Layer switches of every video this participant received.
+    pub fn layer_switches(&self) -> u32 {
+        self.past_switches
+            + self
+                .tracks_out
+                .iter()
+                .filter_map(|t| t.video().map(|v| v.switch.switches()))
+                .sum::<u32>()
     }
 }

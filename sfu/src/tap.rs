@@ -13,6 +13,7 @@ use str0m::format::Codec;
 use str0m::media::{MediaKind, Mid};
 use tokio::sync::mpsc;
 
+use crate::forwarding::layer_switch::{LayerPacket, LayerSwitch, Verdict};
 use crate::ids::PeerKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,16 +77,35 @@ pub enum TapEvent {
 
 pub(crate) struct Tap {
     events: mpsc::Sender<TapEvent>,
-    /// Video tracks this tap has started on, at a keyframe: a file cannot begin mid-picture.
-    started: Vec<(PeerKey, Mid)>,
+    /// Video tracks this tap receives, each as one stream: the top layer the publisher sends,
+    /// started at a keyframe (a file cannot begin mid-picture) and continued across layer
+    /// switches like a subscriber's.
+    videos: Vec<TappedVideo>,
     pub dropped: u64,
+}
+
+struct TappedVideo {
+    track: (PeerKey, Mid),
+    switch: LayerSwitch,
+    /// The last RTP time handed out, extended: rewritten times are only 32 bits.
+    last_rtp_time: Option<u64>,
+}
+
+/// What became of a packet offered to a tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TapOffer {
+    Taken,
+    /// The tap waits for a keyframe of this packet's layer.
+    WaitingForKeyframe,
+    /// Another layer of the video is being recorded.
+    Skipped,
 }
 
 impl Tap {
     pub fn new(events: mpsc::Sender<TapEvent>) -> Tap {
         Tap {
             events,
-            started: Vec::new(),
+            videos: Vec::new(),
             dropped: 0,
         }
     }
@@ -94,33 +114,65 @@ impl Tap {
         self.events.is_closed()
     }
 
-    /// Offers a packet without waiting; returns false while the tap waits for a keyframe on
-    /// this video track. A packet the queue cannot take is dropped: the consumer sees the gap
-    /// in sequence numbers, as it would see loss on the network.
+    /// Offers a packet without waiting. Video comes with its layer and the top layer the
+    /// publisher sends now, which is the one recorded. A packet the queue cannot take is
+    /// dropped: the consumer sees the gap in sequence numbers, as it would see loss on the
+    /// network.
     pub fn offer(
         &mut self,
         track: (PeerKey, Mid),
         packet: &TappedPacket,
-        starts_keyframe: bool,
-    ) -> bool {
-        if packet.kind == TapKind::Video && !self.started.contains(&track) {
-            if !starts_keyframe {
-                return false;
+        video: Option<(&LayerPacket, Option<u8>)>,
+    ) -> TapOffer {
+        let Some((layer_packet, top)) = video else {
+            self.send(packet.clone());
+            return TapOffer::Taken;
+        };
+        let index = match self.videos.iter().position(|v| v.track == track) {
+            Some(index) => index,
+            None => {
+                self.videos.push(TappedVideo {
+                    track,
+                    switch: LayerSwitch::new(top),
+                    last_rtp_time: None,
+                });
+                self.videos.len() - 1
             }
-            self.started.push(track);
+        };
+        let video = &mut self.videos[index];
+        if top.is_some() {
+            video.switch.set_target(top);
         }
-        if self
-            .events
-            .try_send(TapEvent::Packet(packet.clone()))
-            .is_err()
-        {
+        let out = match video.switch.decide(layer_packet) {
+            Verdict::Forward(out) => out,
+            Verdict::WaitingForKeyframe => return TapOffer::WaitingForKeyframe,
+            Verdict::Skip => return TapOffer::Skipped,
+        };
+        let shift = out.rtp_time.wrapping_sub(layer_packet.rtp_time);
+        let last = video.last_rtp_time.unwrap_or(packet.rtp_time);
+        let rtp_time = extend(last, out.rtp_time);
+        video.last_rtp_time = Some(rtp_time);
+        let sender_report = packet.sender_report.map(|report| SenderReport {
+            ntp_time: report.ntp_time,
+            rtp_time: extend(rtp_time, (report.rtp_time as u32).wrapping_add(shift)),
+        });
+        self.send(TappedPacket {
+            seq_no: out.seq_no,
+            rtp_time,
+            sender_report,
+            ..packet.clone()
+        });
+        TapOffer::Taken
+    }
+
+    fn send(&mut self, packet: TappedPacket) {
+        if self.events.try_send(TapEvent::Packet(packet)).is_err() {
             self.dropped += 1;
         }
-        true
     }
 
     pub fn publisher_left(&mut self, from: PeerKey, participant: &Arc<str>) {
-        self.started.retain(|(peer, _)| *peer != from);
+        self.videos.retain(|v| v.track.0 != from);
         let event = TapEvent::PublisherLeft {
             participant: participant.clone(),
         };
@@ -128,6 +180,12 @@ impl Tap {
             self.dropped += 1;
         }
     }
+}
+
+/// `value`, a 32-bit RTP time, extended to 64 bits as the one nearest `near`.
+fn extend(near: u64, value: u32) -> u64 {
+    let delta = value.wrapping_sub(near as u32) as i32;
+    near.wrapping_add_signed(i64::from(delta))
 }
 
 pub(crate) fn tap_codec(codec: Codec) -> TapCodec {
@@ -143,5 +201,20 @@ pub(crate) fn tap_kind(kind: MediaKind) -> TapKind {
     match kind {
         MediaKind::Audio => TapKind::Audio,
         MediaKind::Video => TapKind::Video,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::extend;
+
+    #[test]
+    fn rtp_times_extend_across_the_wrap_both_ways() {
+        assert_eq!(extend(100, 190), 190);
+        assert_eq!(extend(u64::from(u32::MAX) - 10, 5), u64::from(u32::MAX) + 6);
+        assert_eq!(
+            extend(u64::from(u32::MAX) + 6, u32::MAX - 10),
+            u64::from(u32::MAX) - 10
+        );
     }
 }

@@ -10,13 +10,16 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, SfuError};
+use concord_sfu::{
+    JoinOptions, ParticipantId, PeerEvent, RoomHandle as MediaRoom, SfuError, TileView,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use super::hub::{account_identity, invitation_identity};
 use super::protocol::{
     ClientMessage, LeaveReason, ParticipantRole, ServerMessage, SessionInfo, MAX_MESSAGE_BYTES,
+    MAX_VIEW_TILES,
 };
 use super::room::{NewMember, RoomCommand, RoomRef, ToConnection};
 use crate::api::error::ApiError;
@@ -431,7 +434,11 @@ impl Connection {
             ClientMessage::Offer { sdp } => {
                 if !media_joined {
                     let events = self.media_tx.clone();
-                    if let Err(error) = media.join(participant.clone(), may_publish, events).await {
+                    let options = JoinOptions {
+                        may_publish,
+                        host: is_host,
+                    };
+                    if let Err(error) = media.join(participant.clone(), options, events).await {
                         return self.refuse_sfu(sink, error).await;
                     }
                     self.set_media_joined(true);
@@ -462,6 +469,27 @@ impl Connection {
                     video_muted,
                 };
                 room_send(&room, command).await
+            }
+            ClientMessage::View { tiles } => {
+                if tiles.len() > MAX_VIEW_TILES {
+                    return self
+                        .refuse(sink, "bad_message", "A view describes at most 64 tiles.")
+                        .await;
+                }
+                let tiles = tiles
+                    .into_iter()
+                    .map(|tile| TileView {
+                        publisher: ParticipantId(tile.participant_id),
+                        width: tile.width,
+                        height: tile.height,
+                    })
+                    .collect();
+                media.set_view(participant, tiles).await;
+                Ok(())
+            }
+            ClientMessage::AudioOnly { enabled } => {
+                media.set_audio_only(participant, enabled).await;
+                Ok(())
             }
             ClientMessage::Admit { participant_id } => {
                 room_send(
@@ -583,6 +611,27 @@ impl Connection {
         match event {
             PeerEvent::Offer(sdp) => send(sink, &ServerMessage::Offer { sdp }).await,
             PeerEvent::Connected => Ok(()),
+            PeerEvent::PublishLayers { mid, active } => {
+                send(sink, &ServerMessage::PublishLayers { mid, active }).await
+            }
+            PeerEvent::VideoPaused { publisher, pause } => {
+                let message = ServerMessage::VideoPaused {
+                    participant_id: publisher.0,
+                    paused: pause.is_some(),
+                    reason: pause.map(|p| p.as_str()),
+                };
+                send(sink, &message).await
+            }
+            PeerEvent::Quality(report) => {
+                if let Phase::Admitted { member, room, .. } = &self.phase {
+                    let command = RoomCommand::Quality {
+                        id: member.clone(),
+                        report,
+                    };
+                    room_send(room, command).await?;
+                }
+                Ok(())
+            }
             PeerEvent::Failed => {
                 self.set_media_joined(false);
                 let notice = ServerMessage::error(

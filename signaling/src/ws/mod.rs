@@ -3,6 +3,7 @@
 
 mod connection;
 mod hub;
+mod network;
 pub mod protocol;
 mod room;
 

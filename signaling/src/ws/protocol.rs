@@ -27,6 +27,12 @@ pub enum ClientMessage {
         audio_muted: bool,
         video_muted: bool,
     },
+    View {
+        tiles: Vec<TileSize>,
+    },
+    AudioOnly {
+        enabled: bool,
+    },
     Admit {
         participant_id: String,
     },
@@ -45,6 +51,35 @@ pub enum ClientMessage {
     Leave,
     Ping,
     Pong,
+}
+
+/// Most tiles one `view` may describe.
+pub const MAX_VIEW_TILES: usize = 64;
+
+/// How large a client shows one participant's video, in device pixels.
+#[derive(Debug, Deserialize)]
+pub struct TileSize {
+    pub participant_id: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One participant's connection quality in a `quality` message. The details are sent to the
+/// participant themself and to the host.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct QualityEntry {
+    pub participant_id: String,
+    pub level: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_pct: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downlink_kbps: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub videos_paused: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer_switches: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -151,6 +186,19 @@ pub enum ServerMessage {
         participant_id: String,
         name: String,
         consent: bool,
+    },
+    PublishLayers {
+        mid: String,
+        active: Vec<String>,
+    },
+    VideoPaused {
+        participant_id: String,
+        paused: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
+    },
+    Quality {
+        participants: Vec<QualityEntry>,
     },
     Refused,
     Kicked,

@@ -4,11 +4,14 @@
 //! nobody receives media before the host lets them in.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, Sfu, TapEvent};
+use concord_sfu::{
+    JoinOptions, ParticipantId, PeerEvent, QualityReport, RoomHandle as MediaRoom, Sfu, TapEvent,
+};
 use tokio::sync::{mpsc, oneshot};
 
+use super::network::NetworkLedger;
 use super::protocol::{
     LeaveReason, ParticipantInfo, ParticipantRole, RecordingState, ServerMessage, SessionInfo,
 };
@@ -18,6 +21,8 @@ use crate::store::{SessionEvent, Store};
 
 /// Commands for one session are few per second; a full queue means a stuck room.
 const COMMAND_QUEUE: usize = 128;
+/// How often connection quality is passed on to the room, when it changed.
+const QUALITY_EVERY: Duration = Duration::from_secs(2);
 
 /// What a connection needs to hear from its room.
 pub enum ToConnection {
@@ -74,6 +79,11 @@ pub enum RoomCommand {
         id: String,
         audio_muted: bool,
         video_muted: bool,
+    },
+    /// The SFU's latest reading of a member's link.
+    Quality {
+        id: String,
+        report: QualityReport,
     },
     Leave {
         id: String,
@@ -198,6 +208,7 @@ pub fn spawn(
         roster: Roster::default(),
         settings,
         myself: commands.downgrade(),
+        network: NetworkLedger::default(),
     };
     tokio::spawn(async move {
         room.run(inbox).await;
@@ -219,6 +230,7 @@ struct Room {
     settings: RecordingSettings,
     /// For timers and the recorder to report back; weak so the room still stops when empty.
     myself: mpsc::WeakSender<RoomCommand>,
+    network: NetworkLedger,
 }
 
 enum Recording {
@@ -248,10 +260,18 @@ impl Recording {
 
 impl Room {
     async fn run(mut self, mut inbox: mpsc::Receiver<RoomCommand>) {
-        while let Some(command) = inbox.recv().await {
-            let keep_going = self.handle(command).await;
-            if !keep_going || self.members.is_empty() {
-                break;
+        let mut quality_tick = tokio::time::interval(QUALITY_EVERY);
+        quality_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = inbox.recv() => {
+                    let Some(command) = command else { break };
+                    let keep_going = self.handle(command).await;
+                    if !keep_going || self.members.is_empty() {
+                        break;
+                    }
+                }
+                _ = quality_tick.tick() => self.announce_quality(),
             }
         }
         // Nobody left (or the session ended): finish and file what was recorded.
@@ -288,6 +308,11 @@ impl Room {
                 audio_muted,
                 video_muted,
             } => self.mute(&id, audio_muted, video_muted),
+            RoomCommand::Quality { id, report } => {
+                if self.members.iter().any(|m| m.info.id == id && m.admitted) {
+                    self.network.update(&id, report, Instant::now());
+                }
+            }
             RoomCommand::Leave { id, reason } => self.remove(&id, reason, None).await,
             RoomCommand::Evict { identity } => {
                 let ids: Vec<String> = self
@@ -306,10 +331,11 @@ impl Room {
             }
             RoomCommand::End { by, reply } => {
                 self.stop_recording_now().await;
-                for member in self.members.drain(..) {
+                for member in std::mem::take(&mut self.members) {
                     let _ = member
                         .outbox
                         .try_send(ToConnection::Close(ServerMessage::SessionEnded));
+                    self.file_network_summary(&member).await;
                     self.media.leave(ParticipantId(member.info.id)).await;
                 }
                 self.record("session_ended", &by, "").await;
@@ -338,12 +364,13 @@ impl Room {
             }
             RoomCommand::Shutdown { reply } => {
                 self.stop_recording_now().await;
-                for member in self.members.drain(..) {
+                for member in std::mem::take(&mut self.members) {
                     let notice = ServerMessage::error(
                         "server_stopping",
                         "The server is restarting; join again in a moment.",
                     );
                     let _ = member.outbox.try_send(ToConnection::Close(notice));
+                    self.file_network_summary(&member).await;
                 }
                 let _ = reply.send(());
                 return false;
@@ -406,9 +433,12 @@ impl Room {
             return;
         };
         let events = self.members[index].media_events.clone();
-        let may_publish = self.members[index].info.role.may_publish();
+        let options = JoinOptions {
+            may_publish: self.members[index].info.role.may_publish(),
+            host: self.members[index].info.is_host,
+        };
         let participant = ParticipantId(id.to_owned());
-        if let Err(error) = self.media.join(participant, may_publish, events).await {
+        if let Err(error) = self.media.join(participant, options, events).await {
             tracing::error!(%error, "could not add a participant to the media room");
             let notice = ServerMessage::error("internal", "The media server could not add you.");
             self.remove(id, LeaveReason::Disconnected, Some(notice))
@@ -473,6 +503,7 @@ impl Room {
             self.media
                 .leave(ParticipantId(member.info.id.clone()))
                 .await;
+            self.file_network_summary(&member).await;
             self.broadcast_except(
                 id,
                 ServerMessage::ParticipantLeft {
@@ -491,6 +522,49 @@ impl Room {
         };
         self.record(kind, &member.info.name, role_name(member.info.role))
             .await;
+    }
+
+    /// Tells everyone the connection quality of the room, if it changed: every level to
+    /// everyone, the details to each person about themself and to the host about everyone.
+    fn announce_quality(&mut self) {
+        if !self.network.take_changed() {
+            return;
+        }
+        for member in self.members.iter().filter(|m| m.admitted) {
+            let participants = self
+                .network
+                .entries_for(&member.info.id, member.info.is_host);
+            deliver(
+                member,
+                ToConnection::Message(ServerMessage::Quality { participants }),
+            );
+        }
+    }
+
+    /// Files what the SFU saw of a leaving member's link with the session's events.
+    async fn file_network_summary(&mut self, member: &Member) {
+        let Some(summary) = self.network.take(&member.info.id, Instant::now()) else {
+            return;
+        };
+        #[derive(serde::Serialize)]
+        struct Detail<'a> {
+            participant_id: &'a str,
+            role: &'static str,
+            #[serde(flatten)]
+            summary: super::network::NetworkSummary,
+        }
+        let detail = Detail {
+            participant_id: &member.info.id,
+            role: role_name(member.info.role),
+            summary,
+        };
+        match serde_json::to_string(&detail) {
+            Ok(detail) => {
+                self.record("network_summary", &member.info.name, &detail)
+                    .await
+            }
+            Err(error) => tracing::error!(%error, "could not write a network summary"),
+        }
     }
 
     fn mute(&mut self, id: &str, audio_muted: bool, video_muted: bool) {

@@ -1,0 +1,597 @@
+//! Splitting one subscriber's bandwidth estimate across the videos it receives.
+//!
+//! Audio is reserved first: whatever the link carries, voices come before pictures. What is left
+//! goes to video in priority order (the host, then the current speaker, then the others): first
+//! the lowest layer of each video that fits, pausing the rest, then higher layers, up to the size
+//! the subscriber shows each video at. A large shortfall is acted on at once (the link is
+//! congested now), a small one after a second (estimates wander); an increase waits until the
+//! last decrease is a while past, and that wait doubles each time an increase is soon undone,
+//! so a steady cap settles instead of flapping.
+
+use std::time::{Duration, Instant};
+
+/// Layers a video can have (simulcast sends at most three).
+pub(crate) const MAX_LAYERS: usize = 3;
+/// Share of the estimate new layers may take: the rest absorbs estimate noise, RTCP and resends.
+/// What is already sent is cut only when it exceeds the whole estimate.
+const HEADROOM: f64 = 0.95;
+/// An increase must still fit with the budget divided by this. The estimate it is held against
+/// has been probed towards the increase (see [`Allocator::probe_target`]), so a small margin
+/// is enough.
+const INCREASE_MARGIN: f64 = 1.05;
+/// How long after a decrease an increase may be made, at first.
+const BASE_HOLD: Duration = Duration::from_secs(2);
+/// An increase must fit for this long: an estimate can jump for a second after a probe whose
+/// packets a queue on the way absorbed, then fall back.
+const INCREASE_FITS_FOR: Duration = Duration::from_millis(1_500);
+/// Sending this many times the estimate is congestion: acted on at once.
+const SEVERE_OVERSHOOT: f64 = 1.25;
+/// A smaller shortfall is acted on when it lasts this long and the link shows signs of
+/// congestion (loss, a growing round trip): estimates dip below what is sent without any.
+const SHORTFALL_FOR: Duration = Duration::from_secs(1);
+/// Without any sign of congestion a shortfall is acted on only when it lasts this long: the
+/// estimate may just not have caught up (it starts from a guess, and learns only from what is
+/// sent), and on a link that carries what it is sent the estimate rises within seconds.
+const UNSTRAINED_SHORTFALL_FOR: Duration = Duration::from_secs(4);
+/// The longest that wait grows to after repeated flaps.
+const MAX_HOLD: Duration = Duration::from_secs(32);
+/// An increase undone within this long counts as a flap.
+const FLAP_WINDOW: Duration = Duration::from_secs(12);
+/// After this long without a decrease the wait goes back to [`BASE_HOLD`].
+const CALM: Duration = Duration::from_secs(60);
+/// An estimate learns only from what is sent: sending little (the voices alone), it stays low
+/// whatever the link could carry. So when the next step up would overshoot the estimate by no
+/// more than this share, it is tried now and then (the media itself probes the link), on a link
+/// showing no sign of congestion, no more often than the hold.
+const TRIAL_OVERSHOOT: f64 = 0.1;
+/// A link that carried a higher estimate since it last showed strain is trusted with steps up
+/// to this share of that estimate: an estimate that fell because little was sent (a layer
+/// stopped at the publisher) says nothing about the link.
+const KNOWN_GOOD_SHARE: f64 = 0.8;
+/// With this much spare budget an increase (a tile grew, bandwidth came back) is made quickly.
+const AMPLE: f64 = 2.0;
+const QUICK_HOLD: Duration = Duration::from_millis(500);
+
+/// Who a video belongs to, for who keeps video when bandwidth is short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Priority {
+    Normal,
+    Speaker,
+    Host,
+}
+
+/// One video a subscriber receives, as the allocator sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VideoDemand {
+    /// What each layer costs to send now, in bits per second with packet overhead, lowest layer
+    /// first; `None` for a layer the publisher does not send (or its uplink cannot carry).
+    pub layers: [Option<u64>; MAX_LAYERS],
+    /// The highest layer worth sending at the size the subscriber shows the video; `None`: the
+    /// video is not shown at all.
+    pub max_layer: Option<u8>,
+    pub priority: Priority,
+    /// Never given a layer yet: its first one comes at once, without the wait for increases,
+    /// and at least its lowest layer while the link shows no strain (an estimate learns only
+    /// from what is sent; a new video is worth a try, and is paused again if the link suffers).
+    pub fresh: bool,
+}
+
+impl VideoDemand {
+    /// The layers that may be chosen, lowest first: those available up to `max_layer`, or the
+    /// lowest available one if none of those is.
+    fn allowed(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
+        let max = self.max_layer;
+        let available = || {
+            self.layers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, cost)| cost.map(|c| (i as u8, c)))
+        };
+        let lowest = available().next();
+        let capped = max.and_then(|m| available().find(|(i, _)| *i <= m));
+        let cap = match (max, capped, lowest) {
+            (None, _, _) => None,
+            (Some(m), Some(_), _) => Some(m),
+            (Some(_), None, Some((i, _))) => Some(i),
+            (Some(_), None, None) => None,
+        };
+        available().filter(move |(i, _)| cap.is_some_and(|c| *i <= c))
+    }
+
+    /// The highest layer the subscriber's tile wants among those sent; `None` when not shown.
+    pub fn view_cap(&self) -> Option<u8> {
+        self.allowed().last().map(|(layer, _)| layer)
+    }
+
+    fn cost(&self, layer: Option<u8>) -> u64 {
+        layer
+            .and_then(|l| self.layers.get(usize::from(l)).copied().flatten())
+            .unwrap_or(0)
+    }
+}
+
+/// The layers that fit in `budget` bits per second, one per demand (`None`: paused).
+pub(crate) fn fit(budget: u64, demands: &[VideoDemand]) -> Vec<Option<u8>> {
+    let mut order: Vec<usize> = (0..demands.len()).collect();
+    // Stable: equal priorities keep the order the subscriber's videos were added in.
+    order.sort_by_key(|&i| std::cmp::Reverse(demands[i].priority));
+    let mut chosen = vec![None; demands.len()];
+    let mut left = budget;
+    // Everyone's lowest layer first, in priority order: a picture for as many as possible.
+    for &i in &order {
+        if let Some((layer, cost)) = demands[i].allowed().next() {
+            if cost <= left {
+                left -= cost;
+                chosen[i] = Some(layer);
+            }
+        }
+    }
+    // Then better pictures, the most important video first, as far as each can go.
+    for &i in &order {
+        let Some(current) = chosen[i] else { continue };
+        let mut spent = demands[i].cost(Some(current));
+        for (layer, cost) in demands[i].allowed().filter(|(l, _)| *l > current) {
+            let extra = cost.saturating_sub(spent);
+            if extra > left {
+                break;
+            }
+            left -= extra;
+            spent = cost;
+            chosen[i] = Some(layer);
+        }
+    }
+    chosen
+}
+
+/// Per subscriber: the layers it is given now, and the hysteresis that keeps them steady.
+#[derive(Debug, Clone)]
+pub(crate) struct Allocator {
+    hold: Duration,
+    /// Since when an increase has kept fitting.
+    increase_fits_since: Option<Instant>,
+    /// Since when what is sent has not fitted the estimate.
+    short_since: Option<Instant>,
+    last_increase: Option<Instant>,
+    last_decrease: Option<Instant>,
+    /// The highest estimate since the link last showed strain.
+    known_good: u64,
+}
+
+/// Why a video is not sent to a subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PauseReason {
+    /// The link cannot carry it next to the audio.
+    Bandwidth,
+    /// The subscriber does not show it.
+    Hidden,
+}
+
+impl Allocator {
+    pub fn new() -> Allocator {
+        Allocator {
+            hold: BASE_HOLD,
+            increase_fits_since: None,
+            short_since: None,
+            last_increase: None,
+            last_decrease: None,
+            known_good: 0,
+        }
+    }
+
+    /// The current wait before an increase.
+    #[cfg(test)]
+    pub fn hold(&self) -> Duration {
+        self.hold
+    }
+
+    /// Updates `targets` (the layers given so far, one per demand) for an estimate of
+    /// `estimate` bits per second of which `audio` go to audio; `strained` when the link shows
+    /// signs of congestion. Returns true when the link is congested: decreases should take
+    /// effect at once, not at the next keyframe.
+    pub fn decide(
+        &mut self,
+        now: Instant,
+        estimate: u64,
+        audio: u64,
+        strained: bool,
+        demands: &[VideoDemand],
+        targets: &mut [Option<u8>],
+    ) -> bool {
+        debug_assert_eq!(demands.len(), targets.len());
+        self.known_good = if strained {
+            estimate
+        } else {
+            self.known_good.max(estimate)
+        };
+        let budget = ((estimate as f64 * HEADROOM) as u64).saturating_sub(audio);
+        let video_budget = estimate.saturating_sub(audio);
+        let fits = fit(video_budget, demands);
+        for ((target, fits), demand) in targets.iter_mut().zip(&fits).zip(demands) {
+            // What the subscriber shows, or what the publisher sends, changed: follow it at once.
+            // Not a sign of congestion.
+            let view_cap = demand.view_cap();
+            if *target > view_cap {
+                *target = view_cap.min(*fits);
+            }
+            if target.is_some_and(|layer| demand.layers[usize::from(layer)].is_none()) {
+                *target = *fits;
+            }
+        }
+        let short = targets.iter().zip(&fits).any(|(t, f)| t > f);
+        let sending = audio
+            + targets
+                .iter()
+                .zip(demands)
+                .map(|(t, d)| d.cost(*t))
+                .sum::<u64>();
+        let congested = short && strained && sending as f64 > estimate as f64 * SEVERE_OVERSHOOT;
+        let mut decreased = false;
+        if short {
+            let since = *self.short_since.get_or_insert(now);
+            let lasted = now.saturating_duration_since(since);
+            let lasting = if strained {
+                lasted >= SHORTFALL_FOR
+            } else {
+                lasted >= UNSTRAINED_SHORTFALL_FOR
+            };
+            if congested || lasting {
+                for (target, fits) in targets.iter_mut().zip(&fits) {
+                    if *target > *fits {
+                        *target = *fits;
+                        decreased = true;
+                    }
+                }
+                self.short_since = None;
+            }
+        } else {
+            self.short_since = None;
+        }
+        let cautious = fit((budget as f64 / INCREASE_MARGIN) as u64, demands);
+        for ((target, cautious), demand) in targets.iter_mut().zip(&cautious).zip(demands) {
+            if demand.fresh && target.is_none() {
+                *target = match cautious {
+                    Some(layer) => Some(*layer),
+                    None if !strained => demand.allowed().next().map(|(layer, _)| layer),
+                    None => None,
+                };
+            }
+        }
+        if decreased {
+            // The first decrease after an increase undoes it: a flap. Further decreases of the
+            // same spell are the link going down, not the allocator's mistake.
+            let undone = self.last_increase.is_some_and(|at| {
+                now.saturating_duration_since(at) < FLAP_WINDOW
+                    && self.last_decrease.is_none_or(|d| d < at)
+            });
+            if undone {
+                self.hold = (self.hold * 2).min(MAX_HOLD);
+            }
+            self.last_decrease = Some(now);
+            self.increase_fits_since = None;
+            return congested;
+        }
+        if self
+            .last_decrease
+            .is_none_or(|at| now.saturating_duration_since(at) >= CALM)
+        {
+            self.hold = BASE_HOLD;
+        }
+
+        let wanted = cautious.iter().zip(targets.iter()).any(|(c, t)| c > t);
+        if !wanted {
+            self.increase_fits_since = None;
+            return self.try_a_step(now, estimate, sending, strained, demands, targets);
+        }
+        let since = *self.increase_fits_since.get_or_insert(now);
+        let ample = fit((budget as f64 / AMPLE) as u64, demands);
+        let quick = ample.iter().zip(targets.iter()).any(|(a, t)| a > t);
+        // Quick only on a link that has not been flapping.
+        let hold = if quick && self.hold == BASE_HOLD {
+            QUICK_HOLD
+        } else {
+            self.hold
+        };
+        let settled = self
+            .last_decrease
+            .is_none_or(|at| now.saturating_duration_since(at) >= hold);
+        let fits_long_enough = now.saturating_duration_since(since) >= INCREASE_FITS_FOR.min(hold);
+        if short || !settled || !fits_long_enough {
+            return false;
+        }
+        // One step up per video at a time: a paused video gets its lowest layer first.
+        for ((target, cautious), demand) in targets.iter_mut().zip(&cautious).zip(demands) {
+            if *cautious > *target {
+                *target = demand
+                    .allowed()
+                    .map(|(layer, _)| layer)
+                    .find(|&layer| Some(layer) > *target);
+            }
+        }
+        self.last_increase = Some(now);
+        self.increase_fits_since = None;
+        false
+    }
+
+    /// The next step up for the most important video, if it would overshoot the estimate only
+    /// a little, the link shows no strain and nothing changed for a hold: the estimate of a
+    /// link carrying little cannot show more until more is sent.
+    fn try_a_step(
+        &mut self,
+        now: Instant,
+        estimate: u64,
+        sending: u64,
+        strained: bool,
+        demands: &[VideoDemand],
+        targets: &mut [Option<u8>],
+    ) -> bool {
+        let quiet = |at: Option<Instant>| {
+            at.is_none_or(|at| now.saturating_duration_since(at) >= self.hold)
+        };
+        if strained || !quiet(self.last_decrease) || !quiet(self.last_increase) {
+            return false;
+        }
+        let Some(step) = Self::next_step(demands, targets) else {
+            return false;
+        };
+        let trusted = (estimate as f64 * (1.0 + TRIAL_OVERSHOOT))
+            .max(self.known_good as f64 * KNOWN_GOOD_SHARE);
+        if (sending + step) as f64 > trusted {
+            return false;
+        }
+        let mut order: Vec<usize> = (0..demands.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(demands[i].priority));
+        for i in order {
+            let next = demands[i]
+                .allowed()
+                .map(|(layer, _)| layer)
+                .find(|&layer| Some(layer) > targets[i]);
+            if let Some(layer) = next {
+                targets[i] = Some(layer);
+                self.last_increase = Some(now);
+                break;
+            }
+        }
+        false
+    }
+
+    /// What to probe the link towards so that the next increase can be made: the total it needs
+    /// with the margins an increase is held to, and a little more for the estimate to show it.
+    pub fn probe_target(sending: u64, audio: u64, next_step: Option<u64>) -> u64 {
+        let Some(step) = next_step else {
+            return sending;
+        };
+        let video = sending.saturating_sub(audio) + step;
+        ((video as f64 * INCREASE_MARGIN + audio as f64) / HEADROOM * 1.05) as u64
+    }
+
+    /// The extra bits per second the next increase would take (the most important video that
+    /// can go higher, one layer up), for probing the link towards it.
+    pub fn next_step(demands: &[VideoDemand], targets: &[Option<u8>]) -> Option<u64> {
+        let mut order: Vec<usize> = (0..demands.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(demands[i].priority));
+        order.into_iter().find_map(|i| {
+            let demand = &demands[i];
+            let current = targets[i];
+            let (_, next) = demand.allowed().find(|(layer, _)| Some(*layer) > current)?;
+            Some(next.saturating_sub(demand.cost(current)))
+        })
+    }
+
+    /// Why `target` leaves a video unsent (`None` when it is sent).
+    pub fn pause_reason(demand: &VideoDemand, target: Option<u8>) -> Option<PauseReason> {
+        match (target, demand.max_layer) {
+            (Some(_), _) => None,
+            (None, None) => Some(PauseReason::Hidden),
+            (None, Some(_)) if demand.layers.iter().all(Option::is_none) => None,
+            (None, Some(_)) => Some(PauseReason::Bandwidth),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KBPS: u64 = 1_000;
+
+    /// A camera sending all three layers at their usual rates.
+    fn camera(priority: Priority) -> VideoDemand {
+        VideoDemand {
+            layers: [Some(150 * KBPS), Some(500 * KBPS), Some(1_200 * KBPS)],
+            max_layer: Some(2),
+            priority,
+            fresh: false,
+        }
+    }
+
+    #[test]
+    fn everyone_gets_the_lowest_layer_before_anyone_gets_more() {
+        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
+        assert_eq!(fit(300 * KBPS, &demands), vec![Some(0), Some(0)]);
+        assert_eq!(fit(700 * KBPS, &demands), vec![Some(1), Some(0)]);
+        assert_eq!(fit(1_000 * KBPS, &demands), vec![Some(1), Some(1)]);
+        assert_eq!(fit(5_000 * KBPS, &demands), vec![Some(2), Some(2)]);
+    }
+
+    #[test]
+    fn when_short_the_host_and_the_speaker_keep_video_first() {
+        let demands = [
+            camera(Priority::Normal),
+            camera(Priority::Speaker),
+            camera(Priority::Host),
+        ];
+        assert_eq!(fit(100 * KBPS, &demands), vec![None, None, None]);
+        assert_eq!(fit(150 * KBPS, &demands), vec![None, None, Some(0)]);
+        assert_eq!(fit(300 * KBPS, &demands), vec![None, Some(0), Some(0)]);
+        assert_eq!(fit(850 * KBPS, &demands), vec![Some(0), Some(0), Some(1)]);
+    }
+
+    #[test]
+    fn a_small_tile_never_gets_more_than_it_shows_and_a_hidden_one_nothing() {
+        let mut small = camera(Priority::Host);
+        small.max_layer = Some(0);
+        let mut hidden = camera(Priority::Normal);
+        hidden.max_layer = None;
+        let demands = [small, hidden, camera(Priority::Normal)];
+        assert_eq!(fit(10_000 * KBPS, &demands), vec![Some(0), None, Some(2)]);
+    }
+
+    #[test]
+    fn missing_layers_are_skipped_and_a_cap_below_them_takes_the_lowest_sent() {
+        let mut uplink_limited = camera(Priority::Normal);
+        uplink_limited.layers[2] = None;
+        assert_eq!(fit(10_000 * KBPS, &[uplink_limited]), vec![Some(1)]);
+        let mut top_only = camera(Priority::Normal);
+        top_only.layers = [None, None, Some(900 * KBPS)];
+        top_only.max_layer = Some(0);
+        assert_eq!(fit(1_000 * KBPS, &[top_only]), vec![Some(2)]);
+        assert_eq!(fit(800 * KBPS, &[top_only]), vec![None]);
+    }
+
+    #[test]
+    fn decreases_are_immediate_and_increases_wait_for_the_hold() {
+        let start = Instant::now();
+        let demands = [camera(Priority::Normal)];
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(2)];
+        allocator.decide(start, 400 * KBPS, 50 * KBPS, true, &demands, &mut targets);
+        assert_eq!(targets, [Some(0)], "the estimate fell: down at once");
+        // Bandwidth comes back: nothing for the hold, then one layer at a time.
+        let mut at = start;
+        let mut steps = Vec::new();
+        for _ in 0..100 {
+            at += Duration::from_millis(100);
+            allocator.decide(at, 2_000 * KBPS, 50 * KBPS, true, &demands, &mut targets);
+            if steps.last() != Some(&targets[0]) {
+                steps.push(targets[0]);
+            }
+        }
+        assert_eq!(steps, vec![Some(0), Some(1), Some(2)]);
+        assert!(allocator.hold() >= BASE_HOLD);
+    }
+
+    #[test]
+    fn a_fresh_video_starts_at_once_at_what_fits() {
+        let mut demand = camera(Priority::Normal);
+        demand.fresh = true;
+        let mut targets = [None];
+        Allocator::new().decide(
+            Instant::now(),
+            1_000 * KBPS,
+            0,
+            true,
+            &[demand],
+            &mut targets,
+        );
+        assert_eq!(targets, [Some(1)]);
+    }
+
+    /// Runs a minute of 100 ms decisions for two cameras and two voices under an estimate that
+    /// wanders (a random walk, as a real estimate does, not white noise) between `low` and
+    /// `high` kbit/s; returns the final targets and how many times they changed after the
+    /// first two seconds.
+    fn wander(low: u64, high: u64) -> ([Option<u8>; 2], usize) {
+        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(1), Some(1)];
+        let start = Instant::now();
+        let mut changes = 0;
+        let mut state = 7u64;
+        let mut estimate = (low + high) / 2 * KBPS;
+        for tick in 0..600 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let step = ((state >> 33) % 21) as i64 - 10;
+            estimate = (estimate as i64 + step * KBPS as i64)
+                .clamp((low * KBPS) as i64, (high * KBPS) as i64) as u64;
+            let before = targets;
+            let now = start + Duration::from_millis(tick * 100);
+            allocator.decide(now, estimate, 2 * 50 * KBPS, true, &demands, &mut targets);
+            if targets != before && tick > 20 {
+                changes += 1;
+            }
+        }
+        (targets, changes)
+    }
+
+    #[test]
+    fn a_new_video_gets_its_lowest_layer_unless_the_link_is_strained() {
+        let now = Instant::now();
+        let mut heavy = camera(Priority::Normal);
+        heavy.layers = [Some(1_500 * KBPS), None, None];
+        heavy.fresh = true;
+        let mut targets = [None];
+        Allocator::new().decide(now, 700 * KBPS, 100 * KBPS, false, &[heavy], &mut targets);
+        assert_eq!(targets, [Some(0)]);
+        let mut targets = [None];
+        Allocator::new().decide(now, 700 * KBPS, 100 * KBPS, true, &[heavy], &mut targets);
+        assert_eq!(targets, [None]);
+    }
+
+    #[test]
+    fn a_steady_cap_settles_instead_of_flapping() {
+        // Two low layers and the voices fit anywhere in the wander; nothing more ever does.
+        let (targets, changes) = wander(495, 605);
+        assert_eq!(targets, [Some(0), Some(0)]);
+        assert_eq!(changes, 0);
+        // Here the wander crosses the line where the second low layer fits: a few changes at
+        // most, not one every few seconds.
+        let (_, changes) = wander(425, 575);
+        assert!(changes <= 3, "{changes} changes in a minute");
+    }
+
+    #[test]
+    fn increases_undone_quickly_make_the_next_wait_longer() {
+        let demands = [camera(Priority::Normal)];
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(0)];
+        let mut at = Instant::now();
+        let mut step = |estimate: u64, allocator: &mut Allocator, targets: &mut [Option<u8>]| {
+            at += Duration::from_millis(100);
+            allocator.decide(at, estimate * KBPS, 0, true, &demands, targets);
+        };
+        for _ in 0..25 {
+            step(800, &mut allocator, &mut targets);
+        }
+        assert_eq!(targets, [Some(1)]);
+        step(350, &mut allocator, &mut targets);
+        assert_eq!(targets, [Some(0)]);
+        assert_eq!(allocator.hold(), BASE_HOLD * 2);
+    }
+
+    #[test]
+    fn the_next_step_is_the_most_important_video_one_layer_up() {
+        let mut small = camera(Priority::Normal);
+        small.max_layer = Some(0);
+        let demands = [small, camera(Priority::Host)];
+        assert_eq!(
+            Allocator::next_step(&demands, &[None, Some(0)]),
+            Some(350 * KBPS)
+        );
+        assert_eq!(
+            Allocator::next_step(&demands, &[None, Some(2)]),
+            Some(150 * KBPS)
+        );
+        assert_eq!(Allocator::next_step(&demands, &[Some(0), Some(2)]), None);
+    }
+
+    #[test]
+    fn pause_reasons_tell_weak_links_from_hidden_tiles() {
+        let shown = camera(Priority::Normal);
+        let mut hidden = camera(Priority::Normal);
+        hidden.max_layer = None;
+        let mut silent = camera(Priority::Normal);
+        silent.layers = [None; MAX_LAYERS];
+        assert_eq!(
+            Allocator::pause_reason(&shown, None),
+            Some(PauseReason::Bandwidth)
+        );
+        assert_eq!(Allocator::pause_reason(&shown, Some(0)), None);
+        assert_eq!(
+            Allocator::pause_reason(&hidden, None),
+            Some(PauseReason::Hidden)
+        );
+        assert_eq!(Allocator::pause_reason(&silent, None), None);
+    }
+}

@@ -1,0 +1,309 @@
+//! What a participant publishes: its tracks, each with one layer or up to three simulcast
+//! layers, what each layer costs to forward (measured), and whether it is flowing.
+
+use std::time::{Duration, Instant};
+
+use str0m::format::PayloadParams;
+use str0m::media::{MediaKind, Mid, Pt, Rid};
+use str0m::rtp::Ssrc;
+
+use crate::forwarding::allocation::MAX_LAYERS;
+use crate::tap::TapCodec;
+
+/// IP, UDP, SRTP and RTP header (with extensions) bytes around each payload: what a packet
+/// costs on the wire beyond its payload, for the bandwidth a layer needs.
+const PACKET_OVERHEAD: u64 = 60;
+/// A layer with no packet for this long has stopped (the publisher's uplink dropped it, or it
+/// was switched off).
+const LAYER_GONE_AFTER: Duration = Duration::from_millis(1_000);
+/// Shortest window a layer's rate is measured over.
+const METER_WINDOW: Duration = Duration::from_millis(500);
+/// What a layer is assumed to cost before it has been measured: the rates the web client asks
+/// its encoder for (docs/protocol.md), by rank among the track's layers.
+const NOMINAL_COST: [u64; MAX_LAYERS] = [100_000, 500_000, 1_200_000];
+const NOMINAL_SINGLE: u64 = 600_000;
+/// A publisher is asked for a keyframe on a layer at most this often; subscribers' PLIs and
+/// new subscriptions inside the window share the keyframe already on its way.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
+
+/// What a publisher's payload type stands for, in its own negotiated numbering.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IncomingCodec {
+    pub pt: Pt,
+    pub params: PayloadParams,
+    pub codec: TapCodec,
+    pub clock_rate: u32,
+    /// The payload is RFC 2198 RED wrapping `params`' codec (Opus with its previous packets).
+    pub red: bool,
+}
+
+/// Bits per second of one stream, packet overhead included, measured over short windows.
+#[derive(Debug, Clone)]
+pub(crate) struct BitrateMeter {
+    window_start: Option<Instant>,
+    bytes: u64,
+    packets: u64,
+    rate: Option<u64>,
+}
+
+impl BitrateMeter {
+    pub fn new() -> BitrateMeter {
+        BitrateMeter {
+            window_start: None,
+            bytes: 0,
+            packets: 0,
+            rate: None,
+        }
+    }
+
+    /// One packet of `payload` bytes. Per packet: two additions.
+    pub fn add(&mut self, payload: usize, now: Instant) {
+        self.window_start.get_or_insert(now);
+        self.bytes += payload as u64;
+        self.packets += 1;
+    }
+
+    /// Closes the window if it is long enough; the rate is smoothed across windows (video is
+    /// bursty: a keyframe is many times a delta frame).
+    pub fn roll(&mut self, now: Instant) {
+        let Some(start) = self.window_start else {
+            return;
+        };
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < METER_WINDOW {
+            return;
+        }
+        if self.packets == 0 {
+            // Nothing came (the layer stopped): it still costs what it did when it flowed.
+            self.window_start = None;
+            return;
+        }
+        let bits = (self.bytes + self.packets * PACKET_OVERHEAD) * 8;
+        let measured = (bits as f64 / elapsed.as_secs_f64()) as u64;
+        self.rate = Some(match self.rate {
+            Some(rate) => (rate as f64 * 0.6 + measured as f64 * 0.4) as u64,
+            None => measured,
+        });
+        self.bytes = 0;
+        self.packets = 0;
+        self.window_start = Some(now);
+    }
+
+    /// The smoothed rate, once a window has been measured.
+    pub fn rate(&self) -> Option<u64> {
+        self.rate
+    }
+}
+
+/// One encoding of a published track.
+pub(crate) struct LayerIn {
+    /// The simulcast rid; `None` for a track sent as a single stream.
+    pub rid: Option<Rid>,
+    pub ssrc: Option<Ssrc>,
+    pub meter: BitrateMeter,
+    pub last_packet: Option<Instant>,
+    /// Dynacast switched it off at the publisher: nobody receives it.
+    pub suspended: bool,
+    /// Since when nobody has received it (for switching it off after a while).
+    pub unwanted_since: Option<Instant>,
+    /// When dynacast last switched it back on (until it flows again).
+    pub resumed_at: Option<Instant>,
+    /// Switched back on, it never came: the publisher's uplink cannot carry it. Not offered to
+    /// subscribers until then.
+    pub unavailable_until: Option<Instant>,
+    /// The picture size its last keyframe announced.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    last_keyframe_request: Option<Instant>,
+}
+
+impl LayerIn {
+    fn new(rid: Option<Rid>) -> LayerIn {
+        LayerIn {
+            rid,
+            ssrc: None,
+            meter: BitrateMeter::new(),
+            last_packet: None,
+            suspended: false,
+            unwanted_since: None,
+            resumed_at: None,
+            unavailable_until: None,
+            width: None,
+            height: None,
+            last_keyframe_request: None,
+        }
+    }
+
+    /// Packets arrived lately.
+    pub fn flowing(&self, now: Instant) -> bool {
+        self.last_packet
+            .is_some_and(|at| now.saturating_duration_since(at) < LAYER_GONE_AFTER)
+    }
+}
+
+/// A track a participant publishes.
+pub(crate) struct TrackIn {
+    pub mid: Mid,
+    pub kind: MediaKind,
+    /// Numbered from 0 in order of appearance: how taps name the track.
+    pub number: u32,
+    /// Lowest first; one layer (without a rid) for a track sent as a single stream.
+    pub layers: Vec<LayerIn>,
+    /// The codec of the last packet, looked up once per payload type.
+    pub codec: Option<IncomingCodec>,
+}
+
+impl TrackIn {
+    /// A track with the simulcast rids the publisher offered (in offer order), or a single
+    /// stream when there are none.
+    pub fn new(mid: Mid, kind: MediaKind, number: u32, rids: &[Rid]) -> TrackIn {
+        let layers = if rids.is_empty() || kind == MediaKind::Audio {
+            vec![LayerIn::new(None)]
+        } else {
+            rank_rids(rids)
+                .into_iter()
+                .take(MAX_LAYERS)
+                .map(|rid| LayerIn::new(Some(rid)))
+                .collect()
+        };
+        TrackIn {
+            mid,
+            kind,
+            number,
+            layers,
+            codec: None,
+        }
+    }
+
+    pub fn is_simulcast(&self) -> bool {
+        self.layers.len() > 1
+    }
+
+    /// The layer an SSRC belongs to, by the rid str0m learnt for it.
+    pub fn layer_of(&self, rid: Option<Rid>) -> Option<usize> {
+        match rid {
+            Some(rid) => self.layers.iter().position(|l| l.rid == Some(rid)),
+            // A track without rids has one layer; a simulcast track's packets all carry one.
+            None => (!self.is_simulcast()).then_some(0),
+        }
+    }
+
+    /// What each layer costs to forward now, as the allocator needs it: measured (or nominal
+    /// before measured) for layers flowing or switched off by dynacast (they come back on
+    /// request), `None` for layers the publisher does not send.
+    pub fn layer_costs(&self, now: Instant) -> [Option<u64>; MAX_LAYERS] {
+        let mut costs = [None; MAX_LAYERS];
+        for (i, layer) in self.layers.iter().enumerate() {
+            let usable = layer.unavailable_until.is_none_or(|until| now >= until);
+            if layer.flowing(now) || (layer.suspended && usable) {
+                let nominal = if self.is_simulcast() {
+                    NOMINAL_COST[i]
+                } else {
+                    NOMINAL_SINGLE
+                };
+                costs[i] = Some(layer.meter.rate().unwrap_or(nominal).max(1));
+            }
+        }
+        costs
+    }
+
+    /// The highest layer flowing now: what a recording takes.
+    pub fn top_flowing(&self, now: Instant) -> Option<u8> {
+        self.layers
+            .iter()
+            .rposition(|l| l.flowing(now))
+            .map(|i| i as u8)
+    }
+
+    /// Whether a keyframe may be asked for on `layer` now (and notes that it is).
+    pub fn keyframe_request_due(&mut self, layer: usize, now: Instant) -> bool {
+        let Some(layer) = self.layers.get_mut(layer) else {
+            return false;
+        };
+        if layer
+            .last_keyframe_request
+            .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            return false;
+        }
+        layer.last_keyframe_request = Some(now);
+        true
+    }
+}
+
+/// Orders simulcast rids lowest quality first. Browsers use their application's names; ours
+/// (`q`, `h`, `f`) and the common `l`/`m`/`h`, `low`/`mid`/`high` and numeric ones are ranked by
+/// meaning, anything else by the order offered.
+fn rank_rids(rids: &[Rid]) -> Vec<Rid> {
+    const SCHEMES: [&[&str]; 4] = [
+        &["q", "h", "f"],
+        &["l", "m", "h"],
+        &["low", "mid", "high"],
+        &["0", "1", "2"],
+    ];
+    for scheme in SCHEMES {
+        if rids.iter().all(|r| scheme.contains(&&**r)) {
+            let mut ranked = rids.to_vec();
+            ranked.sort_by_key(|r| scheme.iter().position(|s| *s == &**r));
+            return ranked;
+        }
+    }
+    rids.to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rids(names: &[&str]) -> Vec<Rid> {
+        names.iter().map(|n| Rid::from(*n)).collect()
+    }
+
+    #[test]
+    fn rids_are_ranked_by_meaning_then_by_offer_order() {
+        assert_eq!(rank_rids(&rids(&["f", "q", "h"])), rids(&["q", "h", "f"]));
+        assert_eq!(rank_rids(&rids(&["h", "m", "l"])), rids(&["l", "m", "h"]));
+        assert_eq!(rank_rids(&rids(&["h", "q"])), rids(&["q", "h"]));
+        assert_eq!(rank_rids(&rids(&["b", "a"])), rids(&["b", "a"]));
+    }
+
+    #[test]
+    fn a_meter_measures_bits_with_packet_overhead() {
+        let start = Instant::now();
+        let mut meter = BitrateMeter::new();
+        // 50 packets of 940 bytes in one second: (940 + 60) × 8 × 50 = 400 kbit/s.
+        for i in 0..50 {
+            meter.add(940, start + Duration::from_millis(i * 20));
+        }
+        meter.roll(start + Duration::from_millis(400));
+        assert_eq!(
+            meter.rate(),
+            None,
+            "a window shorter than 500 ms is not closed"
+        );
+        meter.roll(start + Duration::from_secs(1));
+        assert_eq!(meter.rate(), Some(400_000));
+        // A stream that stops keeps its last rate: switched back on, it will cost that again.
+        meter.roll(start + Duration::from_secs(5));
+        assert_eq!(meter.rate(), Some(400_000));
+    }
+
+    #[test]
+    fn layers_that_stopped_cost_nothing_and_switched_off_ones_their_last_rate() {
+        let now = Instant::now();
+        let mut track = TrackIn::new(Mid::from("1"), MediaKind::Video, 0, &rids(&["q", "h", "f"]));
+        assert_eq!(track.layer_costs(now), [None, None, None]);
+        track.layers[0].last_packet = Some(now);
+        track.layers[2].suspended = true;
+        assert_eq!(
+            track.layer_costs(now),
+            [Some(100_000), None, Some(1_200_000)]
+        );
+        assert_eq!(track.top_flowing(now), Some(0));
+        let later = now + LAYER_GONE_AFTER;
+        assert_eq!(track.layer_costs(later)[0], None);
+        assert_eq!(track.layer_of(Some(Rid::from("h"))), Some(1));
+        assert_eq!(track.layer_of(None), None, "simulcast packets carry a rid");
+        assert_eq!(track.layer_of(Some(Rid::from("x"))), None);
+    }
+}

@@ -1,0 +1,215 @@
+//! Forwarding one publisher packet to every subscriber and tap, and the other work a drain
+//! produces that touches more than one peer (new tracks, keyframe requests).
+
+use std::time::Instant;
+
+use str0m::media::MediaKind;
+use str0m::rtp::{ExtensionValues, RtpPacket};
+
+use super::Room;
+use crate::forwarding::layer_switch::{PictureId, Vp8Ids};
+use crate::ids::PeerKey;
+use crate::incoming::IncomingCodec;
+use crate::outgoing::Source;
+use crate::payload::{starts_keyframe, vp8_ids, vp8_keyframe_size};
+use crate::peer::{Delivery, Forwarded};
+use crate::tap::{tap_kind, SenderReport, TapCodec, TapOffer, TappedPacket};
+
+/// Work produced while draining one peer that touches other peers.
+// `RtpPacket` is large, but boxing it would allocate per packet; the queue is reused instead.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Forward {
+    Rtp {
+        from: PeerKey,
+        /// Index of the publisher's track in its `tracks_in`.
+        track: usize,
+        /// The simulcast layer (0 for a single stream).
+        layer: u8,
+        /// The layer's SSRC changed with this packet.
+        restarted: bool,
+        codec: IncomingCodec,
+        packet: RtpPacket,
+    },
+    TrackAdded {
+        source: Source,
+        kind: MediaKind,
+    },
+    /// Someone needs a keyframe of `source`: of one layer, or of every layer.
+    KeyframeRequest {
+        source: Source,
+        layer: Option<u8>,
+    },
+}
+
+impl Room {
+    pub(super) fn forward(&mut self, forward: Forward, now: Instant) {
+        match forward {
+            Forward::Rtp {
+                from,
+                track,
+                layer,
+                restarted,
+                codec,
+                packet,
+            } => self.forward_rtp(from, track, layer, restarted, codec, packet),
+            Forward::TrackAdded { source, kind } => {
+                let Some(publisher) = self.peers.iter().find(|p| p.key == source.peer) else {
+                    return;
+                };
+                let stream_id = publisher.participant.0.clone();
+                for peer in &mut self.peers {
+                    if peer.key != source.peer {
+                        peer.subscribe(source, kind, &stream_id);
+                    }
+                }
+                self.next_policy = now;
+            }
+            Forward::KeyframeRequest { source, layer } => {
+                if let Some(publisher) = self.peers.iter_mut().find(|p| p.key == source.peer) {
+                    publisher.request_keyframe(source.mid, layer, now);
+                }
+            }
+        }
+    }
+
+    fn forward_rtp(
+        &mut self,
+        from: PeerKey,
+        track_index: usize,
+        layer: u8,
+        restarted: bool,
+        codec: IncomingCodec,
+        packet: RtpPacket,
+    ) {
+        let received = packet.timestamp;
+        let Some(publisher) = self.peers.iter_mut().find(|p| p.key == from) else {
+            return;
+        };
+        let Some(track) = publisher.tracks_in.get_mut(track_index) else {
+            return;
+        };
+        let video = track.kind == MediaKind::Video;
+        let keyframe = video && starts_keyframe(codec.codec, &packet.payload);
+        if let Some(incoming) = track.layers.get_mut(usize::from(layer)) {
+            incoming.meter.add(packet.payload.len(), received);
+            incoming.last_packet = Some(received);
+            if keyframe && codec.codec == TapCodec::Vp8 {
+                if let Some((width, height)) = vp8_keyframe_size(&packet.payload) {
+                    incoming.width = Some(width);
+                    incoming.height = Some(height);
+                }
+            }
+        }
+        let source = Source {
+            peer: from,
+            mid: track.mid,
+        };
+        let kind = track.kind;
+        let top_layer = track.top_flowing(received);
+        if kind == MediaKind::Audio {
+            if let Some(level) = packet.header.ext_vals.audio_level {
+                self.speakers.observe(from, level);
+            }
+        }
+        let tap = (!self.taps.is_empty()).then(|| TappedPacket {
+            participant: publisher.label.clone(),
+            track: track.number,
+            kind: tap_kind(kind),
+            codec: codec.codec,
+            clock_rate: codec.clock_rate,
+            seq_no: *packet.seq_no,
+            rtp_time: packet.time.numer(),
+            marker: packet.header.marker,
+            received,
+            sender_report: packet.last_sender_info.map(|info| SenderReport {
+                ntp_time: info.ntp_time,
+                rtp_time: info.rtp_time.numer(),
+            }),
+            payload: packet.payload.clone(),
+        });
+        let forwarded = Forwarded {
+            layer,
+            seq_no: *packet.seq_no,
+            rtp_time: packet.header.timestamp,
+            received,
+            marker: packet.header.marker,
+            extensions: passed_on(&packet.header.ext_vals),
+            starts_keyframe: keyframe,
+            vp8: (video && codec.codec == TapCodec::Vp8)
+                .then(|| vp8_ids(&packet.payload))
+                .flatten()
+                .map(|ids| Vp8Ids {
+                    picture_id: ids
+                        .picture_id
+                        .map(|(value, wide)| PictureId { value, wide }),
+                    tl0_pic_idx: ids.tl0_pic_idx,
+                }),
+            payload: packet.payload,
+            codec,
+            unwrapped: std::cell::OnceCell::new(),
+        };
+        // Layers someone waits to start or switch to at a keyframe (a bit per layer).
+        let mut waiting_layers = 0u8;
+        let mut handed_out = 0u64;
+        for peer in &mut self.peers {
+            if peer.key == from || !peer.connected {
+                continue;
+            }
+            if restarted {
+                peer.restart_forwarding(source, layer);
+            }
+            match peer.forward(source, &forwarded) {
+                Delivery::Sent => handed_out += 1,
+                Delivery::WaitingForKeyframe => waiting_layers |= 1 << layer,
+                Delivery::Skipped | Delivery::NotSubscribed => {}
+            }
+        }
+        self.counters.packets_in += 1;
+        if handed_out > 0 {
+            self.counters.packets_out += handed_out;
+            let since = self
+                .batch_started
+                .map_or(forwarded.received, |batch| batch.max(forwarded.received));
+            self.held_since.push(since);
+        }
+        if let Some(mut packet) = tap {
+            if codec.red {
+                // Recordings hold plain Opus.
+                match forwarded.red_primary() {
+                    Some(primary) => packet.payload = primary,
+                    None => return,
+                }
+            }
+            let layer_packet = forwarded.layer_packet();
+            for tap in &mut self.taps {
+                let offered = tap.offer(
+                    (from, source.mid),
+                    &packet,
+                    video.then_some((&layer_packet, top_layer)),
+                );
+                if offered == TapOffer::WaitingForKeyframe {
+                    waiting_layers |= 1 << layer;
+                }
+            }
+            self.taps.retain(|tap| !tap.is_closed());
+        }
+        // Ask again while anyone waits: the first request (or its keyframe) may be lost.
+        if waiting_layers != 0 {
+            if let Some(publisher) = self.peers.iter_mut().find(|p| p.key == from) {
+                publisher.request_keyframe(source.mid, Some(layer), received);
+            }
+        }
+    }
+}
+
+/// The header extensions a subscriber can use as the publisher sent them. The rest (transport
+/// sequence numbers, send times, MID, RID) describe the hop, and str0m writes its own.
+fn passed_on(extensions: &ExtensionValues) -> ExtensionValues {
+    ExtensionValues {
+        audio_level: extensions.audio_level,
+        voice_activity: extensions.voice_activity,
+        video_orientation: extensions.video_orientation,
+        abs_capture_time: extensions.abs_capture_time,
+        ..ExtensionValues::default()
+    }
+}

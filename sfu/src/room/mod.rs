@@ -1,0 +1,547 @@
+//! A room: every peer of one session and the forwarding between them, as a state machine.
+//!
+//! The room is sans-IO: it is told the time, handed commands and datagrams, and writes what it
+//! sends through a [`Transmit`]. [`task`] runs it on a media thread with the real socket and
+//! clock; tests run it in memory with str0m peers on simulated time.
+//!
+//! After each input, the room drains every peer that was fed something until str0m reports its
+//! next timeout, forwarding what publishers produced to their subscribers ([`forward`]). Media
+//! is forwarded as RTP packets as they arrive (str0m's RTP mode): no jitter buffer and no
+//! repacketizing per subscriber. Payloads are reference-counted: forwarding to N subscribers
+//! copies no payload bytes. Every so often [`policy`] re-decides which layer of which video
+//! each subscriber gets.
+
+mod forward;
+mod policy;
+pub(crate) mod task;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::media::{Direction, MediaKind, Rid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
+use tokio::sync::mpsc;
+
+use crate::forwarding::speaker::SpeakerDetector;
+use crate::handle::{JoinOptions, PeerEvent, TileView};
+use crate::ids::{ParticipantId, PeerKey};
+use crate::outgoing::Source;
+use crate::peer::{LinkStats, Peer};
+use crate::stats::{Counters, RoomStats};
+use crate::tap::{Tap, TapEvent};
+use crate::SfuError;
+
+pub(crate) use forward::Forward;
+
+/// Video packets kept per outgoing stream for retransmission (str0m's default is 1,000). A
+/// resend older than a second or two arrives too late to be shown; 400 packets are 1.6 s at
+/// 2.5 Mbit/s and hold any keyframe, and cut a participant's memory in a busy room.
+const SEND_BUFFER_VIDEO: usize = 400;
+/// Where each subscriber's bandwidth estimate starts: one camera's middle layer and the voices
+/// fit; a weaker link is found within a second or two, a stronger one by probing.
+const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(700);
+/// How often str0m reports loss and round-trip time per peer.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// Most tiles a client may describe in one view.
+pub(crate) const MAX_TILES: usize = 64;
+
+/// Where the room's datagrams go: the shared UDP socket, or a test's in-memory network.
+pub(crate) trait Transmit {
+    /// Sends one datagram; false if it could not be handed to the network.
+    fn send(&mut self, destination: SocketAddr, contents: &[u8]) -> bool;
+}
+
+pub(crate) struct Room {
+    name: String,
+    /// The address in our ICE candidate (behind a 1:1 NAT not the bound one).
+    candidate_addr: SocketAddr,
+    peers: Vec<Peer>,
+    /// Reused across drains so forwarding does not allocate per packet.
+    forwards: VecDeque<Forward>,
+    taps: Vec<Tap>,
+    send_failures: u64,
+    counters: Counters,
+    /// When the earliest datagram of the batch being handled arrived.
+    batch_started: Option<Instant>,
+    /// Since when each packet forwarded in this drain has been held (reused).
+    held_since: Vec<Instant>,
+    speakers: SpeakerDetector,
+    /// When the forwarding policy and the quality reports run next.
+    next_policy: Instant,
+    next_quality: Instant,
+    last_policy: Instant,
+    /// Router registrations of peers that left, for the task to remove.
+    departed: Vec<String>,
+}
+
+impl Room {
+    pub fn new(name: String, candidate_addr: SocketAddr, now: Instant) -> Room {
+        Room {
+            name,
+            candidate_addr,
+            peers: Vec::new(),
+            forwards: VecDeque::new(),
+            taps: Vec::new(),
+            send_failures: 0,
+            counters: Counters::new(),
+            batch_started: None,
+            held_since: Vec::new(),
+            speakers: SpeakerDetector::new(),
+            next_policy: now,
+            next_quality: now + policy::QUALITY_INTERVAL,
+            last_policy: now,
+            departed: Vec::new(),
+        }
+    }
+
+    /// The earliest time the room must be woken even if nothing arrives.
+    pub fn next_deadline(&self) -> Instant {
+        self.peers
+            .iter()
+            .map(|p| p.deadline)
+            .fold(self.next_policy.min(self.next_quality), Instant::min)
+    }
+
+    /// Adds a participant's media connection under `key`; returns its ICE username fragment,
+    /// by which the router finds it.
+    pub fn join(
+        &mut self,
+        key: PeerKey,
+        participant: ParticipantId,
+        options: JoinOptions,
+        events: mpsc::Sender<PeerEvent>,
+        now: Instant,
+    ) -> Result<String, SfuError> {
+        if self.peers.iter().any(|p| p.participant == participant) {
+            return Err(SfuError::AlreadyJoined);
+        }
+        let credentials = IceCreds::new();
+        let ufrag = credentials.ufrag.clone();
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .set_local_ice_credentials(credentials)
+            .clear_codecs()
+            // RED for Opus where the browser offers it: a lost voice packet comes again in the
+            // next one. Forwarded as sent; unwrapped for subscribers without it.
+            .enable_opus(true, true)
+            .enable_vp8(true)
+            .enable_h264(true)
+            .set_send_buffer_video(SEND_BUFFER_VIDEO)
+            .enable_bwe(Some(INITIAL_ESTIMATE))
+            .set_stats_interval(Some(STATS_INTERVAL))
+            .build(now);
+        let candidate = Candidate::host(self.candidate_addr, "udp")
+            .map_err(|e| SfuError::SdpRefused(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+
+        let mut peer = Peer::new(key, participant, rtc, ufrag.clone(), events, now);
+        peer.may_publish = options.may_publish;
+        peer.host = options.host;
+        for publisher in &self.peers {
+            for track in &publisher.tracks_in {
+                let source = Source {
+                    peer: publisher.key,
+                    mid: track.mid,
+                };
+                peer.subscribe(source, track.kind, &publisher.participant.0);
+            }
+        }
+        tracing::info!(participant = %peer.participant, "media peer joined");
+        self.peers.push(peer);
+        // The newcomer gets its layers at the next policy run, not a full interval later.
+        self.next_policy = now;
+        Ok(ufrag)
+    }
+
+    pub fn offer(&mut self, participant: &ParticipantId, sdp: &str) -> Result<String, SfuError> {
+        self.peer_mut(participant)
+            .ok_or(SfuError::UnknownParticipant)
+            .and_then(|peer| peer.accept_offer(sdp))
+    }
+
+    pub fn answer(
+        &mut self,
+        participant: &ParticipantId,
+        sdp: &str,
+        now: Instant,
+    ) -> Result<(), SfuError> {
+        let peer = self
+            .peer_mut(participant)
+            .ok_or(SfuError::UnknownParticipant)?;
+        let opened = peer.accept_answer(sdp)?;
+        // A new subscriber must see a picture at once, not at the publisher's next keyframe.
+        for source in opened {
+            if let Some(publisher) = self.peers.iter_mut().find(|p| p.key == source.peer) {
+                publisher.request_keyframe(source.mid, None, now);
+            }
+        }
+        self.next_policy = now;
+        Ok(())
+    }
+
+    pub fn candidate(
+        &mut self,
+        participant: &ParticipantId,
+        candidate: &str,
+    ) -> Result<(), SfuError> {
+        self.peer_mut(participant)
+            .ok_or(SfuError::UnknownParticipant)
+            .and_then(|peer| peer.add_remote_candidate(candidate))
+    }
+
+    /// The sizes at which `participant` shows the others' videos.
+    pub fn set_view(&mut self, participant: &ParticipantId, tiles: &[TileView], now: Instant) {
+        let views: Vec<(PeerKey, u32, u32)> = tiles
+            .iter()
+            .take(MAX_TILES)
+            .filter_map(|tile| {
+                let publisher = self
+                    .peers
+                    .iter()
+                    .find(|p| p.participant == tile.publisher)?;
+                Some((publisher.key, tile.width, tile.height))
+            })
+            .collect();
+        if let Some(peer) = self.peer_mut(participant) {
+            peer.wishes.views = Some(views);
+            self.next_policy = now;
+        }
+    }
+
+    pub fn set_audio_only(&mut self, participant: &ParticipantId, enabled: bool, now: Instant) {
+        if let Some(peer) = self.peer_mut(participant) {
+            peer.wishes.audio_only = enabled;
+            self.next_policy = now;
+        }
+    }
+
+    pub fn leave(&mut self, participant: &ParticipantId) {
+        if let Some(index) = self
+            .peers
+            .iter()
+            .position(|p| &p.participant == participant)
+        {
+            self.remove_peer(index);
+        }
+    }
+
+    /// Starts a tap; every video publisher is asked for a keyframe so the copy starts soon.
+    pub fn tap(&mut self, events: mpsc::Sender<TapEvent>, now: Instant) {
+        self.taps.push(Tap::new(events));
+        for peer in &mut self.peers {
+            let mids: Vec<_> = peer.tracks_in.iter().map(|t| t.mid).collect();
+            for mid in mids {
+                peer.request_keyframe(mid, None, now);
+            }
+        }
+    }
+
+    pub fn request_keyframe(&mut self, participant: &ParticipantId, now: Instant) {
+        if let Some(peer) = self.peer_mut(participant) {
+            let mids: Vec<_> = peer.tracks_in.iter().map(|t| t.mid).collect();
+            for mid in mids {
+                peer.request_keyframe(mid, None, now);
+            }
+        }
+    }
+
+    pub fn stats(&mut self, reset: bool) -> RoomStats {
+        let stats = self.counters.snapshot(&self.name, self.peers.len());
+        if reset {
+            self.counters = Counters::new();
+        }
+        stats
+    }
+
+    /// Every peer is drained after a command: it may have changed SDP or wishes.
+    pub fn mark_all_for_poll(&mut self) {
+        self.batch_started = None;
+        for peer in &mut self.peers {
+            peer.needs_poll = true;
+        }
+    }
+
+    /// Marks the start of a batch of datagrams that arrived from `received` on.
+    pub fn start_batch(&mut self, received: Option<Instant>) {
+        self.batch_started = received;
+    }
+
+    /// One datagram for `peer`, which the router found by its source address.
+    pub fn receive(
+        &mut self,
+        peer: PeerKey,
+        source: SocketAddr,
+        received: Instant,
+        payload: &[u8],
+        out: &mut impl Transmit,
+    ) {
+        let Some(index) = self.peers.iter().position(|p| p.key == peer) else {
+            return;
+        };
+        // The destination is the address the peer sent to, our advertised candidate: str0m
+        // drops STUN sent to an address it has no candidate for.
+        let Ok(receive) = Receive::new(Protocol::Udp, source, self.candidate_addr, payload) else {
+            return;
+        };
+        let input = Input::Receive(received, receive);
+        contained(&mut self.peers[index], |rtc| rtc.handle_input(input));
+        // In RTP mode str0m holds one received packet until the next poll: polling later, after
+        // the rest of the batch, would lose all but the last.
+        self.poll_peer(index, received, out);
+    }
+
+    /// Feeds the time to every peer whose timeout has come, and runs the policy when due.
+    pub fn handle_timeouts(&mut self, now: Instant) {
+        self.batch_started = None;
+        for peer in &mut self.peers {
+            if peer.deadline <= now {
+                peer.needs_poll = true;
+                contained(peer, |rtc| rtc.handle_input(Input::Timeout(now)));
+            }
+        }
+        if now >= self.next_policy {
+            let elapsed = now.saturating_duration_since(self.last_policy);
+            self.last_policy = now;
+            self.next_policy = now + policy::POLICY_INTERVAL;
+            self.run_policy(now, elapsed);
+        }
+        if now >= self.next_quality {
+            self.next_quality = now + policy::QUALITY_INTERVAL;
+            self.report_quality(now);
+        }
+    }
+
+    /// Polls every peer that was fed something until str0m has nothing more to say, forwarding
+    /// what it produced (which feeds the subscribers, polled in the next round), then
+    /// renegotiates where tracks changed and removes peers that died.
+    pub fn drain(&mut self, now: Instant, out: &mut impl Transmit) {
+        loop {
+            for index in 0..self.peers.len() {
+                if std::mem::take(&mut self.peers[index].needs_poll) {
+                    self.poll_peer(index, now, out);
+                }
+            }
+            if self.forwards.is_empty() {
+                break;
+            }
+            while let Some(forward) = self.forwards.pop_front() {
+                self.forward(forward, now);
+            }
+        }
+        for peer in &mut self.peers {
+            if let Some(offer) = peer.renegotiate() {
+                if !peer.notify(PeerEvent::Offer(offer)) {
+                    tracing::info!(participant = %peer.participant, "signaling does not keep up; media peer dropped");
+                    peer.rtc.disconnect();
+                }
+            }
+        }
+        while let Some(index) = self.peers.iter().position(|p| !p.rtc.is_alive()) {
+            let peer = self.remove_peer(index);
+            let _ = peer.events.try_send(PeerEvent::Failed);
+        }
+    }
+
+    /// Every packet forwarded in the drain just finished has now been handed to its
+    /// subscribers' sockets: count how long each was held.
+    pub fn record_holds(&mut self, now: Instant) {
+        for since in self.held_since.drain(..) {
+            self.counters
+                .record_hold(now.saturating_duration_since(since));
+        }
+    }
+
+    /// Router registrations to remove (peers that left since the last call).
+    pub fn take_departed(&mut self) -> impl Iterator<Item = String> + '_ {
+        self.departed.drain(..)
+    }
+
+    /// Closes every peer (the room is stopping); returns their registrations.
+    pub fn close(&mut self) -> Vec<String> {
+        for peer in &mut self.peers {
+            peer.rtc.disconnect();
+        }
+        let tap_drops: u64 = self.taps.iter().map(|t| t.dropped).sum();
+        tracing::debug!(
+            send_failures = self.send_failures,
+            tap_drops,
+            "room stopped"
+        );
+        self.peers.drain(..).map(|p| p.ufrag).collect()
+    }
+
+    fn poll_peer(&mut self, index: usize, now: Instant, out: &mut impl Transmit) {
+        let peer = &mut self.peers[index];
+        let mut clock_moved = false;
+        loop {
+            if !peer.rtc.is_alive() {
+                return;
+            }
+            let output = match catch_unwind(AssertUnwindSafe(|| peer.rtc.poll_output())) {
+                Ok(Ok(output)) => output,
+                Ok(Err(error)) => {
+                    tracing::info!(participant = %peer.participant, %error, "media peer failed");
+                    peer.rtc.disconnect();
+                    return;
+                }
+                Err(_) => {
+                    tracing::error!(participant = %peer.participant, "str0m panicked; peer dropped");
+                    peer.rtc.disconnect();
+                    return;
+                }
+            };
+            match output {
+                Output::Timeout(at) => {
+                    // A forwarded packet waits in str0m's send queue until its clock moves
+                    // (`StreamTx::write_rtp`): move it now, once, rather than a turn of the
+                    // room's loop later.
+                    if at <= now && !clock_moved {
+                        clock_moved = true;
+                        contained(peer, |rtc| rtc.handle_input(Input::Timeout(now)));
+                        continue;
+                    }
+                    peer.deadline = at.max(now);
+                    return;
+                }
+                Output::Transmit(transmit) => {
+                    self.counters.datagrams_out += 1;
+                    if !out.send(transmit.destination, &transmit.contents) {
+                        self.send_failures += 1;
+                    }
+                }
+                Output::Event(event) => on_event(peer, event, &mut self.forwards),
+            }
+        }
+    }
+
+    fn remove_peer(&mut self, index: usize) -> Peer {
+        let mut peer = self.peers.remove(index);
+        peer.rtc.disconnect();
+        self.departed.push(peer.ufrag.clone());
+        if !peer.tracks_in.is_empty() {
+            for tap in &mut self.taps {
+                tap.publisher_left(peer.key, &peer.label);
+            }
+        }
+        self.speakers.forget(peer.key);
+        for other in &mut self.peers {
+            other.unsubscribe_from(peer.key);
+        }
+        tracing::info!(participant = %peer.participant, "media peer left");
+        peer
+    }
+
+    fn peer_mut(&mut self, participant: &ParticipantId) -> Option<&mut Peer> {
+        self.peers
+            .iter_mut()
+            .find(|p| &p.participant == participant)
+    }
+}
+
+fn on_event(peer: &mut Peer, event: Event, forwards: &mut VecDeque<Forward>) {
+    match event {
+        Event::Connected => {
+            peer.connected = true;
+            let _ = peer.notify(PeerEvent::Connected);
+            // Publishers that joined before we could send them anything: ask for a picture.
+            for track in &peer.tracks_out {
+                if track.kind == MediaKind::Video {
+                    forwards.push_back(Forward::KeyframeRequest {
+                        source: track.source,
+                        layer: None,
+                    });
+                }
+            }
+        }
+        Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+            tracing::info!(participant = %peer.participant, "ICE disconnected; media peer dropped");
+            peer.rtc.disconnect();
+        }
+        Event::MediaAdded(added) => {
+            let publishes = peer.may_publish
+                && matches!(added.direction, Direction::RecvOnly | Direction::SendRecv);
+            let rids: Vec<Rid> = added
+                .simulcast
+                .map(|s| if s.recv.is_empty() { s.send } else { s.recv })
+                .unwrap_or_default()
+                .into_iter()
+                .map(|layer| layer.rid)
+                .collect();
+            if publishes && peer.add_track_in(added.mid, added.kind, &rids) {
+                forwards.push_back(Forward::TrackAdded {
+                    source: Source {
+                        peer: peer.key,
+                        mid: added.mid,
+                    },
+                    kind: added.kind,
+                });
+            }
+        }
+        Event::RtpPacket(packet) => {
+            // Loss the NACKs cannot repair is left to the subscribers' decoders: they ask for
+            // a keyframe, and that request reaches the publisher.
+            let Some((track, layer, restarted)) = peer.track_in_for(packet.header.ssrc) else {
+                return;
+            };
+            let Some(codec) = peer.incoming_codec(track, packet.header.payload_type) else {
+                return;
+            };
+            forwards.push_back(Forward::Rtp {
+                from: peer.key,
+                track,
+                layer,
+                restarted,
+                codec,
+                packet,
+            });
+        }
+        Event::KeyframeRequest(request) => {
+            // The subscriber's decoder is stuck: the layer it gets (or waits for) must send one.
+            if let Some((source, layer)) = peer.source_of(request.mid) {
+                forwards.push_back(Forward::KeyframeRequest { source, layer });
+            }
+        }
+        Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+            peer.estimate = Some(estimate.as_u64());
+        }
+        Event::MediaEgressStats(stats) => {
+            peer.reported_loss
+                .add(stats.mid, stats.rid, stats.bytes, stats.loss);
+        }
+        Event::PeerStats(stats) => {
+            peer.reported_loss.fresh = true;
+            peer.link = LinkStats {
+                loss_down: stats.egress_loss_fraction,
+                loss_up: stats.ingress_loss_fraction,
+                rtt: stats.rtt,
+            };
+        }
+        _ => {}
+    }
+}
+
+/// Feeds one input to a peer; an error or a panic inside str0m ends that peer, not the room.
+fn contained(peer: &mut Peer, f: impl FnOnce(&mut Rtc) -> Result<(), str0m::RtcError>) {
+    if !peer.rtc.is_alive() {
+        return;
+    }
+    match catch_unwind(AssertUnwindSafe(|| f(&mut peer.rtc))) {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::info!(participant = %peer.participant, %error, "media input refused; peer dropped");
+            peer.rtc.disconnect();
+        }
+        Err(_) => {
+            tracing::error!(participant = %peer.participant, "str0m panicked; peer dropped");
+            peer.rtc.disconnect();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

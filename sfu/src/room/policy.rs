@@ -1,0 +1,439 @@
+//! Applying the forwarding policy to the room every few hundred milliseconds: measuring each
+//! layer, choosing each subscriber's layers from its estimate (audio reserved first), telling
+//! subscribers about paused videos, switching off layers nobody receives (dynacast), steering
+//! each subscriber's bandwidth probing, and reporting connection quality.
+
+use std::time::{Duration, Instant};
+
+use str0m::bwe::Bitrate;
+use str0m::media::MediaKind;
+
+use super::Room;
+use crate::forwarding::allocation::{Allocator, PauseReason, Priority, VideoDemand, MAX_LAYERS};
+use crate::forwarding::quality::LinkSample;
+use crate::handle::{PeerEvent, QualityReport, VideoPause};
+use crate::ids::PeerKey;
+use crate::incoming::TrackIn;
+use crate::outgoing::Flow;
+use crate::peer::Peer;
+
+/// How often layers are re-chosen.
+pub(super) const POLICY_INTERVAL: Duration = Duration::from_millis(250);
+/// How often each participant's connection quality is reported.
+pub(super) const QUALITY_INTERVAL: Duration = Duration::from_secs(2);
+/// A layer nobody has received for this long is switched off at the publisher.
+const DYNACAST_DELAY: Duration = Duration::from_secs(3);
+/// A layer switched back on that has not started flowing after this long is one the
+/// publisher cannot send (its uplink); it is not offered to subscribers for a while.
+const RESUME_GRACE: Duration = Duration::from_secs(3);
+const UNAVAILABLE_FOR: Duration = Duration::from_secs(20);
+/// Every raise of the probing target makes str0m probe the link at once; on a link that cannot
+/// carry the next step those probes are what crowd out the voices. After a raise the estimate
+/// did not follow, the next waits this long, doubling with each miss up to the longest.
+const PROBE_BACKOFF: Duration = Duration::from_secs(3);
+const PROBE_BACKOFF_LONGEST: Duration = Duration::from_secs(30);
+/// A probing target within this share of the last one is left as it is.
+const PROBE_TARGET_SLACK: f64 = 0.1;
+/// An audio track before it has been measured: Opus at 32 kbit/s plus packet overhead.
+const NOMINAL_AUDIO: u64 = 56_000;
+/// The heights our web client's layers have at a 720p capture, lowest first, for layers whose
+/// keyframes have not told us their size yet.
+const NOMINAL_HEIGHTS: [u32; MAX_LAYERS] = [180, 360, 720];
+
+impl Room {
+    pub(super) fn run_policy(&mut self, now: Instant, elapsed: Duration) {
+        for peer in &mut self.peers {
+            for track in &mut peer.tracks_in {
+                for layer in &mut track.layers {
+                    layer.meter.roll(now);
+                }
+            }
+        }
+        self.speakers.update(now);
+        for peer in &mut self.peers {
+            if peer.reported_loss.fresh {
+                let reported = peer.reported_loss.take();
+                let loss = peer
+                    .link
+                    .loss_down
+                    .unwrap_or(0.0)
+                    .max(reported.unwrap_or(0.0));
+                peer.link.loss_down = Some(loss);
+                peer.update_loss_ceiling(loss, now);
+                peer.update_red(loss, now);
+            }
+        }
+        for index in 0..self.peers.len() {
+            self.allocate(index, now, elapsed);
+        }
+        self.dynacast(now);
+    }
+
+    /// Chooses the layers subscriber `index` gets.
+    fn allocate(&mut self, index: usize, now: Instant, elapsed: Duration) {
+        let speaker = self.speakers.current();
+        let subscriber = &self.peers[index];
+        if !subscriber.connected {
+            return;
+        }
+        let mut audio = 0;
+        let mut videos: Vec<(usize, VideoDemand)> = Vec::new();
+        for (slot, track) in subscriber.tracks_out.iter().enumerate() {
+            if track.open_mid().is_none() {
+                continue;
+            }
+            let Some(publisher) = self.peers.iter().find(|p| p.key == track.source.peer) else {
+                continue;
+            };
+            let Some(source) = publisher
+                .tracks_in
+                .iter()
+                .find(|t| t.mid == track.source.mid)
+            else {
+                continue;
+            };
+            match &track.flow {
+                Flow::Audio(_) => {
+                    audio += source.layer_costs(now)[0].unwrap_or(NOMINAL_AUDIO);
+                }
+                Flow::Video(video) => {
+                    let priority = if publisher.host {
+                        Priority::Host
+                    } else if speaker == Some(publisher.key) {
+                        Priority::Speaker
+                    } else {
+                        Priority::Normal
+                    };
+                    let demand = VideoDemand {
+                        layers: source.layer_costs(now),
+                        max_layer: wanted_layer(subscriber, publisher.key, source),
+                        priority,
+                        fresh: video.fresh,
+                    };
+                    videos.push((slot, demand));
+                }
+            }
+        }
+
+        let subscriber = &mut self.peers[index];
+        let estimate = subscriber.usable_bandwidth(super::INITIAL_ESTIMATE.as_u64());
+        let strained = subscriber.strained();
+        let demands: Vec<VideoDemand> = videos.iter().map(|(_, d)| *d).collect();
+        let mut targets: Vec<Option<u8>> = videos
+            .iter()
+            .map(|(slot, _)| {
+                subscriber.tracks_out[*slot]
+                    .video()
+                    .and_then(|v| v.switch.target())
+            })
+            .collect();
+        let before = targets.clone();
+        let congested =
+            subscriber
+                .allocator
+                .decide(now, estimate, audio, strained, &demands, &mut targets);
+        if targets != before {
+            tracing::debug!(
+                participant = %subscriber.participant,
+                estimate,
+                audio,
+                strained,
+                congested,
+                costs = ?demands.iter().map(|d| d.layers).collect::<Vec<_>>(),
+                from = ?before,
+                to = ?targets,
+                "layers chosen"
+            );
+        }
+
+        let mut sending = audio;
+        let next_step = Allocator::next_step(&demands, &targets);
+        let mut paused_for_bandwidth = false;
+        for (((slot, demand), target), publisher) in videos
+            .iter()
+            .zip(&targets)
+            .zip(self.video_publishers(index, &videos))
+        {
+            let audio_only = self.peers[index].wishes.audio_only;
+            let subscriber = &mut self.peers[index];
+            let Some(video) = subscriber.tracks_out[*slot].video_mut() else {
+                continue;
+            };
+            if congested {
+                video.switch.drop_to(*target);
+            } else {
+                video.switch.set_target(*target);
+            }
+            // A video stays fresh until it is first given a layer: its start is not an increase
+            // to wait for.
+            video.fresh &= target.is_none();
+            video.reduced = target.is_some() && *target < demand.view_cap();
+            video.max_layer = demand.max_layer;
+            sending += target
+                .and_then(|t| demand.layers[usize::from(t)])
+                .unwrap_or(0);
+            let pause = if audio_only {
+                demand
+                    .layers
+                    .iter()
+                    .any(Option::is_some)
+                    .then_some(VideoPause::AudioOnly)
+            } else {
+                Allocator::pause_reason(demand, *target).map(|reason| match reason {
+                    PauseReason::Bandwidth => VideoPause::Bandwidth,
+                    PauseReason::Hidden => VideoPause::Hidden,
+                })
+            };
+            paused_for_bandwidth |= pause == Some(VideoPause::Bandwidth);
+            if pause != video.reported_pause {
+                video.reported_pause = pause;
+                if let Some(publisher) = publisher {
+                    let _ = subscriber.notify(PeerEvent::VideoPaused { publisher, pause });
+                }
+            }
+        }
+        let subscriber = &mut self.peers[index];
+        if paused_for_bandwidth {
+            subscriber.paused_for += elapsed;
+        }
+        subscriber.sending = sending;
+        steer_probing(
+            subscriber,
+            sending - audio,
+            Allocator::probe_target(sending, audio, next_step),
+            now,
+        );
+    }
+
+    /// The participant ids of the publishers of `videos` (tracks of subscriber `index`).
+    fn video_publishers(
+        &self,
+        index: usize,
+        videos: &[(usize, VideoDemand)],
+    ) -> Vec<Option<crate::ParticipantId>> {
+        videos
+            .iter()
+            .map(|(slot, _)| {
+                let key = self.peers[index].tracks_out[*slot].source.peer;
+                self.peers
+                    .iter()
+                    .find(|p| p.key == key)
+                    .map(|p| p.participant.clone())
+            })
+            .collect()
+    }
+
+    /// Switches off layers nobody receives, and back on at once when someone needs them.
+    fn dynacast(&mut self, now: Instant) {
+        let recording = !self.taps.is_empty();
+        for publisher_index in 0..self.peers.len() {
+            let key = self.peers[publisher_index].key;
+            for track_index in 0..self.peers[publisher_index].tracks_in.len() {
+                let track = &self.peers[publisher_index].tracks_in[track_index];
+                if track.kind != MediaKind::Video || !track.is_simulcast() {
+                    continue;
+                }
+                let mut wanted = [false; MAX_LAYERS];
+                if recording {
+                    // Recordings keep the best picture the publisher can send.
+                    wanted[track.layers.len() - 1] = true;
+                }
+                for subscriber in &self.peers {
+                    for out in &subscriber.tracks_out {
+                        if out.source.peer != key || out.source.mid != track.mid {
+                            continue;
+                        }
+                        if let Some(video) = out.video() {
+                            // What it gets, what it switches to, and the next layer up within
+                            // what its tile shows: kept on so the subscriber can climb (and
+                            // so a layer the publisher's own uplink dropped can come back).
+                            let target = video.switch.target();
+                            let next = match target {
+                                Some(layer) => Some(layer + 1),
+                                None => Some(0),
+                            }
+                            .filter(|next| Some(*next) <= video.max_layer);
+                            for layer in
+                                [target, video.switch.current(), next].into_iter().flatten()
+                            {
+                                if let Some(slot) = wanted.get_mut(usize::from(layer)) {
+                                    *slot = true;
+                                }
+                            }
+                        }
+                    }
+                }
+                let publisher = &mut self.peers[publisher_index];
+                let track = &mut publisher.tracks_in[track_index];
+                if update_suspensions(track, &wanted, now) {
+                    let active = track
+                        .layers
+                        .iter()
+                        .filter(|l| !l.suspended)
+                        .filter_map(|l| l.rid.map(|rid| rid.to_string()))
+                        .collect();
+                    let mid = track.mid.to_string();
+                    let _ = publisher.notify(PeerEvent::PublishLayers { mid, active });
+                }
+            }
+        }
+    }
+
+    pub(super) fn report_quality(&mut self, now: Instant) {
+        for peer in &mut self.peers {
+            if !peer.connected {
+                continue;
+            }
+            let mut sample = LinkSample {
+                loss_down: peer.link.loss_down,
+                loss_up: peer.link.loss_up,
+                rtt: peer.link.rtt,
+                estimate: peer.estimate,
+                ..LinkSample::default()
+            };
+            for track in &peer.tracks_out {
+                if track.open_mid().is_none() {
+                    continue;
+                }
+                sample.receives = true;
+                if let Some(video) = track.video() {
+                    if video.reported_pause == Some(VideoPause::Bandwidth) {
+                        sample.videos_paused += 1;
+                    }
+                }
+            }
+            sample.videos_reduced = reduced_videos(peer);
+            let level = peer.quality.update(now, &sample);
+            let report = QualityReport {
+                level,
+                loss_pct: sample.worst_loss() * 100.0,
+                rtt_ms: sample
+                    .rtt
+                    .map(|rtt| u32::try_from(rtt.as_millis()).unwrap_or(u32::MAX)),
+                downlink_kbps: peer
+                    .estimate
+                    .map(|e| u32::try_from(e / 1_000).unwrap_or(u32::MAX)),
+                videos_paused: sample.videos_paused,
+                layer_switches: peer.layer_switches(),
+                paused_ms: u64::try_from(peer.paused_for.as_millis()).unwrap_or(u64::MAX),
+            };
+            tracing::debug!(
+                participant = %peer.participant,
+                level = level.as_str(),
+                estimate = peer.estimate,
+                loss_ceiling = peer.loss_ceiling,
+                sending = peer.sending,
+                loss = sample.worst_loss(),
+                rtt_ms = report.rtt_ms,
+                paused = sample.videos_paused,
+                "link"
+            );
+            let _ = peer.notify(PeerEvent::Quality(report));
+        }
+    }
+}
+
+/// Tells str0m's estimator what to keep up (the video sent; audio is not paced, so it does not
+/// count towards padding) and what to probe towards: the next step up only, since probing far
+/// beyond it on a weak link fills its queue. Small changes are left alone and raises are spaced
+/// out, as each raise sends a probe.
+fn steer_probing(subscriber: &mut Peer, video: u64, target: u64, now: Instant) {
+    let current = subscriber.probe_desired;
+    let estimate = subscriber.estimate.unwrap_or(0);
+    if estimate >= current {
+        subscriber.probe_misses = 0;
+    }
+    let backoff =
+        (PROBE_BACKOFF * 2u32.saturating_pow(subscriber.probe_misses)).min(PROBE_BACKOFF_LONGEST);
+    let waited = subscriber
+        .probe_raised
+        .is_none_or(|at| now.saturating_duration_since(at) >= backoff);
+    let differs = (target as f64 - current as f64).abs() > current as f64 * PROBE_TARGET_SLACK;
+    let desired = if target < current && differs {
+        target
+    } else if target > current && (differs || current == video) && (estimate >= current || waited) {
+        // A raise makes str0m probe towards it.
+        if estimate < current {
+            subscriber.probe_misses += 1;
+        }
+        subscriber.probe_raised = Some(now);
+        target
+    } else if target > estimate && current > video && waited {
+        // The last probe did not lift the estimate enough: step back for a moment, so that the
+        // next raise probes again.
+        video
+    } else {
+        current
+    };
+    subscriber.probe_desired = desired;
+    subscriber
+        .rtc
+        .bwe()
+        .set_bitrate(Bitrate::bps(video), Bitrate::bps(desired.max(video)));
+    subscriber.needs_poll = true;
+}
+
+/// Videos this subscriber gets below the layer its tile wants, because of bandwidth.
+fn reduced_videos(peer: &Peer) -> u32 {
+    peer.tracks_out
+        .iter()
+        .filter_map(|t| t.video())
+        .filter(|v| v.reduced)
+        .count() as u32
+}
+
+/// The highest layer worth sending `subscriber` of `source`, from the size it shows it at.
+fn wanted_layer(subscriber: &Peer, publisher: PeerKey, source: &TrackIn) -> Option<u8> {
+    let top = (source.layers.len().max(1) - 1) as u8;
+    if subscriber.wishes.audio_only {
+        return None;
+    }
+    let Some(views) = &subscriber.wishes.views else {
+        return Some(top);
+    };
+    let &(_, width, height) = views.iter().find(|(key, _, _)| *key == publisher)?;
+    if width == 0 || height == 0 {
+        return None;
+    }
+    let count = source.layers.len();
+    // Shown at most this large; a layer slightly smaller still looks sharp.
+    let needed = (height.max(width * 9 / 16) as f32 * 0.85) as u32;
+    (0..count)
+        .find(|&i| {
+            let nominal = NOMINAL_HEIGHTS[MAX_LAYERS - count + i];
+            source.layers[i].height.unwrap_or(nominal) >= needed
+        })
+        .map_or(Some(top), |i| Some(i as u8))
+}
+
+/// Marks layers nobody wants as switched off after a while, and wanted ones as on; returns
+/// whether the set of active layers changed.
+fn update_suspensions(track: &mut TrackIn, wanted: &[bool; MAX_LAYERS], now: Instant) -> bool {
+    let mut changed = false;
+    for (layer, wanted) in track.layers.iter_mut().zip(wanted) {
+        if let Some(resumed) = layer.resumed_at {
+            if layer.flowing(now) {
+                layer.resumed_at = None;
+            } else if now.saturating_duration_since(resumed) >= RESUME_GRACE {
+                // Asked back on, never came: the publisher's uplink cannot carry it.
+                layer.resumed_at = None;
+                layer.unavailable_until = Some(now + UNAVAILABLE_FOR);
+            }
+        }
+        if *wanted {
+            layer.unwanted_since = None;
+            if layer.suspended {
+                layer.suspended = false;
+                layer.resumed_at = Some(now);
+                changed = true;
+            }
+        } else {
+            let since = *layer.unwanted_since.get_or_insert(now);
+            if !layer.suspended && now.saturating_duration_since(since) >= DYNACAST_DELAY {
+                layer.suspended = true;
+                changed = true;
+            }
+        }
+    }
+    changed
+}

@@ -1,0 +1,482 @@
+//! The room with simulated participants on simulated time: forwarding, layer choice under
+//! bandwidth caps and loss, pausing, dynacast and quality, without sockets or a wall clock.
+
+use std::time::Duration;
+
+use str0m::media::MediaKind;
+
+use crate::handle::{JoinOptions, TileView, VideoPause};
+use crate::sim::client::Received;
+use crate::sim::Sim;
+
+const HOST: JoinOptions = JoinOptions {
+    may_publish: true,
+    host: true,
+};
+const PARTY: JoinOptions = JoinOptions {
+    may_publish: true,
+    host: false,
+};
+
+/// The video packets `to` received from `from` in `window` seconds of simulated time.
+fn video_from(sim: &Sim, to: usize, from: usize, window: (f64, f64)) -> Vec<&Received> {
+    received_from(sim, to, from, MediaKind::Video, window)
+}
+
+fn received_from(
+    sim: &Sim,
+    to: usize,
+    from: usize,
+    kind: MediaKind,
+    (start, end): (f64, f64),
+) -> Vec<&Received> {
+    let client = &sim.participants[to].client;
+    let publisher = sim.participants[from].id.0.as_str();
+    client
+        .received
+        .iter()
+        .filter(|r| r.kind == kind)
+        .filter(|r| {
+            client
+                .rtc
+                .media(r.mid)
+                .is_some_and(|m| m.stream_id() == publisher)
+        })
+        .filter(|r| {
+            let at = r.at.saturating_duration_since(sim.start).as_secs_f64();
+            at >= start && at < end
+        })
+        .collect()
+}
+
+/// The layers of the frames in `packets`, in order, each run of equal layers once.
+fn layer_runs(packets: &[&Received]) -> Vec<u8> {
+    let mut runs = Vec::new();
+    for layer in packets.iter().filter_map(|p| p.layer) {
+        if runs.last() != Some(&layer) {
+            runs.push(layer);
+        }
+    }
+    runs
+}
+
+#[test]
+fn on_open_links_everyone_gets_the_top_layer_and_every_voice() {
+    let mut sim = Sim::new();
+    let a = sim.join("a", HOST, true);
+    let b = sim.join("b", PARTY, true);
+    sim.run_for(Duration::from_secs(10));
+    let video = video_from(&sim, b, a, (5.0, 10.0));
+    assert!(!video.is_empty(), "b received no video from a");
+    assert_eq!(layer_runs(&video), vec![2], "b gets a's top layer");
+    let audio = received_from(&sim, b, a, MediaKind::Audio, (5.0, 10.0));
+    assert!(audio.len() >= 240, "{} audio packets in 5 s", audio.len());
+    let video = video_from(&sim, a, b, (5.0, 10.0));
+    assert_eq!(layer_runs(&video), vec![2], "a gets b's top layer");
+}
+
+/// Across every switch and pause, what `to` received of `from`'s video is one stream a decoder
+/// can follow: sequence numbers and RTP times never go back, and each frame's picture id follows
+/// the previous frame's (by more than one only where frames were lost on the way).
+fn assert_continuous(sim: &Sim, to: usize, from: usize) {
+    let video = video_from(sim, to, from, (0.0, f64::MAX));
+    let mut frames = 0;
+    for pair in video.windows(2) {
+        let (before, after) = (pair[0], pair[1]);
+        if after.seq_no <= before.seq_no {
+            // A resend of a lost packet arrives late; it is older, not a new stream.
+            continue;
+        }
+        let forward = after.rtp_time.wrapping_sub(before.rtp_time);
+        assert!(
+            forward < 1 << 31,
+            "RTP time went back: {before:?} → {after:?}"
+        );
+    }
+    let starts: Vec<&&Received> = video.iter().filter(|p| p.starts_frame).collect();
+    for pair in starts.windows(2) {
+        let (Some(a), Some(b)) = (pair[0].picture_id, pair[1].picture_id) else {
+            continue;
+        };
+        let step = (u32::from(b) + 32_768 - u32::from(a)) % 32_768;
+        assert!(
+            (1..64).contains(&step) || pair[1].seq_no < pair[0].seq_no,
+            "picture id {a} then {b} (frame {frames})"
+        );
+        frames += 1;
+    }
+    assert!(frames > 0, "no frames");
+}
+
+/// The longest time `to` went without a new frame from `from` in the window.
+fn longest_freeze(sim: &Sim, to: usize, from: usize, window: (f64, f64)) -> Duration {
+    let starts: Vec<_> = video_from(sim, to, from, window)
+        .into_iter()
+        .filter(|p| p.starts_frame)
+        .map(|p| p.at)
+        .collect();
+    let mut longest = Duration::ZERO;
+    let mut last = sim.start + Duration::from_secs_f64(window.0);
+    for at in starts {
+        longest = longest.max(at.saturating_duration_since(last));
+        last = at;
+    }
+    let end = (sim.start + Duration::from_secs_f64(window.1)).min(sim.now);
+    longest.max(end.saturating_duration_since(last))
+}
+
+#[test]
+fn a_capped_downlink_settles_on_the_low_layers_keeps_every_voice_and_climbs_back() {
+    let mut sim = Sim::new();
+    let a = sim.join("a", HOST, true);
+    let b = sim.join("b", PARTY, true);
+    let c = sim.join("c", PARTY, true);
+    sim.run_for(Duration::from_secs(8));
+    assert_eq!(layer_runs(&video_from(&sim, c, a, (6.0, 8.0))), vec![2]);
+
+    // Room for the two voices and both low layers, not more.
+    sim.participants[c].down.rate = Some(450_000);
+    sim.run_for(Duration::from_secs(42));
+    for from in [a, b] {
+        let settled = video_from(&sim, c, from, (40.0, 50.0));
+        assert_eq!(
+            layer_runs(&settled),
+            vec![0],
+            "c settles on {from}'s low layer:\n{}",
+            timeline(&sim, c)
+        );
+        let freeze = longest_freeze(&sim, c, from, (40.0, 50.0));
+        assert!(
+            freeze < Duration::from_secs(1),
+            "{freeze:?} without a frame"
+        );
+    }
+    // The voices come through from the moment the link has been relieved (within 5 s of the
+    // cap) to the end.
+    for from in [a, b] {
+        let voice = received_from(&sim, c, from, MediaKind::Audio, (13.0, 50.0)).len();
+        assert!(voice >= 37 * 50 * 98 / 100, "{voice} of 1850 voice packets");
+    }
+    // The others are not held back by c.
+    assert_eq!(layer_runs(&video_from(&sim, a, b, (40.0, 50.0))), vec![2]);
+
+    sim.participants[c].down.rate = None;
+    sim.run_for(Duration::from_secs(30));
+    for from in [a, b] {
+        let after = video_from(&sim, c, from, (70.0, 80.0));
+        assert!(
+            !after.is_empty() && after.iter().filter_map(|p| p.layer).all(|l| l >= 1),
+            "c climbs back: {:?}",
+            layer_runs(&after)
+        );
+        assert_continuous(&sim, c, from);
+    }
+}
+
+#[test]
+fn a_cap_below_the_voices_and_the_lowest_layer_pauses_video_and_keeps_audio() {
+    let mut sim = Sim::new();
+    let a = sim.join("a", HOST, true);
+    let b = sim.join("b", PARTY, true);
+    let c = sim.join("c", PARTY, true);
+    sim.run_for(Duration::from_secs(6));
+    sim.participants[c].down.rate = Some(150_000);
+    sim.run_for(Duration::from_secs(24));
+    let paused: Vec<_> = sim.participants[c]
+        .pauses
+        .iter()
+        .filter(|(_, _, pause)| *pause == Some(VideoPause::Bandwidth))
+        .map(|(_, who, _)| who.0.clone())
+        .collect();
+    assert!(paused.contains(&"b".to_owned()), "{paused:?}");
+    for from in [a, b] {
+        let voice = received_from(&sim, c, from, MediaKind::Audio, (20.0, 30.0)).len();
+        assert!(
+            voice >= 500 * 90 / 100,
+            "{voice} of 500 voice packets from {from}"
+        );
+    }
+    let video = video_from(&sim, c, b, (20.0, 30.0));
+    assert!(
+        video.len() < 10,
+        "{} video packets while paused",
+        video.len()
+    );
+
+    sim.participants[c].down.rate = None;
+    sim.run_for(Duration::from_secs(20));
+    let resumed = sim.participants[c]
+        .pauses
+        .iter()
+        .any(|(_, who, pause)| who.0 == "b" && pause.is_none());
+    assert!(
+        resumed,
+        "b's video resumes: {:?}",
+        sim.participants[c].pauses
+    );
+    assert!(!video_from(&sim, c, b, (45.0, 50.0)).is_empty());
+    assert_continuous(&sim, c, b);
+}
+
+#[test]
+fn small_tiles_get_the_low_layer_even_on_a_fast_link() {
+    let mut sim = Sim::new();
+    let a = sim.join("a", HOST, true);
+    let b = sim.join("b", PARTY, true);
+    let c = sim.join("c", PARTY, true);
+    sim.run_for(Duration::from_secs(3));
+    let view = vec![
+        TileView {
+            publisher: sim.participants[a].id.clone(),
+            width: 240,
+            height: 135,
+        },
+        TileView {
+            publisher: sim.participants[b].id.clone(),
+            width: 1280,
+            height: 720,
+        },
+    ];
+    let id = sim.participants[c].id.clone();
+    let now = sim.now;
+    sim.room.set_view(&id, &view, now);
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(layer_runs(&video_from(&sim, c, a, (8.0, 13.0))), vec![0]);
+    assert_eq!(layer_runs(&video_from(&sim, c, b, (8.0, 13.0))), vec![2]);
+    // A tile left out of the view is not shown: its video is not sent at all.
+    let now = sim.now;
+    sim.room.set_view(&id, &view[1..], now);
+    sim.run_for(Duration::from_secs(3));
+    assert!(video_from(&sim, c, a, (14.0, 16.0)).is_empty());
+    assert!(sim.participants[c]
+        .pauses
+        .iter()
+        .any(|(_, who, pause)| who.0 == "a" && *pause == Some(VideoPause::Hidden)));
+}
+
+#[test]
+fn a_layer_nobody_receives_is_switched_off_at_the_publisher_and_back_on_when_needed() {
+    let mut sim = Sim::new();
+    let a = sim.join("a", HOST, true);
+    let b = sim.join("b", PARTY, false);
+    sim.run_for(Duration::from_secs(2));
+    let id = sim.participants[b].id.clone();
+    let small = vec![TileView {
+        publisher: sim.participants[a].id.clone(),
+        width: 320,
+        height: 180,
+    }];
+    let now = sim.now;
+    sim.room.set_view(&id, &small, now);
+    sim.run_for(Duration::from_secs(6));
+    assert_eq!(
+        sim.participants[a].client.active_layers(),
+        vec![true, false, false]
+    );
+    let (_, last) = sim.participants[a].publish_layers.last().expect("told");
+    assert_eq!(last, &vec!["q".to_owned()]);
+
+    let large = vec![TileView {
+        width: 1280,
+        height: 720,
+        ..small[0].clone()
+    }];
+    let asked = sim.now;
+    sim.room.set_view(&id, &large, asked);
+    sim.run_for(Duration::from_millis(1_500));
+    // The next layer up is switched back on as soon as b is given it (after the short wait
+    // for an increase on an ample link)...
+    let (_, active) = sim.participants[a].publish_layers.last().expect("told");
+    assert!(active.contains(&"h".to_owned()), "{active:?}");
+    // ...and the top one when b climbs to it.
+    sim.run_for(Duration::from_secs(8));
+    // b now gets the top layer: it is on, and the lowest, which nobody gets now, is off.
+    let active = sim.participants[a].client.active_layers();
+    assert!(active[2] && !active[0], "{active:?}");
+    assert_eq!(layer_runs(&video_from(&sim, b, a, (16.0, 17.5))), vec![2]);
+    assert_continuous(&sim, b, a);
+}
+
+#[test]
+fn a_top_layer_that_stops_at_the_publisher_is_replaced_without_a_long_freeze() {
+    let mut sim = Sim::new();
+    let a = sim.join("a", HOST, true);
+    let b = sim.join("b", PARTY, true);
+    sim.run_for(Duration::from_secs(8));
+    assert_eq!(layer_runs(&video_from(&sim, b, a, (6.0, 8.0))), vec![2]);
+    // a's uplink can no longer carry its top layer; its browser stops sending it.
+    sim.participants[a].client.set_layer_sending(2, false);
+    sim.run_for(Duration::from_secs(8));
+    assert_eq!(layer_runs(&video_from(&sim, b, a, (12.0, 16.0))), vec![1]);
+    let freeze = longest_freeze(&sim, b, a, (7.0, 16.0));
+    assert!(
+        freeze < Duration::from_secs(2),
+        "{freeze:?} without a frame"
+    );
+    sim.participants[a].client.set_layer_sending(2, true);
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(
+        layer_runs(&video_from(&sim, b, a, (22.0, 26.0))),
+        vec![2],
+        "{:?}\n{}",
+        sim.participants[a].publish_layers,
+        timeline(&sim, b)
+    );
+    assert_continuous(&sim, b, a);
+}
+
+#[test]
+fn when_bandwidth_is_short_the_host_keeps_video_first() {
+    let mut sim = Sim::new();
+    let b = sim.join("b", PARTY, true);
+    let a = sim.join("a", HOST, true);
+    let c = sim.join("c", PARTY, true);
+    let d = sim.join("d", PARTY, false);
+    sim.run_for(Duration::from_secs(5));
+    // Room for three voices and one low layer.
+    sim.participants[d].down.rate = Some(420_000);
+    sim.run_for(Duration::from_secs(40));
+    // In every second of the last ten, if anyone's video got through, the host's did; and
+    // the host's got through most of the time.
+    let mut host_seconds = 0;
+    for second in 35..45 {
+        let window = (f64::from(second), f64::from(second) + 1.0);
+        let parties = video_from(&sim, d, b, window).len() + video_from(&sim, d, c, window).len();
+        let host = video_from(&sim, d, a, window).len();
+        assert!(
+            parties == 0 || host > 0,
+            "second {second}: parties' video without the host's:\n{}",
+            timeline(&sim, d)
+        );
+        host_seconds += usize::from(host > 0);
+    }
+    assert!(
+        host_seconds >= 7,
+        "the host's video in {host_seconds} of 10 seconds:\n{}",
+        timeline(&sim, d)
+    );
+}
+
+#[test]
+fn a_lossy_link_is_marked_poor_and_a_clean_one_good() {
+    let mut sim = Sim::new();
+    let a = sim.join("a", HOST, true);
+    let c = sim.join("c", PARTY, true);
+    sim.participants[c].down.loss = 0.2;
+    sim.participants[c].down.delay = Duration::from_millis(150);
+    sim.participants[c].up.delay = Duration::from_millis(150);
+    sim.run_for(Duration::from_secs(15));
+    let last = |i: usize| sim.participants[i].quality.last().map(|(_, q)| q.clone());
+    let c_report = last(c).expect("c has a report");
+    assert_eq!(c_report.level, crate::QualityLevel::Poor, "{c_report:?}");
+    let worst = sim.participants[c]
+        .quality
+        .iter()
+        .map(|(_, q)| q.loss_pct)
+        .fold(0.0, f32::max);
+    assert!(worst > 10.0, "worst loss {worst} %");
+    assert!(
+        c_report.rtt_ms.is_some_and(|rtt| rtt >= 250),
+        "{c_report:?}"
+    );
+    let a_report = last(a).expect("a has a report");
+    assert_eq!(a_report.level, crate::QualityLevel::Good, "{a_report:?}");
+}
+
+#[test]
+fn nonsense_from_clients_does_no_harm() {
+    let mut sim = Sim::new();
+    let a = sim.join("a", HOST, true);
+    let b = sim.join("b", PARTY, true);
+    let id = sim.participants[b].id.clone();
+    let mut tiles: Vec<TileView> = (0..1_000)
+        .map(|i| TileView {
+            publisher: crate::ParticipantId(format!("nobody-{i}")),
+            width: u32::MAX,
+            height: u32::MAX,
+        })
+        .collect();
+    tiles.push(TileView {
+        publisher: sim.participants[a].id.clone(),
+        width: u32::MAX,
+        height: 0,
+    });
+    for round in 0..20 {
+        let now = sim.now;
+        sim.room.set_view(&id, &tiles, now);
+        sim.room.set_audio_only(&id, round % 2 == 0, now);
+        sim.room
+            .set_audio_only(&crate::ParticipantId("ghost".into()), true, now);
+        sim.room.leave(&crate::ParticipantId("ghost".into()));
+        sim.run_for(Duration::from_millis(300));
+    }
+    // The estimate collapses to almost nothing: voices only, and nothing breaks.
+    sim.participants[b].down.rate = Some(20_000);
+    sim.run_for(Duration::from_secs(10));
+    sim.participants[b].down.rate = None;
+    let now = sim.now;
+    sim.room.set_audio_only(&id, false, now);
+    sim.room.set_view(&id, &[], now);
+    sim.run_for(Duration::from_secs(2));
+    let now = sim.now;
+    sim.room.set_view(
+        &id,
+        &[TileView {
+            publisher: sim.participants[a].id.clone(),
+            width: 640,
+            height: 360,
+        }],
+        now,
+    );
+    sim.run_for(Duration::from_secs(15));
+    assert!(!video_from(&sim, b, a, (30.0, 36.0)).is_empty());
+    assert_continuous(&sim, b, a);
+}
+
+/// A per-second account of what `to` received, for failure messages while tuning.
+#[allow(dead_code)]
+fn timeline(sim: &Sim, to: usize) -> String {
+    let mut lines = Vec::new();
+    let seconds = sim.elapsed() as usize;
+    for second in 0..seconds {
+        let window = (second as f64, second as f64 + 1.0);
+        let mut line = format!("{second:>3}s");
+        for from in 0..sim.participants.len() {
+            if from == to {
+                continue;
+            }
+            let video = video_from(sim, to, from, window);
+            let frames = video.iter().filter(|p| p.starts_frame).count();
+            let audio = received_from(sim, to, from, MediaKind::Audio, window).len();
+            line += &format!(
+                " | {}: v{:?} f{frames} a{audio}",
+                sim.participants[from].id,
+                layer_runs(&video)
+            );
+        }
+        let report = sim.participants[to]
+            .quality
+            .iter()
+            .rfind(|(at, _)| at.saturating_duration_since(sim.start).as_secs_f64() <= window.1)
+            .map(|(_, q)| format!(" est {:?} loss {:.1}", q.downlink_kbps, q.loss_pct));
+        line += &report.unwrap_or_default();
+        lines.push(line);
+    }
+    lines.join("\n")
+}
+
+#[test]
+fn a_publisher_who_leaves_stops_being_forwarded_and_the_room_goes_on() {
+    let mut sim = Sim::new();
+    let a = sim.join("a", HOST, true);
+    let b = sim.join("b", PARTY, true);
+    let c = sim.join("c", PARTY, true);
+    sim.run_for(Duration::from_secs(4));
+    assert!(!video_from(&sim, c, b, (3.0, 4.0)).is_empty());
+    sim.leave(b);
+    sim.run_for(Duration::from_secs(4));
+    assert!(video_from(&sim, c, b, (5.0, 8.0)).is_empty());
+    assert!(received_from(&sim, c, b, MediaKind::Audio, (5.0, 8.0)).is_empty());
+    assert_eq!(layer_runs(&video_from(&sim, c, a, (6.0, 8.0))), vec![2]);
+    assert_continuous(&sim, c, a);
+}
