@@ -62,15 +62,18 @@ export function setText(el, key, vars) {
   return el;
 }
 
-export function setLabel(el, key) {
+export function setLabel(el, key, vars) {
   el.dataset.i18nLabel = key;
-  el.setAttribute('aria-label', t(key));
-  el.title = t(key);
+  if (vars) el.dataset.i18nLabelVars = JSON.stringify(vars);
+  else delete el.dataset.i18nLabelVars;
+  el.setAttribute('aria-label', t(key, vars));
+  el.title = t(key, vars);
   return el;
 }
 
 // Inline SVG icons, drawn here so nothing is fetched from elsewhere. 24x24 stroke paths.
 const ICONS = {
+  voice: 'M4 15v-3a8 8 0 0 1 16 0v3M4 15h3v5H4zM17 15h3v5h-3z',
   mic: 'M12 3a3 3 0 0 0-3 3v6a3 3 0 0 0 6 0V6a3 3 0 0 0-3-3zM5 11a7 7 0 0 0 14 0M12 18v3',
   'mic-off': 'M12 3a3 3 0 0 0-3 3v6a3 3 0 0 0 6 0V6a3 3 0 0 0-3-3zM5 11a7 7 0 0 0 14 0M12 18v3M3 3l18 18',
   cam: 'M3 7h12v10H3zM15 10l6-3v10l-6-3',

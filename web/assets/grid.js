@@ -1,14 +1,20 @@
-// The video grid: one tile per participant, with name, role and muted icons.
+// The video grid: one tile per participant, with name, role, muted icons and connection quality.
 // Remote media arrives as one MediaStream per participant (the stream id is the participant id),
 // so each tile has a single <video> that plays both its picture and its sound.
+// Tiles carry data-video-paused (why the SFU stopped sending its video, if it did) and
+// data-quality for tests and styles.
 import { h, icon, setText, setLabel } from './dom.js';
+import { qualityMark, showQuality } from './quality.js';
 
 export class Grid {
   // onKick(participant) is offered on other people's tiles when canKick is true.
-  constructor({ onKick, onSoundBlocked }) {
+  // onLayout() runs when tiles come or go (the room reports tile sizes to the SFU).
+  constructor({ onKick, onSoundBlocked, onLayout }) {
     this.onKick = onKick;
     this.onSoundBlocked = onSoundBlocked;
+    this.onLayout = onLayout || (() => {});
     this.canKick = false;
+    this.audioOnly = false; // voice-only mode: no picture anywhere, avatars instead
     this.tiles = new Map(); // participant id -> { el, video, participant }
     this.streams = new Map(); // participant id -> MediaStream that arrived before its tile
     this.empty = h('p', { class: 'grid-empty', i18n: 'room.alone' });
@@ -22,6 +28,7 @@ export class Grid {
       tile = this.createTile(p, self);
       this.tiles.set(p.id, tile);
       this.el.append(tile.el);
+      this.onLayout();
     }
     tile.participant = { ...tile.participant, ...p };
     this.render(tile);
@@ -43,6 +50,14 @@ export class Grid {
     setLabel(micOff, 'room.mic_is_off');
     setLabel(camOff, 'room.cam_is_off');
     const avatar = h('div', { class: 'tile-avatar', 'aria-hidden': 'true' });
+    // The SFU stopped this video because our link cannot carry it: say so, or people think
+    // the other side froze or left.
+    const pausedName = h('span', { class: 'tile-paused-name' });
+    const paused = h('div', { class: 'tile-paused', testid: 'video-paused', hidden: true },
+      pausedName, h('span', { class: 'tile-paused-note', i18n: 'room.video_paused_weak' }));
+    const voiceOnly = self && h('span', { class: 'tile-flag tile-voice', hidden: true }, icon('voice'));
+    if (voiceOnly) setLabel(voiceOnly, 'room.audio_only');
+    const quality = qualityMark();
     const kick = h('button', {
       class: 'tile-kick',
       testid: 'kick-button',
@@ -56,10 +71,12 @@ export class Grid {
       { class: self ? 'tile self' : 'tile', testid: 'tile', dataset: { participantId: p.id } },
       video,
       avatar,
-      h('div', { class: 'tile-label' }, name, self && h('span', { class: 'tile-me', i18n: 'room.me' }), role, micOff, camOff),
+      paused,
+      quality.el,
+      h('div', { class: 'tile-label' }, name, self && h('span', { class: 'tile-me', i18n: 'room.me' }), role, micOff, camOff, voiceOnly),
       kick,
     );
-    return { el, video, name, role, micOff, camOff, avatar, kick, self, participant: {} };
+    return { el, video, name, role, micOff, camOff, avatar, paused, pausedName, voiceOnly, quality, kick, self, participant: {}, pausedReason: null };
   }
 
   render(tile) {
@@ -72,7 +89,18 @@ export class Grid {
     tile.camOff.hidden = !p.video_muted;
     tile.el.dataset.audioMuted = String(!!p.audio_muted);
     tile.el.dataset.videoMuted = String(!!p.video_muted);
-    tile.el.classList.toggle('no-video', !!p.video_muted || !this.hasVideo(tile));
+    tile.pausedName.textContent = p.name || '';
+    const pausedReason = tile.pausedReason;
+    if (pausedReason) tile.el.dataset.videoPaused = pausedReason;
+    else delete tile.el.dataset.videoPaused;
+    tile.paused.hidden = pausedReason !== 'bandwidth';
+    tile.el.classList.toggle('weak-paused', pausedReason === 'bandwidth');
+    // A paused video would show its last frame, frozen; the avatar says more. `hidden` (the tile
+    // is out of sight) needs nothing: by the time it is seen again, the video is back.
+    const stopped = pausedReason === 'bandwidth' || pausedReason === 'audio_only';
+    tile.el.classList.toggle('no-video', !!p.video_muted || !this.hasVideo(tile) || this.audioOnly || stopped);
+    if (tile.voiceOnly) tile.voiceOnly.hidden = !this.audioOnly;
+    if (tile.self) tile.el.dataset.audioOnly = String(this.audioOnly);
     tile.kick.hidden = !(this.canKick && !tile.self && !p.is_host);
   }
 
@@ -88,6 +116,30 @@ export class Grid {
     tile.participant = { ...before, audio_muted: audioMuted, video_muted: videoMuted };
     this.render(tile);
     return before;
+  }
+
+  // video_paused from the server: reason `bandwidth`, `hidden` or `audio_only`.
+  setVideoPaused(id, paused, reason) {
+    const tile = this.tiles.get(id);
+    if (!tile) return;
+    tile.pausedReason = paused ? String(reason || 'bandwidth') : null;
+    this.render(tile);
+  }
+
+  // One entry of a `quality` message. showLine: the numbers as a line on the tile (for the host).
+  setQuality(entry, { showLine = false } = {}) {
+    const tile = entry && this.tiles.get(entry.participant_id);
+    if (!tile) return null;
+    const level = showQuality(tile.quality, entry, { showLine: showLine && !tile.self });
+    if (level) tile.el.dataset.quality = level;
+    else delete tile.el.dataset.quality;
+    return level;
+  }
+
+  // Voice-only mode: every tile shows its avatar, ours marked so we know why.
+  setAudioOnly(on) {
+    this.audioOnly = on;
+    for (const tile of this.tiles.values()) this.render(tile);
   }
 
   setCanKick(canKick) {
@@ -152,6 +204,7 @@ export class Grid {
     tile.el.remove();
     this.tiles.delete(id);
     this.updateEmpty();
+    this.onLayout();
   }
 
   // Drops every remote picture (the peer connection was replaced); tiles stay.

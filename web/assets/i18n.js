@@ -240,6 +240,22 @@ const TABLE = {
   'room.start_recording': ['开始录像', 'Start recording'],
   'room.stop_recording': ['停止录像', 'Stop recording'],
   'room.stop_recording_confirm': ['确定要停止录像吗？', 'Stop recording?'],
+  'room.audio_only': ['仅语音', 'Voice only'],
+  'room.audio_only_enter': ['改为仅语音：不收发画面，声音更稳', 'Switch to voice only: no video sent or received, steadier sound'],
+  'room.audio_only_leave': ['恢复视频', 'Turn video back on'],
+  'room.video_paused_weak': ['网络较弱，画面已暂停', 'Video paused, weak network'],
+
+  'suggest.audio_only': ['您的网络很弱。改为仅语音，声音会更清楚。', 'Your network is very weak. Switch to voice only for clearer sound.'],
+  'suggest.audio_only_button': ['改为仅语音', 'Switch to voice only'],
+  'suggest.dismiss': ['不用了', 'No, thanks'],
+
+  'quality.good': ['网络良好', 'Good connection'],
+  'quality.fair': ['网络一般', 'Fair connection'],
+  'quality.poor': ['网络较差', 'Poor connection'],
+  'quality.good_details': ['网络良好：丢包 {loss}%，延迟 {rtt} 毫秒，下行 {down} kbit/s', 'Good connection: loss {loss}%, round trip {rtt} ms, downlink {down} kbit/s'],
+  'quality.fair_details': ['网络一般：丢包 {loss}%，延迟 {rtt} 毫秒，下行 {down} kbit/s', 'Fair connection: loss {loss}%, round trip {rtt} ms, downlink {down} kbit/s'],
+  'quality.poor_details': ['网络较差：丢包 {loss}%，延迟 {rtt} 毫秒，下行 {down} kbit/s', 'Poor connection: loss {loss}%, round trip {rtt} ms, downlink {down} kbit/s'],
+  'quality.details': ['丢包 {loss}% · 延迟 {rtt} 毫秒 · 下行 {down} kbit/s', 'Loss {loss}% · RTT {rtt} ms · Down {down} kbit/s'],
 
   'rec.notice': ['录像将在 {n} 秒后开始', 'Recording starts in {n} s'],
   'rec.starting': ['录像即将开始', 'Recording is about to start'],
@@ -277,6 +293,8 @@ const TABLE = {
   'event.recording_off': ['录像已停止', 'Recording has stopped'],
   'event.consent_yes': ['{name} 同意录像', '{name} agreed to the recording'],
   'event.consent_no': ['{name} 不同意录像', '{name} objected to the recording'],
+  'event.audio_only_on': ['已改为仅语音：不收发画面', 'Voice only: no video is sent or received'],
+  'event.audio_only_off': ['已恢复视频', 'Video is back on'],
 
   'banner.connecting': ['正在连接…', 'Connecting…'],
   'banner.reconnecting': ['网络不稳定，正在重新连接…', 'The network is unstable, reconnecting…'],
@@ -371,7 +389,8 @@ function translateDom(root) {
   }
   for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const el of root.querySelectorAll('[data-i18n-label]')) {
-    el.setAttribute('aria-label', t(el.dataset.i18nLabel));
-    el.title = t(el.dataset.i18nLabel);
+    const vars = el.dataset.i18nLabelVars ? JSON.parse(el.dataset.i18nLabelVars) : undefined;
+    el.setAttribute('aria-label', t(el.dataset.i18nLabel, vars));
+    el.title = t(el.dataset.i18nLabel, vars);
   }
 }

@@ -1,9 +1,11 @@
 // Camera and microphone: getting them with fallbacks, and a live microphone level.
 
-// 640x360 is enough for a face on a phone screen and spares cheap phones and rural uplinks.
+// 720p where the camera has it, sent as simulcast layers down to 320x180 (layers.js): the browser
+// drops the top layers its uplink cannot carry, the SFU switches off layers nobody receives and
+// gives each viewer only the layer its link and tile need. `ideal`: cheap cameras give less.
 const VIDEO = {
-  width: { ideal: 640 },
-  height: { ideal: 360 },
+  width: { ideal: 1280 },
+  height: { ideal: 720 },
   frameRate: { ideal: 24, max: 30 },
   facingMode: 'user',
 };

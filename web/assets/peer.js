@@ -4,22 +4,33 @@
 // time other people's tracks are added or removed and we answer. The server is ICE-lite and puts
 // its candidate in its SDP, so we only trickle ours. Methods are called from the signaling queue,
 // one at a time, which is what keeps offers and answers in order.
+//
+// The camera goes out as simulcast layers where it can (layers.js); `video` is its sender, for
+// publish_layers and voice-only mode.
+import { cameraEncodings, offerSendsVp8Simulcast, VideoSender } from './layers.js';
 
 export class Peer {
   // localStream: our MediaStream or null; publish: false for observers.
   // send(msg): to the signaling socket. onTrack(participantId, stream). onState(connectionState).
-  constructor({ localStream, publish, send, onTrack, onState }) {
-    this.send = send;
-    this.onState = onState;
+  // onLayers({rids, active, sending}): what our video sender is configured to send.
+  constructor({ localStream, publish, send, onTrack, onState, onLayers }) {
+    Object.assign(this, { localStream, publish, send, onTrack, onState, onLayers });
     this.offerPending = false; // our offer was sent and its answer has not come yet
     this.closed = false;
+    this.build({ simulcast: true });
+  }
+
+  build({ simulcast }) {
     const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' });
     this.pc = pc;
+    this.video = null;
 
     const kinds = new Set();
-    if (publish && localStream) {
-      for (const track of localStream.getTracks()) {
-        pc.addTransceiver(track, { direction: 'sendonly', streams: [localStream] });
+    const stream = this.localStream;
+    if (this.publish && stream) {
+      for (const track of stream.getTracks()) {
+        if (track.kind === 'video') this.video = this.addCamera(track, simulcast);
+        else pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
         kinds.add(track.kind);
       }
     }
@@ -36,15 +47,45 @@ export class Peer {
     };
     pc.ontrack = (ev) => {
       // The server sets each track's stream id to the publishing participant's id.
-      const stream = ev.streams && ev.streams[0];
-      if (stream) onTrack(stream.id, stream);
+      const remote = ev.streams && ev.streams[0];
+      if (remote) this.onTrack(remote.id, remote);
       else console.warn('peer: a track arrived without a stream id; cannot tell whose it is');
     };
     pc.onconnectionstatechange = () => !this.closed && this.onState(pc.connectionState);
   }
 
-  async offer() {
+  addCamera(track, simulcast) {
+    const init = { direction: 'sendonly', streams: [this.localStream] };
+    const encodings = simulcast ? cameraEncodings(track) : null;
+    if (encodings) {
+      try {
+        const transceiver = this.pc.addTransceiver(track, { ...init, sendEncodings: encodings });
+        return new VideoSender(transceiver, track, encodings, this.onLayers);
+      } catch (e) {
+        console.warn('peer: this browser refused simulcast; sending one encoding', e);
+      }
+    }
+    return new VideoSender(this.pc.addTransceiver(track, init), track, null, this.onLayers);
+  }
+
+  // Before our first offer is out: a camera transceiver that will not carry VP8 (H.264 only) is
+  // rebuilt with one plain encoding. A fresh connection rather than a stopped transceiver, which
+  // Chromium can leave tangled with its replacement's m-line.
+  async firstOffer() {
     const offer = await this.pc.createOffer();
+    const sending = this.video && this.video.sending;
+    const untouched = !this.closed && !this.pc.remoteDescription && this.video && !this.video.mid;
+    if (!untouched || this.video.asked < 2 || offerSendsVp8Simulcast(offer.sdp)) return offer;
+    console.info('peer: the camera will not be sent as VP8; sending one H.264 layer');
+    this.detach();
+    this.pc.close();
+    this.build({ simulcast: false });
+    if (this.video && !sending) this.video.setSending(false);
+    return this.pc.createOffer();
+  }
+
+  async offer() {
+    const offer = await this.firstOffer();
     await this.pc.setLocalDescription(offer);
     this.offerPending = true;
     this.send({ type: 'offer', sdp: this.pc.localDescription.sdp });
@@ -57,6 +98,7 @@ export class Peer {
     }
     await this.pc.setRemoteDescription({ type: 'answer', sdp });
     this.offerPending = false;
+    if (this.video) this.video.negotiated();
   }
 
   // A server offer. We are the polite side: if our own offer is still out, drop it, answer the
@@ -72,6 +114,7 @@ export class Peer {
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
     this.send({ type: 'answer', sdp: this.pc.localDescription.sdp });
+    if (this.video) this.video.negotiated();
     if (reoffer) await this.offer();
   }
 
@@ -86,11 +129,30 @@ export class Peer {
     }
   }
 
-  close() {
-    this.closed = true;
+  // publish_layers from the SFU. Never throws: a refused change is logged, not fatal.
+  publishLayers(mid, active) {
+    const video = this.video;
+    if (!video || this.closed || video.mid == null || video.mid !== mid) {
+      console.warn(`peer: publish_layers for mid ${mid}, which is not our camera`);
+      return;
+    }
+    video.setActive(active);
+  }
+
+  // Voice-only mode: stop or restart sending our camera, keeping the device open.
+  setVideoSending(on) {
+    if (this.video && !this.closed) this.video.setSending(on);
+  }
+
+  detach() {
     this.pc.onicecandidate = null;
     this.pc.ontrack = null;
     this.pc.onconnectionstatechange = null;
+  }
+
+  close() {
+    this.closed = true;
+    this.detach();
     this.pc.close();
   }
 }

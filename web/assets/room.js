@@ -1,6 +1,6 @@
 // The room, shared by the host and the invitees: joins over signaling, waits in the lobby,
-// runs the peer connection, shows the grid and the controls (and recording, recording.js), and
-// ends with a clear screen.
+// runs the peer connection, shows the grid and the controls (and recording, recording.js;
+// voice-only mode, audio-only.js; tile sizes for the SFU, view.js), and ends with a clear screen.
 import { h, icon, mount, setText, setLabel } from './dom.js';
 import { t } from './i18n.js';
 import { Signaling } from './signaling.js';
@@ -8,6 +8,8 @@ import { Peer } from './peer.js';
 import { Grid } from './grid.js';
 import { LobbyPanel } from './lobby-panel.js';
 import { RecordingUI } from './recording.js';
+import { AudioOnly } from './audio-only.js';
+import { ViewReporter } from './view.js';
 import { stopStream } from './media.js';
 import { setStatus } from './state.js';
 
@@ -38,6 +40,8 @@ export class Room {
       send: (m) => !!this.signaling && this.signaling.send(m),
       toast: (key, vars) => this.toast(key, vars),
     });
+    // Made once too: voice-only is the person's choice and outlasts a rejoin.
+    this.audioOnly = new AudioOnly({ onChange: (on) => this.setAudioOnly(on) });
     this.onPageHide = () => this.signaling && this.signaling.close({ leave: true });
   }
 
@@ -55,9 +59,10 @@ export class Room {
     this.endingSession = false;
     this.phase = 'connecting';
     this.recording.admitted = false;
-    mount(this.root, h('section', { class: 'room', testid: 'room' },
-      h('div', { class: 'room-top' }, this.banner, this.recording.el),
-      this.view));
+    this.roomEl = h('section', { class: 'room', testid: 'room', dataset: { audioOnly: String(this.audioOnly.enabled) } },
+      h('div', { class: 'room-top' }, this.banner, this.recording.el, this.audioOnly.suggestion),
+      this.view);
+    mount(this.root, this.roomEl);
     mount(this.view, h('div', { class: 'center-page' }, h('p', { class: 'big-message', i18n: 'room.connecting' })));
     this.showBanner('connecting');
     window.addEventListener('pagehide', this.onPageHide);
@@ -90,6 +95,10 @@ export class Room {
       case 'lobby_update': return this.lobbyUpdate(msg.lobby || []);
       case 'recording': return this.recording.update(msg);
       case 'recording_consent': return this.recording.consent(msg);
+      // Not awaited: a sender that is slow to reconfigure must not hold up SDP handling.
+      case 'publish_layers': return void (this.peer && this.peer.publishLayers(msg.mid, msg.active));
+      case 'video_paused': return this.grid && this.grid.setVideoPaused(msg.participant_id, !!msg.paused, msg.reason);
+      case 'quality': return this.showQuality(msg.participants);
       case 'refused':
       case 'kicked':
       case 'session_ended':
@@ -139,6 +148,8 @@ export class Room {
       video_muted: this.videoMuted,
     }, { self: true, stream: this.hasTrack('video') ? this.localStream : null });
     for (const p of others) this.grid.upsert(p);
+    // A fresh join starts with video on at the server: say again that we want none.
+    if (this.audioOnly.enabled) this.signaling.send({ type: 'audio_only', enabled: true });
     if (this.isHost) this.lobbyUpdate(msg.lobby || [], { quiet: true });
     this.recording.arrive({ isHost: this.isHost, recording: msg.recording });
     if (!this.mediaConnected) this.showBanner('connecting');
@@ -149,15 +160,20 @@ export class Room {
 
   async startPeer() {
     if (this.peer) this.peer.close();
-    this.peer = new Peer({
+    const peer = new Peer({
       localStream: this.localStream,
       publish: this.publish,
       send: (m) => this.signaling.send(m),
       onTrack: (id, stream) => this.grid.addStream(id, stream),
       onState: (s) => this.mediaState(s),
+      onLayers: ({ rids, active, sending }) => setStatus({ simulcast: rids, layers: active, videoSending: sending }),
     });
-    setStatus({ pc: this.peer.pc });
-    await this.peer.offer();
+    this.peer = peer;
+    if (this.audioOnly.enabled) peer.setVideoSending(false);
+    setStatus({ pc: peer.pc });
+    await peer.offer();
+    // The first offer may have rebuilt the connection (a camera that sends only H.264).
+    if (this.peer === peer && !this.ended) setStatus({ pc: peer.pc });
   }
 
   // Media that never connects usually means a network that blocks UDP: say so rather than
@@ -195,9 +211,17 @@ export class Room {
   }
 
   drawRoom() {
+    if (this.viewReporter) this.viewReporter.stop();
     this.grid = new Grid({
       onKick: (p) => this.signaling.send({ type: 'kick', participant_id: p.id }),
       onSoundBlocked: () => { this.soundButton.hidden = false; },
+      onLayout: () => this.viewReporter && this.viewReporter.layoutChanged(),
+    });
+    this.grid.setAudioOnly(this.audioOnly.enabled);
+    this.viewReporter = new ViewReporter({
+      grid: this.grid,
+      send: (m) => this.signaling.send(m),
+      onSent: (tiles) => setStatus({ view: tiles }),
     });
     this.lobbyPanel = new LobbyPanel({
       onAdmit: (p) => this.signaling.send({ type: 'admit', participant_id: p.id }),
@@ -225,7 +249,7 @@ export class Room {
       this.soundButton,
       this.grid.el,
       this.events,
-      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], this.isHost && this.recording.button, leave, endSession),
+      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], this.audioOnly.button, this.isHost && this.recording.button, leave, endSession),
     );
   }
 
@@ -263,6 +287,29 @@ export class Room {
 
   sendMute() {
     this.signaling.send({ type: 'mute', audio_muted: this.audioMuted, video_muted: this.videoMuted });
+  }
+
+  // Voice-only: the server stops every video to us; we stop sending ours (the camera stays
+  // open, so turning video back on is instant) and show avatars.
+  setAudioOnly(on) {
+    if (this.signaling) this.signaling.send({ type: 'audio_only', enabled: on });
+    if (this.peer) this.peer.setVideoSending(!on);
+    if (this.grid) this.grid.setAudioOnly(on);
+    if (this.roomEl) this.roomEl.dataset.audioOnly = String(on);
+    setStatus({ audioOnly: on });
+    this.toast(on ? 'event.audio_only_on' : 'event.audio_only_off');
+  }
+
+  // Everyone's connection quality; our own downlink also feeds the voice-only suggestion.
+  showQuality(entries) {
+    if (!this.grid || !Array.isArray(entries)) return;
+    for (const entry of entries) {
+      const level = this.grid.setQuality(entry, { showLine: this.isHost });
+      if (entry && entry.participant_id === this.selfId) {
+        setStatus({ quality: level });
+        this.audioOnly.downlink(entry.downlink_kbps);
+      }
+    }
   }
 
   participantJoined(p) {
@@ -382,11 +429,14 @@ export class Room {
     window.removeEventListener('pagehide', this.onPageHide);
     clearTimeout(this.slowTimer);
     this.recording.stop();
+    this.audioOnly.stop();
+    if (this.viewReporter) this.viewReporter.stop();
+    this.viewReporter = null;
     if (this.peer) this.peer.close();
     this.peer = null;
     if (this.signaling) this.signaling.close();
     stopStream(this.localStream);
-    setStatus({ pc: null, state });
+    setStatus({ pc: null, state, simulcast: [], layers: [], videoSending: false });
   }
 
   // Leaving the page inside the app (the host navigating away).

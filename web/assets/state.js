@@ -1,9 +1,25 @@
-// What automated tests read: window.concord = { pc, state, participantId, recording }.
+// What automated tests read: window.concord = { pc, state, participantId, recording, ... }.
 // state is one of 'idle', 'device-check', 'lobby', 'joined', 'ended', 'error'.
 // recording is the room's recording state: 'off', 'notice', 'on' or 'failed'.
+// simulcast: the rids our camera is sent as (low to high; [] for one plain encoding);
+// layers: those of them currently active (publish_layers); videoSending: whether our camera
+// reaches the sender with at least one active encoding (false in voice-only mode).
+// audioOnly: voice-only mode is on. view: the tiles last reported in a `view` message.
+// quality: our own level from the last `quality` message ('good', 'fair', 'poor' or null).
 // Views update it through setStatus so the object is never replaced, only changed.
 
-export const status = { pc: null, state: 'idle', participantId: null, recording: 'off' };
+export const status = {
+  pc: null,
+  state: 'idle',
+  participantId: null,
+  recording: 'off',
+  simulcast: [],
+  layers: [],
+  videoSending: false,
+  audioOnly: false,
+  view: null,
+  quality: null,
+};
 window.concord = status;
 
 export function setStatus(changes) {

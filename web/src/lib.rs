@@ -32,6 +32,7 @@ macro_rules! assets {
 assets! {
     "app.js" => JS,
     "api.js" => JS,
+    "audio-only.js" => JS,
     "console.js" => JS,
     "devicecheck.js" => JS,
     "dispute.js" => JS,
@@ -42,9 +43,11 @@ assets! {
     "grid.js" => JS,
     "i18n.js" => JS,
     "join.js" => JS,
+    "layers.js" => JS,
     "lobby-panel.js" => JS,
     "media.js" => JS,
     "peer.js" => JS,
+    "quality.js" => JS,
     "recording.js" => JS,
     "recordings.js" => JS,
     "room.js" => JS,
@@ -52,6 +55,7 @@ assets! {
     "setup.js" => JS,
     "signaling.js" => JS,
     "state.js" => JS,
+    "view.js" => JS,
     "style.css" => CSS,
     "favicon.svg" => SVG,
 }
