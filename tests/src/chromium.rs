@@ -2,6 +2,10 @@
 //! browser contexts (so cookies do not mix), evaluate JavaScript, wait for conditions.
 //!
 //! The browser is killed when [`Browser`] is dropped.
+//!
+//! [`Browser::launch_in_netns`] starts it inside a [`Netns`] (one impaired participant): its
+//! DevTools port is then on the namespace's own 127.0.0.1, which the test process reaches by
+//! connecting from a thread that entered the namespace (the socket stays there).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -13,11 +17,15 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::netns::Netns;
 
 /// Where Debian's `chromium` package puts the real binary (not the `/usr/bin` wrapper script).
 pub const CHROMIUM_PATH: &str = "/usr/lib/chromium/chromium";
@@ -26,6 +34,8 @@ pub const CHROMIUM_ENV: &str = "CONCORD_CHROMIUM";
 
 /// How long Chromium may take to print its DevTools address.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long opening the DevTools connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one CDP command may take (an awaited promise counts as one command).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lines of Chromium's stderr and of each page's console kept for failure messages.
@@ -67,6 +77,17 @@ pub fn chromium_path() -> Result<String> {
     Ok(path)
 }
 
+/// The flag that makes Chromium treat `origins` (e.g. `http://10.213.4.1:41234`) as secure
+/// contexts: a page served over plain HTTP from anywhere but 127.0.0.1/localhost otherwise gets
+/// no `navigator.mediaDevices`, so it cannot publish. (Needs a `--user-data-dir`, which every
+/// [`Browser`] has.)
+pub fn secure_origin_flag(origins: &[&str]) -> String {
+    format!(
+        "--unsafely-treat-insecure-origin-as-secure={}",
+        origins.join(",")
+    )
+}
+
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value>>>>>;
 
 /// One DevTools WebSocket connection, shared by the browser and its pages.
@@ -80,13 +101,53 @@ struct Cdp {
 
 impl Cdp {
     async fn connect(ws_url: &str) -> Result<Cdp> {
+        let (ws, _) =
+            tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(ws_url))
+                .await
+                .context("timed out connecting to DevTools")?
+                .with_context(|| format!("connecting to DevTools at {ws_url}"))?;
+        Ok(Self::run(ws))
+    }
+
+    /// Connects to a DevTools endpoint inside `netns`: the TCP connection is opened from a
+    /// thread in the namespace (the browser's 127.0.0.1 is the namespace's, unreachable from
+    /// here), then used from this process's runtime like any other.
+    async fn connect_in(netns: &Netns, ws_url: &str) -> Result<Cdp> {
+        let request = ws_url
+            .into_client_request()
+            .with_context(|| format!("parsing the DevTools address {ws_url}"))?;
+        let host = request.uri().host().unwrap_or_default();
+        let port = request.uri().port_u16().unwrap_or(80);
+        let addr: std::net::SocketAddr = format!("{host}:{port}")
+            .parse()
+            .with_context(|| format!("DevTools is not on an IP address: {ws_url}"))?;
+        let stream = netns.tcp_connect(addr, CONNECT_TIMEOUT).await?;
+        stream
+            .set_nonblocking(true)
+            .context("making the DevTools socket non-blocking")?;
+        let stream = tokio::net::TcpStream::from_std(stream)
+            .context("handing the DevTools socket to tokio")?;
         let (ws, _) = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio_tungstenite::connect_async(ws_url),
+            CONNECT_TIMEOUT,
+            tokio_tungstenite::client_async(request, stream),
         )
         .await
-        .context("timed out connecting to DevTools")?
-        .with_context(|| format!("connecting to DevTools at {ws_url}"))?;
+        .context("timed out opening the DevTools WebSocket")?
+        .with_context(|| {
+            format!(
+                "opening the DevTools WebSocket {ws_url} in {}",
+                netns.name()
+            )
+        })?;
+        Ok(Self::run(ws))
+    }
+
+    /// Serves CDP over an open WebSocket: one task matches replies to calls and broadcasts
+    /// events.
+    fn run<S>(ws: WebSocketStream<S>) -> Cdp
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (mut sink, mut stream) = ws.split();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
@@ -138,13 +199,13 @@ impl Cdp {
                 }
             })
         };
-        Ok(Cdp {
+        Cdp {
             out: out_tx,
             next_id: AtomicU64::new(1),
             pending,
             events,
             task,
-        })
+        }
     }
 
     async fn call(&self, session: Option<&str>, method: &str, params: Value) -> Result<Value> {
@@ -198,12 +259,31 @@ impl Browser {
 
     /// Like [`Browser::launch`], with extra command-line flags.
     pub async fn launch_with(extra_flags: &[&str]) -> Result<Browser> {
+        Self::launch_inner(None, extra_flags).await
+    }
+
+    /// Launches Chromium inside `netns` (`ip netns exec`), so all its traffic crosses the
+    /// namespace's veth and its caps; pages reach a server bound on [`Netns::root_addr`].
+    /// Close (or drop) the browser before the namespace.
+    ///
+    /// Pages served over plain HTTP from a veth address are not a secure context (no camera,
+    /// no microphone): pass [`secure_origin_flag`] for the server's origin.
+    pub async fn launch_in_netns(netns: &Netns, extra_flags: &[&str]) -> Result<Browser> {
+        Self::launch_inner(Some(netns), extra_flags).await
+    }
+
+    async fn launch_inner(netns: Option<&Netns>, extra_flags: &[&str]) -> Result<Browser> {
         let path = chromium_path()?;
         let profile = tempfile::Builder::new()
             .prefix("concord-chromium-")
             .tempdir()
             .context("creating a Chromium profile directory")?;
-        let mut child = Command::new(&path)
+        let mut command = match netns {
+            // `ip netns exec` execs Chromium in place: the child is Chromium itself.
+            Some(netns) => netns.command(&path),
+            None => Command::new(&path),
+        };
+        let mut child = command
             .args(FLAGS)
             .args(extra_flags)
             .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -257,7 +337,11 @@ impl Browser {
             })
         };
 
-        let cdp = Arc::new(Cdp::connect(&ws_url).await?);
+        let cdp = match netns {
+            Some(netns) => Cdp::connect_in(netns, &ws_url).await?,
+            None => Cdp::connect(&ws_url).await?,
+        };
+        let cdp = Arc::new(cdp);
         Ok(Browser {
             cdp,
             child,
@@ -390,6 +474,17 @@ impl Page {
 
     pub fn target_id(&self) -> &str {
         &self.target_id
+    }
+
+    /// Shows the page at `width` × `height` CSS pixels (a laptop screen, say, so that a whole
+    /// room's tiles are on screen: the client sends no video to tiles nobody can see).
+    pub async fn set_viewport(&self, width: u32, height: u32) -> Result<()> {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Navigates and waits for the document to finish loading.

@@ -5,11 +5,20 @@
 //! - [`signal`], [`peer`], [`media`], [`api`]: re-exported from `concord-client` (the headless
 //!   participant the load generator shares): the WebSocket signaling client, the webrtc-rs
 //!   participant, the RTP payloads, the REST client.
-//! - [`chromium`]: headless Chromium over the DevTools protocol.
+//! - [`chromium`]: headless Chromium over the DevTools protocol (also inside a network
+//!   namespace).
+//! - [`netns`]: a network namespace and veth for one participant, with a real `tbf` bandwidth
+//!   cap each way.
+//! - [`relay`]: a UDP relay in front of the SFU that drops (every Nth, or at random) and delays
+//!   one participant's packets.
+//! - [`probes`]: typed WebRTC statistics of a page (per remote participant, per simulcast
+//!   layer) and windows between two samples.
 
 use std::time::Duration;
 
 pub mod chromium;
+pub mod netns;
+pub mod probes;
 pub mod recordings;
 pub mod relay;
 pub mod server;

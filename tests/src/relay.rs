@@ -1,27 +1,43 @@
-//! A user-space UDP relay between browsers and the SFU that drops chosen RTP packets: the packet
-//! loss a test needs on a machine without netem.
+//! A user-space UDP relay between browsers and the SFU that drops and delays chosen packets: the
+//! loss and latency a test needs on a machine without netem.
 //!
 //! The relay binds one client-facing socket on 127.0.0.1 (advertise it as the SFU's media
 //! address) and, for each distinct client address, its own upstream socket to the SFU, so the SFU
 //! sees one source per client as it would behind a NAT. Datagrams are forwarded both ways.
+//! [`Relay::bind_on`] binds it on a veth address of [`crate::netns`] instead, so a browser in a
+//! network namespace can use it too.
 //!
-//! Loss is deterministic and narrow: a [`LossRule`] for one client and one [`Direction`] drops
-//! every `every_nth` RTP packet carrying one of the rule's payload types, up to `max_drops`.
-//! STUN, DTLS and RTCP are never dropped (RFC 7983 demultiplexing by first byte; RTP and RTCP
-//! told apart by payload type, 64–95 being RTCP, RFC 5761). SRTP leaves the RTP header in the
-//! clear, so every forwarded and dropped packet is counted by SSRC and sequence number.
+//! Impairments are per client and per [`Direction`], so one participant suffers and the others
+//! do not:
+//! - a [`LossRule`] drops every `every_nth` RTP packet carrying one of its payload types, up to
+//!   `max_drops` (deterministic, narrow);
+//! - a [`RandomLoss`] drops RTP packets (all, or of chosen payload types; RTCP too if asked) with
+//!   a probability, from a seeded generator, so a run is repeatable;
+//! - [`Relay::set_delay`] holds every datagram of the flow for a fixed time (150 ms each way is a
+//!   300 ms round trip) in that flow's own queue, drained by its own task: the other flows are
+//!   never held up.
 //!
-//! The relay serves at most [`MAX_CLIENTS`] clients, only on 127.0.0.1, and stops when dropped,
-//! when [`Relay::stop`] is called, or after [`MAX_LIFETIME`] at the latest.
+//! STUN and DTLS are never dropped (RFC 7983 demultiplexing by first byte; RTP and RTCP told
+//! apart by payload type, 64–95 being RTCP, RFC 5761): the connection must come up, the media
+//! suffers. SRTP leaves the RTP header in the clear, so every forwarded and dropped packet is
+//! counted by SSRC and sequence number.
+//!
+//! The relay serves at most [`MAX_CLIENTS`] clients, only from 127.0.0.0/8 or the
+//! [`crate::netns`] subnet, and stops when dropped, when [`Relay::stop`] is called, or after
+//! [`MAX_LIFETIME`] at the latest.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::netns;
 
 /// Distinct client addresses served; datagrams from further addresses are ignored.
 pub const MAX_CLIENTS: usize = 16;
@@ -33,6 +49,10 @@ const MAX_SSRCS: usize = 32;
 const DROPPED_SEQS_KEPT: usize = 16;
 /// Larger than any datagram WebRTC sends (they stay under the path MTU).
 const MAX_DATAGRAM: usize = 2048;
+/// Datagrams one delayed flow may hold: 150 ms of a 2 Mbit/s flow is about 30; past this many
+/// the newest is dropped and counted in [`FlowCounts::delay_overflow`] (a queue that full means
+/// the test's delay or rate is not what it thinks).
+pub const DELAY_QUEUE: usize = 4096;
 
 /// Which way a datagram travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,6 +117,61 @@ pub struct LossRule {
     pub max_drops: u64,
 }
 
+/// Drop packets of one client's flow at random: each matching packet independently with
+/// `probability`, from a generator seeded with `seed` (the same packets in the same order are
+/// dropped the same way every run). Matching: RTP packets whose payload type is in
+/// `payload_types` (every RTP packet when empty), and RTCP packets when `rtcp` is set. STUN and
+/// DTLS are never dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomLoss {
+    pub probability: f64,
+    pub payload_types: Vec<u8>,
+    pub rtcp: bool,
+    pub seed: u64,
+}
+
+impl RandomLoss {
+    /// Every RTP packet (audio, video, retransmissions) with `probability`; RTCP kept.
+    pub fn rtp(probability: f64, seed: u64) -> RandomLoss {
+        RandomLoss {
+            probability,
+            payload_types: Vec::new(),
+            rtcp: false,
+            seed,
+        }
+    }
+
+    fn matches(&self, packet: Packet) -> bool {
+        match packet {
+            Packet::Rtp { payload_type, .. } => {
+                self.payload_types.is_empty() || self.payload_types.contains(&payload_type)
+            }
+            Packet::Rtcp => self.rtcp,
+            Packet::Stun | Packet::Dtls | Packet::Other => false,
+        }
+    }
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): a tiny, well-mixed generator written out here so the
+/// drop pattern for a seed never changes with a dependency's version.
+#[derive(Debug, Clone)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1): the top 53 bits as a double's mantissa.
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 /// Counts for one SSRC in one direction of one client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SsrcCounts {
@@ -113,11 +188,16 @@ pub struct FlowCounts {
     pub rtp_forwarded: u64,
     pub rtp_dropped: u64,
     pub rtcp_forwarded: u64,
+    /// RTCP dropped by a [`RandomLoss`] with `rtcp` set.
+    pub rtcp_dropped: u64,
     pub stun_forwarded: u64,
     pub dtls_forwarded: u64,
     pub other_forwarded: u64,
-    /// Datagrams the relay could not send on (socket errors), not counted as forwarded.
+    /// Datagrams the relay could not send on (socket errors); they were counted as forwarded.
     pub send_failures: u64,
+    /// Datagrams lost because the flow's delay queue held [`DELAY_QUEUE`] already; they were
+    /// counted as forwarded.
+    pub delay_overflow: u64,
     pub by_ssrc: HashMap<u32, SsrcCounts>,
 }
 
@@ -137,19 +217,49 @@ struct ActiveRule {
     dropped: u64,
 }
 
+struct ActiveRandom {
+    rule: RandomLoss,
+    rng: SplitMix64,
+}
+
+/// What to do with one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Drop,
+    /// Send now.
+    Forward,
+    /// Hand to the flow's delay queue, to go out after this long.
+    Delay(Duration),
+}
+
 #[derive(Default)]
 struct State {
     /// Client address → its upstream socket, in order of first appearance.
     clients: Vec<(SocketAddr, Arc<UdpSocket>)>,
     counts: HashMap<(SocketAddr, Direction), FlowCounts>,
     rules: HashMap<(SocketAddr, Direction), ActiveRule>,
+    random: HashMap<(SocketAddr, Direction), ActiveRandom>,
+    /// Once a flow has a delay (even one set back to zero) all its datagrams go through its
+    /// queue, so lowering the delay never reorders what is already queued.
+    delays: HashMap<(SocketAddr, Direction), Duration>,
     ignored_clients: u64,
 }
 
 impl State {
+    /// Counts `packet` and says whether to forward it, now or later.
+    fn verdict(&mut self, client: SocketAddr, direction: Direction, packet: Packet) -> Verdict {
+        if !self.admit(client, direction, packet) {
+            return Verdict::Drop;
+        }
+        match self.delays.get(&(client, direction)) {
+            Some(delay) => Verdict::Delay(*delay),
+            None => Verdict::Forward,
+        }
+    }
+
     /// Counts `packet` and says whether to forward it.
     fn admit(&mut self, client: SocketAddr, direction: Direction, packet: Packet) -> bool {
-        let drop = match packet {
+        let nth = match packet {
             Packet::Rtp { payload_type, .. } => match self.rules.get_mut(&(client, direction)) {
                 Some(active)
                     if active.dropped < active.rule.max_drops
@@ -167,10 +277,20 @@ impl State {
             },
             _ => false,
         };
+        // The random generator advances only on matching packets, so the pattern depends on
+        // the seed and the flow alone.
+        let drop = nth
+            || match self.random.get_mut(&(client, direction)) {
+                Some(active) if active.rule.matches(packet) => {
+                    active.rng.next_f64() < active.rule.probability
+                }
+                _ => false,
+            };
         let counts = self.counts.entry((client, direction)).or_default();
         match packet {
             Packet::Stun => counts.stun_forwarded += 1,
             Packet::Dtls => counts.dtls_forwarded += 1,
+            Packet::Rtcp if drop => counts.rtcp_dropped += 1,
             Packet::Rtcp => counts.rtcp_forwarded += 1,
             Packet::Other => counts.other_forwarded += 1,
             Packet::Rtp {
@@ -208,9 +328,92 @@ impl State {
             .or_default()
             .send_failures += 1;
     }
+
+    fn delay_overflowed(&mut self, client: SocketAddr, direction: Direction) {
+        self.counts
+            .entry((client, direction))
+            .or_default()
+            .delay_overflow += 1;
+    }
 }
 
 type Shared = Arc<Mutex<State>>;
+
+/// Where one flow's datagrams go: the SFU over a client's connected upstream socket, or a
+/// client over the client-facing socket.
+#[derive(Clone)]
+struct Outlet {
+    socket: Arc<UdpSocket>,
+    /// `None`: the socket is connected.
+    to: Option<SocketAddr>,
+    client: SocketAddr,
+    direction: Direction,
+}
+
+impl Outlet {
+    async fn send(&self, state: &Shared, datagram: &[u8]) {
+        let sent = match self.to {
+            Some(to) => self.socket.send_to(datagram, to).await.map(|_| ()),
+            None => self.socket.send(datagram).await.map(|_| ()),
+        };
+        if sent.is_err() {
+            lock(state).send_failed(self.client, self.direction);
+        }
+    }
+
+    /// Forwards, drops or queues one datagram per `verdict`; `line` is the flow's delay queue,
+    /// started on first use (its task joins `tasks`).
+    async fn dispatch(
+        &self,
+        state: &Shared,
+        verdict: Verdict,
+        datagram: &[u8],
+        line: &mut Option<mpsc::Sender<(Instant, Vec<u8>)>>,
+        tasks: &mut JoinSet<()>,
+    ) {
+        match verdict {
+            Verdict::Drop => {}
+            Verdict::Forward => self.send(state, datagram).await,
+            Verdict::Delay(delay) => {
+                let tx = line.get_or_insert_with(|| self.start_delay_line(state, tasks));
+                if tx
+                    .try_send((Instant::now() + delay, datagram.to_vec()))
+                    .is_err()
+                {
+                    lock(state).delay_overflowed(self.client, self.direction);
+                }
+            }
+        }
+    }
+
+    /// A FIFO drained by its own task: each datagram waits until its due time, then goes out.
+    /// Due times only grow while the delay is fixed, so FIFO order is due order (after a lower
+    /// delay is set, new datagrams wait behind the ones already queued: no reordering).
+    fn start_delay_line(
+        &self,
+        state: &Shared,
+        tasks: &mut JoinSet<()>,
+    ) -> mpsc::Sender<(Instant, Vec<u8>)> {
+        let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(DELAY_QUEUE);
+        let outlet = self.clone();
+        let state = Arc::clone(state);
+        tasks.spawn(async move {
+            while let Some((due, datagram)) = rx.recv().await {
+                tokio::time::sleep_until(due).await;
+                outlet.send(&state, &datagram).await;
+            }
+        });
+        tx
+    }
+}
+
+/// Addresses the relay serves and forwards to: loopback, or a veth made by [`crate::netns`].
+fn allowed(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || netns::in_subnet(v4),
+        IpAddr::V6(_) => false,
+    }
+}
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // The state is plain counters: a panic elsewhere leaves nothing inconsistent.
@@ -231,9 +434,23 @@ pub struct Relay {
 impl Relay {
     /// Binds the client-facing socket on 127.0.0.1, port 0.
     pub async fn bind() -> Result<Relay> {
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        Self::bind_on(Ipv4Addr::LOCALHOST).await
+    }
+
+    /// Binds the client-facing socket on `ip`, port 0: 127.0.0.1, or a root-side veth address
+    /// of a [`crate::netns::Netns`] so that a browser inside the namespace reaches the relay
+    /// (root-namespace browsers reach that address too).
+    pub async fn bind_on(ip: Ipv4Addr) -> Result<Relay> {
+        if !allowed(IpAddr::V4(ip)) {
+            bail!(
+                "the relay binds only on 127.0.0.0/8 or the test veth subnet {}/{}, not {ip}",
+                netns::SUBNET.0,
+                netns::SUBNET.1
+            );
+        }
+        let socket = UdpSocket::bind((ip, 0))
             .await
-            .context("binding the relay's client-facing socket")?;
+            .with_context(|| format!("binding the relay's client-facing socket on {ip}"))?;
         let addr = socket.local_addr().context("the relay's address")?;
         Ok(Relay {
             socket: Some(socket),
@@ -248,11 +465,11 @@ impl Relay {
         self.addr
     }
 
-    /// Starts forwarding between clients and `upstream` (the SFU's real media address, which
-    /// must be on 127.0.0.1).
+    /// Starts forwarding between clients and `upstream` (the SFU's real media address, on
+    /// 127.0.0.0/8 or a test veth).
     pub fn start(&mut self, upstream: SocketAddr) -> Result<()> {
-        if upstream.ip() != Ipv4Addr::LOCALHOST {
-            bail!("the relay only forwards to 127.0.0.1, not {upstream}");
+        if !allowed(upstream.ip()) {
+            bail!("the relay only forwards to 127.0.0.0/8 or a test veth, not {upstream}");
         }
         let Some(socket) = self.socket.take() else {
             bail!("the relay is already started");
@@ -267,12 +484,16 @@ impl Relay {
             let state = Arc::clone(&state);
             async move {
                 let mut buf = vec![0u8; MAX_DATAGRAM];
+                // Each client's upstream delay queue, once it has one; their tasks end with
+                // this loop (a JoinSet aborts its tasks when dropped).
+                let mut lines = HashMap::new();
+                let mut line_tasks = JoinSet::new();
                 loop {
                     let Ok((len, from)) = socket.recv_from(&mut buf).await else {
                         // ICMP errors from a vanished client surface here; keep going.
                         continue;
                     };
-                    if from.ip() != Ipv4Addr::LOCALHOST {
+                    if !allowed(from.ip()) {
                         continue;
                     }
                     let datagram = &buf[..len];
@@ -287,12 +508,17 @@ impl Relay {
                         None => continue,
                     };
                     let packet = Packet::classify(datagram);
-                    if !lock(&state).admit(from, Direction::Upstream, packet) {
-                        continue;
-                    }
-                    if upstream_socket.send(datagram).await.is_err() {
-                        lock(&state).send_failed(from, Direction::Upstream);
-                    }
+                    let verdict = lock(&state).verdict(from, Direction::Upstream, packet);
+                    let outlet = Outlet {
+                        socket: upstream_socket,
+                        to: None,
+                        client: from,
+                        direction: Direction::Upstream,
+                    };
+                    let line = lines.entry(from).or_insert(None);
+                    outlet
+                        .dispatch(&state, verdict, datagram, line, &mut line_tasks)
+                        .await;
                 }
             }
         };
@@ -303,22 +529,28 @@ impl Relay {
             async move {
                 let mut readers = JoinSet::new();
                 while let Some((client, upstream_socket)) = spawn_rx.recv().await {
-                    let socket = Arc::clone(&socket);
+                    let outlet = Outlet {
+                        socket: Arc::clone(&socket),
+                        to: Some(client),
+                        client,
+                        direction: Direction::Downstream,
+                    };
                     let state = Arc::clone(&state);
                     readers.spawn(async move {
                         let mut buf = vec![0u8; MAX_DATAGRAM];
+                        let mut line = None;
+                        let mut line_task = JoinSet::new();
                         loop {
                             let Ok(len) = upstream_socket.recv(&mut buf).await else {
                                 continue;
                             };
                             let datagram = &buf[..len];
                             let packet = Packet::classify(datagram);
-                            if !lock(&state).admit(client, Direction::Downstream, packet) {
-                                continue;
-                            }
-                            if socket.send_to(datagram, client).await.is_err() {
-                                lock(&state).send_failed(client, Direction::Downstream);
-                            }
+                            let verdict =
+                                lock(&state).verdict(client, Direction::Downstream, packet);
+                            outlet
+                                .dispatch(&state, verdict, datagram, &mut line, &mut line_task)
+                                .await;
                         }
                     });
                 }
@@ -353,7 +585,14 @@ impl Relay {
                 return None;
             }
         }
-        let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.ok()?;
+        // From the SFU's side of things: loopback to a loopback SFU, else the veth address the
+        // SFU is bound on (one of ours), never an outside interface.
+        let local = if upstream.ip().is_loopback() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            upstream.ip()
+        };
+        let sock = UdpSocket::bind((local, 0)).await.ok()?;
         sock.connect(upstream).await.ok()?;
         let sock = Arc::new(sock);
         lock(state).clients.push((client, Arc::clone(&sock)));
@@ -379,6 +618,35 @@ impl Relay {
                 st.rules.remove(&(client, direction));
             }
         }
+    }
+
+    /// Sets (or with `None` clears) random loss for `client`'s datagrams going `direction`;
+    /// it applies after any [`LossRule`] of the same flow, and restarts its generator from the
+    /// seed. May be set before the client's first datagram.
+    pub fn set_random_loss(
+        &self,
+        client: SocketAddr,
+        direction: Direction,
+        loss: Option<RandomLoss>,
+    ) {
+        let mut st = lock(&self.state);
+        match loss {
+            Some(rule) => {
+                let rng = SplitMix64(rule.seed);
+                st.random
+                    .insert((client, direction), ActiveRandom { rule, rng });
+            }
+            None => {
+                st.random.remove(&(client, direction));
+            }
+        }
+    }
+
+    /// Holds every datagram of `client` going `direction` for `delay` before sending it on
+    /// (one way: 150 ms both ways is a 300 ms round trip). Other flows are not held up. Setting
+    /// it back to zero keeps the flow on its queue, so nothing already queued is overtaken.
+    pub fn set_delay(&self, client: SocketAddr, direction: Direction, delay: Duration) {
+        lock(&self.state).delays.insert((client, direction), delay);
     }
 
     /// Clients seen, in order of their first datagram: each client's address and the address
@@ -493,5 +761,96 @@ mod tests {
         assert_eq!(counts.rtp_dropped, 2);
         assert_eq!(counts.rtp_of_type(96), (7, 2));
         assert_eq!(counts.by_ssrc[&1].dropped_seqs, [2, 5]);
+    }
+
+    #[test]
+    fn random_loss_is_seeded_and_spares_stun_dtls_and_rtcp() {
+        let client: SocketAddr = "127.0.0.1:4000".parse().expect("address");
+        let run = |seed| {
+            let mut st = State::default();
+            st.random.insert(
+                (client, Direction::Downstream),
+                ActiveRandom {
+                    rule: RandomLoss::rtp(0.2, seed),
+                    rng: SplitMix64(seed),
+                },
+            );
+            let kept: Vec<bool> = (0..10_000u16)
+                .map(|seq| {
+                    let packet = Packet::Rtp {
+                        payload_type: if seq % 3 == 0 { 111 } else { 96 },
+                        ssrc: u32::from(seq % 3 == 0),
+                        seq,
+                    };
+                    st.admit(client, Direction::Downstream, packet)
+                })
+                .collect();
+            for other in [Packet::Stun, Packet::Dtls, Packet::Rtcp, Packet::Other] {
+                assert!(
+                    st.admit(client, Direction::Downstream, other),
+                    "{other:?} kept"
+                );
+            }
+            let counts = st.counts[&(client, Direction::Downstream)].clone();
+            (kept, counts)
+        };
+        let (a, counts) = run(7);
+        let (b, _) = run(7);
+        let (c, _) = run(8);
+        assert_eq!(a, b, "the same seed drops the same packets");
+        assert_ne!(a, c, "another seed drops others");
+        let dropped = a.iter().filter(|k| !**k).count();
+        assert!((1800..=2200).contains(&dropped), "about 20 %: {dropped}");
+        assert_eq!(counts.rtp_dropped, dropped as u64);
+        assert_eq!(counts.rtcp_dropped, 0);
+        let per_ssrc: u64 = counts.by_ssrc.values().map(|s| s.dropped).sum();
+        assert_eq!(per_ssrc, dropped as u64, "drops are counted per SSRC");
+    }
+
+    #[test]
+    fn random_loss_of_chosen_payload_types_and_rtcp() {
+        let client: SocketAddr = "127.0.0.1:4000".parse().expect("address");
+        let mut st = State::default();
+        let rule = RandomLoss {
+            probability: 1.0,
+            payload_types: vec![111],
+            rtcp: true,
+            seed: 1,
+        };
+        st.random.insert(
+            (client, Direction::Upstream),
+            ActiveRandom {
+                rule,
+                rng: SplitMix64(1),
+            },
+        );
+        let rtp = |payload_type| Packet::Rtp {
+            payload_type,
+            ssrc: 5,
+            seq: 1,
+        };
+        assert!(!st.admit(client, Direction::Upstream, rtp(111)));
+        assert!(st.admit(client, Direction::Upstream, rtp(96)));
+        assert!(!st.admit(client, Direction::Upstream, Packet::Rtcp));
+        assert!(st.admit(client, Direction::Upstream, Packet::Stun));
+        assert!(
+            st.admit(client, Direction::Downstream, rtp(111)),
+            "other direction"
+        );
+        assert_eq!(st.counts[&(client, Direction::Upstream)].rtcp_dropped, 1);
+        st.delays
+            .insert((client, Direction::Upstream), Duration::from_millis(150));
+        assert_eq!(
+            st.verdict(client, Direction::Upstream, rtp(96)),
+            Verdict::Delay(Duration::from_millis(150))
+        );
+        assert_eq!(
+            st.verdict(client, Direction::Downstream, rtp(96)),
+            Verdict::Forward
+        );
+        assert_eq!(
+            st.verdict(client, Direction::Upstream, rtp(111)),
+            Verdict::Drop
+        );
     }
 }

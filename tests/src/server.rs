@@ -1,7 +1,11 @@
 //! A real Concord server in-process (HTTP and media on 127.0.0.1, port 0, SQLite in a fresh
 //! temporary directory) and a small REST client for the records the tests need.
+//!
+//! [`TestServer::start_for_netns`] binds it on a namespace's root-side veth address instead, so
+//! a browser inside that [`Netns`] reaches it across the shaped veth and browsers in the root
+//! namespace reach it locally.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -14,6 +18,7 @@ pub use concord_client::api::{id_of, ApiClient, ApiResponse, Invitation};
 use concord_client::peer::{JoinAs, Peer};
 use concord_client::signal::SignalClient;
 
+use crate::netns::{self, Netns};
 use crate::SIGNAL_TIMEOUT;
 
 /// The account `Config::for_tests` creates at start.
@@ -49,21 +54,46 @@ impl TestServer {
 
     /// Starts a server with [`Config::for_tests`] changed by `configure`.
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Result<TestServer> {
+        Self::start_on(Ipv4Addr::LOCALHOST, configure).await
+    }
+
+    /// Starts a server whose HTTP and media sockets are bound on `netns`'s root-side veth
+    /// address (port 0 each; media advertised as bound), then changed by `configure`. Pages in
+    /// a browser inside `netns` load it and send media to it across the veth, so the SFU's
+    /// packets to them pass [`Netns::cap_downlink`]. A browser in the root namespace opens the
+    /// same links. Chromium needs [`crate::chromium::secure_origin_flag`]`(&[base_url])` to
+    /// give such pages a camera.
+    pub async fn start_for_netns(
+        netns: &Netns,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<TestServer> {
+        Self::start_on(netns.root_addr(), configure).await
+    }
+
+    /// Starts a server with HTTP and media bound on `ip` (127.0.0.1 or a test veth address,
+    /// nothing that leaves the machine), then changed by `configure`.
+    pub async fn start_on(ip: Ipv4Addr, configure: impl FnOnce(&mut Config)) -> Result<TestServer> {
         init_logging();
+        if !(ip.is_loopback() || netns::in_subnet(ip)) {
+            bail!("the test server binds only on 127.0.0.0/8 or a test veth address, not {ip}");
+        }
         let data_dir = tempfile::Builder::new()
             .prefix("concord-test-")
             .tempdir()
             .context("creating the server's data directory")?;
         let mut config = Config::for_tests(data_dir.path());
+        config.listen = SocketAddr::new(IpAddr::V4(ip), 0);
+        config.media.bind = SocketAddr::new(IpAddr::V4(ip), 0);
         configure(&mut config);
         let server = concord_signaling::start(config)
             .await
             .context("starting the Concord server")?;
         let addr = server.http_addr();
         let base_url = server.base_url().trim_end_matches('/').to_owned();
-        if !addr.ip().is_loopback() || !base_url.starts_with("http://127.0.0.1:") {
+        let expected = format!("http://{ip}:");
+        if addr.ip() != IpAddr::V4(ip) || !base_url.starts_with(&expected) {
             server.shutdown().await;
-            bail!("the test server must stay on 127.0.0.1, got {addr} and {base_url}");
+            bail!("the test server must stay on {ip}, got {addr} and {base_url}");
         }
         Ok(TestServer {
             server: Some(server),
@@ -74,7 +104,7 @@ impl TestServer {
         })
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (or the veth address it is bound on)
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
@@ -92,7 +122,7 @@ impl TestServer {
         }
     }
 
-    /// `ws://127.0.0.1:PORT/ws`
+    /// `ws://127.0.0.1:PORT/ws` (or the veth address it is bound on)
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }

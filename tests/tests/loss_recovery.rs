@@ -108,8 +108,36 @@ impl Probe {
         self.video("inbound", who)
     }
 
-    fn outbound(&self, who: &str) -> &Value {
-        self.video("outbound", who)
+    /// The page's published video: with simulcast one stream per layer, all sharing the
+    /// codec, and the SFU NACKs each layer it receives; their counters are added up.
+    fn outbound(&self, who: &str) -> Value {
+        let streams = self.0["outbound"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let Some(first) = streams.first() else {
+            panic!("{who} publishes video: {}", self.brief());
+        };
+        let mut total = first.clone();
+        for field in [
+            "packetsSent",
+            "nackCount",
+            "retransmittedPacketsSent",
+            "framesEncoded",
+            "pliCount",
+        ] {
+            let sum: u64 = streams.iter().map(|s| count(s, field)).sum();
+            total[field] = Value::from(sum);
+        }
+        for stream in streams {
+            assert_eq!(
+                stream["payloadType"],
+                first["payloadType"],
+                "{who}'s layers share one codec: {}",
+                self.brief()
+            );
+        }
+        total
     }
 
     /// The address the page sends media from (its end of the selected ICE pair).
@@ -393,7 +421,7 @@ async fn sfu_retransmits_video_lost_on_the_way_to_a_subscriber() {
         panic!("the SFU offers the party RTX for VP8 (pt {pt}); SDP lines: {sdp_lines:#?}")
     });
     let publisher_before = Probe::read(&call.publisher, publ).await;
-    let publisher_before = publisher_before.outbound(publ).clone();
+    let publisher_before = publisher_before.outbound(publ);
     let flow = || {
         call.relay
             .counts(call.subscriber_addr, Direction::Downstream)
@@ -468,7 +496,7 @@ async fn sfu_retransmits_video_lost_on_the_way_to_a_subscriber() {
         );
     }
     assert_eq!(
-        count(publisher_after, "nackCount"),
+        count(&publisher_after, "nackCount"),
         count(&publisher_before, "nackCount"),
         "the SFU answers the party's NACKs from its own send buffer: the mediator, whose uplink \
          is clean, is never asked to resend"
@@ -484,7 +512,7 @@ async fn sfu_asks_a_publisher_to_resend_lost_video() {
     let (publ, sub) = ("the mediator", "the party");
 
     let before = Probe::read(&call.publisher, publ).await;
-    let outbound = before.outbound(publ).clone();
+    let outbound = before.outbound(publ);
     let pt = vp8_payload_type(&outbound, publ);
     let (rtx, sdp_lines) = rtx_for(&before.sdp(), pt);
     let rtx = rtx.unwrap_or_else(|| {
@@ -514,8 +542,8 @@ async fn sfu_asks_a_publisher_to_resend_lost_video() {
         |p| {
             let s = p.outbound(publ);
             flow().rtp_of_type(pt).1 >= MIN_DROPS
-                && count(s, "nackCount") > count(&outbound, "nackCount")
-                && count(s, "retransmittedPacketsSent")
+                && count(&s, "nackCount") > count(&outbound, "nackCount")
+                && count(&s, "retransmittedPacketsSent")
                     > count(&outbound, "retransmittedPacketsSent")
         },
         || describe(&flow(), pt, Some(rtx)),
@@ -534,7 +562,7 @@ async fn sfu_asks_a_publisher_to_resend_lost_video() {
     let counts = flow();
     let (_, dropped) = counts.rtp_of_type(pt);
     let after = Probe::read(&call.publisher, publ).await;
-    let after = after.outbound(publ);
+    let after = &after.outbound(publ);
     println!(
         "publisher side\n  relay from the mediator: {}\n  mediator outbound video before: \
          {outbound}\n  mediator outbound video after: {after}\n  party inbound video before: \
