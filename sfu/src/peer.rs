@@ -618,10 +618,15 @@ impl Peer {
     }
 
     /// Takes the downlink loss of the last second: redundancy for the voices while the link
-    /// loses packets, none once it has been clean for a while.
+    /// loses packets at random, none once it has been clean for a while or when it is
+    /// congested.
     pub fn update_red(&mut self, loss: f32, now: Instant) {
-        if loss >= RED_LOSS {
+        // Loss from a filling queue is congestion: redundancy would only add to it.
+        if loss >= RED_LOSS && !self.queueing {
             self.wants_red = true;
+            self.clean_since = None;
+        } else if self.queueing {
+            self.wants_red = false;
             self.clean_since = None;
         } else if loss < CLEAN_LOSS {
             let since = *self.clean_since.get_or_insert(now);

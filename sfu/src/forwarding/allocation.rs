@@ -21,9 +21,14 @@ const HEADROOM: f64 = 0.95;
 const INCREASE_MARGIN: f64 = 1.05;
 /// How long after a decrease an increase may be made, at first.
 const BASE_HOLD: Duration = Duration::from_secs(2);
-/// An increase must fit for this long: an estimate can jump for a second after a probe whose
-/// packets a queue on the way absorbed, then fall back.
+/// An increase must fit for this long.
 const INCREASE_FITS_FOR: Duration = Duration::from_millis(1_500);
+/// On a link that showed strain lately, increases are judged against the lowest estimate of
+/// this long: there an estimate jumps for a few seconds after a probe whose packets the queue
+/// on the way absorbed, then falls back.
+const INCREASE_ESTIMATE_WINDOW: Duration = Duration::from_secs(5);
+/// How long after the last strain that caution lasts.
+const STRAIN_REMEMBERED: Duration = Duration::from_secs(30);
 /// Sending this many times the estimate is congestion: acted on at once.
 const SEVERE_OVERSHOOT: f64 = 1.25;
 /// A smaller shortfall is acted on when it lasts this long and the link shows signs of
@@ -43,10 +48,10 @@ const CALM: Duration = Duration::from_secs(60);
 /// whatever the link could carry. So when the next step up would overshoot the estimate by no
 /// more than this share, it is tried now and then (the media itself probes the link), on a link
 /// showing no sign of congestion, no more often than the hold.
-const TRIAL_OVERSHOOT: f64 = 0.1;
-/// A link that carried a higher estimate since it last showed strain is trusted with steps up
-/// to this share of that estimate: an estimate that fell because little was sent (a layer
-/// stopped at the publisher) says nothing about the link.
+const TRIAL_OVERSHOOT: f64 = 0.2;
+/// A link that carried more, without strain, since it last showed strain is trusted with steps
+/// up to this share of that: an estimate that fell because little was sent (a layer stopped at
+/// the publisher) says nothing about the link.
 const KNOWN_GOOD_SHARE: f64 = 0.8;
 /// With this much spare budget an increase (a tile grew, bandwidth came back) is made quickly.
 const AMPLE: f64 = 2.0;
@@ -153,7 +158,11 @@ pub(crate) struct Allocator {
     short_since: Option<Instant>,
     last_increase: Option<Instant>,
     last_decrease: Option<Instant>,
-    /// The highest estimate since the link last showed strain.
+    /// When the link last showed strain.
+    last_strain: Option<Instant>,
+    /// Recent estimates, oldest first, over [`INCREASE_ESTIMATE_WINDOW`].
+    recent: std::collections::VecDeque<(Instant, u64)>,
+    /// The most that was sent without strain since the link last showed strain.
     known_good: u64,
 }
 
@@ -175,6 +184,8 @@ impl Allocator {
             last_increase: None,
             last_decrease: None,
             known_good: 0,
+            recent: std::collections::VecDeque::new(),
+            last_strain: None,
         }
     }
 
@@ -198,12 +209,30 @@ impl Allocator {
         targets: &mut [Option<u8>],
     ) -> bool {
         debug_assert_eq!(demands.len(), targets.len());
-        self.known_good = if strained {
-            estimate
+        while self
+            .recent
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > INCREASE_ESTIMATE_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((now, estimate));
+        if strained {
+            self.last_strain = Some(now);
+        }
+        let wary = self
+            .last_strain
+            .is_some_and(|at| now.saturating_duration_since(at) < STRAIN_REMEMBERED);
+        let lowest = if wary {
+            self.recent
+                .iter()
+                .map(|(_, e)| *e)
+                .min()
+                .unwrap_or(estimate)
         } else {
-            self.known_good.max(estimate)
+            estimate
         };
-        let budget = ((estimate as f64 * HEADROOM) as u64).saturating_sub(audio);
+        let budget = ((lowest as f64 * HEADROOM) as u64).saturating_sub(audio);
         let video_budget = estimate.saturating_sub(audio);
         let fits = fit(video_budget, demands);
         for ((target, fits), demand) in targets.iter_mut().zip(&fits).zip(demands) {
@@ -224,6 +253,13 @@ impl Allocator {
                 .zip(demands)
                 .map(|(t, d)| d.cost(*t))
                 .sum::<u64>();
+        // What the link carried without strain is what it is trusted with; estimates can
+        // spike after a probe that a queue on the way absorbed.
+        self.known_good = if strained {
+            0
+        } else {
+            self.known_good.max(sending)
+        };
         let congested = short && strained && sending as f64 > estimate as f64 * SEVERE_OVERSHOOT;
         let mut decreased = false;
         if short {
@@ -280,7 +316,7 @@ impl Allocator {
         let wanted = cautious.iter().zip(targets.iter()).any(|(c, t)| c > t);
         if !wanted {
             self.increase_fits_since = None;
-            return self.try_a_step(now, estimate, sending, strained, demands, targets);
+            return self.try_a_step(now, lowest, sending, strained, demands, targets);
         }
         let since = *self.increase_fits_since.get_or_insert(now);
         let ample = fit((budget as f64 / AMPLE) as u64, demands);
@@ -294,7 +330,12 @@ impl Allocator {
         let settled = self
             .last_decrease
             .is_none_or(|at| now.saturating_duration_since(at) >= hold);
-        let fits_long_enough = now.saturating_duration_since(since) >= INCREASE_FITS_FOR.min(hold);
+        let required = if quick && !wary {
+            QUICK_HOLD
+        } else {
+            INCREASE_FITS_FOR
+        };
+        let fits_long_enough = now.saturating_duration_since(since) >= required;
         if short || !settled || !fits_long_enough {
             return false;
         }
@@ -574,6 +615,32 @@ mod tests {
             Some(150 * KBPS)
         );
         assert_eq!(Allocator::next_step(&demands, &[Some(0), Some(2)]), None);
+    }
+
+    #[test]
+    fn after_strain_a_short_spike_of_the_estimate_does_not_raise_the_layers() {
+        let demands = [camera(Priority::Normal)];
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(1)];
+        let start = Instant::now();
+        // Congestion: down to the lowest layer.
+        allocator.decide(start, 200 * KBPS, 50 * KBPS, true, &demands, &mut targets);
+        assert_eq!(targets, [Some(0)]);
+        // A probe the queue absorbed makes the estimate jump for four seconds, then fall back.
+        let mut at = start;
+        for tick in 0..80 {
+            at += Duration::from_millis(100);
+            let estimate = if (20..60).contains(&tick) { 2_000 } else { 250 };
+            allocator.decide(
+                at,
+                estimate * KBPS,
+                50 * KBPS,
+                false,
+                &demands,
+                &mut targets,
+            );
+            assert_eq!(targets, [Some(0)], "tick {tick}");
+        }
     }
 
     #[test]

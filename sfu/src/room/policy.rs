@@ -94,7 +94,13 @@ impl Room {
             };
             match &track.flow {
                 Flow::Audio(_) => {
-                    audio += source.layer_costs(now)[0].unwrap_or(NOMINAL_AUDIO);
+                    let cost = source.layer_costs(now)[0].unwrap_or(NOMINAL_AUDIO);
+                    let red = source.codec.is_some_and(|c| c.red);
+                    audio += if red && !subscriber.wants_red {
+                        plain_opus_cost(cost)
+                    } else {
+                        cost
+                    };
                 }
                 Flow::Video(video) => {
                     let priority = if publisher.host {
@@ -371,6 +377,13 @@ fn steer_probing(subscriber: &mut Peer, video: u64, target: u64, now: Instant) {
         .bwe()
         .set_bitrate(Bitrate::bps(video), Bitrate::bps(desired.max(video)));
     subscriber.needs_poll = true;
+}
+
+/// What a RED voice costs unwrapped: RED carries each Opus frame twice (once as the newest,
+/// once as redundancy in the next packet), around the same per-packet overhead.
+fn plain_opus_cost(red_cost: u64) -> u64 {
+    const OVERHEAD: u64 = 50 * 60 * 8;
+    (red_cost + OVERHEAD) / 2
 }
 
 /// Videos this subscriber gets below the layer its tile wants, because of bandwidth.
