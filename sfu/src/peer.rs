@@ -12,7 +12,7 @@ use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc, Vp8Descriptor};
 use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 
-use crate::forwarding::allocation::Allocator;
+use crate::forwarding::allocation::{Allocator, Strain};
 use crate::forwarding::layer_switch::{LayerPacket, Verdict, Vp8Ids, Vp8Rewrite};
 use crate::forwarding::quality::QualityMark;
 use crate::handle::PeerEvent;
@@ -28,6 +28,10 @@ const HEAVY_LOSS: f32 = 0.1;
 /// Loss at which voices go with redundancy (RED), and how long a clean link keeps it.
 const RED_LOSS: f32 = 0.02;
 const RED_DROPPED_AFTER: Duration = Duration::from_secs(8);
+/// How far back a report of loss reaches: what was sent then is what the loss was out of.
+const LOSS_REPORT_SPAN: Duration = Duration::from_secs(3);
+/// Loss this long after a queue was seen on the link is taken for congestion, not chance.
+const CONGESTION_REMEMBERED: Duration = Duration::from_secs(10);
 /// A round trip this much above its floor means packets queue somewhere on the way.
 const QUEUEING_DELAY: Duration = Duration::from_millis(60);
 /// Below this loss the loss ceiling is raised, by this factor per report (a second).
@@ -107,6 +111,35 @@ pub(crate) struct LinkStats {
     pub loss_down: Option<f32>,
     pub loss_up: Option<f32>,
     pub rtt: Option<Duration>,
+    /// What went out to the participant since the stats before, in bits per second: media,
+    /// resends, padding and RTCP, as the link had to carry it.
+    pub wire: Option<u64>,
+    /// Bytes sent in all, and when, for the next [`Self::wire`].
+    pub sent_total: Option<(Instant, u64)>,
+}
+
+impl LinkStats {
+    /// The stats of a new round, given the total bytes sent so far at `at`.
+    pub fn next(
+        &self,
+        loss_down: Option<f32>,
+        loss_up: Option<f32>,
+        rtt: Option<Duration>,
+        sent: u64,
+        at: Instant,
+    ) -> LinkStats {
+        let wire = self.sent_total.and_then(|(before, bytes)| {
+            let secs = at.saturating_duration_since(before).as_secs_f64();
+            (secs > 0.0).then(|| (sent.saturating_sub(bytes) as f64 * 8.0 / secs) as u64)
+        });
+        LinkStats {
+            loss_down,
+            loss_up,
+            rtt,
+            wire,
+            sent_total: Some((at, sent)),
+        }
+    }
 }
 
 /// The lowest round trip seen lately: the path without queues. Kept over windows so a path that
@@ -218,6 +251,8 @@ pub(crate) struct Peer {
     pub estimate: Option<u64>,
     /// What the media sent to this participant costs now (the last allocation).
     pub sending: u64,
+    /// The most allocated over the last [`LOSS_REPORT_SPAN`], and since when.
+    sending_peak: (Instant, u64),
     /// What str0m's estimator was last asked to probe towards, when that was raised, and how
     /// many raises in a row the estimate did not follow.
     pub probe_desired: u64,
@@ -231,6 +266,8 @@ pub(crate) struct Peer {
     pub rtt_floor: RttFloor,
     /// The last round trip was well above its floor.
     pub queueing: bool,
+    /// When a queue was last seen filling on the link.
+    last_queueing: Option<Instant>,
     /// Voices go to this participant as RED (each packet carrying the one before): its link
     /// loses packets, or has not been clean for long.
     pub wants_red: bool,
@@ -273,6 +310,7 @@ impl Peer {
             wishes: Wishes::default(),
             estimate: None,
             sending: 0,
+            sending_peak: (Instant::now(), 0),
             probe_desired: 0,
             probe_raised: None,
             probe_misses: 0,
@@ -280,6 +318,7 @@ impl Peer {
             link: LinkStats::default(),
             rtt_floor: RttFloor::default(),
             queueing: false,
+            last_queueing: None,
             wants_red: true,
             clean_since: None,
             reported_loss: ReportedLoss::default(),
@@ -617,15 +656,28 @@ impl Peer {
             .map_or(estimate, |ceiling| estimate.min(ceiling))
     }
 
+    /// Takes what the allocation sends now.
+    pub fn note_sending(&mut self, sending: u64, now: Instant) {
+        self.sending = sending;
+        let (since, peak) = self.sending_peak;
+        if sending >= peak || now.saturating_duration_since(since) > LOSS_REPORT_SPAN {
+            self.sending_peak = (now, sending);
+        }
+    }
+
     /// Takes the downlink loss of the last second: redundancy for the voices while the link
     /// loses packets at random, none once it has been clean for a while or when it is
     /// congested.
     pub fn update_red(&mut self, loss: f32, now: Instant) {
-        // Loss from a filling queue is congestion: redundancy would only add to it.
-        if loss >= RED_LOSS && !self.queueing {
+        // Loss from a filling queue is congestion: redundancy would only add to it. Loss is
+        // reported after the queue that caused it has drained, so a queue seen lately counts.
+        let congested = self
+            .last_queueing
+            .is_some_and(|at| now.saturating_duration_since(at) < CONGESTION_REMEMBERED);
+        if loss >= RED_LOSS && !congested {
             self.wants_red = true;
             self.clean_since = None;
-        } else if self.queueing {
+        } else if congested {
             self.wants_red = false;
             self.clean_since = None;
         } else if loss < CLEAN_LOSS {
@@ -638,10 +690,16 @@ impl Peer {
         }
     }
 
-    /// Whether the link shows signs of congestion: loss, or a round trip grown above its floor
-    /// (a queue filling on the way).
-    pub fn strained(&self) -> bool {
-        self.link.loss_down.is_some_and(|loss| loss >= CLEAN_LOSS) || self.queueing
+    /// What the link shows of congestion: a round trip grown above its floor (a queue filling
+    /// on the way), or loss.
+    pub fn strain(&self) -> Strain {
+        if self.queueing {
+            Strain::Queueing
+        } else if self.link.loss_down.is_some_and(|loss| loss >= CLEAN_LOSS) {
+            Strain::Loss
+        } else {
+            Strain::None
+        }
     }
 
     /// Takes the loss the participant reported over the last second. Loss counts as congestion
@@ -654,8 +712,18 @@ impl Peer {
                 .update(rtt, now)
                 .is_some_and(|floor| rtt > floor + QUEUEING_DELAY)
         });
+        self.queueing = queueing;
+        if queueing {
+            self.last_queueing = Some(now);
+        }
         self.loss_ceiling = if loss >= HEAVY_LOSS && queueing {
-            let sent = self.loss_ceiling.unwrap_or(u64::MAX).min(self.sending);
+            // What got through of what was sent when the loss happened: the report lags, and
+            // the allocation has often been cut since, so the loss is out of the most sent
+            // lately (or out of the ceiling, if that was less and still lost as much).
+            let sent = self
+                .loss_ceiling
+                .unwrap_or(u64::MAX)
+                .min(self.sending_peak.1);
             Some((sent as f64 * f64::from(1.0 - loss)) as u64)
         } else if loss < CLEAN_LOSS && !queueing {
             // The queue has drained and nothing is lost: the estimate leads again.

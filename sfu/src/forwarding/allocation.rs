@@ -27,8 +27,25 @@ const INCREASE_FITS_FOR: Duration = Duration::from_millis(1_500);
 /// this long: there an estimate jumps for a few seconds after a probe whose packets the queue
 /// on the way absorbed, then falls back.
 const INCREASE_ESTIMATE_WINDOW: Duration = Duration::from_secs(5);
+/// On a link where a queue filled within that time a video that plays is raised only so far
+/// past what the link carried since: the estimate of a link sending little rises whatever the link can carry (a
+/// shaper's bucket lets probes through), so it is not trusted for better pictures there.
+const WARY_RAISE: f64 = 1.1;
 /// How long after the last strain that caution lasts.
 const STRAIN_REMEMBERED: Duration = Duration::from_secs(30);
+/// After a queue filled on the link, nothing is added (and nothing probed) that would send more
+/// than this share of what was being sent when it began: that much the link has been seen not
+/// to carry, whatever its estimate says (a tbf bucket or a deep buffer lets probes through that
+/// the link cannot sustain).
+const BELOW_QUEUEING: f64 = 0.9;
+/// How long that ceiling holds after the queue was last seen, at first. It doubles each time a
+/// queue fills again soon after, up to the longest, so a steady cap is tried less and less often.
+const QUEUEING_CEILING_FOR: Duration = Duration::from_secs(8);
+const QUEUEING_CEILING_LONGEST: Duration = Duration::from_secs(64);
+/// How long the layers restored by undoing an increase that filled a queue are kept against an
+/// estimate below them: the estimate falls well under what the link carries while the queue
+/// drains, and recovers once what is sent gets through again.
+const RESTORED_KEPT: Duration = Duration::from_secs(5);
 /// Sending this many times the estimate is congestion: acted on at once.
 const SEVERE_OVERSHOOT: f64 = 1.25;
 /// A smaller shortfall is acted on when it lasts this long and the link shows signs of
@@ -56,6 +73,17 @@ const KNOWN_GOOD_SHARE: f64 = 0.8;
 /// With this much spare budget an increase (a tile grew, bandwidth came back) is made quickly.
 const AMPLE: f64 = 2.0;
 const QUICK_HOLD: Duration = Duration::from_millis(500);
+
+/// What the link shows of congestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Strain {
+    None,
+    /// Packets are lost, the round trip is steady: random loss, or the first sign of a queue.
+    Loss,
+    /// The round trip has grown: a queue on the way is filling, the link carries less than it
+    /// is sent.
+    Queueing,
+}
 
 /// Who a video belongs to, for who keeps video when bandwidth is short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -164,6 +192,18 @@ pub(crate) struct Allocator {
     recent: std::collections::VecDeque<(Instant, u64)>,
     /// The most that was sent without strain since the link last showed strain.
     known_good: u64,
+    /// What was being sent when a queue last began to fill on the link, while that is
+    /// remembered.
+    queue_level: Option<u64>,
+    /// When the link last showed a filling queue.
+    last_queue: Option<Instant>,
+    /// How long [`Self::queue_level`] holds after that.
+    ceiling_for: Duration,
+    was_queueing: bool,
+    /// The layers before the last increase, to go back to if it is undone.
+    before_increase: Vec<Option<u8>>,
+    /// The layers an undone increase went back to, and until when they are kept.
+    restored: Option<(Instant, Vec<Option<u8>>)>,
 }
 
 /// Why a video is not sent to a subscriber.
@@ -186,6 +226,12 @@ impl Allocator {
             known_good: 0,
             recent: std::collections::VecDeque::new(),
             last_strain: None,
+            queue_level: None,
+            last_queue: None,
+            ceiling_for: QUEUEING_CEILING_FOR,
+            was_queueing: false,
+            before_increase: Vec::new(),
+            restored: None,
         }
     }
 
@@ -204,11 +250,12 @@ impl Allocator {
         now: Instant,
         estimate: u64,
         audio: u64,
-        strained: bool,
+        strain: Strain,
         demands: &[VideoDemand],
         targets: &mut [Option<u8>],
     ) -> bool {
         debug_assert_eq!(demands.len(), targets.len());
+        let strained = strain != Strain::None;
         while self
             .recent
             .front()
@@ -260,6 +307,7 @@ impl Allocator {
         } else {
             self.known_good.max(sending)
         };
+        self.note_queueing(now, strain == Strain::Queueing, sending);
         let congested = short && strained && sending as f64 > estimate as f64 * SEVERE_OVERSHOOT;
         let mut decreased = false;
         if short {
@@ -271,9 +319,11 @@ impl Allocator {
                 lasted >= UNSTRAINED_SHORTFALL_FOR
             };
             if congested || lasting {
-                for (target, fits) in targets.iter_mut().zip(&fits) {
-                    if *target > *fits {
-                        *target = *fits;
+                let floor = self.decrease_floor(now, congested, demands, targets.len());
+                for ((target, fits), floor) in targets.iter_mut().zip(&fits).zip(floor) {
+                    let to = (*fits).max(floor.min(*target));
+                    if *target > to {
+                        *target = to;
                         decreased = true;
                     }
                 }
@@ -282,12 +332,18 @@ impl Allocator {
         } else {
             self.short_since = None;
         }
+        let budget = match self.ceiling() {
+            Some(ceiling) => budget.min(ceiling.saturating_sub(audio)),
+            None => budget,
+        };
         let cautious = fit((budget as f64 / INCREASE_MARGIN) as u64, demands);
         for ((target, cautious), demand) in targets.iter_mut().zip(&cautious).zip(demands) {
             if demand.fresh && target.is_none() {
                 *target = match cautious {
                     Some(layer) => Some(*layer),
-                    None if !strained => demand.allowed().next().map(|(layer, _)| layer),
+                    None if !strained && self.queue_level.is_none() => {
+                        demand.allowed().next().map(|(layer, _)| layer)
+                    }
                     None => None,
                 };
             }
@@ -316,7 +372,10 @@ impl Allocator {
         let wanted = cautious.iter().zip(targets.iter()).any(|(c, t)| c > t);
         if !wanted {
             self.increase_fits_since = None;
-            return self.try_a_step(now, lowest, sending, strained, demands, targets);
+            if strained {
+                return false;
+            }
+            return self.try_a_step(now, lowest, sending, wary, demands, targets);
         }
         let since = *self.increase_fits_since.get_or_insert(now);
         let ample = fit((budget as f64 / AMPLE) as u64, demands);
@@ -339,36 +398,116 @@ impl Allocator {
         if short || !settled || !fits_long_enough {
             return false;
         }
-        // One step up per video at a time: a paused video gets its lowest layer first.
-        for ((target, cautious), demand) in targets.iter_mut().zip(&cautious).zip(demands) {
-            if *cautious > *target {
-                *target = demand
-                    .allowed()
-                    .map(|(layer, _)| layer)
-                    .find(|&layer| Some(layer) > *target);
+        // One step at a time, each proven before the next: two made together overshoot twice
+        // as far when the estimate is wrong. Paused videos get their lowest layer first.
+        if let Some(i) = Self::first_step(demands, targets, &cautious) {
+            let next = Self::step_up(&demands[i], targets[i]);
+            let after = sending - demands[i].cost(targets[i]) + demands[i].cost(next);
+            let carried = self.known_good.max(sending) as f64;
+            let queued_lately = self
+                .last_queue
+                .is_some_and(|at| now.saturating_duration_since(at) < STRAIN_REMEMBERED);
+            if queued_lately && targets[i].is_some() && after as f64 > carried * WARY_RAISE {
+                // A better picture on a link that queued lately only a little past what it
+                // carried since: its estimate rises without bound while little is sent.
+                return false;
             }
+            self.note_increase(now, targets);
+            targets[i] = next;
         }
-        self.last_increase = Some(now);
         self.increase_fits_since = None;
         false
     }
 
-    /// The next step up for the most important video, if it would overshoot the estimate only
-    /// a little, the link shows no strain and nothing changed for a hold: the estimate of a
-    /// link carrying little cannot show more until more is sent.
+    fn note_increase(&mut self, now: Instant, targets: &[Option<u8>]) {
+        self.before_increase.clear();
+        self.before_increase.extend_from_slice(targets);
+        self.last_increase = Some(now);
+    }
+
+    /// The layers a decrease goes no lower than, one per video (`None`: down to what fits).
+    /// The first decrease soon after an increase undoes that increase and no more: what was
+    /// sent before it went through without strain, and the estimate, knocked down by the queue
+    /// the increase filled, says less about the link for a few seconds. Only congestion beyond
+    /// doubt (sending far over the estimate) cuts below that meanwhile.
+    fn decrease_floor(
+        &mut self,
+        now: Instant,
+        congested: bool,
+        demands: &[VideoDemand],
+        videos: usize,
+    ) -> Vec<Option<u8>> {
+        let undoing = self.last_increase.is_some_and(|at| {
+            now.saturating_duration_since(at) < FLAP_WINDOW
+                && self.last_decrease.is_none_or(|d| d < at)
+        });
+        if undoing && self.before_increase.len() == videos {
+            let until = now + RESTORED_KEPT;
+            self.restored = Some((until, self.before_increase.clone()));
+        }
+        let floor = match &self.restored {
+            Some((until, layers)) if now < *until && layers.len() == videos => {
+                if congested && !undoing {
+                    self.restored = None;
+                    return vec![None; videos];
+                }
+                layers.clone()
+            }
+            _ => return vec![None; videos],
+        };
+        // A layer the publisher no longer sends is no floor.
+        floor
+            .into_iter()
+            .zip(demands)
+            .map(|(layer, demand)| layer.filter(|l| demand.layers[usize::from(*l)].is_some()))
+            .collect()
+    }
+
+    /// Keeps [`Self::queue_level`]: the level a queue began to fill at, held for a while after
+    /// the queue was last seen.
+    fn note_queueing(&mut self, now: Instant, queueing: bool, sending: u64) {
+        let since_last = self.last_queue.map(|at| now.saturating_duration_since(at));
+        if queueing {
+            if !self.was_queueing {
+                if since_last.is_some_and(|since| since < CALM) {
+                    self.ceiling_for = (self.ceiling_for * 2).min(QUEUEING_CEILING_LONGEST);
+                }
+                // A queue shows a while after its cause; a lower level that filled one lately
+                // is the better guess of what the link carries.
+                self.queue_level = Some(self.queue_level.map_or(sending, |l| l.min(sending)));
+            }
+            self.last_queue = Some(now);
+        } else if since_last.is_some_and(|since| since >= self.ceiling_for) {
+            self.queue_level = None;
+        }
+        if since_last.is_some_and(|since| since >= CALM) {
+            self.ceiling_for = QUEUEING_CEILING_FOR;
+        }
+        self.was_queueing = queueing;
+    }
+
+    /// The most that may be sent while a queue filled lately, if one did.
+    pub fn ceiling(&self) -> Option<u64> {
+        self.queue_level
+            .map(|level| (level as f64 * BELOW_QUEUEING) as u64)
+    }
+
+    /// The next step up for the most important video, on a link showing no strain now, if it
+    /// would overshoot the estimate only a little and nothing changed for a hold: the estimate
+    /// of a link carrying little cannot show more until more is sent.
     fn try_a_step(
         &mut self,
         now: Instant,
         estimate: u64,
         sending: u64,
-        strained: bool,
+        wary: bool,
         demands: &[VideoDemand],
         targets: &mut [Option<u8>],
     ) -> bool {
         let quiet = |at: Option<Instant>| {
             at.is_none_or(|at| now.saturating_duration_since(at) >= self.hold)
         };
-        if strained || !quiet(self.last_decrease) || !quiet(self.last_increase) {
+        if !quiet(self.last_decrease) || !quiet(self.last_increase) {
             return false;
         }
         let Some(step) = Self::next_step(demands, targets) else {
@@ -376,23 +515,41 @@ impl Allocator {
         };
         let trusted = (estimate as f64 * (1.0 + TRIAL_OVERSHOOT))
             .max(self.known_good as f64 * KNOWN_GOOD_SHARE);
+        let trusted = match self.ceiling() {
+            Some(ceiling) => trusted.min(ceiling as f64),
+            None => trusted,
+        };
         if (sending + step) as f64 > trusted {
             return false;
         }
-        let mut order: Vec<usize> = (0..demands.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(demands[i].priority));
-        for i in order {
-            let next = demands[i]
-                .allowed()
-                .map(|(layer, _)| layer)
-                .find(|&layer| Some(layer) > targets[i]);
-            if let Some(layer) = next {
-                targets[i] = Some(layer);
-                self.last_increase = Some(now);
-                break;
+        let wanted: Vec<Option<u8>> = demands.iter().map(VideoDemand::view_cap).collect();
+        if let Some(i) = Self::first_step(demands, targets, &wanted) {
+            if wary && targets[i].is_some() {
+                // The estimate was put to the test lately: it is guessed past only to give a
+                // paused video a picture again, not for a better one.
+                return false;
             }
+            self.note_increase(now, targets);
+            targets[i] = Self::step_up(&demands[i], targets[i]);
         }
         false
+    }
+
+    /// Which video to raise one step towards `wanted`: the most important paused one, else the
+    /// most important one below what it could have.
+    fn first_step(
+        demands: &[VideoDemand],
+        targets: &[Option<u8>],
+        wanted: &[Option<u8>],
+    ) -> Option<usize> {
+        let mut order: Vec<usize> = (0..demands.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(demands[i].priority));
+        let below = |i: &usize| wanted[*i] > targets[*i];
+        order
+            .iter()
+            .copied()
+            .find(|i| below(i) && targets[*i].is_none())
+            .or_else(|| order.iter().copied().find(below))
     }
 
     /// What to probe the link towards so that the next increase can be made: the total it needs
@@ -405,17 +562,23 @@ impl Allocator {
         ((video as f64 * INCREASE_MARGIN + audio as f64) / HEADROOM * 1.05) as u64
     }
 
-    /// The extra bits per second the next increase would take (the most important video that
-    /// can go higher, one layer up), for probing the link towards it.
+    /// The layer one step above `current` (the lowest for a paused video).
+    fn step_up(demand: &VideoDemand, current: Option<u8>) -> Option<u8> {
+        demand
+            .allowed()
+            .map(|(layer, _)| layer)
+            .find(|&layer| Some(layer) > current)
+            .or(current)
+    }
+
+    /// The extra bits per second the next increase would take (the step [`Self::first_step`]
+    /// would choose towards what each tile shows), for probing the link towards it.
     pub fn next_step(demands: &[VideoDemand], targets: &[Option<u8>]) -> Option<u64> {
-        let mut order: Vec<usize> = (0..demands.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(demands[i].priority));
-        order.into_iter().find_map(|i| {
-            let demand = &demands[i];
-            let current = targets[i];
-            let (_, next) = demand.allowed().find(|(layer, _)| Some(*layer) > current)?;
-            Some(next.saturating_sub(demand.cost(current)))
-        })
+        let wanted: Vec<Option<u8>> = demands.iter().map(VideoDemand::view_cap).collect();
+        let i = Self::first_step(demands, targets, &wanted)?;
+        let demand = &demands[i];
+        let next = Self::step_up(demand, targets[i]);
+        Some(demand.cost(next).saturating_sub(demand.cost(targets[i])))
     }
 
     /// Why `target` leaves a video unsent (`None` when it is sent).
@@ -495,14 +658,28 @@ mod tests {
         let demands = [camera(Priority::Normal)];
         let mut allocator = Allocator::new();
         let mut targets = [Some(2)];
-        allocator.decide(start, 400 * KBPS, 50 * KBPS, true, &demands, &mut targets);
+        allocator.decide(
+            start,
+            400 * KBPS,
+            50 * KBPS,
+            Strain::Loss,
+            &demands,
+            &mut targets,
+        );
         assert_eq!(targets, [Some(0)], "the estimate fell: down at once");
         // Bandwidth comes back: nothing for the hold, then one layer at a time.
         let mut at = start;
         let mut steps = Vec::new();
         for _ in 0..100 {
             at += Duration::from_millis(100);
-            allocator.decide(at, 2_000 * KBPS, 50 * KBPS, true, &demands, &mut targets);
+            allocator.decide(
+                at,
+                2_000 * KBPS,
+                50 * KBPS,
+                Strain::Loss,
+                &demands,
+                &mut targets,
+            );
             if steps.last() != Some(&targets[0]) {
                 steps.push(targets[0]);
             }
@@ -520,7 +697,7 @@ mod tests {
             Instant::now(),
             1_000 * KBPS,
             0,
-            true,
+            Strain::Loss,
             &[demand],
             &mut targets,
         );
@@ -548,7 +725,14 @@ mod tests {
                 .clamp((low * KBPS) as i64, (high * KBPS) as i64) as u64;
             let before = targets;
             let now = start + Duration::from_millis(tick * 100);
-            allocator.decide(now, estimate, 2 * 50 * KBPS, true, &demands, &mut targets);
+            allocator.decide(
+                now,
+                estimate,
+                2 * 50 * KBPS,
+                Strain::Loss,
+                &demands,
+                &mut targets,
+            );
             if targets != before && tick > 20 {
                 changes += 1;
             }
@@ -563,10 +747,24 @@ mod tests {
         heavy.layers = [Some(1_500 * KBPS), None, None];
         heavy.fresh = true;
         let mut targets = [None];
-        Allocator::new().decide(now, 700 * KBPS, 100 * KBPS, false, &[heavy], &mut targets);
+        Allocator::new().decide(
+            now,
+            700 * KBPS,
+            100 * KBPS,
+            Strain::None,
+            &[heavy],
+            &mut targets,
+        );
         assert_eq!(targets, [Some(0)]);
         let mut targets = [None];
-        Allocator::new().decide(now, 700 * KBPS, 100 * KBPS, true, &[heavy], &mut targets);
+        Allocator::new().decide(
+            now,
+            700 * KBPS,
+            100 * KBPS,
+            Strain::Loss,
+            &[heavy],
+            &mut targets,
+        );
         assert_eq!(targets, [None]);
     }
 
@@ -590,7 +788,7 @@ mod tests {
         let mut at = Instant::now();
         let mut step = |estimate: u64, allocator: &mut Allocator, targets: &mut [Option<u8>]| {
             at += Duration::from_millis(100);
-            allocator.decide(at, estimate * KBPS, 0, true, &demands, targets);
+            allocator.decide(at, estimate * KBPS, 0, Strain::Loss, &demands, targets);
         };
         for _ in 0..25 {
             step(800, &mut allocator, &mut targets);
@@ -602,12 +800,77 @@ mod tests {
     }
 
     #[test]
-    fn the_next_step_is_the_most_important_video_one_layer_up() {
+    fn increases_come_one_step_at_a_time_paused_videos_first() {
+        let demands = [camera(Priority::Host), camera(Priority::Normal)];
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(0), None];
+        let mut at = Instant::now();
+        let mut seen = vec![targets];
+        for _ in 0..200 {
+            at += Duration::from_millis(100);
+            allocator.decide(at, 5_000 * KBPS, 0, Strain::None, &demands, &mut targets);
+            if seen.last() != Some(&targets) {
+                seen.push(targets);
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                [Some(0), None],
+                [Some(0), Some(0)],
+                [Some(1), Some(0)],
+                [Some(2), Some(0)],
+                [Some(2), Some(1)],
+                [Some(2), Some(2)],
+            ]
+        );
+    }
+
+    #[test]
+    fn an_increase_that_fills_a_queue_is_undone_and_no_more() {
+        let demands = [camera(Priority::Host), camera(Priority::Normal)];
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(0), Some(0)];
+        let mut at = Instant::now();
+        let mut decide = |estimate: u64, strain: Strain, targets: &mut [Option<u8>]| {
+            at += Duration::from_millis(100);
+            allocator.decide(at, estimate * KBPS, 0, strain, &demands, targets);
+        };
+        while targets == [Some(0), Some(0)] {
+            decide(1_000, Strain::None, &mut targets);
+        }
+        assert_eq!(targets, [Some(1), Some(0)]);
+        // The step filled a queue: the estimate collapses below what the two low layers need.
+        decide(200, Strain::Queueing, &mut targets);
+        assert_eq!(
+            targets,
+            [Some(0), Some(0)],
+            "back to where it was, not lower"
+        );
+        // The queue drains; the estimate, knocked down, is slow to come back.
+        for _ in 0..10 {
+            decide(260, Strain::Queueing, &mut targets);
+        }
+        for _ in 0..15 {
+            decide(260, Strain::None, &mut targets);
+            assert_eq!(targets, [Some(0), Some(0)]);
+        }
+        // Congestion beyond doubt cuts further.
+        decide(100, Strain::Queueing, &mut targets);
+        assert_eq!(targets, [None, None]);
+    }
+
+    #[test]
+    fn the_next_step_resumes_a_paused_video_before_raising_the_most_important_one() {
         let mut small = camera(Priority::Normal);
         small.max_layer = Some(0);
         let demands = [small, camera(Priority::Host)];
         assert_eq!(
             Allocator::next_step(&demands, &[None, Some(0)]),
+            Some(150 * KBPS)
+        );
+        assert_eq!(
+            Allocator::next_step(&demands, &[Some(0), Some(0)]),
             Some(350 * KBPS)
         );
         assert_eq!(
@@ -624,7 +887,14 @@ mod tests {
         let mut targets = [Some(1)];
         let start = Instant::now();
         // Congestion: down to the lowest layer.
-        allocator.decide(start, 200 * KBPS, 50 * KBPS, true, &demands, &mut targets);
+        allocator.decide(
+            start,
+            200 * KBPS,
+            50 * KBPS,
+            Strain::Loss,
+            &demands,
+            &mut targets,
+        );
         assert_eq!(targets, [Some(0)]);
         // A probe the queue absorbed makes the estimate jump for four seconds, then fall back.
         let mut at = start;
@@ -635,12 +905,68 @@ mod tests {
                 at,
                 estimate * KBPS,
                 50 * KBPS,
-                false,
+                Strain::None,
                 &demands,
                 &mut targets,
             );
             assert_eq!(targets, [Some(0)], "tick {tick}");
         }
+    }
+
+    #[test]
+    fn what_filled_a_queue_is_not_tried_again_for_a_while_and_less_often_each_time() {
+        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
+        let mut allocator = Allocator::new();
+        // Both on their middle layers, 2x500 + 100 of audio: a queue fills.
+        let mut targets = [Some(1), Some(1)];
+        let mut at = Instant::now();
+        let mut tick = |estimate: u64,
+                        strain: Strain,
+                        allocator: &mut Allocator,
+                        targets: &mut [Option<u8>; 2]| {
+            at += Duration::from_millis(250);
+            allocator.decide(at, estimate * KBPS, 100 * KBPS, strain, &demands, targets);
+            at
+        };
+        for _ in 0..8 {
+            tick(400, Strain::Queueing, &mut allocator, &mut targets);
+        }
+        assert_eq!(allocator.ceiling(), Some(990 * KBPS), "0.9 of 2x500 + 100");
+        assert!(targets.iter().all(|t| *t < Some(1)), "{targets:?}");
+        // The queue drains and the estimate, fed by probes a bucket let through, says 2 Mbit/s:
+        // for the ceiling's time nothing goes back to what filled the queue.
+        let drained = tick(2_000, Strain::None, &mut allocator, &mut targets);
+        let mut first_try = None;
+        loop {
+            let now = tick(2_000, Strain::None, &mut allocator, &mut targets);
+            if targets.iter().filter(|t| **t >= Some(1)).count() == 2 {
+                first_try = Some(now.duration_since(drained));
+                break;
+            }
+            if now.duration_since(drained) > Duration::from_secs(60) {
+                break;
+            }
+        }
+        let first_try = first_try.expect("tried again once the ceiling expired");
+        assert!(first_try >= QUEUEING_CEILING_FOR, "{first_try:?}");
+        // It fills the queue again: the next try waits twice as long.
+        for _ in 0..8 {
+            tick(400, Strain::Queueing, &mut allocator, &mut targets);
+        }
+        let drained = tick(2_000, Strain::None, &mut allocator, &mut targets);
+        let mut second_try = None;
+        loop {
+            let now = tick(2_000, Strain::None, &mut allocator, &mut targets);
+            if targets.iter().filter(|t| **t >= Some(1)).count() == 2 {
+                second_try = Some(now.duration_since(drained));
+                break;
+            }
+            if now.duration_since(drained) > Duration::from_secs(60) {
+                break;
+            }
+        }
+        let second_try = second_try.expect("tried again once the longer ceiling expired");
+        assert!(second_try >= QUEUEING_CEILING_FOR * 2, "{second_try:?}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::forwarding::speaker::SpeakerDetector;
 use crate::handle::{JoinOptions, PeerEvent, TileView};
 use crate::ids::{ParticipantId, PeerKey};
 use crate::outgoing::Source;
-use crate::peer::{LinkStats, Peer};
+use crate::peer::Peer;
 use crate::stats::{Counters, RoomStats};
 use crate::tap::{Tap, TapEvent};
 use crate::SfuError;
@@ -515,11 +515,13 @@ fn on_event(peer: &mut Peer, event: Event, forwards: &mut VecDeque<Forward>) {
         }
         Event::PeerStats(stats) => {
             peer.reported_loss.fresh = true;
-            peer.link = LinkStats {
-                loss_down: stats.egress_loss_fraction,
-                loss_up: stats.ingress_loss_fraction,
-                rtt: stats.rtt,
-            };
+            peer.link = peer.link.next(
+                stats.egress_loss_fraction,
+                stats.ingress_loss_fraction,
+                stats.rtt,
+                stats.peer_bytes_tx,
+                stats.timestamp,
+            );
         }
         _ => {}
     }

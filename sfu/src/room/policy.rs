@@ -123,7 +123,7 @@ impl Room {
 
         let subscriber = &mut self.peers[index];
         let estimate = subscriber.usable_bandwidth(super::INITIAL_ESTIMATE.as_u64());
-        let strained = subscriber.strained();
+        let strain = subscriber.strain();
         let demands: Vec<VideoDemand> = videos.iter().map(|(_, d)| *d).collect();
         let mut targets: Vec<Option<u8>> = videos
             .iter()
@@ -137,13 +137,13 @@ impl Room {
         let congested =
             subscriber
                 .allocator
-                .decide(now, estimate, audio, strained, &demands, &mut targets);
+                .decide(now, estimate, audio, strain, &demands, &mut targets);
         if targets != before {
             tracing::debug!(
                 participant = %subscriber.participant,
                 estimate,
                 audio,
-                strained,
+                strain = ?strain,
                 congested,
                 costs = ?demands.iter().map(|d| d.layers).collect::<Vec<_>>(),
                 from = ?before,
@@ -202,11 +202,11 @@ impl Room {
         if paused_for_bandwidth {
             subscriber.paused_for += elapsed;
         }
-        subscriber.sending = sending;
+        subscriber.note_sending(sending, now);
         steer_probing(
             subscriber,
             sending - audio,
-            Allocator::probe_target(sending, audio, next_step),
+            probe_towards(sending, audio, next_step, subscriber.allocator.ceiling()),
             now,
         );
     }
@@ -329,6 +329,7 @@ impl Room {
                 estimate = peer.estimate,
                 loss_ceiling = peer.loss_ceiling,
                 sending = peer.sending,
+                wire = peer.link.wire,
                 loss = sample.worst_loss(),
                 rtt_ms = report.rtt_ms,
                 paused = sample.videos_paused,
@@ -336,6 +337,18 @@ impl Room {
             );
             let _ = peer.notify(PeerEvent::Quality(report));
         }
+    }
+}
+
+/// What to probe the link towards: what the next step needs, but nothing over the ceiling a
+/// queue left, and nothing at all when that step would not fit under it anyway (probes would
+/// only fill the queue again: the link has shown what it carries).
+fn probe_towards(sending: u64, audio: u64, next_step: Option<u64>, ceiling: Option<u64>) -> u64 {
+    let target = Allocator::probe_target(sending, audio, next_step);
+    match (ceiling, next_step) {
+        (Some(ceiling), Some(step)) if sending + step > ceiling => sending,
+        (Some(ceiling), _) => target.min(ceiling.max(sending)),
+        (None, _) => target,
     }
 }
 

@@ -155,7 +155,11 @@ fn a_capped_downlink_settles_on_the_low_layers_keeps_every_voice_and_climbs_back
     // cap) to the end.
     for from in [a, b] {
         let voice = received_from(&sim, c, from, MediaKind::Audio, (13.0, 50.0)).len();
-        assert!(voice >= 37 * 50 * 98 / 100, "{voice} of 1850 voice packets");
+        assert!(
+            voice >= 37 * 50 * 98 / 100,
+            "{voice} of 1850 voice packets:\n{}",
+            timeline(&sim, c)
+        );
     }
     // The others are not held back by c.
     assert_eq!(layer_runs(&video_from(&sim, a, b, (40.0, 50.0))), vec![2]);
