@@ -5,6 +5,7 @@
 //! - [`signal`], [`peer`], [`media`], [`api`]: re-exported from `concord-client` (the headless
 //!   participant the load generator shares): the WebSocket signaling client, the webrtc-rs
 //!   participant, the RTP payloads, the REST client.
+//! - [`call`]: three Chromium pages in one room publishing a phone camera's simulcast.
 //! - [`chromium`]: headless Chromium over the DevTools protocol (also inside a network
 //!   namespace).
 //! - [`netns`]: a network namespace and veth for one participant, with a real `tbf` bandwidth
@@ -16,6 +17,7 @@
 
 use std::time::Duration;
 
+pub mod call;
 pub mod chromium;
 pub mod netns;
 pub mod probes;

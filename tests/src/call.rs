@@ -1,0 +1,203 @@
+//! A call of three Chromium pages in the demo's room, each publishing a phone's camera as VP8
+//! simulcast: the mediator, a party, and a third page (a party) that may sit in a network
+//! namespace behind a bandwidth cap. What the simulcast and weak-network tests share.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::chromium::{chromium_path, secure_origin_flag, Browser, Page};
+use crate::netns::Netns;
+use crate::probes::StatsSample;
+use crate::webclient::{enter_room, wait_for_remote_streams};
+use crate::TestServer;
+
+/// A laptop's window: every tile of the room large on screen.
+pub const LARGE_VIEWPORT: (u32, u32) = (1280, 900);
+
+/// How often [`watch`] reads a page's statistics.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+
+/// The camera of a mid-range phone: 640×360 at 15 frames a second, which the client sends as
+/// two simulcast layers (320×180 and 640×360). Three pages encoding 720p in three layers each
+/// would leave the two cores of these machines no time for anything else.
+const PHONE_CAMERA: &str = "(() => {
+    const md = navigator.mediaDevices;
+    if (!md || !md.getUserMedia) return;
+    const get = md.getUserMedia.bind(md);
+    md.getUserMedia = (constraints) => {
+        if (constraints && constraints.video) {
+            const video = typeof constraints.video === 'object' ? constraints.video : {};
+            constraints = { ...constraints, video: { ...video,
+                width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15, max: 15 } } };
+        }
+        return get(constraints);
+    };
+})();";
+
+/// Where the third page runs and how large each page is.
+pub struct CallSetup {
+    /// The third page runs in its own network namespace (for caps on its link).
+    pub third_in_netns: bool,
+    /// The mediator's, the party's and the third page's viewports.
+    pub viewports: [(u32, u32); 3],
+}
+
+/// The participant ids of the three pages.
+pub struct Ids {
+    pub mediator: String,
+    pub party: String,
+    pub third: String,
+}
+
+/// Three pages in one room, all sending and receiving.
+pub struct Call {
+    pub ns: Option<Netns>,
+    pub server: TestServer,
+    outside: Browser,
+    inside: Option<Browser>,
+    pub mediator: Page,
+    pub party: Page,
+    pub third: Page,
+    pub ids: Ids,
+}
+
+impl Call {
+    /// Starts a server, opens the three pages from the demo's links and waits until each
+    /// decodes the other two.
+    pub async fn start(setup: CallSetup) -> Call {
+        chromium_path().expect("Chromium is required for the browser tests");
+        let ns = setup
+            .third_in_netns
+            .then(|| Netns::create().expect("a network namespace (needs root and iproute2)"));
+        let server = match &ns {
+            Some(ns) => TestServer::start_for_netns(ns, |_| {}).await,
+            None => TestServer::start().await,
+        }
+        .expect("a server");
+        let secure = secure_origin_flag(&[server.base_url()]);
+        let links = server.seed_demo().await.expect("the demo's links");
+        let link = |role: &str, nth: usize| {
+            links
+                .iter()
+                .filter(|l| l.role == role)
+                .nth(nth)
+                .map(|l| l.url.clone())
+                .unwrap_or_else(|| panic!("the demo has a {role} link"))
+        };
+        let outside = Browser::launch_with(&[&secure])
+            .await
+            .expect("Chromium in the root namespace");
+        let inside = match &ns {
+            Some(ns) => Some(
+                Browser::launch_in_netns(ns, &[&secure])
+                    .await
+                    .expect("Chromium in the namespace"),
+            ),
+            None => None,
+        };
+        let [mediator_view, party_view, third_view] = setup.viewports;
+        let mediator = open(&outside, &link("mediator", 0), mediator_view).await;
+        enter_room(&mediator, "the mediator", false).await;
+        let party = open(&outside, &link("party", 0), party_view).await;
+        enter_room(&party, "the party", true).await;
+        let third = open(
+            inside.as_ref().unwrap_or(&outside),
+            &link("party", 1),
+            third_view,
+        )
+        .await;
+        enter_room(&third, "the third page", true).await;
+        for (page, who) in [
+            (&mediator, "the mediator"),
+            (&party, "the party"),
+            (&third, "the third page"),
+        ] {
+            wait_for_remote_streams(page, who, 2).await;
+        }
+        let me = |sample: StatsSample| sample.me.expect("the page knows its participant id");
+        let ids = Ids {
+            mediator: me(sample(&mediator).await),
+            party: me(sample(&party).await),
+            third: me(sample(&third).await),
+        };
+        Call {
+            ns,
+            server,
+            outside,
+            inside,
+            mediator,
+            party,
+            third,
+            ids,
+        }
+    }
+
+    /// Closes the pages and browsers, stops the server, deletes the namespace.
+    pub async fn finish(self) {
+        drop((self.mediator, self.party, self.third));
+        if let Some(inside) = self.inside {
+            inside.close().await;
+        }
+        self.outside.close().await;
+        self.server.shutdown().await;
+        drop(self.ns);
+    }
+}
+
+/// Opens `url` in `browser` at `viewport`, with the phone's camera.
+async fn open(browser: &Browser, url: &str, viewport: (u32, u32)) -> Page {
+    let page = browser.new_page("about:blank").await.expect("a page");
+    page.set_viewport(viewport.0, viewport.1)
+        .await
+        .expect("the page's size");
+    page.call(
+        "Page.addScriptToEvaluateOnNewDocument",
+        serde_json::json!({ "source": PHONE_CAMERA }),
+    )
+    .await
+    .expect("the phone camera");
+    page.navigate(url).await.expect("open the link");
+    page
+}
+
+/// The page's statistics now.
+pub async fn sample(page: &Page) -> StatsSample {
+    StatsSample::read_ready(page)
+        .await
+        .expect("the page's statistics")
+}
+
+/// Reads `page` every [`SAMPLE_EVERY`] for `how_long`, or until `done` says so.
+pub async fn watch(
+    page: &Page,
+    how_long: Duration,
+    done: impl Fn(&[StatsSample]) -> bool,
+) -> Vec<StatsSample> {
+    let end = Instant::now() + how_long;
+    let mut samples = Vec::new();
+    while Instant::now() < end {
+        samples.push(sample(page).await);
+        if done(&samples) {
+            break;
+        }
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+    samples
+}
+
+/// The height of the frames `sample`'s page decodes from `who`.
+pub fn height_from(sample: &StatsSample, who: &str) -> Option<u32> {
+    sample.video_from(who).and_then(|v| v.frame_height)
+}
+
+/// The attributes (`data-*`) of `who`'s tile on `page`, `Null` when it has none.
+pub async fn tile(page: &Page, who: &str) -> Value {
+    let expression = format!(
+        "(() => {{
+            const el = document.querySelector('[data-testid=tile][data-participant-id=\"{who}\"]');
+            return el ? Object.assign({{}}, el.dataset) : null;
+        }})()"
+    );
+    page.evaluate(&expression).await.unwrap_or(Value::Null)
+}
