@@ -89,12 +89,18 @@ pub async fn wait_for_remote_streams(page: &Page, who: &str, count: usize) -> Va
 
 /// Takes a page from its link into the room: through the device check when it shows.
 pub async fn enter_room(page: &Page, who: &str, expect_device_check: bool) {
-    let place = page
-        .wait_for(WHERE_AM_I, BROWSER_TIMEOUT)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("{who}'s page shows neither the device check nor the room: {e:#}")
-        });
+    let place = match page.wait_for(WHERE_AM_I, BROWSER_TIMEOUT).await {
+        Ok(place) => place,
+        Err(e) => {
+            let shown = page
+                .evaluate(
+                    "`${location.href} (${document.readyState}): ${
+                        document.body ? document.body.innerText.slice(0, 400) : 'no body'}`",
+                )
+                .await;
+            panic!("{who}'s page shows neither the device check nor the room: {e:#}\nit shows {shown:?}")
+        }
+    };
     if expect_device_check {
         assert_eq!(
             place, "device-check",

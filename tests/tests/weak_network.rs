@@ -1,0 +1,377 @@
+//! Weak village networks, with real Chromium on both ends and the party's link shaped by the
+//! kernel: a party's browser runs in a network namespace whose veth carries a `tbf` cap, the
+//! mediator and the other party run outside it, and all three publish VP8 simulcast (the fake
+//! camera as a phone's, 640×360: two layers, 320×180 and 640×360).
+//!
+//! - Capped at 300 kbit/s, the party ends up on the low layer of both others, their voices keep
+//!   flowing, and no video freezes for long once it has settled. Not met yet, so ignored: the
+//!   two voices and both low layers with their headers just fill that cap (issue 10's note).
+//! - Capped above the voices but below them plus the lowest layer, its video is paused (the tile
+//!   says so) and the voices go on; everyone sees its connection is weak; lifted, video comes
+//!   back above the low layer; the session's events keep a network summary of every
+//!   participant.
+//!
+//! Each run prints what it measured. Needs root, iproute2 and Debian's `chromium`.
+
+use std::time::{Duration, Instant};
+
+use concord_tests::call::{height_from, sample, tile, watch, Call, CallSetup, LARGE_VIEWPORT};
+use concord_tests::netns::Netns;
+use concord_tests::probes::{longest_stall, AudioWindow, StatsSample};
+use serde_json::Value;
+
+/// Chromium's send-side estimate needs this long to ramp up (FIELD-NOTES), and so does ours.
+const WARM_UP: Duration = Duration::from_secs(15);
+/// The longest the capped party may take to settle on the low layers.
+const SETTLE_WITHIN: Duration = Duration::from_secs(40);
+/// Samples in a row on the low layers that count as settled (five seconds).
+const STEADY_SAMPLES: usize = 10;
+/// How long the settled state is watched.
+const SETTLED_FOR: Duration = Duration::from_secs(20);
+/// A cap the voices fit in and the lowest layer next to them does not.
+const PAUSING_CAP_KBPS: u32 = 150;
+/// The low layer's height.
+const LOW_LAYER_HEIGHT: u32 = 180;
+
+fn namespace(call: &Call) -> &Netns {
+    call.ns
+        .as_ref()
+        .expect("the capped party runs in a namespace")
+}
+
+/// Why `who`'s tile shows their video paused, if it does.
+fn paused<'a>(sample: &'a StatsSample, who: &str) -> Option<&'a str> {
+    sample
+        .video_from(who)
+        .and_then(|v| v.tile_data.get("videoPaused"))
+        .map(String::as_str)
+        .filter(|reason| !reason.is_empty())
+}
+
+/// `who`'s video plays, at the low layer at most (a paused tile keeps its last frame's height).
+fn plays_low_layer(sample: &StatsSample, who: &str) -> bool {
+    paused(sample, who).is_none() && height_from(sample, who).is_some_and(|h| h <= LOW_LAYER_HEIGHT)
+}
+
+/// Concealed samples as a percentage of samples played, for the voice of `who`, between the
+/// first and last of `samples`.
+fn concealed(samples: &[StatsSample], who: &str) -> (f64, AudioWindow) {
+    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+        panic!("no samples");
+    };
+    let secs = last.elapsed_since(first).as_secs_f64();
+    let window = match (first.audio_from(who), last.audio_from(who)) {
+        (Some(a), Some(b)) => AudioWindow::between(a, b, secs),
+        _ => panic!("no audio from {who} in the samples"),
+    };
+    let percent = window
+        .concealed_percent()
+        .unwrap_or_else(|| panic!("no audio from {who} was played: {window:?}"));
+    (percent, window)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 10, not met yet: at 300 kbit/s the two voices (115 kbit/s) and both low layers \
+            (2 x 65-76 kbit/s) with their packet headers fill the cap; one video is paused now \
+            and then (see the issue's note)"]
+async fn capped_at_300_kbits_a_party_settles_on_both_low_layers_and_keeps_the_voices() {
+    let call = Call::start(CallSetup {
+        third_in_netns: true,
+        viewports: [LARGE_VIEWPORT; 3],
+    })
+    .await;
+    let ids = &call.ids;
+    tokio::time::sleep(WARM_UP).await;
+    let before = sample(&call.third).await;
+    let publisher = sample(&call.mediator).await;
+    println!(
+        "before the cap: the capped party gets the mediator at {:?}p and the party at {:?}p\n  \
+         mediator sends {:?}\n  capped party receives {:?}\n  its tiles: mediator {} party {} own {}",
+        height_from(&before, &ids.mediator),
+        height_from(&before, &ids.party),
+        publisher
+            .outbound_video
+            .iter()
+            .map(|v| (
+                v.rid.clone(),
+                v.frame_height,
+                v.active,
+                v.quality_limitation_reason.clone(),
+                v.target_bitrate
+            ))
+            .collect::<Vec<_>>(),
+        before
+            .inbound_video
+            .iter()
+            .map(|v| (
+                v.participant.clone(),
+                v.frame_height,
+                v.element_width,
+                v.element_height
+            ))
+            .collect::<Vec<_>>(),
+        tile(&call.third, &ids.mediator).await,
+        tile(&call.third, &ids.party).await,
+        tile(&call.third, &ids.third).await,
+    );
+
+    // 300 kbit/s: both others' low layers and their voices fit, nothing more.
+    namespace(&call)
+        .cap_downlink(Some(300))
+        .expect("cap the party's downlink");
+    let capped_at = Instant::now();
+    let low = |s: &StatsSample| {
+        [&ids.mediator, &ids.party]
+            .iter()
+            .all(|who| plays_low_layer(s, who))
+    };
+    // Settled: both low layers have played for a while (the first seconds of a sudden cap may
+    // pause a video while the queue the cap filled drains); from then on, nothing may change.
+    let steady = |samples: &[StatsSample]| {
+        samples.len() >= STEADY_SAMPLES && samples[samples.len() - STEADY_SAMPLES..].iter().all(low)
+    };
+    let settling = watch(&call.third, SETTLE_WITHIN, steady).await;
+    let settled_after = capped_at.elapsed();
+    assert!(
+        steady(&settling),
+        "the capped party settles on the low layers within {SETTLE_WITHIN:?}: {:?}",
+        settling
+            .iter()
+            .map(|s| (height_from(s, &ids.mediator), height_from(s, &ids.party)))
+            .collect::<Vec<_>>()
+    );
+    let settled = watch(&call.third, SETTLED_FOR, |_| false).await;
+    let own_quality = call
+        .third
+        .evaluate("JSON.stringify(window.concord && window.concord.quality)")
+        .await
+        .unwrap_or(Value::Null);
+    let mediator_sends = sample(&call.mediator).await;
+    println!(
+        "capped party's quality as it sees it: {own_quality}\n  mediator sends {:?}\n  \
+         mediator's audio {:?}",
+        mediator_sends
+            .outbound_video
+            .iter()
+            .map(|v| (
+                v.rid.clone(),
+                v.frame_height,
+                v.active,
+                v.target_bitrate,
+                v.bytes_sent
+            ))
+            .collect::<Vec<_>>(),
+        mediator_sends
+            .outbound_audio
+            .iter()
+            .map(|a| (a.target_bitrate, a.bytes_sent, a.packets_sent))
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "settled window, per sample (mediator height, frames; party height, frames; tiles):\n{}",
+        settled
+            .iter()
+            .map(|s| {
+                let v = |who: &str| {
+                    s.video_from(who).map(|v| {
+                        (
+                            v.frame_height,
+                            v.frames_decoded,
+                            v.tile_data.get("videoPaused").cloned(),
+                        )
+                    })
+                };
+                format!("  {:?} {:?}", v(&ids.mediator), v(&ids.party))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let mut whole = settling.clone();
+    whole.extend(settled.iter().cloned());
+    for who in [&ids.mediator, &ids.party] {
+        assert!(
+            settled.iter().all(|s| plays_low_layer(s, who)),
+            "the low layer of {who} stays, playing: {:?}",
+            settled
+                .iter()
+                .map(|s| (height_from(s, who), paused(s, who)))
+                .collect::<Vec<_>>()
+        );
+        let stall = longest_stall(&settled, who);
+        let (after_switch, window) = concealed(&settled, who);
+        let (capped_window, whole_window) = concealed(&whole, who);
+        println!(
+            "capped at 300 kbit/s, settled after {:.1} s; from {who}: concealed {capped_window:.2} % \
+             over the capped window ({:.0} s), {after_switch:.2} % after the switch, longest \
+             stall after it {stall:?}\n  {whole_window:?}\n  {window:?}",
+            settled_after.as_secs_f64(),
+            whole_window.seconds
+        );
+        assert!(
+            capped_window < 5.0,
+            "the voice of {who} stays clear over the capped window: {capped_window:.2} % concealed"
+        );
+        assert!(
+            stall < Duration::from_secs(2),
+            "no freeze over 2 s after the switch: {stall:?}"
+        );
+    }
+    // The capped party sees its own link is not good, and the mediator sees it too.
+    let own = tile(&call.third, &ids.third).await;
+    let seen_by_mediator = tile(&call.mediator, &ids.third).await;
+    println!("quality marks under the cap: own {own}, at the mediator {seen_by_mediator}");
+    assert!(
+        matches!(own["quality"].as_str(), Some("fair" | "poor")),
+        "{own}"
+    );
+    assert!(
+        matches!(seen_by_mediator["quality"].as_str(), Some("fair" | "poor")),
+        "{seen_by_mediator}"
+    );
+
+    call.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and_it_comes_back() {
+    let call = Call::start(CallSetup {
+        third_in_netns: true,
+        viewports: [LARGE_VIEWPORT; 3],
+    })
+    .await;
+    let ids = &call.ids;
+    tokio::time::sleep(WARM_UP).await;
+    // Above the two voices (about 115 kbit/s with their packet headers), below them plus the
+    // lowest layer (about 190): video pauses, the voices go on.
+    namespace(&call)
+        .cap_downlink(Some(PAUSING_CAP_KBPS))
+        .expect("cap the party's downlink");
+    let paused = |s: &StatsSample| {
+        s.inbound_video
+            .iter()
+            .all(|v| v.tile_data.get("videoPaused").map(String::as_str) == Some("bandwidth"))
+            && !s.inbound_video.is_empty()
+    };
+    let pausing = watch(&call.third, Duration::from_secs(30), |samples| {
+        samples.last().is_some_and(paused)
+    })
+    .await;
+    assert!(
+        pausing.last().is_some_and(paused),
+        "the capped party's tiles say video is paused for a weak network: {:?}",
+        pausing.last().map(|s| s
+            .inbound_video
+            .iter()
+            .map(|v| v.tile_data.clone())
+            .collect::<Vec<_>>())
+    );
+    let voices = watch(&call.third, Duration::from_secs(15), |_| false).await;
+    for who in [&ids.mediator, &ids.party] {
+        let (percent, window) = concealed(&voices, who);
+        println!("paused at {PAUSING_CAP_KBPS} kbit/s, voice of {who}: {percent:.2} % concealed\n  {window:?}");
+        assert!(
+            percent < 5.0,
+            "the voice of {who} goes on while video is paused: {percent:.2} % concealed"
+        );
+    }
+
+    // The capped party sees its own link is not good, and the mediator sees it too.
+    let own = tile(&call.third, &ids.third).await;
+    let seen_by_mediator = tile(&call.mediator, &ids.third).await;
+    println!("quality marks under the cap: own {own}, at the mediator {seen_by_mediator}");
+    assert!(
+        matches!(own["quality"].as_str(), Some("fair" | "poor")),
+        "{own}"
+    );
+    assert!(
+        matches!(seen_by_mediator["quality"].as_str(), Some("fair" | "poor")),
+        "{seen_by_mediator}"
+    );
+
+    // Lifted: video comes back, on a higher layer than the low one.
+    namespace(&call).cap_downlink(None).expect("lift the cap");
+    let lifted_at = Instant::now();
+    let higher = |s: &StatsSample| {
+        !paused(s)
+            && [&ids.mediator, &ids.party]
+                .iter()
+                .any(|who| height_from(s, who).is_some_and(|h| h > LOW_LAYER_HEIGHT))
+    };
+    let climbing = watch(&call.third, Duration::from_secs(60), |samples| {
+        samples.last().is_some_and(higher)
+    })
+    .await;
+    assert!(
+        climbing.last().is_some_and(higher),
+        "after the cap is lifted the party climbs above the low layer: {:?}",
+        climbing
+            .iter()
+            .map(|s| (height_from(s, &ids.mediator), height_from(s, &ids.party)))
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "lifted: above the low layer again after {:.1} s",
+        lifted_at.elapsed().as_secs_f64()
+    );
+
+    // The case file keeps what each participant's link was like.
+    let admin = call.server.admin().await.expect("the administrator");
+    let disputes = admin
+        .get("/api/disputes")
+        .await
+        .and_then(|r| r.ok())
+        .expect("the disputes");
+    let dispute = disputes["disputes"][0]["id"]
+        .as_str()
+        .expect("the demo dispute")
+        .to_owned();
+    let detail = admin
+        .get(&format!("/api/disputes/{dispute}"))
+        .await
+        .and_then(|r| r.ok())
+        .expect("the dispute");
+    let session = detail["sessions"][0]["id"]
+        .as_str()
+        .expect("the demo session")
+        .to_owned();
+    admin
+        .post(&format!("/api/sessions/{session}/end"), Value::Null)
+        .await
+        .and_then(|r| r.ok())
+        .expect("end the session");
+    let record = admin
+        .get(&format!("/api/sessions/{session}"))
+        .await
+        .and_then(|r| r.ok())
+        .expect("the session's record");
+    let summaries: Vec<Value> = record["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|e| e["kind"] == "network_summary")
+                .filter_map(|e| e["detail"].as_str())
+                .filter_map(|d| serde_json::from_str(d).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    println!("network summaries: {summaries:#?}");
+    assert_eq!(summaries.len(), 3, "one per participant: {summaries:?}");
+    let capped = summaries
+        .iter()
+        .find(|s| s["participant_id"] == ids.third.as_str())
+        .expect("the capped party's summary");
+    assert!(
+        capped["poor_ms"].as_u64().unwrap_or(0) + capped["fair_ms"].as_u64().unwrap_or(0) > 10_000,
+        "{capped}"
+    );
+    assert!(
+        capped["video_paused_ms"].as_u64().unwrap_or(0) > 5_000,
+        "{capped}"
+    );
+    assert!(
+        capped["layer_switches"].as_u64().unwrap_or(0) >= 2,
+        "{capped}"
+    );
+    call.finish().await;
+}
