@@ -6,6 +6,8 @@
 //! - Dynacast: once nobody shows the mediator large, the mediator's browser stops sending its
 //!   high layer (its outbound-rtp stops counting) and keeps the low one; once someone does
 //!   again, it comes back.
+//! - Opus DTX: a muted microphone sends a comfort-noise frame now and then, not 50 packets a
+//!   second.
 //!
 //! Each run prints what it measured. Needs Debian's `chromium`.
 
@@ -22,6 +24,8 @@ use concord_tests::probes::{OutboundVideo, StatsSample};
 const PHONE_VIEWPORT: (u32, u32) = (360, 640);
 const LOW_LAYER_HEIGHT: u32 = 180;
 const HIGH_LAYER_HEIGHT: u32 = 360;
+/// How long a voice's packet rate is measured over.
+const DTX_WINDOW: Duration = Duration::from_secs(4);
 /// How long a layer change may take: the browser's estimate ramps up after joining, and the
 /// SFU switches at the next keyframe of the layer.
 const CHANGE_WITHIN: Duration = Duration::from_secs(40);
@@ -48,6 +52,15 @@ fn low_and_high_bytes(sample: &StatsSample) -> (u64, u64) {
         sample.outbound_video
     );
     (layers[0].bytes_sent, layers[layers.len() - 1].bytes_sent)
+}
+
+/// The packets a second `page` sends of its voice, over [`DTX_WINDOW`].
+async fn voice_packet_rate(page: &Page) -> f64 {
+    let sent = |s: &StatsSample| s.outbound_audio.iter().map(|a| a.packets_sent).sum::<u64>();
+    let first = sample(page).await;
+    tokio::time::sleep(DTX_WINDOW).await;
+    let last = sample(page).await;
+    sent(&last).saturating_sub(sent(&first)) as f64 / last.elapsed_since(&first).as_secs_f64()
 }
 
 async fn view_reported(page: &Page) -> serde_json::Value {
@@ -183,5 +196,34 @@ async fn small_tiles_get_the_low_layer_and_layers_nobody_receives_stop_at_the_pu
         "dynacast: high layer back at the party {:.1} s after it grew",
         back.len() as f64 * SAMPLE_EVERY.as_secs_f64()
     );
+
+    // Opus DTX: a muted microphone sends a comfort-noise frame now and then, not 50 packets a
+    // second; unmuted, the voice flows again.
+    let speaking = voice_packet_rate(&call.mediator).await;
+    call.mediator
+        .click("[data-testid=mute-audio]")
+        .await
+        .expect("mute the mediator");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let muted = voice_packet_rate(&call.mediator).await;
+    call.mediator
+        .click("[data-testid=mute-audio]")
+        .await
+        .expect("unmute the mediator");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let unmuted = voice_packet_rate(&call.mediator).await;
+    println!(
+        "Opus DTX: the mediator's voice {speaking:.1} packets/s, muted {muted:.1}, unmuted \
+         {unmuted:.1}"
+    );
+    assert!(
+        speaking > 40.0,
+        "a voice sends 50 packets a second: {speaking:.1}"
+    );
+    assert!(
+        muted < 10.0,
+        "a muted voice sends little with DTX: {muted:.1} packets/s"
+    );
+    assert!(unmuted > 40.0, "the voice flows again: {unmuted:.1}");
     call.finish().await;
 }
