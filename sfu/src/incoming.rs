@@ -18,6 +18,8 @@ const PACKET_OVERHEAD: u64 = 60;
 const LAYER_GONE_AFTER: Duration = Duration::from_millis(1_000);
 /// Shortest window a layer's rate is measured over.
 const METER_WINDOW: Duration = Duration::from_millis(500);
+/// How much of its peak a meter keeps from one window to the next: halved in about 3 s.
+const PEAK_DECAY: f64 = 0.9;
 /// What a layer is assumed to cost before it has been measured: the rates the web client asks
 /// its encoder for (docs/protocol.md), by rank among the track's layers.
 const NOMINAL_COST: [u64; MAX_LAYERS] = [100_000, 500_000, 1_200_000];
@@ -44,6 +46,8 @@ pub(crate) struct BitrateMeter {
     bytes: u64,
     packets: u64,
     rate: Option<u64>,
+    /// The highest window's rate, decaying.
+    peak: Option<u64>,
 }
 
 impl BitrateMeter {
@@ -53,6 +57,7 @@ impl BitrateMeter {
             bytes: 0,
             packets: 0,
             rate: None,
+            peak: None,
         }
     }
 
@@ -80,6 +85,9 @@ impl BitrateMeter {
         }
         let bits = (self.bytes + self.packets * PACKET_OVERHEAD) * 8;
         let measured = (bits as f64 / elapsed.as_secs_f64()) as u64;
+        self.peak = Some(self.peak.map_or(measured, |peak| {
+            ((peak as f64 * PEAK_DECAY) as u64).max(measured)
+        }));
         self.rate = Some(match self.rate {
             Some(rate) => (rate as f64 * 0.6 + measured as f64 * 0.4) as u64,
             None => measured,
@@ -92,6 +100,12 @@ impl BitrateMeter {
     /// The smoothed rate, once a window has been measured.
     pub fn rate(&self) -> Option<u64> {
         self.rate
+    }
+
+    /// The rate at its highest lately (a layer's rate swings with the picture and its
+    /// keyframes), once a window has been measured.
+    pub fn peak(&self) -> Option<u64> {
+        self.peak
     }
 }
 
@@ -192,6 +206,19 @@ impl TrackIn {
     /// before measured) for layers flowing or switched off by dynacast (they come back on
     /// request), `None` for layers the publisher does not send.
     pub fn layer_costs(&self, now: Instant) -> [Option<u64>; MAX_LAYERS] {
+        self.layer_rates(now, BitrateMeter::rate)
+    }
+
+    /// What each layer cost at its most lately, as [`Self::layer_costs`].
+    pub fn layer_peaks(&self, now: Instant) -> [Option<u64>; MAX_LAYERS] {
+        self.layer_rates(now, BitrateMeter::peak)
+    }
+
+    fn layer_rates(
+        &self,
+        now: Instant,
+        measured: fn(&BitrateMeter) -> Option<u64>,
+    ) -> [Option<u64>; MAX_LAYERS] {
         let mut costs = [None; MAX_LAYERS];
         for (i, layer) in self.layers.iter().enumerate() {
             let usable = layer.unavailable_until.is_none_or(|until| now >= until);
@@ -201,7 +228,7 @@ impl TrackIn {
                 } else {
                     NOMINAL_SINGLE
                 };
-                costs[i] = Some(layer.meter.rate().unwrap_or(nominal).max(1));
+                costs[i] = Some(measured(&layer.meter).unwrap_or(nominal).max(1));
             }
         }
         costs

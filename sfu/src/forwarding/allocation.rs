@@ -99,6 +99,9 @@ pub(crate) struct VideoDemand {
     /// What each layer costs to send now, in bits per second with packet overhead, lowest layer
     /// first; `None` for a layer the publisher does not send (or its uplink cannot carry).
     pub layers: [Option<u64>; MAX_LAYERS],
+    /// What each layer cost at its most lately: a step up on a link that queued lately is
+    /// judged by it, as a layer's rate swings with the picture.
+    pub peaks: [Option<u64>; MAX_LAYERS],
     /// The highest layer worth sending at the size the subscriber shows the video; `None`: the
     /// video is not shown at all.
     pub max_layer: Option<u8>,
@@ -134,6 +137,13 @@ impl VideoDemand {
     /// The highest layer the subscriber's tile wants among those sent; `None` when not shown.
     pub fn view_cap(&self) -> Option<u8> {
         self.allowed().last().map(|(layer, _)| layer)
+    }
+
+    fn peak_cost(&self, layer: Option<u8>) -> u64 {
+        layer
+            .and_then(|l| self.peaks.get(usize::from(l)).copied().flatten())
+            .unwrap_or(0)
+            .max(self.cost(layer))
     }
 
     fn cost(&self, layer: Option<u8>) -> u64 {
@@ -402,7 +412,7 @@ impl Allocator {
         // as far when the estimate is wrong. Paused videos get their lowest layer first.
         if let Some(i) = Self::first_step(demands, targets, &cautious) {
             let next = Self::step_up(&demands[i], targets[i]);
-            let after = sending - demands[i].cost(targets[i]) + demands[i].cost(next);
+            let after = sending - demands[i].cost(targets[i]) + demands[i].peak_cost(next);
             let carried = self.known_good.max(sending) as f64;
             let queued_lately = self
                 .last_queue
@@ -602,6 +612,7 @@ mod tests {
     fn camera(priority: Priority) -> VideoDemand {
         VideoDemand {
             layers: [Some(150 * KBPS), Some(500 * KBPS), Some(1_200 * KBPS)],
+            peaks: [None; MAX_LAYERS],
             max_layer: Some(2),
             priority,
             fresh: false,
@@ -858,6 +869,35 @@ mod tests {
         // Congestion beyond doubt cuts further.
         decide(100, Strain::Queueing, &mut targets);
         assert_eq!(targets, [None, None]);
+    }
+
+    #[test]
+    fn after_a_queue_a_playing_video_is_raised_only_a_little_past_what_the_link_carried() {
+        let mut demand = camera(Priority::Normal);
+        // The middle layer measures 500 kbit/s now, but peaked at 900 lately.
+        demand.peaks = [Some(150 * KBPS), Some(900 * KBPS), Some(1_200 * KBPS)];
+        let demands = [demand];
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(0)];
+        let start = Instant::now();
+        let mut at = start;
+        let mut tick = |estimate: u64, strain: Strain, targets: &mut [Option<u8>]| {
+            at += Duration::from_millis(250);
+            allocator.decide(at, estimate * KBPS, 0, strain, &demands, targets);
+            at
+        };
+        tick(200, Strain::Queueing, &mut targets);
+        // The queue is gone and the estimate, fed by probes a bucket let through, runs away.
+        while tick(3_000, Strain::None, &mut targets).duration_since(start) < STRAIN_REMEMBERED {
+            assert_eq!(targets, [Some(0)]);
+        }
+        while tick(3_000, Strain::None, &mut targets).duration_since(start)
+            < STRAIN_REMEMBERED + Duration::from_secs(10)
+        {}
+        assert!(
+            targets[0] >= Some(1),
+            "raised once the link has been calm: {targets:?}"
+        );
     }
 
     #[test]

@@ -112,6 +112,7 @@ impl Room {
                     };
                     let demand = VideoDemand {
                         layers: source.layer_costs(now),
+                        peaks: source.layer_peaks(now),
                         max_layer: wanted_layer(subscriber, publisher.key, source),
                         priority,
                         fresh: video.fresh,
