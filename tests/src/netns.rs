@@ -150,6 +150,25 @@ impl Netns {
         let root_cidr = format!("{}/30", ns.root_addr);
         let ns_cidr = format!("{}/30", ns.ns_addr);
         let (root_veth, ns_veth, name) = (&ns.root_veth, &ns.ns_veth, &ns.name);
+        // No IPv6 link-local addresses: the kernel would add them a second or two after the link
+        // comes up, and Chromium takes each address change for a network change and fails the
+        // requests it has in flight (a page's modules, half loaded).
+        run(
+            &ns.ip,
+            ["link", "set", root_veth.as_str(), "addrgenmode", "none"],
+        )?;
+        run(
+            &ns.ip,
+            [
+                "-n",
+                name.as_str(),
+                "link",
+                "set",
+                ns_veth.as_str(),
+                "addrgenmode",
+                "none",
+            ],
+        )?;
         run(
             &ns.ip,
             ["addr", "add", root_cidr.as_str(), "dev", root_veth.as_str()],
