@@ -4,8 +4,7 @@
 //! camera as a phone's, 640×360: two layers, 320×180 and 640×360).
 //!
 //! - Capped at 300 kbit/s, the party ends up on the low layer of both others, their voices keep
-//!   flowing, and no video freezes for long once it has settled. Not met yet, so ignored: the
-//!   two voices and both low layers with their headers just fill that cap (issue 10's note).
+//!   flowing, and no video freezes for long once it has settled.
 //! - Capped above the voices but below them plus the lowest layer, its video is paused (the tile
 //!   says so) and the voices go on; everyone sees its connection is weak; lifted, video comes
 //!   back above the low layer; the session's events keep a network summary of every
@@ -19,6 +18,10 @@ use concord_tests::call::{height_from, sample, tile, watch, Call, CallSetup, LAR
 use concord_tests::netns::Netns;
 use concord_tests::probes::{longest_stall, AudioWindow, StatsSample};
 use serde_json::Value;
+
+/// Three browsers per test are heavy on two cores, and a starved browser skews what a link
+/// carries: this file's tests run one after the other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Chromium's send-side estimate needs this long to ramp up (FIELD-NOTES), and so does ours.
 const WARM_UP: Duration = Duration::from_secs(15);
@@ -71,10 +74,8 @@ fn concealed(samples: &[StatsSample], who: &str) -> (f64, AudioWindow) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 10, not met yet: at 300 kbit/s the two voices (115 kbit/s) and both low layers \
-            (2 x 65-76 kbit/s) with their packet headers fill the cap; one video is paused now \
-            and then (see the issue's note)"]
 async fn capped_at_300_kbits_a_party_settles_on_both_low_layers_and_keeps_the_voices() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let call = Call::start(CallSetup {
         third_in_netns: true,
         viewports: [LARGE_VIEWPORT; 3],
@@ -234,6 +235,7 @@ async fn capped_at_300_kbits_a_party_settles_on_both_low_layers_and_keeps_the_vo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and_it_comes_back() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let call = Call::start(CallSetup {
         third_in_netns: true,
         viewports: [LARGE_VIEWPORT; 3],
@@ -241,8 +243,8 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
     .await;
     let ids = &call.ids;
     tokio::time::sleep(WARM_UP).await;
-    // Above the two voices (about 115 kbit/s with their packet headers), below them plus the
-    // lowest layer (about 190): video pauses, the voices go on.
+    // Above the two voices (about 100 kbit/s with their packet headers), below them plus the
+    // lowest layer (about 175): video pauses, the voices go on.
     namespace(&call)
         .cap_downlink(Some(PAUSING_CAP_KBPS))
         .expect("cap the party's downlink");

@@ -9,6 +9,10 @@
 // publish_layers and voice-only mode.
 import { cameraEncodings, offerSendsVp8Simulcast, VideoSender } from './layers.js';
 
+// Opus carries speech clearly at 24 kbit/s (browsers default to 32). Every voice goes to every
+// party, so on a village link of 300 kbit/s this is what leaves room for two faces.
+const VOICE_BITRATE = 24000;
+
 export class Peer {
   // localStream: our MediaStream or null; publish: false for observers.
   // send(msg): to the signaling socket. onTrack(participantId, stream). onState(connectionState).
@@ -30,7 +34,7 @@ export class Peer {
     if (this.publish && stream) {
       for (const track of stream.getTracks()) {
         if (track.kind === 'video') this.video = this.addCamera(track, simulcast);
-        else pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        else pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], sendEncodings: [{ maxBitrate: VOICE_BITRATE }] });
         kinds.add(track.kind);
       }
     }
