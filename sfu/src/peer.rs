@@ -34,6 +34,11 @@ const LOSS_REPORT_SPAN: Duration = Duration::from_secs(3);
 const CONGESTION_REMEMBERED: Duration = Duration::from_secs(10);
 /// A round trip this much above its floor means packets queue somewhere on the way.
 const QUEUEING_DELAY: Duration = Duration::from_millis(60);
+/// A raised round trip varying less than this is flat: not a queue filling or draining.
+const FLAT_RTT: Duration = Duration::from_millis(40);
+/// How long a raised round trip stays flat, while much less is sent, before it is taken for the
+/// path's own.
+const PATH_SETTLED: Duration = Duration::from_secs(5);
 /// Below this loss the loss ceiling is raised, by this factor per report (a second).
 const CLEAN_LOSS: f32 = 0.02;
 const CEILING_RISE: f64 = 1.1;
@@ -143,12 +148,24 @@ impl LinkStats {
 }
 
 /// The lowest round trip seen lately: the path without queues. Kept over windows so a path that
-/// changed (a new route) is learnt within two windows.
+/// changed (a new route) is learnt within two windows, or sooner: a round trip that rose and
+/// then stayed flat while much less was sent is the path, not a queue (a queue would have
+/// drained).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RttFloor {
     previous: Option<Duration>,
     current: Option<Duration>,
     window_start: Option<Instant>,
+    raised: Option<RaisedRtt>,
+}
+
+/// A round trip above the floor: since when, how far it has varied, what was sent then.
+#[derive(Debug, Clone, Copy)]
+struct RaisedRtt {
+    since: Instant,
+    low: Duration,
+    high: Duration,
+    sending: u64,
 }
 
 impl RttFloor {
@@ -167,6 +184,53 @@ impl RttFloor {
             (a, b) => a.or(b),
         }
     }
+
+    /// What `rtt` shows of the path, `sending` being what is sent now.
+    pub fn judge(&mut self, rtt: Duration, sending: u64, now: Instant) -> RoundTrip {
+        let Some(floor) = self.update(rtt, now) else {
+            return RoundTrip::Clear;
+        };
+        if rtt <= floor + QUEUEING_DELAY {
+            self.raised = None;
+            return RoundTrip::Clear;
+        }
+        let raised = match self.raised {
+            Some(r) if rtt.abs_diff(r.low).max(rtt.abs_diff(r.high)) <= FLAT_RTT => RaisedRtt {
+                low: r.low.min(rtt),
+                high: r.high.max(rtt),
+                ..r
+            },
+            // Still moving: a queue filling or draining.
+            _ => RaisedRtt {
+                since: now,
+                low: rtt,
+                high: rtt,
+                sending,
+            },
+        };
+        self.raised = Some(raised);
+        let settled = now.saturating_duration_since(raised.since) >= PATH_SETTLED;
+        if settled && sending <= raised.sending / 2 {
+            self.previous = None;
+            self.current = Some(raised.low);
+            self.window_start = Some(now);
+            self.raised = None;
+            return RoundTrip::NewPath;
+        }
+        RoundTrip::Queueing
+    }
+}
+
+/// What a round trip shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RoundTrip {
+    /// Near the floor.
+    Clear,
+    /// Above it: a queue on the way.
+    Queueing,
+    /// Above it, but flat for a while though much less is sent: the path itself is slower now
+    /// (it is the new floor).
+    NewPath,
 }
 
 /// The loss the participant's receiver reports per stream (RTCP receiver reports), weighted by
@@ -707,14 +771,19 @@ impl Peer {
     /// at random, on a slow round trip, still carries video, repaired by resends.
     pub fn update_loss_ceiling(&mut self, loss: f32, now: Instant) {
         let estimate = self.estimate.unwrap_or(u64::MAX);
-        let queueing = self.link.rtt.is_some_and(|rtt| {
-            self.rtt_floor
-                .update(rtt, now)
-                .is_some_and(|floor| rtt > floor + QUEUEING_DELAY)
+        let round_trip = self.link.rtt.map_or(RoundTrip::Clear, |rtt| {
+            self.rtt_floor.judge(rtt, self.sending, now)
         });
+        let queueing = round_trip == RoundTrip::Queueing;
         self.queueing = queueing;
         if queueing {
             self.last_queueing = Some(now);
+        }
+        if round_trip == RoundTrip::NewPath {
+            // What looked like a queue was the path: its loss is chance, not congestion.
+            self.last_queueing = None;
+            self.loss_ceiling = None;
+            return;
         }
         self.loss_ceiling = if loss >= HEAVY_LOSS && queueing {
             // What got through of what was sent when the loss happened: the report lags, and
@@ -745,5 +814,66 @@ impl Peer {
                 .iter()
                 .filter_map(|t| t.video().map(|v| v.switch.switches()))
                 .sum::<u32>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_round_trip_that_rises_and_stays_flat_while_little_is_sent_is_the_new_path() {
+        let mut floor = RttFloor::default();
+        let mut at = Instant::now();
+        let mut judge = |rtt: u64, sending: u64| {
+            at += Duration::from_secs(1);
+            floor.judge(MS * rtt as u32, sending, at)
+        };
+        for _ in 0..5 {
+            assert_eq!(judge(10, 400_000), RoundTrip::Clear);
+        }
+        // 300 ms more, at once: a queue, as far as anyone can tell yet.
+        assert_eq!(judge(310, 400_000), RoundTrip::Queueing);
+        // Video is cut; a queue would drain, this stays.
+        let verdicts: Vec<_> = [300, 320, 305, 315, 310, 308]
+            .iter()
+            .map(|&rtt| judge(rtt, 60_000))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                RoundTrip::Queueing,
+                RoundTrip::Queueing,
+                RoundTrip::Queueing,
+                RoundTrip::Queueing,
+                RoundTrip::NewPath,
+                RoundTrip::Clear
+            ],
+            "five seconds flat, then the new floor"
+        );
+        assert_eq!(judge(312, 60_000), RoundTrip::Clear);
+        // From that floor a queue still shows.
+        assert_eq!(judge(450, 400_000), RoundTrip::Queueing);
+    }
+
+    #[test]
+    fn a_queue_that_keeps_filling_or_is_still_fed_stays_a_queue() {
+        let mut floor = RttFloor::default();
+        let mut at = Instant::now();
+        let mut judge = |rtt: u64, sending: u64| {
+            at += Duration::from_secs(1);
+            floor.judge(MS * rtt as u32, sending, at)
+        };
+        judge(10, 400_000);
+        // Growing: never flat.
+        for rtt in [100, 180, 260, 340, 420, 500, 580] {
+            assert_eq!(judge(rtt, 100_000), RoundTrip::Queueing);
+        }
+        // Flat at the queue's limit, but as much is sent as when it rose: still a queue.
+        for _ in 0..10 {
+            assert_eq!(judge(600, 400_000), RoundTrip::Queueing);
+        }
     }
 }
