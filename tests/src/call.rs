@@ -1,7 +1,9 @@
 //! A call of three Chromium pages in the demo's room, each publishing a phone's camera as VP8
 //! simulcast: the mediator, a party, and a third page (a party) that may sit in a network
-//! namespace behind a bandwidth cap. What the simulcast and weak-network tests share.
+//! namespace behind a bandwidth cap, or whose path through a relay loses and delays packets.
+//! What the simulcast and weak-network tests share.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -9,6 +11,7 @@ use serde_json::Value;
 use crate::chromium::{chromium_path, secure_origin_flag, Browser, Page};
 use crate::netns::Netns;
 use crate::probes::StatsSample;
+use crate::relay::Relay;
 use crate::webclient::{enter_room, wait_for_remote_streams};
 use crate::TestServer;
 
@@ -39,8 +42,21 @@ const PHONE_CAMERA: &str = "(() => {
 pub struct CallSetup {
     /// The third page runs in its own network namespace (for caps on its link).
     pub third_in_netns: bool,
+    /// All media goes through a user-space relay in front of the SFU (for loss and delay on
+    /// one page's path): the server advertises the relay's address as its own.
+    pub through_relay: bool,
     /// The mediator's, the party's and the third page's viewports.
     pub viewports: [(u32, u32); 3],
+}
+
+impl Default for CallSetup {
+    fn default() -> CallSetup {
+        CallSetup {
+            third_in_netns: false,
+            through_relay: false,
+            viewports: [LARGE_VIEWPORT; 3],
+        }
+    }
 }
 
 /// The participant ids of the three pages.
@@ -53,6 +69,7 @@ pub struct Ids {
 /// Three pages in one room, all sending and receiving.
 pub struct Call {
     pub ns: Option<Netns>,
+    pub relay: Option<Relay>,
     pub server: TestServer,
     outside: Browser,
     inside: Option<Browser>,
@@ -70,11 +87,27 @@ impl Call {
         let ns = setup
             .third_in_netns
             .then(|| Netns::create().expect("a network namespace (needs root and iproute2)"));
-        let server = match &ns {
-            Some(ns) => TestServer::start_for_netns(ns, |_| {}).await,
-            None => TestServer::start().await,
+        let mut relay = match setup.through_relay {
+            true => Some(Relay::bind().await.expect("bind the relay")),
+            false => None,
+        };
+        let server = match (&ns, &relay) {
+            (Some(ns), _) => TestServer::start_for_netns(ns, |_| {}).await,
+            (None, Some(relay)) => {
+                let port = relay.addr().port();
+                TestServer::start_with(|c| {
+                    c.media.advertised_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                    c.media.advertised_port = Some(port);
+                })
+                .await
+            }
+            (None, None) => TestServer::start().await,
         }
         .expect("a server");
+        if let Some(relay) = &mut relay {
+            let media = server.server().expect("the server runs").media_addr();
+            relay.start(media).expect("relay to the SFU");
+        }
         let secure = secure_origin_flag(&[server.base_url()]);
         let links = server.seed_demo().await.expect("the demo's links");
         let link = |role: &str, nth: usize| {
@@ -123,6 +156,7 @@ impl Call {
         };
         Call {
             ns,
+            relay,
             server,
             outside,
             inside,
@@ -141,7 +175,29 @@ impl Call {
         }
         self.outside.close().await;
         self.server.shutdown().await;
+        if let Some(relay) = self.relay {
+            relay.stop().await;
+        }
         drop(self.ns);
+    }
+
+    /// The relay's name for `page`'s media path (what its selected ICE pair sends from).
+    pub async fn relay_client(&self, page: &Page) -> SocketAddr {
+        let relay = self
+            .relay
+            .as_ref()
+            .expect("the call goes through the relay");
+        let pair = sample(page).await.candidate_pair.unwrap_or_default();
+        let local: SocketAddr = pair
+            .local
+            .parse()
+            .unwrap_or_else(|e| panic!("the page's selected pair {pair:?}: {e}"));
+        relay.client_for(local).unwrap_or_else(|| {
+            panic!(
+                "the page's media goes through the relay: it sends from {local}; relay clients {:?}",
+                relay.clients()
+            )
+        })
     }
 }
 

@@ -72,8 +72,8 @@ async fn view_reported(page: &Page) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_tiles_get_the_low_layer_and_layers_nobody_receives_stop_at_the_publisher() {
     let call = Call::start(CallSetup {
-        third_in_netns: false,
         viewports: [LARGE_VIEWPORT, LARGE_VIEWPORT, PHONE_VIEWPORT],
+        ..CallSetup::default()
     })
     .await;
     let ids = &call.ids;
@@ -216,14 +216,15 @@ async fn small_tiles_get_the_low_layer_and_layers_nobody_receives_stop_at_the_pu
         "Opus DTX: the mediator's voice {speaking:.1} packets/s, muted {muted:.1}, unmuted \
          {unmuted:.1}"
     );
-    assert!(
-        speaking > 40.0,
-        "a voice sends 50 packets a second: {speaking:.1}"
-    );
+    // Without DTX a muted voice still sends 50 packets a second of silence. The fake microphone
+    // beeps with pauses, which DTX thins out too, so speaking is less than 50.
     assert!(
         muted < 10.0,
         "a muted voice sends little with DTX: {muted:.1} packets/s"
     );
-    assert!(unmuted > 40.0, "the voice flows again: {unmuted:.1}");
+    assert!(
+        speaking > 3.0 * muted && unmuted > 3.0 * muted,
+        "the voice flows when not muted: {speaking:.1} and {unmuted:.1} packets/s, muted {muted:.1}"
+    );
     call.finish().await;
 }

@@ -9,14 +9,18 @@
 //!   says so) and the voices go on; everyone sees its connection is weak; lifted, video comes
 //!   back above the low layer; the session's events keep a network summary of every
 //!   participant.
+//! - On a path through a relay that loses a fifth of the party's packets each way, with 300 ms
+//!   round trips, the voices it hears are repaired (RED, FEC, NACK) and stay clear, and so
+//!   does its own voice at the mediator. Not met yet, so ignored (issue 10's note).
 //!
 //! Each run prints what it measured. Needs root, iproute2 and Debian's `chromium`.
 
 use std::time::{Duration, Instant};
 
-use concord_tests::call::{height_from, sample, tile, watch, Call, CallSetup, LARGE_VIEWPORT};
+use concord_tests::call::{height_from, sample, tile, watch, Call, CallSetup};
 use concord_tests::netns::Netns;
 use concord_tests::probes::{longest_stall, AudioWindow, StatsSample};
+use concord_tests::relay::{Direction, FlowCounts, RandomLoss};
 use serde_json::Value;
 
 /// Three browsers per test are heavy on two cores, and a starved browser skews what a link
@@ -78,7 +82,7 @@ async fn capped_at_300_kbits_a_party_settles_on_both_low_layers_and_keeps_the_vo
     let _one = ONE_AT_A_TIME.lock().await;
     let call = Call::start(CallSetup {
         third_in_netns: true,
-        viewports: [LARGE_VIEWPORT; 3],
+        ..CallSetup::default()
     })
     .await;
     let ids = &call.ids;
@@ -238,7 +242,7 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
     let _one = ONE_AT_A_TIME.lock().await;
     let call = Call::start(CallSetup {
         third_in_netns: true,
-        viewports: [LARGE_VIEWPORT; 3],
+        ..CallSetup::default()
     })
     .await;
     let ids = &call.ids;
@@ -376,4 +380,100 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
         "{capped}"
     );
     call.finish().await;
+}
+
+/// The lossy path: random loss on the party's path, each way, and its one-way delay.
+const PATH_LOSS: f64 = 0.2;
+const ONE_WAY_DELAY: Duration = Duration::from_millis(150);
+/// Samples of a 20 ms Opus packet at 48 kHz: what one unrepaired loss conceals.
+const SAMPLES_PER_PACKET: f64 = 960.0;
+/// How long the lossy path is measured, once the SFU has seen the loss.
+const LOSSY_WINDOW: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 10, not met yet: RED from the browser repairs 72 % of the voice packets lost on \
+            the party's downlink (95 % asked), concealment 5-6 % meets the 10 %; see the note"]
+async fn on_a_path_losing_a_fifth_of_its_packets_with_300_ms_round_trips_the_voices_stay_clear() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let call = Call::start(CallSetup {
+        through_relay: true,
+        ..CallSetup::default()
+    })
+    .await;
+    let ids = &call.ids;
+    tokio::time::sleep(WARM_UP).await;
+    let client = call.relay_client(&call.third).await;
+    let relay = call.relay.as_ref().expect("the relay");
+    for direction in [Direction::Upstream, Direction::Downstream] {
+        relay.set_random_loss(client, direction, Some(RandomLoss::rtp(PATH_LOSS, 2026)));
+        relay.set_delay(client, direction, ONE_WAY_DELAY);
+    }
+    // The SFU learns of the loss from the party's reports, then sends the voices with RED.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (third_before, mediator_before) = (sample(&call.third).await, sample(&call.mediator).await);
+    let down_before = relay.counts(client, Direction::Downstream);
+    tokio::time::sleep(LOSSY_WINDOW).await;
+    let (third_after, mediator_after) = (sample(&call.third).await, sample(&call.mediator).await);
+    let down_after = relay.counts(client, Direction::Downstream);
+    let up = relay.counts(client, Direction::Upstream);
+
+    // What the party hears: the others' voices over its lossy downlink.
+    let mut failures = Vec::new();
+    for who in [&ids.mediator, &ids.party] {
+        let (Some(before), Some(after)) =
+            (third_before.audio_from(who), third_after.audio_from(who))
+        else {
+            panic!("the party hears {who}");
+        };
+        let window = AudioWindow::between(
+            before,
+            after,
+            third_after.elapsed_since(&third_before).as_secs_f64(),
+        );
+        let dropped =
+            |counts: &FlowCounts| counts.by_ssrc.get(&after.ssrc).map_or(0, |c| c.dropped);
+        let dropped = dropped(&down_after).saturating_sub(dropped(&down_before));
+        let unrepaired = window.concealed_samples as f64 / SAMPLES_PER_PACKET;
+        let recovered = 100.0 * (1.0 - (unrepaired / dropped.max(1) as f64).min(1.0));
+        let concealed = window.concealed_percent().unwrap_or(100.0);
+        println!(
+            "lossy path, the party hears {who}: {dropped} voice packets dropped on the way, \
+             {recovered:.1} % of them repaired (RED/FEC/NACK), {concealed:.2} % concealed, \
+             codec {:?}\n  {window:?}",
+            after.codec
+        );
+        if recovered < 95.0 {
+            failures.push(format!(
+                "{who} to the party: {recovered:.1} % of lost voice packets repaired"
+            ));
+        }
+        if concealed >= 10.0 {
+            failures.push(format!("{who} to the party: {concealed:.2} % concealed"));
+        }
+    }
+    // What the mediator hears of the party: its voice over the lossy uplink.
+    let (Some(before), Some(after)) = (
+        mediator_before.audio_from(&ids.third),
+        mediator_after.audio_from(&ids.third),
+    ) else {
+        panic!("the mediator hears the party");
+    };
+    let window = AudioWindow::between(
+        before,
+        after,
+        mediator_after.elapsed_since(&mediator_before).as_secs_f64(),
+    );
+    let concealed = window.concealed_percent().unwrap_or(100.0);
+    println!(
+        "lossy path, the mediator hears the party: {} RTP packets dropped upstream in all, \
+         {concealed:.2} % concealed\n  {window:?}",
+        up.rtp_dropped
+    );
+    if concealed >= 10.0 {
+        failures.push(format!(
+            "the party to the mediator: {concealed:.2} % concealed"
+        ));
+    }
+    call.finish().await;
+    assert!(failures.is_empty(), "on the lossy path: {failures:?}");
 }
