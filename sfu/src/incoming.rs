@@ -1,6 +1,7 @@
 //! What a participant publishes: its tracks, each with one layer or up to three simulcast
 //! layers, what each layer costs to forward (measured), and whether it is flowing.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::format::PayloadParams;
@@ -165,6 +166,32 @@ pub(crate) struct TrackIn {
     pub layers: Vec<LayerIn>,
     /// The codec of the last packet, looked up once per payload type.
     pub codec: Option<IncomingCodec>,
+    /// For a voice: its last frames, for the RED the SFU writes to a lossy subscriber.
+    pub voice_history: VoiceHistory,
+}
+
+/// A voice frame as it came (a RED payload or plain Opus), for the redundancy of later ones.
+#[derive(Debug, Clone)]
+pub(crate) struct EarlierVoice {
+    pub rtp_time: u32,
+    pub payload: Arc<[u8]>,
+    pub red: bool,
+}
+
+/// The last two frames of a voice, oldest first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VoiceHistory {
+    frames: [Option<EarlierVoice>; 2],
+}
+
+impl VoiceHistory {
+    /// Takes the newest frame and returns the two before it (oldest first). No allocation: the
+    /// payloads are shared.
+    pub fn push(&mut self, frame: EarlierVoice) -> [Option<EarlierVoice>; 2] {
+        let before = self.frames.clone();
+        self.frames = [self.frames[1].take(), Some(frame)];
+        before
+    }
 }
 
 impl TrackIn {
@@ -186,6 +213,7 @@ impl TrackIn {
             number,
             layers,
             codec: None,
+            voice_history: VoiceHistory::default(),
         }
     }
 

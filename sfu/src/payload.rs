@@ -72,6 +72,36 @@ pub(crate) fn red_primary(payload: &[u8]) -> Option<&[u8]> {
     payload.get(at + redundant..)
 }
 
+/// An RFC 2198 RED payload of `primary` (at RTP time `time`) with `earlier` frames (oldest first,
+/// each with its RTP time) as redundancy, all of payload type `pt`. Earlier frames too far back
+/// for RED's 14-bit offset, or too long for its 10-bit length, are left out.
+pub(crate) fn red_with(pt: u8, time: u32, primary: &[u8], earlier: &[(u32, &[u8])]) -> Vec<u8> {
+    let fits = |(at, data): &&(u32, &[u8])| {
+        let offset = time.wrapping_sub(*at);
+        (1..=RED_MAX_OFFSET).contains(&offset) && data.len() <= RED_MAX_BLOCK
+    };
+    let blocks: Vec<&(u32, &[u8])> = earlier.iter().filter(fits).collect();
+    let size = blocks.iter().map(|(_, d)| 4 + d.len()).sum::<usize>() + 1 + primary.len();
+    let mut red = Vec::with_capacity(size);
+    for (at, data) in &blocks {
+        let offset = time.wrapping_sub(*at);
+        // F bit, payload type; 14-bit timestamp offset, 10-bit length.
+        let word = (offset << 10) | data.len() as u32;
+        red.push(0x80 | (pt & 0x7f));
+        red.extend_from_slice(&word.to_be_bytes()[1..]);
+    }
+    red.push(pt & 0x7f);
+    for (_, data) in &blocks {
+        red.extend_from_slice(data);
+    }
+    red.extend_from_slice(primary);
+    red
+}
+
+/// The largest timestamp offset and block length RED can say.
+const RED_MAX_OFFSET: u32 = 0x3fff;
+const RED_MAX_BLOCK: usize = 0x03ff;
+
 /// The picture size a VP8 keyframe announces (RFC 6386 §9.1: after the 3-byte frame tag, the
 /// start code 9d 01 2a, then 14-bit width and height). `payload` is the keyframe's first
 /// packet, descriptor included.
@@ -175,6 +205,24 @@ mod tests {
         assert!(starts_keyframe(TapCodec::Vp8, &[0x10, 0x50]));
         assert!(!starts_keyframe(TapCodec::Vp8, &[0x90, 0x80]));
         assert!(!starts_keyframe(TapCodec::Vp8, &[]));
+    }
+
+    #[test]
+    fn red_with_two_earlier_frames_reads_back() {
+        let earlier: [(u32, &[u8]); 2] = [(1000, &[1, 1]), (1960, &[2, 2, 2])];
+        let red = red_with(111, 2920, &[3, 3, 3, 3], &earlier);
+        assert_eq!(red_primary(&red), Some(&[3u8, 3, 3, 3][..]));
+        // Oldest block: F bit and PT, offset 1920, length 2.
+        assert_eq!(red[0], 0x80 | 111);
+        let word = u32::from_be_bytes([0, red[1], red[2], red[3]]);
+        assert_eq!((word >> 10, word & 0x3ff), (1920, 2));
+        let word = u32::from_be_bytes([0, red[5], red[6], red[7]]);
+        assert_eq!((word >> 10, word & 0x3ff), (960, 3));
+        assert_eq!(red[8], 111);
+        assert_eq!(&red[9..], &[1, 1, 2, 2, 2, 3, 3, 3, 3]);
+        // A frame from too long ago (a pause in the voice) is left out.
+        let red = red_with(111, 40_000, &[3], &earlier);
+        assert_eq!(red, [111, 3]);
     }
 
     #[test]

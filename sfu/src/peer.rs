@@ -17,14 +17,16 @@ use crate::forwarding::layer_switch::{LayerPacket, Verdict, Vp8Ids, Vp8Rewrite};
 use crate::forwarding::quality::QualityMark;
 use crate::handle::PeerEvent;
 use crate::ids::{ParticipantId, PeerKey};
-use crate::incoming::{IncomingCodec, TrackIn};
+use crate::incoming::{EarlierVoice, IncomingCodec, TrackIn};
 use crate::outgoing::{Flow, PayloadTypes, Source, TrackOut, TrackOutState};
-use crate::payload::red_primary;
+use crate::payload::{red_primary, red_with};
 use crate::tap::tap_codec;
 use crate::SfuError;
 
 /// Loss (a fraction) at which the link is taken to carry no more than what got through.
 const HEAVY_LOSS: f32 = 0.1;
+/// Loss at which voices go with two earlier frames as redundancy (kept while RED is).
+const DEEP_RED_LOSS: f32 = 0.08;
 /// Loss at which voices go with redundancy (RED), and how long a clean link keeps it.
 const RED_LOSS: f32 = 0.02;
 const RED_DROPPED_AFTER: Duration = Duration::from_secs(8);
@@ -64,6 +66,23 @@ pub(crate) struct Forwarded {
     /// For a RED payload, its primary block alone, made the first time a subscriber (or a
     /// tap) without RED needs it: one copy per packet, shared by all of them.
     pub unwrapped: OnceCell<Option<Arc<[u8]>>>,
+    /// For a voice: the two frames before it, oldest first.
+    pub earlier_voices: [Option<EarlierVoice>; 2],
+    /// The publisher's uplink loses packets: its RED repairs them at every subscriber, so it
+    /// goes to each as it came, whatever that subscriber's own link.
+    pub lossy_source: bool,
+    /// This voice as RED carrying both earlier frames (with the Opus payload type it was made
+    /// for), made the first time a subscriber on a lossy link needs it.
+    pub deep_red: OnceCell<Option<(u8, Arc<[u8]>)>>,
+}
+
+/// The Opus frame in a voice payload: its primary block if it is RED.
+fn opus_of(payload: &[u8], red: bool) -> Option<&[u8]> {
+    if red {
+        red_primary(payload)
+    } else {
+        Some(payload)
+    }
 }
 
 impl Forwarded {
@@ -72,6 +91,31 @@ impl Forwarded {
         self.unwrapped
             .get_or_init(|| red_primary(&self.payload).map(Arc::from))
             .clone()
+    }
+
+    /// This voice as RED whose redundancy is the two frames before it (a RED payload from the
+    /// browser carries one), its blocks of Opus payload type `pt`: on a link losing a fifth of
+    /// its packets, two lost in a row are common, three rare.
+    pub fn deep_red(&self, pt: u8) -> Option<Arc<[u8]>> {
+        let build = || {
+            let primary = opus_of(&self.payload, self.codec.red)?;
+            let mut earlier: [(u32, &[u8]); 2] = [(0, &[]); 2];
+            let mut count = 0;
+            for voice in self.earlier_voices.iter().flatten() {
+                if let Some(data) = opus_of(&voice.payload, voice.red) {
+                    earlier[count] = (voice.rtp_time, data);
+                    count += 1;
+                }
+            }
+            let red = red_with(pt, self.rtp_time, primary, &earlier[..count]);
+            Some((pt, Arc::from(red)))
+        };
+        match self.deep_red.get_or_init(build) {
+            Some((made_for, red)) if *made_for == pt => Some(red.clone()),
+            // Another subscriber numbers Opus differently: rare, made for it alone.
+            Some(_) => build().map(|(_, red)| red),
+            None => None,
+        }
     }
 
     /// What a layer switch needs of this packet.
@@ -335,6 +379,8 @@ pub(crate) struct Peer {
     /// Voices go to this participant as RED (each packet carrying the one before): its link
     /// loses packets, or has not been clean for long.
     pub wants_red: bool,
+    /// Its link loses so much that the voices go as RED with two earlier frames.
+    pub wants_deep_red: bool,
     /// Since when its link has been clean (for dropping the redundancy).
     clean_since: Option<Instant>,
     pub reported_loss: ReportedLoss,
@@ -384,6 +430,7 @@ impl Peer {
             queueing: false,
             last_queueing: None,
             wants_red: true,
+            wants_deep_red: false,
             clean_since: None,
             reported_loss: ReportedLoss::default(),
             allocator: Allocator::new(),
@@ -572,17 +619,23 @@ impl Peer {
         };
         // RED goes as it is to a subscriber that negotiated it and whose link loses packets;
         // otherwise as its plain Opus (the redundancy would only take bandwidth).
-        let (pt, unwrap_red) = match types.red {
-            Some(red) if self.wants_red => (red, false),
-            _ => (types.plain, packet.codec.red),
+        // A link losing much gets RED with two earlier frames, written here.
+        let deep = match types.red {
+            Some(red) if self.wants_deep_red => packet.deep_red(*types.plain).map(|p| (red, p)),
+            _ => None,
         };
-        let payload = if unwrap_red {
-            let Some(primary) = packet.red_primary() else {
-                return Delivery::Skipped;
-            };
-            primary
-        } else {
-            packet.payload.clone()
+        let (pt, payload) = match (deep, types.red) {
+            (Some(deep), _) => deep,
+            (None, Some(red)) if self.wants_red || packet.lossy_source => {
+                (red, packet.payload.clone())
+            }
+            _ if packet.codec.red => {
+                let Some(primary) = packet.red_primary() else {
+                    return Delivery::Skipped;
+                };
+                (types.plain, primary)
+            }
+            _ => (types.plain, packet.payload.clone()),
         };
         let mut direct = self.rtc.direct_api();
         let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
@@ -740,6 +793,7 @@ impl Peer {
             .is_some_and(|at| now.saturating_duration_since(at) < CONGESTION_REMEMBERED);
         if loss >= RED_LOSS && !congested {
             self.wants_red = true;
+            self.wants_deep_red |= loss >= DEEP_RED_LOSS;
             self.clean_since = None;
         } else if congested {
             self.wants_red = false;
@@ -752,6 +806,12 @@ impl Peer {
         } else {
             self.clean_since = None;
         }
+        self.wants_deep_red &= self.wants_red;
+    }
+
+    /// Whether what this participant sends arrives with losses its voice's RED should repair.
+    pub fn lossy_uplink(&self) -> bool {
+        self.link.loss_up.is_some_and(|loss| loss >= RED_LOSS)
     }
 
     /// What the link shows of congestion: a round trip grown above its floor (a queue filling

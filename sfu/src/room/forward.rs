@@ -9,7 +9,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket};
 use super::Room;
 use crate::forwarding::layer_switch::{PictureId, Vp8Ids};
 use crate::ids::PeerKey;
-use crate::incoming::IncomingCodec;
+use crate::incoming::{EarlierVoice, IncomingCodec};
 use crate::outgoing::Source;
 use crate::payload::{starts_keyframe, vp8_ids, vp8_keyframe_size};
 use crate::peer::{Delivery, Forwarded};
@@ -85,6 +85,7 @@ impl Room {
         let Some(publisher) = self.peers.iter_mut().find(|p| p.key == from) else {
             return;
         };
+        let lossy_source = publisher.lossy_uplink();
         let Some(track) = publisher.tracks_in.get_mut(track_index) else {
             return;
         };
@@ -106,6 +107,15 @@ impl Room {
         };
         let kind = track.kind;
         let top_layer = track.top_flowing(received);
+        let earlier_voices = if kind == MediaKind::Audio {
+            track.voice_history.push(EarlierVoice {
+                rtp_time: packet.header.timestamp,
+                payload: packet.payload.clone(),
+                red: codec.red,
+            })
+        } else {
+            [None, None]
+        };
         if kind == MediaKind::Audio {
             if let Some(level) = packet.header.ext_vals.audio_level {
                 self.speakers.observe(from, level);
@@ -147,6 +157,9 @@ impl Room {
             payload: packet.payload,
             codec,
             unwrapped: std::cell::OnceCell::new(),
+            earlier_voices,
+            lossy_source,
+            deep_red: std::cell::OnceCell::new(),
         };
         // Layers someone waits to start or switch to at a keyframe (a bit per layer).
         let mut waiting_layers = 0u8;

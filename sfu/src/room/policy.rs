@@ -96,10 +96,11 @@ impl Room {
                 Flow::Audio(_) => {
                     let cost = source.layer_costs(now)[0].unwrap_or(NOMINAL_AUDIO);
                     let red = source.codec.is_some_and(|c| c.red);
-                    audio += if red && !subscriber.wants_red {
-                        plain_opus_cost(cost)
-                    } else {
-                        cost
+                    let as_red = subscriber.wants_red || publisher.lossy_uplink();
+                    audio += match (red, as_red, subscriber.wants_deep_red) {
+                        (true, false, _) => plain_opus_cost(cost),
+                        (true, true, true) => deep_red_cost(cost),
+                        _ => cost,
                     };
                 }
                 Flow::Video(video) => {
@@ -396,9 +397,16 @@ fn steer_probing(subscriber: &mut Peer, video: u64, target: u64, now: Instant) {
 /// What a RED voice costs unwrapped: RED carries each Opus frame twice (once as the newest,
 /// once as redundancy in the next packet), around the same per-packet overhead.
 fn plain_opus_cost(red_cost: u64) -> u64 {
-    const OVERHEAD: u64 = 50 * 60 * 8;
-    (red_cost + OVERHEAD) / 2
+    (red_cost + VOICE_OVERHEAD) / 2
 }
+
+/// What a RED voice costs with a second earlier frame: one more frame's payload per packet.
+fn deep_red_cost(red_cost: u64) -> u64 {
+    red_cost + plain_opus_cost(red_cost).saturating_sub(VOICE_OVERHEAD)
+}
+
+/// The per-packet overhead of a voice: 50 packets a second of about 60 bytes of headers.
+const VOICE_OVERHEAD: u64 = 50 * 60 * 8;
 
 /// Videos this subscriber gets below the layer its tile wants, because of bandwidth.
 fn reduced_videos(peer: &Peer) -> u32 {
