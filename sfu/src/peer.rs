@@ -36,8 +36,9 @@ const LOSS_REPORT_SPAN: Duration = Duration::from_secs(3);
 const CONGESTION_REMEMBERED: Duration = Duration::from_secs(10);
 /// A round trip this much above its floor means packets queue somewhere on the way.
 const QUEUEING_DELAY: Duration = Duration::from_millis(60);
-/// A raised round trip varying less than this is flat: not a queue filling or draining.
-const FLAT_RTT: Duration = Duration::from_millis(40);
+/// A raised round trip varying less than this is flat: not a queue filling or draining (a
+/// busy phone or server adds tens of milliseconds of jitter).
+const FLAT_RTT: Duration = Duration::from_millis(60);
 /// How long a raised round trip stays flat, while much less is sent, before it is taken for the
 /// path's own.
 const PATH_SETTLED: Duration = Duration::from_secs(5);
@@ -244,12 +245,13 @@ impl RttFloor {
                 high: r.high.max(rtt),
                 ..r
             },
-            // Still moving: a queue filling or draining.
-            _ => RaisedRtt {
+            // Still moving: a queue filling or draining. What was sent when the round trip
+            // first rose stays the reference.
+            r => RaisedRtt {
                 since: now,
                 low: rtt,
                 high: rtt,
-                sending,
+                sending: r.map_or(sending, |r| r.sending.max(sending)),
             },
         };
         self.raised = Some(raised);
@@ -916,6 +918,26 @@ mod tests {
         assert_eq!(judge(312, 60_000), RoundTrip::Clear);
         // From that floor a queue still shows.
         assert_eq!(judge(450, 400_000), RoundTrip::Queueing);
+    }
+
+    #[test]
+    fn a_new_path_is_learnt_through_jitter_once_the_sending_was_cut() {
+        let mut floor = RttFloor::default();
+        let mut at = Instant::now();
+        let mut judge = |rtt: u64, sending: u64| {
+            at += Duration::from_secs(1);
+            floor.judge(MS * rtt as u32, sending, at)
+        };
+        judge(10, 300_000);
+        // It rises while 300 kbit/s go out, wanders, and the sending is cut meanwhile: the
+        // reference stays what went out when it first rose.
+        assert_eq!(judge(200, 300_000), RoundTrip::Queueing);
+        assert_eq!(judge(320, 200_000), RoundTrip::Queueing);
+        let verdicts: Vec<_> = [350, 310, 345, 330, 360, 320, 340]
+            .iter()
+            .map(|&rtt| judge(rtt, 120_000))
+            .collect();
+        assert!(verdicts.contains(&RoundTrip::NewPath), "{verdicts:?}");
     }
 
     #[test]
