@@ -39,8 +39,8 @@ const QUEUEING_DELAY: Duration = Duration::from_millis(60);
 /// A raised round trip varying less than this is flat: not a queue filling or draining (a
 /// busy phone or server adds tens of milliseconds of jitter).
 const FLAT_RTT: Duration = Duration::from_millis(60);
-/// How long a raised round trip stays flat, while much less is sent, before it is taken for the
-/// path's own.
+/// How long a raised round trip stays flat, while a quarter less is sent or more, before it is
+/// taken for the path's own.
 const PATH_SETTLED: Duration = Duration::from_secs(5);
 /// Below this loss the loss ceiling is raised, by this factor per report (a second).
 const CLEAN_LOSS: f32 = 0.02;
@@ -194,7 +194,7 @@ impl LinkStats {
 
 /// The lowest round trip seen lately: the path without queues. Kept over windows so a path that
 /// changed (a new route) is learnt within two windows, or sooner: a round trip that rose and
-/// then stayed flat while much less was sent is the path, not a queue (a queue would have
+/// then stayed flat while less was sent is the path, not a queue (a queue would have
 /// drained).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RttFloor {
@@ -235,7 +235,8 @@ impl RttFloor {
         let Some(floor) = self.update(rtt, now) else {
             return RoundTrip::Clear;
         };
-        if rtt <= floor + QUEUEING_DELAY {
+        // A long path wanders more: a quarter of it counts as the path's own jitter.
+        if rtt <= floor + QUEUEING_DELAY.max(floor / 4) {
             self.raised = None;
             return RoundTrip::Clear;
         }
@@ -256,7 +257,7 @@ impl RttFloor {
         };
         self.raised = Some(raised);
         let settled = now.saturating_duration_since(raised.since) >= PATH_SETTLED;
-        if settled && sending <= raised.sending / 2 {
+        if settled && sending <= raised.sending / 4 * 3 {
             self.previous = None;
             self.current = Some(raised.low);
             self.window_start = Some(now);
@@ -274,7 +275,7 @@ pub(crate) enum RoundTrip {
     Clear,
     /// Above it: a queue on the way.
     Queueing,
-    /// Above it, but flat for a while though much less is sent: the path itself is slower now
+    /// Above it, but flat for a while though less is sent: the path itself is slower now
     /// (it is the new floor).
     NewPath,
 }
