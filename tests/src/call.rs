@@ -12,6 +12,7 @@ use crate::chromium::{chromium_path, secure_origin_flag, Browser, Page};
 use crate::netns::Netns;
 use crate::probes::StatsSample;
 use crate::relay::Relay;
+use crate::server::demo_link;
 use crate::webclient::{enter_room, wait_for_remote_streams};
 use crate::TestServer;
 
@@ -110,14 +111,7 @@ impl Call {
         }
         let secure = secure_origin_flag(&[server.base_url()]);
         let links = server.seed_demo().await.expect("the demo's links");
-        let link = |role: &str, nth: usize| {
-            links
-                .iter()
-                .filter(|l| l.role == role)
-                .nth(nth)
-                .map(|l| l.url.clone())
-                .unwrap_or_else(|| panic!("the demo has a {role} link"))
-        };
+        let link = |role: &str, nth: usize| demo_link(&links, role, nth);
         let outside = Browser::launch_with(&[&secure])
             .await
             .expect("Chromium in the root namespace");

@@ -60,6 +60,21 @@ fn plays_low_layer(sample: &StatsSample, who: &str) -> bool {
     paused(sample, who).is_none() && height_from(sample, who).is_some_and(|h| h <= LOW_LAYER_HEIGHT)
 }
 
+/// The capped party's quality mark, on its own page and on the mediator's, says its link is
+/// not good.
+async fn assert_marked_weak(call: &Call) {
+    let party = &call.ids.third;
+    let own = tile(&call.third, party).await;
+    let seen_by_mediator = tile(&call.mediator, party).await;
+    println!("quality marks under the cap: own {own}, at the mediator {seen_by_mediator}");
+    for mark in [&own, &seen_by_mediator] {
+        assert!(
+            matches!(mark["quality"].as_str(), Some("fair" | "poor")),
+            "{mark}"
+        );
+    }
+}
+
 /// Concealed samples as a percentage of samples played, for the voice of `who`, between the
 /// first and last of `samples`.
 fn concealed(samples: &[StatsSample], who: &str) -> (f64, AudioWindow) {
@@ -222,17 +237,7 @@ async fn capped_at_300_kbits_a_party_settles_on_both_low_layers_and_keeps_the_vo
         );
     }
     // The capped party sees its own link is not good, and the mediator sees it too.
-    let own = tile(&call.third, &ids.third).await;
-    let seen_by_mediator = tile(&call.mediator, &ids.third).await;
-    println!("quality marks under the cap: own {own}, at the mediator {seen_by_mediator}");
-    assert!(
-        matches!(own["quality"].as_str(), Some("fair" | "poor")),
-        "{own}"
-    );
-    assert!(
-        matches!(seen_by_mediator["quality"].as_str(), Some("fair" | "poor")),
-        "{seen_by_mediator}"
-    );
+    assert_marked_weak(&call).await;
 
     call.finish().await;
 }
@@ -282,17 +287,7 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
     }
 
     // The capped party sees its own link is not good, and the mediator sees it too.
-    let own = tile(&call.third, &ids.third).await;
-    let seen_by_mediator = tile(&call.mediator, &ids.third).await;
-    println!("quality marks under the cap: own {own}, at the mediator {seen_by_mediator}");
-    assert!(
-        matches!(own["quality"].as_str(), Some("fair" | "poor")),
-        "{own}"
-    );
-    assert!(
-        matches!(seen_by_mediator["quality"].as_str(), Some("fair" | "poor")),
-        "{seen_by_mediator}"
-    );
+    assert_marked_weak(&call).await;
 
     // Lifted: video comes back, on a higher layer than the low one.
     namespace(&call).cap_downlink(None).expect("lift the cap");
