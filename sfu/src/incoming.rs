@@ -9,6 +9,7 @@ use str0m::media::{MediaKind, Mid, Pt, Rid};
 use str0m::rtp::Ssrc;
 
 use crate::forwarding::allocation::MAX_LAYERS;
+use crate::payload::{opus_frame, opus_is_comfort_noise, red_blocks, red_primary_pt, red_with};
 use crate::tap::TapCodec;
 
 /// IP, UDP, SRTP and RTP header (with extensions) bytes around each payload: what a packet
@@ -178,19 +179,107 @@ pub(crate) struct EarlierVoice {
     pub red: bool,
 }
 
-/// The last two frames of a voice, oldest first.
+/// How long a speaking voice may go without a packet before the comfort noise that should have
+/// ended its speech counts as lost: two frames and more than a village path's usual jitter.
+const QUIET_AFTER: Duration = Duration::from_millis(100);
+
+/// Samples in a 20 ms Opus frame (RTP clock 48 kHz).
+const OPUS_FRAME_TICKS: u32 = 960;
+
+/// How many earlier frames of a voice are kept, for the deepest RED the SFU writes.
+pub(crate) const VOICE_HISTORY: usize = 3;
+
+/// The frames before a voice frame, oldest first.
+pub(crate) type EarlierVoices = [Option<EarlierVoice>; VOICE_HISTORY];
+
+/// The last frames of a voice, oldest first, and the newest sequence number seen.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct VoiceHistory {
-    frames: [Option<EarlierVoice>; 2],
+    frames: EarlierVoices,
+    newest_seq: Option<u64>,
+    /// When the voice, speaking at its last packet, counts as gone quiet without its comfort
+    /// noise arriving.
+    pub quiet_due: Option<Instant>,
+}
+
+/// A voice frame lost on the publisher's uplink, rebuilt from the RED of the packet after it.
+#[derive(Debug, Clone)]
+pub(crate) struct RebuiltVoice {
+    pub seq_no: u64,
+    /// RTP ticks before the packet it came in.
+    pub offset: u32,
+    /// A RED payload of the frame alone, so the stream keeps one payload type.
+    pub payload: Arc<[u8]>,
 }
 
 impl VoiceHistory {
-    /// Takes the newest frame and returns the two before it (oldest first). No allocation: the
+    /// Takes frame `seq` and returns the ones before it (oldest first). No allocation: the
     /// payloads are shared.
-    pub fn push(&mut self, frame: EarlierVoice) -> [Option<EarlierVoice>; 2] {
+    pub fn push(&mut self, seq: u64, frame: EarlierVoice) -> EarlierVoices {
         let before = self.frames.clone();
-        self.frames = [self.frames[1].take(), Some(frame)];
+        self.frames.rotate_left(1);
+        self.frames[VOICE_HISTORY - 1] = Some(frame);
+        self.newest_seq = Some(self.newest_seq.map_or(seq, |newest| newest.max(seq)));
         before
+    }
+
+    /// Takes the arrival of the newest frame: speech, or the comfort noise of a pause.
+    pub fn arrived(&mut self, at: Instant) {
+        let speaking = self.frames[VOICE_HISTORY - 1]
+            .as_ref()
+            .and_then(|frame| opus_frame(&frame.payload, frame.red))
+            .is_some_and(|opus| !opus_is_comfort_noise(opus));
+        self.quiet_due = speaking.then_some(at + QUIET_AFTER);
+    }
+
+    /// The comfort noise that should have followed the last frame, for a voice gone quiet: its
+    /// first comfort-noise frame was lost on the uplink (the RED of the next, 400 ms later,
+    /// cannot reach back to it), and without it every subscriber conceals the speech that ended
+    /// until then. Taken into the history as if it had arrived.
+    pub fn comfort_noise(&mut self) -> Option<(u64, EarlierVoice, EarlierVoices)> {
+        self.quiet_due = None;
+        let last = self.frames[VOICE_HISTORY - 1].as_ref()?;
+        // The last frame's configuration, one frame, no data: what an Opus encoder sends.
+        let toc = opus_frame(&last.payload, last.red)?.first()? & 0xfc;
+        let payload: Arc<[u8]> = if last.red {
+            Arc::from(red_with(red_primary_pt(&last.payload)?, 0, &[toc], &[]))
+        } else {
+            Arc::from([toc])
+        };
+        let frame = EarlierVoice {
+            rtp_time: last.rtp_time.wrapping_add(OPUS_FRAME_TICKS),
+            payload,
+            red: last.red,
+        };
+        let seq = self.newest_seq? + 1;
+        let earlier = self.push(seq, frame.clone());
+        Some((seq, frame, earlier))
+    }
+
+    /// The frames lost just before RED packet `seq` that its redundancy carries. A browser's RED
+    /// repeats the frames of the packets just before (packets, not 20 ms steps: a silent voice
+    /// sends none), so the last block is `seq - 1`, the one before it `seq - 2`. Empty, without
+    /// allocating, unless packets are missing.
+    pub fn lost_frames(&self, seq: u64, red_payload: &[u8]) -> Vec<RebuiltVoice> {
+        let Some(newest) = self.newest_seq else {
+            return Vec::new();
+        };
+        if seq <= newest + 1 {
+            return Vec::new();
+        }
+        let blocks = red_blocks(red_payload);
+        let count = blocks.clone().count() as u64;
+        blocks
+            .enumerate()
+            .filter_map(|(index, block)| {
+                let lost = (seq + index as u64).checked_sub(count)?;
+                (lost > newest).then(|| RebuiltVoice {
+                    seq_no: lost,
+                    offset: block.offset,
+                    payload: Arc::from(red_with(block.pt, 0, block.data, &[])),
+                })
+            })
+            .collect()
     }
 }
 
@@ -312,6 +401,66 @@ mod tests {
 
     fn rids(names: &[&str]) -> Vec<Rid> {
         names.iter().map(|n| Rid::from(*n)).collect()
+    }
+
+    fn voice(history: &mut VoiceHistory, seq: u64, rtp_time: u32) {
+        history.push(
+            seq,
+            EarlierVoice {
+                rtp_time,
+                payload: Arc::from(vec![111, 9]),
+                red: true,
+            },
+        );
+    }
+
+    #[test]
+    fn a_voice_that_goes_quiet_after_speech_gets_its_comfort_noise() {
+        let mut history = VoiceHistory::default();
+        let at = Instant::now();
+        let speech = red_with(111, 9600, &[0x7b, 1, 2, 3], &[]);
+        history.push(
+            10,
+            EarlierVoice {
+                rtp_time: 9600,
+                payload: Arc::from(speech),
+                red: true,
+            },
+        );
+        history.arrived(at);
+        assert_eq!(history.quiet_due, Some(at + QUIET_AFTER));
+        let (seq, frame, earlier) = history.comfort_noise().expect("comfort noise");
+        assert_eq!((seq, frame.rtp_time), (11, 10_560));
+        assert_eq!(&*frame.payload, &[111, 0x78]);
+        assert_eq!(earlier[2].as_ref().map(|e| e.rtp_time), Some(9600));
+        // Comfort noise arrived: nothing is due.
+        history.arrived(at);
+        assert_eq!(history.quiet_due, None);
+    }
+
+    #[test]
+    fn frames_lost_on_the_uplink_come_back_out_of_the_next_red() {
+        let mut history = VoiceHistory::default();
+        voice(&mut history, 10, 9600);
+        // The next packet carries 10 and 11 as redundancy (oldest first): 11 was lost.
+        let red = red_with(111, 11_520, &[3, 3], &[(9600, &[1]), (10_560, &[2, 2])]);
+        let rebuilt = history.lost_frames(12, &red);
+        assert_eq!(rebuilt.len(), 1);
+        assert_eq!((rebuilt[0].seq_no, rebuilt[0].offset), (11, 960));
+        assert_eq!(
+            crate::payload::red_primary(&rebuilt[0].payload),
+            Some(&[2u8, 2][..])
+        );
+        // Nothing missing, nothing rebuilt; a gap longer than the redundancy keeps the rest lost.
+        assert!(history.lost_frames(11, &red).is_empty());
+        let rebuilt = history.lost_frames(14, &red);
+        assert_eq!(
+            rebuilt.iter().map(|r| r.seq_no).collect::<Vec<_>>(),
+            [12, 13]
+        );
+        // A late packet rebuilds nothing.
+        voice(&mut history, 14, 13_440);
+        assert!(history.lost_frames(13, &red).is_empty());
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod router;
 mod sequence;
 #[cfg(test)]
 mod sim;
+mod skipped;
 mod stats;
 mod tap;
 

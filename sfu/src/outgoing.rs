@@ -7,6 +7,7 @@ use crate::forwarding::layer_switch::LayerSwitch;
 use crate::handle::VideoPause;
 use crate::ids::PeerKey;
 use crate::sequence::SequenceRewriter;
+use crate::skipped::SkippedNumbers;
 
 /// Where a forwarded track comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,8 @@ pub(crate) struct TrackOut {
     /// The publisher's payload type, ours for the same codec (they may number differently), and
     /// ours for RED around it when the publisher sends RED and the subscriber negotiated it.
     pub payload_types: Option<PayloadTypes>,
+    /// Numbers skipped for packets the publisher's uplink lost.
+    pub skipped: SkippedNumbers,
 }
 
 impl TrackOut {
@@ -84,6 +87,7 @@ impl TrackOut {
             state: TrackOutState::ToOpen,
             flow,
             payload_types: None,
+            skipped: SkippedNumbers::default(),
         }
     }
 

@@ -72,6 +72,55 @@ pub(crate) fn red_primary(payload: &[u8]) -> Option<&[u8]> {
     payload.get(at + redundant..)
 }
 
+/// One redundant block of a RED payload: an earlier frame, `offset` RTP ticks before the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RedBlock<'a> {
+    pub pt: u8,
+    pub offset: u32,
+    pub data: &'a [u8],
+}
+
+/// The redundant blocks of an RFC 2198 RED payload, oldest first; ends early at a malformed one.
+#[derive(Debug, Clone)]
+pub(crate) struct RedBlocks<'a> {
+    payload: &'a [u8],
+    header_at: usize,
+    data_at: usize,
+}
+
+pub(crate) fn red_blocks(payload: &[u8]) -> RedBlocks<'_> {
+    let mut primary_header = 0;
+    while payload.get(primary_header).is_some_and(|h| h & 0x80 != 0) {
+        primary_header += 4;
+    }
+    RedBlocks {
+        payload,
+        header_at: 0,
+        data_at: primary_header + 1,
+    }
+}
+
+impl<'a> Iterator for RedBlocks<'a> {
+    type Item = RedBlock<'a>;
+
+    fn next(&mut self) -> Option<RedBlock<'a>> {
+        let header = self.payload.get(self.header_at..self.header_at + 4)?;
+        if header[0] & 0x80 == 0 {
+            return None;
+        }
+        let word = u32::from_be_bytes([0, header[1], header[2], header[3]]);
+        let len = (word & 0x03ff) as usize;
+        let data = self.payload.get(self.data_at..self.data_at + len)?;
+        self.header_at += 4;
+        self.data_at += len;
+        Some(RedBlock {
+            pt: header[0] & 0x7f,
+            offset: word >> 10,
+            data,
+        })
+    }
+}
+
 /// An RFC 2198 RED payload of `primary` (at RTP time `time`) with `earlier` frames (oldest first,
 /// each with its RTP time) as redundancy, all of payload type `pt`. Earlier frames too far back
 /// for RED's 14-bit offset, or too long for its 10-bit length, are left out.
@@ -96,6 +145,34 @@ pub(crate) fn red_with(pt: u8, time: u32, primary: &[u8], earlier: &[(u32, &[u8]
     }
     red.extend_from_slice(primary);
     red
+}
+
+/// The Opus frame in a voice payload: its primary block if it is RED.
+pub(crate) fn opus_frame(payload: &[u8], red: bool) -> Option<&[u8]> {
+    if red {
+        red_primary(payload)
+    } else {
+        Some(payload)
+    }
+}
+
+/// The payload type of a RED payload's primary block.
+pub(crate) fn red_primary_pt(payload: &[u8]) -> Option<u8> {
+    let mut at = 0;
+    loop {
+        let header = *payload.get(at)?;
+        if header & 0x80 == 0 {
+            return Some(header & 0x7f);
+        }
+        at += 4;
+    }
+}
+
+/// Whether an Opus frame is a comfort-noise frame of discontinuous transmission: while a voice
+/// is silent its encoder sends one every 400 ms, of at most two bytes (RFC 7587 §3.1.3; the size
+/// is what libwebrtc tells them by).
+pub(crate) fn opus_is_comfort_noise(frame: &[u8]) -> bool {
+    frame.len() <= 2
 }
 
 /// The largest timestamp offset and block length RED can say.
@@ -223,6 +300,47 @@ mod tests {
         // A frame from too long ago (a pause in the voice) is left out.
         let red = red_with(111, 40_000, &[3], &earlier);
         assert_eq!(red, [111, 3]);
+    }
+
+    #[test]
+    fn red_blocks_come_oldest_first_with_their_offsets() {
+        let earlier: [(u32, &[u8]); 2] = [(1000, &[1, 1]), (1960, &[2, 2, 2])];
+        let red = red_with(111, 2920, &[3, 3, 3, 3], &earlier);
+        let blocks: Vec<RedBlock> = red_blocks(&red).collect();
+        assert_eq!(
+            blocks,
+            [
+                RedBlock {
+                    pt: 111,
+                    offset: 1920,
+                    data: &[1, 1]
+                },
+                RedBlock {
+                    pt: 111,
+                    offset: 960,
+                    data: &[2, 2, 2]
+                },
+            ]
+        );
+        assert_eq!(red_blocks(&[111, 3]).count(), 0);
+        // A block longer than what is left ends the walk.
+        assert_eq!(red_blocks(&red[..11]).count(), 1);
+        assert_eq!(red_blocks(&red[..10]).count(), 0);
+        assert_eq!(red_blocks(&red[..3]).count(), 0);
+    }
+
+    #[test]
+    fn the_primary_block_tells_its_payload_type() {
+        let red = red_with(111, 2920, &[3, 3], &[(1960, &[2])]);
+        assert_eq!(red_primary_pt(&red), Some(111));
+        assert_eq!(red_primary_pt(&[0x80 | 111, 0, 0]), None);
+    }
+
+    #[test]
+    fn comfort_noise_is_the_tiny_frame_of_a_silent_voice() {
+        assert!(opus_is_comfort_noise(&[0xf8]));
+        assert!(opus_is_comfort_noise(&[0xf8, 0xff]));
+        assert!(!opus_is_comfort_noise(&[0x78, 1, 2, 3, 4, 5]));
     }
 
     #[test]

@@ -54,6 +54,21 @@ impl SequenceRewriter {
         }
         Some(out)
     }
+
+    /// A number for one more copy of the packet just sent as `out`, right after it, if that was
+    /// the newest: every later packet moves up by one, so the copy is not a duplicate to the
+    /// receiver (and does not hide real loss from its reports). Packets older than the copied
+    /// one that still arrive are late for this subscriber and not forwarded.
+    pub fn insert_after(&mut self, out: u64, seq: u64) -> Option<u64> {
+        let shift = self.shift?;
+        if self.next_out != Some(out + 1) {
+            return None;
+        }
+        self.shift = Some(shift + 1);
+        self.next_out = Some(out + 2);
+        self.resumed_at = seq + 1;
+        Some(out + 1)
+    }
 }
 
 #[cfg(test)]
@@ -88,5 +103,22 @@ mod tests {
         assert_eq!(rewriter.map(40_000), Some(102));
         assert_eq!(rewriter.map(40_001), Some(103));
         assert_eq!(rewriter.map(39_999), None);
+    }
+
+    #[test]
+    fn a_copy_gets_the_next_number_and_later_packets_move_up() {
+        let mut rewriter = SequenceRewriter::new();
+        rewriter.start_at(500);
+        assert_eq!(rewriter.map(500), Some(500));
+        assert_eq!(rewriter.map(502), Some(502));
+        assert_eq!(rewriter.insert_after(502, 502), Some(503));
+        assert_eq!(rewriter.map(503), Some(504));
+        // A packet from before the copy that turns up late is not forwarded: the numbers after
+        // the copy have moved.
+        assert_eq!(rewriter.map(501), None);
+        // Only the newest packet can be copied in place.
+        assert_eq!(rewriter.insert_after(502, 502), None);
+        assert_eq!(rewriter.insert_after(504, 503), Some(505));
+        assert_eq!(rewriter.map(504), Some(506));
     }
 }

@@ -85,7 +85,6 @@ impl Room {
         let Some(publisher) = self.peers.iter_mut().find(|p| p.key == from) else {
             return;
         };
-        let lossy_source = publisher.lossy_uplink();
         let Some(track) = publisher.tracks_in.get_mut(track_index) else {
             return;
         };
@@ -107,16 +106,71 @@ impl Room {
         };
         let kind = track.kind;
         let top_layer = track.top_flowing(received);
-        let earlier_voices = if kind == MediaKind::Audio {
-            track.voice_history.push(EarlierVoice {
-                rtp_time: packet.header.timestamp,
-                payload: packet.payload.clone(),
-                red: codec.red,
-            })
+        let voice = kind == MediaKind::Audio;
+        let seq_no = *packet.seq_no;
+        // Frames the publisher's uplink lost come back out of the RED of the next packet: every
+        // subscriber (and the recording) gets them, as if they had arrived.
+        let rebuilt = if voice && codec.red {
+            track.voice_history.lost_frames(seq_no, &packet.payload)
         } else {
-            [None, None]
+            Vec::new()
         };
-        if kind == MediaKind::Audio {
+        let mut rebuilt_voices = Vec::with_capacity(rebuilt.len());
+        for frame in rebuilt {
+            let rtp_time = packet.header.timestamp.wrapping_sub(frame.offset);
+            let earlier_voices = track.voice_history.push(
+                frame.seq_no,
+                EarlierVoice {
+                    rtp_time,
+                    payload: frame.payload.clone(),
+                    red: true,
+                },
+            );
+            let tapped = (!self.taps.is_empty()).then(|| TappedPacket {
+                participant: publisher.label.clone(),
+                track: track.number,
+                kind: tap_kind(kind),
+                codec: codec.codec,
+                clock_rate: codec.clock_rate,
+                seq_no: frame.seq_no,
+                rtp_time: packet.time.numer().wrapping_sub(u64::from(frame.offset)),
+                marker: false,
+                received,
+                sender_report: None,
+                payload: frame.payload.clone(),
+            });
+            let forwarded = Forwarded {
+                layer,
+                seq_no: frame.seq_no,
+                rtp_time,
+                received,
+                marker: false,
+                extensions: ExtensionValues::default(),
+                starts_keyframe: false,
+                vp8: None,
+                payload: frame.payload,
+                codec,
+                unwrapped: std::cell::OnceCell::new(),
+                earlier_voices,
+                deep_red: Default::default(),
+            };
+            rebuilt_voices.push((forwarded, tapped));
+        }
+        let earlier_voices = if voice {
+            let earlier = track.voice_history.push(
+                seq_no,
+                EarlierVoice {
+                    rtp_time: packet.header.timestamp,
+                    payload: packet.payload.clone(),
+                    red: codec.red,
+                },
+            );
+            track.voice_history.arrived(received);
+            earlier
+        } else {
+            Default::default()
+        };
+        if voice {
             if let Some(level) = packet.header.ext_vals.audio_level {
                 self.speakers.observe(from, level);
             }
@@ -127,7 +181,7 @@ impl Room {
             kind: tap_kind(kind),
             codec: codec.codec,
             clock_rate: codec.clock_rate,
-            seq_no: *packet.seq_no,
+            seq_no,
             rtp_time: packet.time.numer(),
             marker: packet.header.marker,
             received,
@@ -139,7 +193,7 @@ impl Room {
         });
         let forwarded = Forwarded {
             layer,
-            seq_no: *packet.seq_no,
+            seq_no,
             rtp_time: packet.header.timestamp,
             received,
             marker: packet.header.marker,
@@ -158,26 +212,104 @@ impl Room {
             codec,
             unwrapped: std::cell::OnceCell::new(),
             earlier_voices,
-            lossy_source,
-            deep_red: std::cell::OnceCell::new(),
+            deep_red: Default::default(),
         };
-        // Layers someone waits to start or switch to at a keyframe (a bit per layer).
+        if restarted {
+            for peer in &mut self.peers {
+                if peer.key != from {
+                    peer.restart_forwarding(source, layer);
+                }
+            }
+        }
+        let mut waiting_layers = 0u8;
+        for (rebuilt, tapped) in rebuilt_voices {
+            waiting_layers |= self.hand_out(source, &rebuilt, tapped, None);
+        }
+        self.counters.packets_in += 1;
+        waiting_layers |= self.hand_out(source, &forwarded, tap, video.then_some(top_layer));
+        // Ask again while anyone waits: the first request (or its keyframe) may be lost.
+        if waiting_layers != 0 {
+            if let Some(publisher) = self.peers.iter_mut().find(|p| p.key == from) {
+                publisher.request_keyframe(source.mid, Some(layer), received);
+            }
+        }
+    }
+
+    /// Sends the comfort noise of every voice that stopped speaking without it (lost on its
+    /// uplink), so subscribers fall quiet instead of concealing for 400 ms.
+    pub(super) fn end_quiet_voices(&mut self, now: Instant) {
+        for index in 0..self.peers.len() {
+            for track_index in 0..self.peers[index].tracks_in.len() {
+                let publisher = &mut self.peers[index];
+                let track = &mut publisher.tracks_in[track_index];
+                if track.voice_history.quiet_due.is_none_or(|due| due > now) {
+                    continue;
+                }
+                let (Some(codec), Some((seq_no, frame, earlier_voices))) =
+                    (track.codec, track.voice_history.comfort_noise())
+                else {
+                    continue;
+                };
+                let source = Source {
+                    peer: publisher.key,
+                    mid: track.mid,
+                };
+                let tap = (!self.taps.is_empty()).then(|| TappedPacket {
+                    participant: publisher.label.clone(),
+                    track: track.number,
+                    kind: tap_kind(track.kind),
+                    codec: codec.codec,
+                    clock_rate: codec.clock_rate,
+                    seq_no,
+                    rtp_time: u64::from(frame.rtp_time),
+                    marker: false,
+                    received: now,
+                    sender_report: None,
+                    payload: frame.payload.clone(),
+                });
+                let forwarded = Forwarded {
+                    layer: 0,
+                    seq_no,
+                    rtp_time: frame.rtp_time,
+                    received: now,
+                    marker: false,
+                    extensions: ExtensionValues::default(),
+                    starts_keyframe: false,
+                    vp8: None,
+                    payload: frame.payload,
+                    codec,
+                    unwrapped: std::cell::OnceCell::new(),
+                    earlier_voices,
+                    deep_red: Default::default(),
+                };
+                self.hand_out(source, &forwarded, tap, None);
+            }
+        }
+    }
+
+    /// Hands one packet of `source` to every subscriber and tap; returns the layers someone
+    /// waits to start or switch to at a keyframe (a bit per layer). `video` is the top layer
+    /// flowing, for a video packet.
+    fn hand_out(
+        &mut self,
+        source: Source,
+        forwarded: &Forwarded,
+        tap: Option<TappedPacket>,
+        video: Option<Option<u8>>,
+    ) -> u8 {
+        let layer = forwarded.layer;
         let mut waiting_layers = 0u8;
         let mut handed_out = 0u64;
         for peer in &mut self.peers {
-            if peer.key == from || !peer.connected {
+            if peer.key == source.peer || !peer.connected {
                 continue;
             }
-            if restarted {
-                peer.restart_forwarding(source, layer);
-            }
-            match peer.forward(source, &forwarded) {
+            match peer.forward(source, forwarded) {
                 Delivery::Sent => handed_out += 1,
                 Delivery::WaitingForKeyframe => waiting_layers |= 1 << layer,
                 Delivery::Skipped | Delivery::NotSubscribed => {}
             }
         }
-        self.counters.packets_in += 1;
         if handed_out > 0 {
             self.counters.packets_out += handed_out;
             let since = self
@@ -185,33 +317,29 @@ impl Room {
                 .map_or(forwarded.received, |batch| batch.max(forwarded.received));
             self.held_since.push(since);
         }
-        if let Some(mut packet) = tap {
-            if codec.red {
-                // Recordings hold plain Opus.
-                match forwarded.red_primary() {
-                    Some(primary) => packet.payload = primary,
-                    None => return,
-                }
-            }
-            let layer_packet = forwarded.layer_packet();
-            for tap in &mut self.taps {
-                let offered = tap.offer(
-                    (from, source.mid),
-                    &packet,
-                    video.then_some((&layer_packet, top_layer)),
-                );
-                if offered == TapOffer::WaitingForKeyframe {
-                    waiting_layers |= 1 << layer;
-                }
-            }
-            self.taps.retain(|tap| !tap.is_closed());
-        }
-        // Ask again while anyone waits: the first request (or its keyframe) may be lost.
-        if waiting_layers != 0 {
-            if let Some(publisher) = self.peers.iter_mut().find(|p| p.key == from) {
-                publisher.request_keyframe(source.mid, Some(layer), received);
+        let Some(mut packet) = tap else {
+            return waiting_layers;
+        };
+        if forwarded.codec.red {
+            // Recordings hold plain Opus.
+            match forwarded.red_primary() {
+                Some(primary) => packet.payload = primary,
+                None => return waiting_layers,
             }
         }
+        let layer_packet = forwarded.layer_packet();
+        for tap in &mut self.taps {
+            let offered = tap.offer(
+                (source.peer, source.mid),
+                &packet,
+                video.map(|top_layer| (&layer_packet, top_layer)),
+            );
+            if offered == TapOffer::WaitingForKeyframe {
+                waiting_layers |= 1 << layer;
+            }
+        }
+        self.taps.retain(|tap| !tap.is_closed());
+        waiting_layers
     }
 }
 

@@ -30,7 +30,7 @@ use crate::forwarding::speaker::SpeakerDetector;
 use crate::handle::{JoinOptions, PeerEvent, TileView};
 use crate::ids::{ParticipantId, PeerKey};
 use crate::outgoing::Source;
-use crate::peer::Peer;
+use crate::peer::{Peer, StreamReport};
 use crate::stats::{Counters, RoomStats};
 use crate::tap::{Tap, TapEvent};
 use crate::SfuError;
@@ -100,9 +100,15 @@ impl Room {
 
     /// The earliest time the room must be woken even if nothing arrives.
     pub fn next_deadline(&self) -> Instant {
+        let voices = self
+            .peers
+            .iter()
+            .flat_map(|p| &p.tracks_in)
+            .filter_map(|t| t.voice_history.quiet_due);
         self.peers
             .iter()
             .map(|p| p.deadline)
+            .chain(voices)
             .fold(self.next_policy.min(self.next_quality), Instant::min)
     }
 
@@ -304,6 +310,7 @@ impl Room {
                 contained(peer, |rtc| rtc.handle_input(Input::Timeout(now)));
             }
         }
+        self.end_quiet_voices(now);
         if now >= self.next_policy {
             let elapsed = now.saturating_duration_since(self.last_policy);
             self.last_policy = now;
@@ -510,8 +517,20 @@ fn on_event(peer: &mut Peer, event: Event, forwards: &mut VecDeque<Forward>) {
             peer.estimate = Some(estimate.as_u64());
         }
         Event::MediaEgressStats(stats) => {
-            peer.reported_loss
-                .add(stats.mid, stats.rid, stats.bytes, stats.loss);
+            if let Some(remote) = &stats.remote {
+                let highest = *remote.maximum_sequence_number;
+                let report = StreamReport {
+                    highest,
+                    // 24 bits, signed: duplicates can make it negative.
+                    lost: if remote.packets_lost < 0x80_0000 {
+                        remote.packets_lost
+                    } else {
+                        0
+                    },
+                    skipped: peer.skipped_up_to(stats.mid, highest),
+                };
+                peer.reported_loss.add(stats.mid, stats.rid, report);
+            }
         }
         Event::PeerStats(stats) => {
             peer.reported_loss.fresh = true;

@@ -96,10 +96,9 @@ impl Room {
                 Flow::Audio(_) => {
                     let cost = source.layer_costs(now)[0].unwrap_or(NOMINAL_AUDIO);
                     let red = source.codec.is_some_and(|c| c.red);
-                    let as_red = subscriber.wants_red || publisher.lossy_uplink();
-                    audio += match (red, as_red, subscriber.wants_deep_red) {
+                    audio += match (red, subscriber.wants_red, subscriber.deep_red_frames) {
                         (true, false, _) => plain_opus_cost(cost),
-                        (true, true, true) => deep_red_cost(cost),
+                        (true, true, frames) if frames > 1 => deep_red_cost(cost, frames),
                         _ => cost,
                     };
                 }
@@ -335,6 +334,9 @@ impl Room {
                 loss = sample.worst_loss(),
                 rtt_ms = report.rtt_ms,
                 paused = sample.videos_paused,
+                red = peer.wants_red,
+                deep_red = peer.deep_red_frames,
+                queueing = peer.queueing,
                 "link"
             );
             let _ = peer.notify(PeerEvent::Quality(report));
@@ -400,9 +402,11 @@ fn plain_opus_cost(red_cost: u64) -> u64 {
     (red_cost + VOICE_OVERHEAD) / 2
 }
 
-/// What a RED voice costs with a second earlier frame: one more frame's payload per packet.
-fn deep_red_cost(red_cost: u64) -> u64 {
-    red_cost + plain_opus_cost(red_cost).saturating_sub(VOICE_OVERHEAD)
+/// What a RED voice costs with `frames` earlier frames: one more frame's payload per packet for
+/// each past the first.
+fn deep_red_cost(red_cost: u64, frames: usize) -> u64 {
+    let frame = plain_opus_cost(red_cost).saturating_sub(VOICE_OVERHEAD);
+    red_cost + frame * (frames as u64).saturating_sub(1)
 }
 
 /// The per-packet overhead of a voice: 50 packets a second of about 60 bytes of headers.
