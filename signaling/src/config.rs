@@ -77,6 +77,9 @@ pub struct MediaConfig {
     pub advertised_port: Option<u16>,
     /// Threads forwarding media (each room stays on one); 0 means one per CPU core.
     pub threads: usize,
+    /// Cameras publish simulcast layers (the SFU picks one per subscriber). Off: one stream
+    /// each, as before simulcast; for comparisons.
+    pub simulcast: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -135,6 +138,7 @@ impl Default for MediaConfig {
             advertised_ip: None,
             advertised_port: None,
             threads: 0,
+            simulcast: true,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::secrets::{new_id, new_token, now_ms, token_hash};
 use crate::state::AppState;
 use crate::store::{AccountRole, Store};
 use crate::tls;
-use crate::ws::{Hub, RecordingSettings};
+use crate::ws::{Hub, RoomSettings};
 
 /// How long the first-start setup link stays valid.
 const SETUP_LINK_HOURS: i64 = 24;
@@ -87,9 +87,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         hub: Hub::new(
             sfu.clone(),
             store.clone(),
-            RecordingSettings {
+            RoomSettings {
                 root: config.recordings_dir(),
                 notice: Duration::from_secs(config.recording.notice_secs),
+                simulcast: config.media.simulcast,
             },
         ),
         store,

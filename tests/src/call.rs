@@ -4,6 +4,7 @@
 //! What the simulcast and weak-network tests share.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -39,6 +40,32 @@ const PHONE_CAMERA: &str = "(() => {
     };
 })();";
 
+/// A phone camera's picture, as Chromium's fake camera plays it from a file. Chromium's own
+/// fake picture is flat and nearly still: VP8 sends its 360p layer in about 130 kbit/s, where
+/// a real phone camera needs the 500 the layer allows, so a 300 kbit/s link looked able to
+/// carry more than it would for anyone. Noise on every frame makes each layer cost what it
+/// would. Made once by `ffmpeg` (4 s, looped by Chromium), in the clip cache.
+fn phone_camera_picture() -> PathBuf {
+    let dir = concord_client::clip::Clip::default_cache_dir();
+    let path = dir.join("phone-camera-640x360-15fps-noise.y4m");
+    if path.exists() {
+        return path;
+    }
+    std::fs::create_dir_all(&dir).expect("the clip cache directory");
+    // A name of its own until it is whole: pages of other tests may look for it meanwhile.
+    let partial = dir.join(format!("phone-camera.{}.partial.y4m", std::process::id()));
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=640x360:rate=15,noise=alls=20:allf=t")
+        .args(["-t", "4", "-pix_fmt", "yuv420p"])
+        .arg(&partial)
+        .status()
+        .expect("ffmpeg (Debian's ffmpeg package)");
+    assert!(status.success(), "ffmpeg could not make the camera picture");
+    std::fs::rename(&partial, &path).expect("the camera picture in place");
+    path
+}
+
 /// Where the third page runs and how large each page is.
 pub struct CallSetup {
     /// The third page runs in its own network namespace (for caps on its link).
@@ -48,6 +75,8 @@ pub struct CallSetup {
     pub through_relay: bool,
     /// The mediator's, the party's and the third page's viewports.
     pub viewports: [(u32, u32); 3],
+    /// Cameras publish simulcast layers (the server's `media.simulcast`).
+    pub simulcast: bool,
 }
 
 impl Default for CallSetup {
@@ -56,6 +85,7 @@ impl Default for CallSetup {
             third_in_netns: false,
             through_relay: false,
             viewports: [LARGE_VIEWPORT; 3],
+            simulcast: true,
         }
     }
 }
@@ -92,17 +122,21 @@ impl Call {
             true => Some(Relay::bind().await.expect("bind the relay")),
             false => None,
         };
+        let simulcast = setup.simulcast;
         let server = match (&ns, &relay) {
-            (Some(ns), _) => TestServer::start_for_netns(ns, |_| {}).await,
+            (Some(ns), _) => {
+                TestServer::start_for_netns(ns, |c| c.media.simulcast = simulcast).await
+            }
             (None, Some(relay)) => {
                 let port = relay.addr().port();
                 TestServer::start_with(|c| {
                     c.media.advertised_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
                     c.media.advertised_port = Some(port);
+                    c.media.simulcast = simulcast;
                 })
                 .await
             }
-            (None, None) => TestServer::start().await,
+            (None, None) => TestServer::start_with(|c| c.media.simulcast = simulcast).await,
         }
         .expect("a server");
         if let Some(relay) = &mut relay {
@@ -110,14 +144,18 @@ impl Call {
             relay.start(media).expect("relay to the SFU");
         }
         let secure = secure_origin_flag(&[server.base_url()]);
+        let camera = format!(
+            "--use-file-for-fake-video-capture={}",
+            phone_camera_picture().display()
+        );
         let links = server.seed_demo().await.expect("the demo's links");
         let link = |role: &str, nth: usize| demo_link(&links, role, nth);
-        let outside = Browser::launch_with(&[&secure])
+        let outside = Browser::launch_with(&[&secure, &camera])
             .await
             .expect("Chromium in the root namespace");
         let inside = match &ns {
             Some(ns) => Some(
-                Browser::launch_in_netns(ns, &[&secure])
+                Browser::launch_in_netns(ns, &[&secure, &camera])
                     .await
                     .expect("Chromium in the namespace"),
             ),

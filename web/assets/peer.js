@@ -14,14 +14,15 @@ import { cameraEncodings, offerSendsVp8Simulcast, VideoSender } from './layers.j
 const VOICE_BITRATE = 24000;
 
 export class Peer {
-  // localStream: our MediaStream or null; publish: false for observers.
+  // localStream: our MediaStream or null; publish: false for observers; simulcast: false when
+  // the server asks for one stream per camera.
   // send(msg): to the signaling socket. onTrack(participantId, stream). onState(connectionState).
   // onLayers({rids, active, sending}): what our video sender is configured to send.
-  constructor({ localStream, publish, send, onTrack, onState, onLayers }) {
+  constructor({ localStream, publish, simulcast = true, send, onTrack, onState, onLayers }) {
     Object.assign(this, { localStream, publish, send, onTrack, onState, onLayers });
     this.offerPending = false; // our offer was sent and its answer has not come yet
     this.closed = false;
-    this.build({ simulcast: true });
+    this.build({ simulcast });
   }
 
   build({ simulcast }) {

@@ -133,6 +133,7 @@ export class Room {
     this.phase = 'joined';
     this.selfId = msg.participant_id;
     this.isHost = !!msg.is_host;
+    this.simulcast = msg.simulcast !== false;
     if (msg.role === 'observer') this.publish = false;
     setStatus({ state: 'joined', participantId: this.selfId });
     this.drawRoom();
@@ -163,6 +164,7 @@ export class Room {
     const peer = new Peer({
       localStream: this.localStream,
       publish: this.publish,
+      simulcast: this.simulcast !== false,
       send: (m) => this.signaling.send(m),
       onTrack: (id, stream) => this.grid.addStream(id, stream),
       onState: (s) => this.mediaState(s),

@@ -7,7 +7,7 @@ use concord_sfu::{Sfu, TapEvent};
 use tokio::sync::mpsc;
 
 use super::protocol::SessionInfo;
-use super::room::{self, NewMember, RecordingSettings, RoomCommand, RoomRef};
+use super::room::{self, NewMember, RoomCommand, RoomRef, RoomSettings};
 use crate::api::error::{ApiError, ApiResult};
 use crate::secrets::now_ms;
 use crate::store::Store;
@@ -23,11 +23,11 @@ struct HubInner {
     rooms: Mutex<HashMap<String, RoomRef>>,
     sfu: Sfu,
     store: Store,
-    recording: RecordingSettings,
+    recording: RoomSettings,
 }
 
 impl Hub {
-    pub fn new(sfu: Sfu, store: Store, recording: RecordingSettings) -> Hub {
+    pub fn new(sfu: Sfu, store: Store, recording: RoomSettings) -> Hub {
         Hub {
             inner: Arc::new(HubInner {
                 rooms: Mutex::new(HashMap::new()),

@@ -9,4 +9,4 @@ mod room;
 
 pub use connection::upgrade;
 pub use hub::Hub;
-pub use room::RecordingSettings;
+pub use room::RoomSettings;

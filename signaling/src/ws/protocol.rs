@@ -153,6 +153,8 @@ pub enum ServerMessage {
         participants: Vec<ParticipantInfo>,
         lobby: Vec<ParticipantInfo>,
         recording: RecordingState,
+        /// Publish the camera as simulcast layers (else one stream).
+        simulcast: bool,
     },
     Answer {
         sdp: String,

@@ -182,11 +182,13 @@ impl RoomRef {
     }
 }
 
-/// Where and how a room records.
+/// Where and how a room records, and how its cameras publish.
 #[derive(Clone)]
-pub struct RecordingSettings {
+pub struct RoomSettings {
     pub root: PathBuf,
     pub notice: Duration,
+    /// Clients publish their camera as simulcast layers.
+    pub simulcast: bool,
 }
 
 /// Starts the actor for a session; `on_stop` runs when it ends (the hub forgets it).
@@ -194,7 +196,7 @@ pub fn spawn(
     session: SessionInfo,
     sfu: &Sfu,
     store: Store,
-    settings: RecordingSettings,
+    settings: RoomSettings,
     on_stop: impl FnOnce() + Send + 'static,
 ) -> RoomRef {
     let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
@@ -227,7 +229,7 @@ struct Room {
     /// Numbers each recording so late timers and endings of an earlier one are ignored.
     generation: u64,
     roster: Roster,
-    settings: RecordingSettings,
+    settings: RoomSettings,
     /// For timers and the recorder to report back; weak so the room still stops when empty.
     myself: mpsc::WeakSender<RoomCommand>,
     network: NetworkLedger,
@@ -464,6 +466,7 @@ impl Room {
                 Vec::new()
             },
             recording: self.recording.state(),
+            simulcast: self.settings.simulcast,
         };
         let info = member.info.clone();
         if let Ok(mut roster) = self.roster.lock() {
