@@ -45,6 +45,10 @@ const FLAT_RTT: Duration = Duration::from_millis(60);
 /// How long a raised round trip stays flat, while a quarter less is sent or more, before it is
 /// taken for the path's own.
 const PATH_SETTLED: Duration = Duration::from_secs(5);
+/// A raised round trip flat this long is the path's own even if what is sent was not cut: a
+/// lossy new path whose loss keeps the video where it was (a queue holds steady that long only
+/// at a full buffer, where its losses cut the estimate anyway).
+const PATH_SETTLED_ANYWAY: Duration = Duration::from_secs(15);
 /// Below this loss the loss ceiling is raised, by this factor per report (a second).
 const CLEAN_LOSS: f32 = 0.02;
 const CEILING_RISE: f64 = 1.1;
@@ -266,8 +270,9 @@ impl RttFloor {
             },
         };
         self.raised = Some(raised);
-        let settled = now.saturating_duration_since(raised.since) >= PATH_SETTLED;
-        if settled && sending <= raised.sending / 4 * 3 {
+        let flat_for = now.saturating_duration_since(raised.since);
+        let less_sent = sending <= raised.sending / 4 * 3;
+        if (flat_for >= PATH_SETTLED && less_sent) || flat_for >= PATH_SETTLED_ANYWAY {
             self.previous = None;
             self.current = Some(raised.low);
             self.window_start = Some(now);
@@ -1022,6 +1027,24 @@ mod tests {
         assert_eq!(judge(312, 60_000), RoundTrip::Clear);
         // From that floor a queue still shows.
         assert_eq!(judge(450, 400_000), RoundTrip::Queueing);
+    }
+
+    #[test]
+    fn a_round_trip_flat_for_long_is_the_path_even_if_as_much_is_sent() {
+        let mut floor = RttFloor::default();
+        let mut at = Instant::now();
+        let mut judge = |rtt: u64| {
+            at += Duration::from_secs(1);
+            floor.judge(MS * rtt as u32, 400_000, at)
+        };
+        judge(10);
+        let verdicts: Vec<_> = (0..17).map(|i| judge(300 + i % 3 * 10)).collect();
+        assert!(
+            verdicts[..15].iter().all(|v| *v == RoundTrip::Queueing),
+            "{verdicts:?}"
+        );
+        assert_eq!(verdicts[15], RoundTrip::NewPath);
+        assert_eq!(verdicts[16], RoundTrip::Clear);
     }
 
     #[test]

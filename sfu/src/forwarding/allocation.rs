@@ -27,10 +27,16 @@ const INCREASE_FITS_FOR: Duration = Duration::from_millis(1_500);
 /// this long: there an estimate jumps for a few seconds after a probe whose packets the queue
 /// on the way absorbed, then falls back.
 const INCREASE_ESTIMATE_WINDOW: Duration = Duration::from_secs(5);
-/// On a link where a queue filled within that time a video that plays is raised only so far
-/// past what the link carried since: the estimate of a link sending little rises whatever the link can carry (a
-/// shaper's bucket lets probes through), so it is not trusted for better pictures there.
+/// On a link where a queue filled lately, a step that would send more than this many times what
+/// the link carried since is first tried with padding: the estimate of a link sending little
+/// rises whatever the link can carry (a shaper's bucket lets probes through), so only padding
+/// sent at the step's rate for a while shows whether the link carries it, without a picture
+/// to lose if it does not.
 const WARY_RAISE: f64 = 1.1;
+/// How long after a queue such steps are tried first.
+const TRIAL_AFTER_QUEUE: Duration = Duration::from_secs(300);
+/// How long the padding must go through without a queue filling.
+const TRIAL_FOR: Duration = Duration::from_secs(2);
 /// How long after the last strain that caution lasts.
 const STRAIN_REMEMBERED: Duration = Duration::from_secs(30);
 /// After a queue filled on the link, nothing is added (and nothing probed) that would send more
@@ -214,6 +220,9 @@ pub(crate) struct Allocator {
     before_increase: Vec<Option<u8>>,
     /// The layers an undone increase went back to, and until when they are kept.
     restored: Option<(Instant, Vec<Option<u8>>)>,
+    /// A step being tried with padding: since when, what it would send in all, and which video
+    /// to which layer.
+    trial: Option<(Instant, u64, (usize, Option<u8>))>,
 }
 
 /// Why a video is not sent to a subscriber.
@@ -242,7 +251,13 @@ impl Allocator {
             was_queueing: false,
             before_increase: Vec::new(),
             restored: None,
+            trial: None,
         }
+    }
+
+    /// What to pad the link up to (in all, audio included) while a step is tried.
+    pub fn padding_trial(&self) -> Option<u64> {
+        self.trial.map(|(_, level, _)| level)
     }
 
     /// The current wait before an increase.
@@ -266,6 +281,8 @@ impl Allocator {
     ) -> bool {
         debug_assert_eq!(demands.len(), targets.len());
         let strained = strain != Strain::None;
+        // A trial goes on only while the step it tries is still the next one and the link holds.
+        let trial = self.trial.take().filter(|_| !strained);
         while self
             .recent
             .front()
@@ -416,11 +433,18 @@ impl Allocator {
             let carried = self.known_good.max(sending) as f64;
             let queued_lately = self
                 .last_queue
-                .is_some_and(|at| now.saturating_duration_since(at) < STRAIN_REMEMBERED);
+                .is_some_and(|at| now.saturating_duration_since(at) < TRIAL_AFTER_QUEUE);
             if queued_lately && targets[i].is_some() && after as f64 > carried * WARY_RAISE {
-                // A better picture on a link that queued lately only a little past what it
-                // carried since: its estimate rises without bound while little is sent.
-                return false;
+                // The same step goes on being tried while its measured cost wanders.
+                let step = (i, next);
+                let (since, level) = match trial {
+                    Some((since, level, tried)) if tried == step => (since, level.max(after)),
+                    _ => (now, after),
+                };
+                if now.saturating_duration_since(since) < TRIAL_FOR {
+                    self.trial = Some((since, level, step));
+                    return false;
+                }
             }
             self.note_increase(now, targets);
             targets[i] = next;
@@ -607,6 +631,9 @@ mod tests {
     use super::*;
 
     const KBPS: u64 = 1_000;
+
+    /// One policy run of a test's link: the allocator decides with the link showing `Strain`.
+    type Tick<'a> = dyn FnMut(&mut Allocator, Strain, &mut [Option<u8>]) -> Instant + 'a;
 
     /// A camera sending all three layers at their usual rates.
     fn camera(priority: Priority) -> VideoDemand {
@@ -872,32 +899,58 @@ mod tests {
     }
 
     #[test]
-    fn after_a_queue_a_playing_video_is_raised_only_a_little_past_what_the_link_carried() {
+    fn after_a_queue_a_big_step_is_tried_with_padding_before_the_picture_changes() {
         let mut demand = camera(Priority::Normal);
         // The middle layer measures 500 kbit/s now, but peaked at 900 lately.
         demand.peaks = [Some(150 * KBPS), Some(900 * KBPS), Some(1_200 * KBPS)];
         let demands = [demand];
         let mut allocator = Allocator::new();
         let mut targets = [Some(0)];
-        let start = Instant::now();
-        let mut at = start;
-        let mut tick = |estimate: u64, strain: Strain, targets: &mut [Option<u8>]| {
+        let mut at = Instant::now();
+        let mut tick = |allocator: &mut Allocator, strain: Strain, targets: &mut [Option<u8>]| {
             at += Duration::from_millis(250);
+            // The estimate, fed by probes a bucket let through, runs away.
+            let estimate = if strain == Strain::Queueing {
+                200
+            } else {
+                3_000
+            };
             allocator.decide(at, estimate * KBPS, 0, strain, &demands, targets);
             at
         };
-        tick(200, Strain::Queueing, &mut targets);
-        // The queue is gone and the estimate, fed by probes a bucket let through, runs away.
-        while tick(3_000, Strain::None, &mut targets).duration_since(start) < STRAIN_REMEMBERED {
-            assert_eq!(targets, [Some(0)]);
+        tick(&mut allocator, Strain::Queueing, &mut targets);
+        let trial_of = |allocator: &mut Allocator, targets: &mut [Option<u8>], tick: &mut Tick| {
+            for _ in 0..400 {
+                let now = tick(allocator, Strain::None, targets);
+                assert_eq!(targets, [Some(0)], "no better picture before a trial");
+                if allocator.padding_trial().is_some() {
+                    return now;
+                }
+            }
+            panic!("no trial");
+        };
+        trial_of(&mut allocator, &mut targets, &mut tick);
+        assert!(
+            allocator.padding_trial() >= Some(900 * KBPS),
+            "padding at the step's peak"
+        );
+        // The padding fills a queue: the picture stays, the trial ends.
+        tick(&mut allocator, Strain::Queueing, &mut targets);
+        assert_eq!((targets, allocator.padding_trial()), ([Some(0)], None));
+        // A later trial that the link carries for its whole length lets the step be made.
+        let began = trial_of(&mut allocator, &mut targets, &mut tick);
+        let mut raised_at = began;
+        for _ in 0..40 {
+            raised_at = tick(&mut allocator, Strain::None, &mut targets);
+            if targets[0] >= Some(1) {
+                break;
+            }
         }
-        while tick(3_000, Strain::None, &mut targets).duration_since(start)
-            < STRAIN_REMEMBERED + Duration::from_secs(10)
-        {}
         assert!(
             targets[0] >= Some(1),
-            "raised once the link has been calm: {targets:?}"
+            "raised after a trial that held: {targets:?}"
         );
+        assert!(raised_at.duration_since(began) >= TRIAL_FOR);
     }
 
     #[test]

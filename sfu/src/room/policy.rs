@@ -204,9 +204,14 @@ impl Room {
             subscriber.paused_for += elapsed;
         }
         subscriber.note_sending(sending, now);
+        let video = sending - audio;
+        let pad_to = subscriber
+            .allocator
+            .padding_trial()
+            .map_or(video, |level| level.saturating_sub(audio).max(video));
         steer_probing(
             subscriber,
-            sending - audio,
+            (video, pad_to),
             probe_towards(sending, audio, next_step, subscriber.allocator.ceiling()),
             now,
         );
@@ -356,11 +361,11 @@ fn probe_towards(sending: u64, audio: u64, next_step: Option<u64>, ceiling: Opti
     }
 }
 
-/// Tells str0m's estimator what to keep up (the video sent; audio is not paced, so it does not
-/// count towards padding) and what to probe towards: the next step up only, since probing far
-/// beyond it on a weak link fills its queue. Small changes are left alone and raises are spaced
-/// out, as each raise sends a probe.
-fn steer_probing(subscriber: &mut Peer, video: u64, target: u64, now: Instant) {
+/// Tells str0m's estimator what to keep up (the video sent, or more while a step is tried with
+/// padding; audio is not paced, so it does not count towards padding) and what to probe
+/// towards: the next step up only, since probing far beyond it on a weak link fills its queue.
+/// Small changes are left alone and raises are spaced out, as each raise sends a probe.
+fn steer_probing(subscriber: &mut Peer, (video, pad_to): (u64, u64), target: u64, now: Instant) {
     let current = subscriber.probe_desired;
     let estimate = subscriber.estimate.unwrap_or(0);
     if estimate >= current {
@@ -392,7 +397,7 @@ fn steer_probing(subscriber: &mut Peer, video: u64, target: u64, now: Instant) {
     subscriber
         .rtc
         .bwe()
-        .set_bitrate(Bitrate::bps(video), Bitrate::bps(desired.max(video)));
+        .set_bitrate(Bitrate::bps(pad_to), Bitrate::bps(desired.max(pad_to)));
     subscriber.needs_poll = true;
 }
 
