@@ -1,6 +1,7 @@
 //! Forwarding one publisher packet to every subscriber and tap, and the other work a drain
 //! produces that touches more than one peer (new tracks, keyframe requests).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use str0m::media::MediaKind;
@@ -9,7 +10,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket};
 use super::Room;
 use crate::forwarding::layer_switch::{PictureId, Vp8Ids};
 use crate::ids::PeerKey;
-use crate::incoming::{EarlierVoice, IncomingCodec};
+use crate::incoming::{EarlierVoice, EarlierVoices, IncomingCodec};
 use crate::outgoing::Source;
 use crate::payload::{starts_keyframe, vp8_ids, vp8_keyframe_size};
 use crate::peer::{Delivery, Forwarded};
@@ -126,34 +127,17 @@ impl Room {
                     red: true,
                 },
             );
-            let tapped = (!self.taps.is_empty()).then(|| TappedPacket {
-                participant: publisher.label.clone(),
-                track: track.number,
-                kind: tap_kind(kind),
-                codec: codec.codec,
-                clock_rate: codec.clock_rate,
-                seq_no: frame.seq_no,
-                rtp_time: packet.time.numer().wrapping_sub(u64::from(frame.offset)),
-                marker: false,
-                received,
-                sender_report: None,
-                payload: frame.payload.clone(),
-            });
-            let forwarded = Forwarded {
-                layer,
+            let made = MadeVoice {
                 seq_no: frame.seq_no,
                 rtp_time,
-                received,
-                marker: false,
-                extensions: ExtensionValues::default(),
-                starts_keyframe: false,
-                vp8: None,
+                media_time: packet.time.numer().wrapping_sub(u64::from(frame.offset)),
+                at: received,
                 payload: frame.payload,
-                codec,
-                unwrapped: std::cell::OnceCell::new(),
                 earlier_voices,
-                deep_red: Default::default(),
             };
+            let tapped = (!self.taps.is_empty())
+                .then(|| made.tapped(publisher.label.clone(), track.number, codec));
+            let forwarded = made.forwarded(codec);
             rebuilt_voices.push((forwarded, tapped));
         }
         let earlier_voices = if voice {
@@ -254,34 +238,18 @@ impl Room {
                     peer: publisher.key,
                     mid: track.mid,
                 };
-                let tap = (!self.taps.is_empty()).then(|| TappedPacket {
-                    participant: publisher.label.clone(),
-                    track: track.number,
-                    kind: tap_kind(track.kind),
-                    codec: codec.codec,
-                    clock_rate: codec.clock_rate,
-                    seq_no,
-                    rtp_time: u64::from(frame.rtp_time),
-                    marker: false,
-                    received: now,
-                    sender_report: None,
-                    payload: frame.payload.clone(),
-                });
-                let forwarded = Forwarded {
-                    layer: 0,
+                let made = MadeVoice {
                     seq_no,
                     rtp_time: frame.rtp_time,
-                    received: now,
-                    marker: false,
-                    extensions: ExtensionValues::default(),
-                    starts_keyframe: false,
-                    vp8: None,
+                    // The 32-bit time is the extended one for the first 24 hours of a stream.
+                    media_time: u64::from(frame.rtp_time),
+                    at: now,
                     payload: frame.payload,
-                    codec,
-                    unwrapped: std::cell::OnceCell::new(),
                     earlier_voices,
-                    deep_red: Default::default(),
                 };
+                let tap = (!self.taps.is_empty())
+                    .then(|| made.tapped(publisher.label.clone(), track.number, codec));
+                let forwarded = made.forwarded(codec);
                 self.hand_out(source, &forwarded, tap, None);
             }
         }
@@ -340,6 +308,54 @@ impl Room {
         }
         self.taps.retain(|tap| !tap.is_closed());
         waiting_layers
+    }
+}
+
+/// A voice frame the SFU sends that did not arrive as such: rebuilt from the RED of the next
+/// packet, or the comfort noise of a voice whose own was lost.
+struct MadeVoice {
+    seq_no: u64,
+    rtp_time: u32,
+    /// The RTP time extended past its 32 bits, as taps count it.
+    media_time: u64,
+    at: Instant,
+    payload: Arc<[u8]>,
+    earlier_voices: EarlierVoices,
+}
+
+impl MadeVoice {
+    fn tapped(&self, participant: Arc<str>, track: u32, codec: IncomingCodec) -> TappedPacket {
+        TappedPacket {
+            participant,
+            track,
+            kind: tap_kind(MediaKind::Audio),
+            codec: codec.codec,
+            clock_rate: codec.clock_rate,
+            seq_no: self.seq_no,
+            rtp_time: self.media_time,
+            marker: false,
+            received: self.at,
+            sender_report: None,
+            payload: self.payload.clone(),
+        }
+    }
+
+    fn forwarded(self, codec: IncomingCodec) -> Forwarded {
+        Forwarded {
+            layer: 0,
+            seq_no: self.seq_no,
+            rtp_time: self.rtp_time,
+            received: self.at,
+            marker: false,
+            extensions: ExtensionValues::default(),
+            starts_keyframe: false,
+            vp8: None,
+            payload: self.payload,
+            codec,
+            unwrapped: std::cell::OnceCell::new(),
+            earlier_voices: self.earlier_voices,
+            deep_red: Default::default(),
+        }
     }
 }
 
