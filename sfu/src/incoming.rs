@@ -14,7 +14,7 @@ use crate::tap::TapCodec;
 
 /// IP, UDP, SRTP and RTP header (with extensions) bytes around each payload: what a packet
 /// costs on the wire beyond its payload, for the bandwidth a layer needs.
-const PACKET_OVERHEAD: u64 = 60;
+pub(crate) const PACKET_OVERHEAD: u64 = 60;
 /// A layer with no packet for this long has stopped (the publisher's uplink dropped it, or it
 /// was switched off).
 const LAYER_GONE_AFTER: Duration = Duration::from_millis(1_000);

@@ -52,6 +52,21 @@ const PATH_SETTLED_ANYWAY: Duration = Duration::from_secs(15);
 /// Below this loss the loss ceiling is raised, by this factor per report (a second).
 const CLEAN_LOSS: f32 = 0.02;
 const CEILING_RISE: f64 = 1.1;
+/// A link that lost heavily to a queue delivered what it can carry; the estimate falls far
+/// below that (its loss and delay signals go on for seconds after the media was cut) and climbs
+/// back slowly. The media keeps this share of what it delivered meanwhile, as the estimator
+/// itself would back off to most of what was acknowledged. What is delivered is counted in
+/// UDP payload while the link carries IP packets: the share leaves a margin of its own.
+const DELIVERED_KEPT: f64 = 0.9;
+/// How soon the queue a saturation filled should drain.
+const DRAIN_WITHIN: Duration = Duration::from_secs(2);
+/// Reports of saturation this close together are one spell, whose delivery is counted as one.
+const SATURATION_SPELL_GAP: Duration = Duration::from_secs(3);
+/// How long after padding a queue may still be the padding's.
+const PADDING_QUEUE_SHOWS_WITHIN: Duration = Duration::from_secs(3);
+/// How long that floor holds after the link was last seen saturated, or last seen carrying
+/// what it was sent without loss or a queue.
+const DELIVERED_REMEMBERED: Duration = Duration::from_secs(15);
 
 /// Most tracks a participant may publish (a camera, a microphone, a shared screen, with room to
 /// spare); more are ignored.
@@ -230,6 +245,14 @@ struct RaisedRtt {
 impl RttFloor {
     const WINDOW: Duration = Duration::from_secs(30);
 
+    /// The lowest round trip seen lately.
+    pub fn floor(&self) -> Option<Duration> {
+        match (self.previous, self.current) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Takes a round trip; returns the floor.
     pub fn update(&mut self, rtt: Duration, now: Instant) -> Option<Duration> {
         let start = *self.window_start.get_or_insert(now);
@@ -238,10 +261,7 @@ impl RttFloor {
             self.window_start = Some(now);
         }
         self.current = Some(self.current.map_or(rtt, |c| c.min(rtt)));
-        match (self.previous, self.current) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.floor()
     }
 
     /// What `rtt` shows of the path, `sending` being what is sent now.
@@ -296,40 +316,70 @@ pub(crate) enum RoundTrip {
 }
 
 /// The loss the participant's receiver reports per stream (RTCP receiver reports), over all the
-/// streams of one round of str0m's stats. Unlike the loss str0m derives from transport feedback,
-/// it does not miss packets a saturated queue drops at its tail. Numbers we skipped because the
-/// publisher's uplink lost those packets are not the subscriber's loss and are left out.
+/// streams of one round of str0m's stats, and what its link delivered. Unlike the loss str0m
+/// derives from transport feedback, it does not miss packets a saturated queue drops at its
+/// tail. Numbers we skipped because the publisher's uplink lost those packets are not the
+/// subscriber's loss and are left out.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ReportedLoss {
-    /// Per outgoing stream at its last report: highest number, cumulative lost, skipped.
-    last: Vec<(Mid, Option<Rid>, StreamReport)>,
+    streams: Vec<StreamReports>,
     lost: u64,
     expected: u64,
+    /// Since when (the reports of that moment) what is delivered is counted, for a rate over
+    /// more than one report: one report's packets may span more or less time than between
+    /// the moments we read them.
+    counting_since: Option<Instant>,
     /// A round of stats has ended since the loss was last taken.
     pub fresh: bool,
 }
 
+/// The reports of one outgoing stream.
+#[derive(Debug, Clone)]
+struct StreamReports {
+    mid: Mid,
+    rid: Option<Rid>,
+    last: StreamReport,
+    /// Bits received in all, by the receiver's reports, and how many of them by the time
+    /// counting began.
+    received: u64,
+    received_before_counting: u64,
+}
+
 /// What a receiver report said of one stream, and what we had skipped up to its highest number.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StreamReport {
     pub highest: u64,
     pub lost: u64,
     pub skipped: u64,
+    /// What a packet of the stream costs on the wire, on average, in bits.
+    pub packet_bits: u64,
+    /// When the report was read.
+    pub at: Instant,
 }
+
+/// A stream whose receiver has reported nothing new for this long adds nothing to what the
+/// link delivers (receivers report voices less often than video).
+const REPORT_STALE: Duration = Duration::from_secs(6);
+/// A count of what was delivered over less than this is no rate yet.
+const COUNTED_AT_LEAST: Duration = Duration::from_millis(1_500);
 
 impl ReportedLoss {
     pub fn add(&mut self, mid: Mid, rid: Option<Rid>, report: StreamReport) {
-        let before = match self
-            .last
+        let Some(stream) = self
+            .streams
             .iter_mut()
-            .find(|(m, r, _)| *m == mid && *r == rid)
-        {
-            Some(entry) => std::mem::replace(&mut entry.2, report),
-            None => {
-                self.last.push((mid, rid, report));
-                return;
-            }
+            .find(|s| s.mid == mid && s.rid == rid)
+        else {
+            self.streams.push(StreamReports {
+                mid,
+                rid,
+                last: report,
+                received: 0,
+                received_before_counting: 0,
+            });
+            return;
         };
+        let before = stream.last;
         if report.highest <= before.highest {
             return;
         }
@@ -340,6 +390,8 @@ impl ReportedLoss {
             .saturating_sub(before.lost)
             .saturating_sub(skipped)
             .min(expected);
+        stream.received += (expected - lost) * report.packet_bits;
+        stream.last = report;
         self.expected += expected;
         self.lost += lost;
     }
@@ -351,6 +403,33 @@ impl ReportedLoss {
         self.lost = 0;
         self.expected = 0;
         loss
+    }
+
+    /// Starts counting what is delivered from now (see [`Self::delivered`]).
+    pub fn count_from(&mut self, now: Instant) {
+        self.counting_since = Some(now);
+        for stream in &mut self.streams {
+            stream.received_before_counting = stream.received;
+        }
+    }
+
+    /// What the participant received since counting began, in bits per second with packet
+    /// overhead, by its own count: on a saturated link, what the link carries. None until
+    /// counting has gone on long enough for a rate (the report that began it spans the
+    /// moment the link changed, and a burst a shaper's bucket let through).
+    pub fn delivered(&self, now: Instant) -> Option<u64> {
+        let since = self.counting_since?;
+        let counted = now.saturating_duration_since(since);
+        if counted < COUNTED_AT_LEAST {
+            return None;
+        }
+        let bits: u64 = self
+            .streams
+            .iter()
+            .filter(|s| now.saturating_duration_since(s.last.at) < REPORT_STALE)
+            .map(|s| s.received - s.received_before_counting)
+            .sum();
+        Some((bits as f64 / counted.as_secs_f64()) as u64)
     }
 }
 
@@ -403,6 +482,13 @@ pub(crate) struct Peer {
     /// that just got worse: cut to what got through on each report of heavy loss, raised
     /// gently while the link is clean, gone once the estimate is lower.
     pub loss_ceiling: Option<u64>,
+    /// What the link delivered when it was last seen saturated (heavy loss to a queue), and
+    /// when: a floor for the estimate while that is recent.
+    pub delivered: Option<(Instant, u64)>,
+    /// When the link was last seen saturated.
+    last_saturated: Option<Instant>,
+    /// When padding last tried a step up (more sent than the media).
+    last_padded: Option<Instant>,
     pub link: LinkStats,
     pub rtt_floor: RttFloor,
     /// The last round trip was well above its floor.
@@ -459,6 +545,9 @@ impl Peer {
             probe_raised: None,
             probe_misses: 0,
             loss_ceiling: None,
+            delivered: None,
+            last_saturated: None,
+            last_padded: None,
             link: LinkStats::default(),
             rtt_floor: RttFloor::default(),
             queueing: false,
@@ -839,14 +928,52 @@ impl Peer {
         self.events.try_send(event).is_ok()
     }
 
-    /// The bandwidth to allocate: the estimate, under the loss ceiling while there is one.
-    pub fn usable_bandwidth(&self, initial: u64) -> u64 {
+    /// Most of what the link delivered when it was last saturated, while that is recent (0
+    /// otherwise): the estimate, which falls far below it and climbs back slowly, is not
+    /// believed below this. While the queue the saturation filled is still there, less: what
+    /// leaves room for the queue to drain within [`DRAIN_WITHIN`] (a deep buffer drains slowly
+    /// at nearly what the link carries; a short one, like a village router's, at once).
+    pub fn delivered_floor(&self, now: Instant) -> u64 {
+        let Some((_, delivered)) = self
+            .delivered
+            .filter(|(at, _)| now.saturating_duration_since(*at) < DELIVERED_REMEMBERED)
+        else {
+            return 0;
+        };
+        let kept = delivered as f64 * DELIVERED_KEPT;
+        if !self.queueing {
+            return kept as u64;
+        }
+        let queued = match (self.link.rtt, self.rtt_floor.floor()) {
+            (Some(rtt), Some(floor)) => rtt.saturating_sub(floor),
+            _ => DRAIN_WITHIN,
+        };
+        let room = 1.0 - (queued.as_secs_f64() / DRAIN_WITHIN.as_secs_f64()).min(1.0);
+        (kept * room) as u64
+    }
+
+    /// The bandwidth to allocate: the estimate, under the loss ceiling while there is one, no
+    /// lower than [`Self::delivered_floor`].
+    pub fn usable_bandwidth(&self, initial: u64, now: Instant) -> u64 {
         let estimate = self.estimate.unwrap_or(initial);
         self.loss_ceiling
             .map_or(estimate, |ceiling| estimate.min(ceiling))
+            .max(self.delivered_floor(now))
     }
 
     /// Takes what the allocation sends now.
+    /// Padding tried a step up so lately that a queue showing now may be its doing (a queue
+    /// shows in the round trip a report or two after its cause).
+    fn padded_lately(&self, now: Instant) -> bool {
+        self.last_padded
+            .is_some_and(|at| now.saturating_duration_since(at) < PADDING_QUEUE_SHOWS_WITHIN)
+    }
+
+    /// Notes that padding is trying a step up now.
+    pub fn note_padding(&mut self, now: Instant) {
+        self.last_padded = Some(now);
+    }
+
     pub fn note_sending(&mut self, sending: u64, now: Instant) {
         self.sending = sending;
         let (since, peak) = self.sending_peak;
@@ -908,10 +1035,18 @@ impl Peer {
     /// at random, on a slow round trip, still carries video, repaired by resends.
     pub fn update_loss_ceiling(&mut self, loss: f32, now: Instant) {
         let estimate = self.estimate.unwrap_or(u64::MAX);
+        // A queue is kept full by all that goes out (resends and padding too), not by the
+        // media alone: a round trip that stays up while the media was cut but resends were not
+        // is still the queue.
+        let put_out = self
+            .link
+            .wire
+            .map_or(self.sending, |wire| wire.max(self.sending));
         let round_trip = self.link.rtt.map_or(RoundTrip::Clear, |rtt| {
-            self.rtt_floor.judge(rtt, self.sending, now)
+            self.rtt_floor.judge(rtt, put_out, now)
         });
         let queueing = round_trip == RoundTrip::Queueing;
+        let queue_began = queueing && !self.queueing;
         self.queueing = queueing;
         if queueing {
             self.last_queueing = Some(now);
@@ -920,12 +1055,39 @@ impl Peer {
             // What looked like a queue was the path: its loss is chance, not congestion.
             self.last_queueing = None;
             self.loss_ceiling = None;
+            self.delivered = None;
             return;
         }
-        self.loss_ceiling = if loss >= HEAVY_LOSS && queueing {
-            // What got through of what was sent when the loss happened: the report lags, and
-            // the allocation has often been cut since, so the loss is out of the most sent
-            // lately (or out of the ceiling, if that was less and still lost as much).
+        let saturated = loss >= HEAVY_LOSS && queueing;
+        if saturated {
+            // Counted over the whole spell of saturation: each report alone is a rough rate.
+            let spell_goes_on = self
+                .last_saturated
+                .is_some_and(|at| now.saturating_duration_since(at) < SATURATION_SPELL_GAP);
+            if spell_goes_on {
+                if let Some(delivered) = self.reported_loss.delivered(now) {
+                    self.delivered = Some((now, delivered));
+                }
+            } else {
+                self.reported_loss.count_from(now);
+            }
+            self.last_saturated = Some(now);
+        } else if queue_began && !self.padded_lately(now) {
+            // A new queue without heavy loss, and not one the padding of a trial filled: the
+            // floor itself is more than the link carries.
+            self.delivered = None;
+        } else if loss < CLEAN_LOSS && !queueing {
+            // The link goes on carrying what it is sent: the measure holds as long as it does
+            // (the estimate can stay low for a minute after heavy loss).
+            if let Some((at, _)) = &mut self.delivered {
+                *at = now;
+            }
+        }
+        self.loss_ceiling = if saturated {
+            // While the queue drains the media is cut deeper: what got through of what was
+            // allocated when the loss happened (the report lags, and the allocation has often
+            // been cut since, so the most allocated lately), or of the ceiling, if that was
+            // less and still lost as much.
             let sent = self
                 .loss_ceiling
                 .unwrap_or(u64::MAX)
@@ -972,10 +1134,13 @@ mod tests {
     fn numbers_skipped_for_the_publishers_losses_are_not_the_subscribers_loss() {
         let mut loss = ReportedLoss::default();
         let (audio, video) = (Mid::from("a"), Mid::from("v"));
+        let start = Instant::now();
         let report = |highest, lost, skipped| StreamReport {
             highest,
             lost,
             skipped,
+            packet_bits: 8_000,
+            at: start,
         };
         loss.add(audio, None, report(1_000, 0, 0));
         loss.add(video, None, report(5_000, 10, 10));
@@ -992,6 +1157,36 @@ mod tests {
         // A report that repeats the last says nothing new.
         loss.add(audio, None, report(1_050, 10, 8));
         assert_eq!(loss.take(), None);
+    }
+
+    #[test]
+    fn what_the_link_delivered_is_what_the_receiver_counted_since_counting_began() {
+        let mut loss = ReportedLoss::default();
+        let (audio, video) = (Mid::from("a"), Mid::from("v"));
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        let report = |highest, lost, packet_bits, secs| StreamReport {
+            highest,
+            lost,
+            skipped: 0,
+            packet_bits,
+            at: at(secs),
+        };
+        loss.add(audio, None, report(1_000, 0, 1_000, 0));
+        loss.add(video, None, report(5_000, 0, 9_000, 0));
+        assert_eq!(loss.delivered(at(0)), None, "nothing counted yet");
+        loss.count_from(at(0));
+        // Over one second: the report that began counting is no rate yet.
+        loss.add(audio, None, report(1_050, 0, 1_000, 1));
+        loss.add(video, None, report(5_100, 75, 9_000, 1));
+        assert_eq!(loss.delivered(at(1)), None, "a second is too short a count");
+        // Over two: 100 voice packets, none lost; 200 video packets, 150 of them lost.
+        loss.add(audio, None, report(1_100, 0, 1_000, 2));
+        loss.add(video, None, report(5_200, 150, 9_000, 2));
+        assert_eq!(loss.delivered(at(2)), Some(50_000 + 225_000));
+        // A stream its receiver stopped reporting on adds nothing after a while.
+        loss.add(audio, None, report(1_500, 0, 1_000, 8));
+        assert_eq!(loss.delivered(at(8)), Some(500_000 / 8));
     }
 
     #[test]

@@ -223,6 +223,9 @@ pub(crate) struct Allocator {
     /// A step being tried with padding: since when, what it would send in all, and which video
     /// to which layer.
     trial: Option<(Instant, u64, (usize, Option<u8>))>,
+    /// What the link was measured to carry (0: nothing measured lately): the estimates of the
+    /// last seconds are not held below it.
+    floor: u64,
 }
 
 /// Why a video is not sent to a subscriber.
@@ -252,7 +255,13 @@ impl Allocator {
             before_increase: Vec::new(),
             restored: None,
             trial: None,
+            floor: 0,
         }
+    }
+
+    /// Takes what the link was measured to carry lately, for the next [`Self::decide`].
+    pub fn measured_floor(&mut self, floor: u64) {
+        self.floor = floor;
     }
 
     /// What to pad the link up to (in all, audio included) while a step is tried.
@@ -282,7 +291,8 @@ impl Allocator {
         debug_assert_eq!(demands.len(), targets.len());
         let strained = strain != Strain::None;
         // A trial goes on only while the step it tries is still the next one and the link holds.
-        let trial = self.trial.take().filter(|_| !strained);
+        let tried = self.trial.take();
+        let trial = tried.filter(|_| !strained);
         while self
             .recent
             .front()
@@ -303,6 +313,7 @@ impl Allocator {
                 .map(|(_, e)| *e)
                 .min()
                 .unwrap_or(estimate)
+                .max(self.floor.min(estimate))
         } else {
             estimate
         };
@@ -334,7 +345,15 @@ impl Allocator {
         } else {
             self.known_good.max(sending)
         };
-        self.note_queueing(now, strain == Strain::Queueing, sending);
+        // A queue the voices alone filled (a probe's, or another flow's) says nothing of what
+        // video the link carries: the voices go whatever it says. One that the padding of a
+        // trial filled was filled at the trial's level, not by the media.
+        let filled_at = tried.map_or(sending, |(_, level, _)| level.max(sending));
+        self.note_queueing(
+            now,
+            strain == Strain::Queueing && sending > audio,
+            filled_at,
+        );
         let congested = short && strained && sending as f64 > estimate as f64 * SEVERE_OVERSHOOT;
         let mut decreased = false;
         if short {

@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 use crate::forwarding::speaker::SpeakerDetector;
 use crate::handle::{JoinOptions, PeerEvent, TileView};
 use crate::ids::{ParticipantId, PeerKey};
+use crate::incoming::PACKET_OVERHEAD;
 use crate::outgoing::Source;
 use crate::peer::{Peer, StreamReport};
 use crate::stats::{Counters, RoomStats};
@@ -508,6 +509,7 @@ fn on_event(peer: &mut Peer, event: Event, forwards: &mut VecDeque<Forward>) {
             });
         }
         Event::KeyframeRequest(request) => {
+            tracing::trace!(participant = %peer.participant, mid = %request.mid, "keyframe request in");
             // The subscriber's decoder is stuck: the layer it gets (or waits for) must send one.
             if let Some((source, layer)) = peer.source_of(request.mid) {
                 forwards.push_back(Forward::KeyframeRequest { source, layer });
@@ -517,6 +519,7 @@ fn on_event(peer: &mut Peer, event: Event, forwards: &mut VecDeque<Forward>) {
             peer.estimate = Some(estimate.as_u64());
         }
         Event::MediaEgressStats(stats) => {
+            tracing::trace!(participant = %peer.participant, mid = %stats.mid, rid = ?stats.rid, bytes = stats.bytes, packets = stats.packets, plis = stats.plis, firs = stats.firs, nacks = stats.nacks, "egress stream");
             if let Some(remote) = &stats.remote {
                 let highest = *remote.maximum_sequence_number;
                 let report = StreamReport {
@@ -528,6 +531,11 @@ fn on_event(peer: &mut Peer, event: Event, forwards: &mut VecDeque<Forward>) {
                         0
                     },
                     skipped: peer.skipped_up_to(stats.mid, highest),
+                    packet_bits: stats
+                        .bytes
+                        .checked_div(stats.packets)
+                        .map_or(0, |bytes| (bytes + PACKET_OVERHEAD) * 8),
+                    at: stats.timestamp,
                 };
                 peer.reported_loss.add(stats.mid, stats.rid, report);
             }

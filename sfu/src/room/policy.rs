@@ -123,7 +123,7 @@ impl Room {
         }
 
         let subscriber = &mut self.peers[index];
-        let estimate = subscriber.usable_bandwidth(super::INITIAL_ESTIMATE.as_u64());
+        let estimate = subscriber.usable_bandwidth(super::INITIAL_ESTIMATE.as_u64(), now);
         let strain = subscriber.strain();
         let demands: Vec<VideoDemand> = videos.iter().map(|(_, d)| *d).collect();
         let mut targets: Vec<Option<u8>> = videos
@@ -135,6 +135,8 @@ impl Room {
             })
             .collect();
         let before = targets.clone();
+        let floor = subscriber.delivered_floor(now);
+        subscriber.allocator.measured_floor(floor);
         let congested =
             subscriber
                 .allocator
@@ -334,6 +336,7 @@ impl Room {
                 level = level.as_str(),
                 estimate = peer.estimate,
                 loss_ceiling = peer.loss_ceiling,
+                delivered = peer.delivered.map(|(_, d)| d),
                 sending = peer.sending,
                 wire = peer.link.wire,
                 loss = sample.worst_loss(),
@@ -366,6 +369,9 @@ fn probe_towards(sending: u64, audio: u64, next_step: Option<u64>, ceiling: Opti
 /// towards: the next step up only, since probing far beyond it on a weak link fills its queue.
 /// Small changes are left alone and raises are spaced out, as each raise sends a probe.
 fn steer_probing(subscriber: &mut Peer, (video, pad_to): (u64, u64), target: u64, now: Instant) {
+    if pad_to > video {
+        subscriber.note_padding(now);
+    }
     let current = subscriber.probe_desired;
     let estimate = subscriber.estimate.unwrap_or(0);
     if estimate >= current {

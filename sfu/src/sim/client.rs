@@ -15,7 +15,7 @@ use crate::payload::{vp8_ids, vp8_starts_frame};
 
 /// The layers a simulated camera sends: rid, bits per second, frame size.
 pub(crate) const LAYERS: [(&str, u64, (u16, u16)); 3] = [
-    ("q", 70_000, (320, 180)),
+    ("q", 50_000, (320, 180)),
     ("h", 450_000, (640, 360)),
     ("f", 1_100_000, (1280, 720)),
 ];
