@@ -111,6 +111,27 @@ fn concealed(samples: &[StatsSample], who: &str) -> (f64, AudioWindow) {
     (percent, window)
 }
 
+/// Lifts the party's cap and waits for it to play one of the others above the low layer again.
+async fn lift_and_climb(call: &Call) {
+    let ids = &call.ids;
+    namespace(call).cap_downlink(None).expect("lift the cap");
+    let lifted_at = Instant::now();
+    let higher = |samples: &[StatsSample]| climbed(samples, [&ids.mediator, &ids.party]);
+    let climbing = watch(&call.third, LIFTED_CLIMBS_WITHIN, higher).await;
+    assert!(
+        higher(&climbing),
+        "after the cap is lifted the party climbs above the low layer: {:?}",
+        climbing
+            .iter()
+            .map(|s| (height_from(s, &ids.mediator), height_from(s, &ids.party)))
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "lifted: above the low layer again after {:.1} s",
+        lifted_at.elapsed().as_secs_f64()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capped_at_300_kbits_a_party_settles_on_both_low_layers_and_keeps_the_voices() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -259,22 +280,7 @@ async fn capped_at_300_kbits_a_party_settles_on_both_low_layers_and_keeps_the_vo
     assert_marked_weak(&call).await;
 
     // Lifted: it climbs above the low layer again.
-    namespace(&call).cap_downlink(None).expect("lift the cap");
-    let lifted_at = Instant::now();
-    let higher = |samples: &[StatsSample]| climbed(samples, [&ids.mediator, &ids.party]);
-    let climbing = watch(&call.third, LIFTED_CLIMBS_WITHIN, higher).await;
-    assert!(
-        higher(&climbing),
-        "after the cap is lifted the party climbs above the low layer: {:?}",
-        climbing
-            .iter()
-            .map(|s| (height_from(s, &ids.mediator), height_from(s, &ids.party)))
-            .collect::<Vec<_>>()
-    );
-    println!(
-        "lifted: above the low layer again after {:.1} s",
-        lifted_at.elapsed().as_secs_f64()
-    );
+    lift_and_climb(&call).await;
 
     call.finish().await;
 }
@@ -337,22 +343,7 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
     assert_marked_weak(&call).await;
 
     // Lifted: video comes back, on a higher layer than the low one.
-    namespace(&call).cap_downlink(None).expect("lift the cap");
-    let lifted_at = Instant::now();
-    let higher = |samples: &[StatsSample]| climbed(samples, [&ids.mediator, &ids.party]);
-    let climbing = watch(&call.third, LIFTED_CLIMBS_WITHIN, higher).await;
-    assert!(
-        higher(&climbing),
-        "after the cap is lifted the party climbs above the low layer: {:?}",
-        climbing
-            .iter()
-            .map(|s| (height_from(s, &ids.mediator), height_from(s, &ids.party)))
-            .collect::<Vec<_>>()
-    );
-    println!(
-        "lifted: above the low layer again after {:.1} s",
-        lifted_at.elapsed().as_secs_f64()
-    );
+    lift_and_climb(&call).await;
 
     // The case file keeps what each participant's link was like.
     let admin = call.server.admin().await.expect("the administrator");
