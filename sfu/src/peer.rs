@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::forwarding::allocation::{Allocator, Strain};
 use crate::forwarding::layer_switch::{LayerPacket, Verdict, Vp8Ids, Vp8Rewrite};
 use crate::forwarding::quality::QualityMark;
+use crate::forwarding::stuck_estimate::StuckEstimate;
 use crate::handle::PeerEvent;
 use crate::ids::{ParticipantId, PeerKey};
 use crate::incoming::{EarlierVoices, IncomingCodec, TrackIn, VOICE_HISTORY};
@@ -505,6 +506,8 @@ pub(crate) struct Peer {
     clean_since: Option<Instant>,
     pub reported_loss: ReportedLoss,
     pub allocator: Allocator,
+    /// Watches the estimate for a flat spell that only padding lifts.
+    pub stuck_estimate: StuckEstimate,
     pub quality: QualityMark,
     /// How long at least one video to this participant was paused for bandwidth.
     pub paused_for: Duration,
@@ -557,6 +560,7 @@ impl Peer {
             clean_since: None,
             reported_loss: ReportedLoss::default(),
             allocator: Allocator::new(),
+            stuck_estimate: StuckEstimate::default(),
             quality: QualityMark::new(),
             paused_for: Duration::ZERO,
             past_switches: 0,

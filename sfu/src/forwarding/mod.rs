@@ -7,8 +7,10 @@
 //!   outgoing numbers continuous.
 //! - [`speaker`]: who is speaking, from the audio levels publishers send.
 //! - [`quality`]: good / fair / poor from loss, round-trip time and the estimate.
+//! - [`stuck_estimate`]: pads to lift a send-side estimate that stopped moving.
 
 pub(crate) mod allocation;
 pub(crate) mod layer_switch;
 pub(crate) mod quality;
 pub(crate) mod speaker;
+pub(crate) mod stuck_estimate;

@@ -422,7 +422,7 @@ impl Room {
                         self.send_failures += 1;
                     }
                 }
-                Output::Event(event) => on_event(peer, event, &mut self.forwards),
+                Output::Event(event) => on_event(peer, event, now, &mut self.forwards),
             }
         }
     }
@@ -451,7 +451,7 @@ impl Room {
     }
 }
 
-fn on_event(peer: &mut Peer, event: Event, forwards: &mut VecDeque<Forward>) {
+fn on_event(peer: &mut Peer, event: Event, now: Instant, forwards: &mut VecDeque<Forward>) {
     match event {
         Event::Connected => {
             peer.connected = true;
@@ -517,6 +517,7 @@ fn on_event(peer: &mut Peer, event: Event, forwards: &mut VecDeque<Forward>) {
         }
         Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
             peer.estimate = Some(estimate.as_u64());
+            peer.stuck_estimate.note_estimate(estimate.as_u64(), now);
         }
         Event::MediaEgressStats(stats) => {
             tracing::trace!(participant = %peer.participant, mid = %stats.mid, rid = ?stats.rid, bytes = stats.bytes, packets = stats.packets, plis = stats.plis, firs = stats.firs, nacks = stats.nacks, "egress stream");

@@ -9,8 +9,11 @@ use str0m::bwe::Bitrate;
 use str0m::media::MediaKind;
 
 use super::Room;
-use crate::forwarding::allocation::{Allocator, PauseReason, Priority, VideoDemand, MAX_LAYERS};
+use crate::forwarding::allocation::{
+    Allocator, PauseReason, Priority, Strain, VideoDemand, MAX_LAYERS,
+};
 use crate::forwarding::quality::LinkSample;
+use crate::forwarding::stuck_estimate::Link as StuckLink;
 use crate::handle::{PeerEvent, QualityReport, VideoPause};
 use crate::ids::PeerKey;
 use crate::incoming::TrackIn;
@@ -207,14 +210,27 @@ impl Room {
         }
         subscriber.note_sending(sending, now);
         let video = sending - audio;
+        let ceiling = subscriber.allocator.ceiling();
+        let nudge = subscriber.stuck_estimate.padding(
+            StuckLink {
+                estimate: subscriber.estimate.unwrap_or(0),
+                sending,
+                next_step,
+                strained: strain != Strain::None,
+                ceiling,
+            },
+            now,
+        );
+        // str0m pads up to a total: the voices, sent unpaced, count towards it too.
         let pad_to = subscriber
             .allocator
             .padding_trial()
-            .map_or(video, |level| level.saturating_sub(audio).max(video));
+            .max(nudge)
+            .filter(|level| *level > sending);
         steer_probing(
             subscriber,
             (video, pad_to),
-            probe_towards(sending, audio, next_step, subscriber.allocator.ceiling()),
+            probe_towards(sending, audio, next_step, ceiling),
             now,
         );
     }
@@ -345,6 +361,8 @@ impl Room {
                 red = peer.wants_red,
                 deep_red = peer.deep_red_frames,
                 queueing = peer.queueing,
+                ceiling = peer.allocator.ceiling(),
+                probe = peer.probe_desired,
                 "link"
             );
             let _ = peer.notify(PeerEvent::Quality(report));
@@ -364,14 +382,22 @@ fn probe_towards(sending: u64, audio: u64, next_step: Option<u64>, ceiling: Opti
     }
 }
 
-/// Tells str0m's estimator what to keep up (the video sent, or more while a step is tried with
-/// padding; audio is not paced, so it does not count towards padding) and what to probe
+/// Tells str0m's estimator what to keep up (no more than the video sent, or the level, in all,
+/// that padding fills up to while a step is tried or a stuck estimate nudged) and what to probe
 /// towards: the next step up only, since probing far beyond it on a weak link fills its queue.
 /// Small changes are left alone and raises are spaced out, as each raise sends a probe.
-fn steer_probing(subscriber: &mut Peer, (video, pad_to): (u64, u64), target: u64, now: Instant) {
-    if pad_to > video {
+fn steer_probing(
+    subscriber: &mut Peer,
+    (video, pad_to): (u64, Option<u64>),
+    target: u64,
+    now: Instant,
+) {
+    if pad_to.is_some() {
         subscriber.note_padding(now);
     }
+    // Without a level to pad to, the minimum stays under what is sent, so the media's own
+    // dips (a pause in speech, a small frame) are not filled with padding.
+    let pad_to = pad_to.unwrap_or(video);
     let current = subscriber.probe_desired;
     let estimate = subscriber.estimate.unwrap_or(0);
     if estimate >= current {

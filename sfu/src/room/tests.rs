@@ -170,8 +170,9 @@ fn a_capped_downlink_settles_on_the_low_layers_keeps_every_voice_and_climbs_back
         let after = video_from(&sim, c, from, (70.0, 80.0));
         assert!(
             !after.is_empty() && after.iter().filter_map(|p| p.layer).all(|l| l >= 1),
-            "c climbs back: {:?}",
-            layer_runs(&after)
+            "c climbs back: {:?}\n{}",
+            layer_runs(&after),
+            timeline(&sim, c)
         );
         assert_continuous(&sim, c, from);
     }
