@@ -15,18 +15,35 @@ use std::time::{Duration, Instant};
 const FLAT_FOR: Duration = Duration::from_secs(8);
 /// How long a nudge pads.
 const NUDGE_FOR: Duration = Duration::from_secs(3);
-/// How long after a nudge began the next may begin.
+/// How long after a nudge began the next may begin, at first. A nudge that fills a queue
+/// doubles it, up to the longest; one that goes through brings it back.
 const NUDGE_EVERY: Duration = Duration::from_secs(15);
-/// The share of the estimate a nudge pads up to: what the estimate says the link carries, less
-/// a margin for an estimate that is right.
+const NUDGE_EVERY_LONGEST: Duration = Duration::from_secs(120);
+/// The share of the estimate (or of what the link last delivered saturated, if less) a nudge
+/// pads up to: what the link is said to carry, less a margin for a figure that is right.
 const NUDGE_SHARE: f64 = 0.9;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StuckEstimate {
     /// The estimate and since when it has had that value.
     last: Option<(u64, Instant)>,
     /// When the current or last nudge began.
     nudged: Option<Instant>,
+    /// The link strained during the current nudge.
+    strained_during: bool,
+    /// The wait between nudges.
+    every: Duration,
+}
+
+impl Default for StuckEstimate {
+    fn default() -> Self {
+        StuckEstimate {
+            last: None,
+            nudged: None,
+            strained_during: false,
+            every: NUDGE_EVERY,
+        }
+    }
 }
 
 /// What the link looks like to [`StuckEstimate::padding`].
@@ -41,6 +58,9 @@ pub(crate) struct Link {
     pub strained: bool,
     /// The most that may be sent after a queue filled lately.
     pub ceiling: Option<u64>,
+    /// What the link was last measured to deliver while saturated: a nudge never pads past it,
+    /// as on a link still capped there it would only fill the queue at the voices' cost.
+    pub delivered: Option<u64>,
 }
 
 impl StuckEstimate {
@@ -56,9 +76,17 @@ impl StuckEstimate {
         if let Some(began) = self.nudged {
             let since = now.saturating_duration_since(began);
             if since < NUDGE_FOR {
-                return self.level(link);
+                if link.strained && !self.strained_during {
+                    self.strained_during = true;
+                    self.every = (self.every * 2).min(NUDGE_EVERY_LONGEST);
+                }
+                return if self.strained_during {
+                    None
+                } else {
+                    Self::level(link)
+                };
             }
-            if since < NUDGE_EVERY {
+            if since < self.every {
                 return None;
             }
         }
@@ -70,16 +98,20 @@ impl StuckEstimate {
         if !flat || !blocked || link.strained {
             return None;
         }
-        let level = self.level(link)?;
+        let level = Self::level(link)?;
+        if !self.strained_during {
+            self.every = NUDGE_EVERY;
+        }
         self.nudged = Some(now);
+        self.strained_during = false;
         Some(level)
     }
 
-    fn level(&self, link: Link) -> Option<u64> {
-        if link.strained {
-            return None;
-        }
-        let level = (link.estimate as f64 * NUDGE_SHARE) as u64;
+    fn level(link: Link) -> Option<u64> {
+        let measured = link
+            .delivered
+            .map_or(link.estimate, |d| d.min(link.estimate));
+        let level = (measured as f64 * NUDGE_SHARE) as u64;
         let level = link.ceiling.map_or(level, |ceiling| level.min(ceiling));
         (level > link.sending).then_some(level)
     }
@@ -98,6 +130,7 @@ mod tests {
             next_step: Some(400 * KBPS),
             strained: false,
             ceiling: None,
+            delivered: None,
         }
     }
 
@@ -173,5 +206,64 @@ mod tests {
             ..stuck_link()
         };
         assert_eq!(stuck.padding(under_sending, at(30)), None, "nothing to pad");
+    }
+
+    #[test]
+    fn a_nudge_never_pads_past_what_a_saturated_link_last_delivered() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut stuck = StuckEstimate::default();
+        stuck.note_estimate(332 * KBPS, start);
+        let delivered = Link {
+            delivered: Some(280 * KBPS),
+            ..stuck_link()
+        };
+        assert_eq!(stuck.padding(delivered, at(9)), Some(252 * KBPS));
+        // Capped at 120 kbit/s with only the voices (112 kbit/s) going: nothing to pad.
+        let mut stuck = StuckEstimate::default();
+        stuck.note_estimate(160 * KBPS, start);
+        let capped = Link {
+            estimate: 160 * KBPS,
+            sending: 112 * KBPS,
+            next_step: Some(60 * KBPS),
+            delivered: Some(115 * KBPS),
+            ..stuck_link()
+        };
+        assert_eq!(stuck.padding(capped, at(9)), None);
+    }
+
+    #[test]
+    fn a_nudge_that_fills_a_queue_stops_and_the_next_waits_longer() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut stuck = StuckEstimate::default();
+        stuck.note_estimate(332 * KBPS, start);
+        let strained = Link {
+            strained: true,
+            ..stuck_link()
+        };
+        assert!(stuck.padding(stuck_link(), at(8)).is_some());
+        assert_eq!(stuck.padding(strained, at(9)), None, "stops at the queue");
+        assert_eq!(
+            stuck.padding(stuck_link(), at(10)),
+            None,
+            "and stays stopped"
+        );
+        assert_eq!(
+            stuck.padding(stuck_link(), at(30)),
+            None,
+            "waits 30 s, not 15"
+        );
+        assert!(stuck.padding(stuck_link(), at(38)).is_some());
+        // That one went through: the wait is back to 15 s.
+        assert!(
+            stuck.padding(stuck_link(), at(53)).is_none(),
+            "30 s after a strained one"
+        );
+        assert!(stuck.padding(stuck_link(), at(68)).is_some());
+        assert!(
+            stuck.padding(stuck_link(), at(83)).is_some(),
+            "15 s after a clean one"
+        );
     }
 }

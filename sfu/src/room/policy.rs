@@ -218,6 +218,7 @@ impl Room {
                 next_step,
                 strained: strain != Strain::None,
                 ceiling,
+                delivered: subscriber.delivered.map(|(_, delivered)| delivered),
             },
             now,
         );
