@@ -1,7 +1,7 @@
 //! Keyframe requests (PLI/FIR) from the server: an interceptor that lets them reach the
 //! application, and the listener that turns them into "send a keyframe next".
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
@@ -15,21 +15,40 @@ use rtc::sansio::Protocol;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
+use super::tracks::KeyframeRequests;
 use super::types::PublishCounters;
 
-/// Turns PLI/FIR from the SFU into "send a keyframe next".
+/// Turns PLI/FIR from the SFU into "send a keyframe next" for the encoding they name.
 pub(super) async fn listen_for_keyframe_requests(
     video: Arc<TrackLocalStaticRTP>,
-    requested: Arc<AtomicBool>,
+    requests: Arc<KeyframeRequests>,
     counters: Arc<PublishCounters>,
 ) {
     while let Some(event) = video.poll().await {
         if let TrackLocalEvent::OnRtcpPacket(packets) = event {
-            if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+            let mut any = false;
+            for packet in &packets {
+                for ssrc in requested_ssrcs(packet.as_ref()) {
+                    requests.request(ssrc);
+                    any = true;
+                }
+            }
+            if any {
                 counters.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                requested.store(true, Ordering::Release);
             }
         }
+    }
+}
+
+/// The SSRCs a PLI or FIR asks a keyframe of (none for other RTCP).
+fn requested_ssrcs(packet: &dyn rtc::rtcp::packet::Packet) -> Vec<u32> {
+    let any = packet.as_any();
+    if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+        vec![pli.media_ssrc]
+    } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
+        fir.fir.iter().map(|e| e.ssrc).collect()
+    } else {
+        Vec::new()
     }
 }
 

@@ -201,10 +201,14 @@ impl Peer {
                     .context("add a receive-only transceiver")?;
             }
         } else if options.publish {
-            let tracks = LocalTracks::add_to(&pc, &participant_id).await?;
+            let rids = match &options.source {
+                MediaSource::Simulcast(clips) => clips.rids(),
+                _ => Vec::new(),
+            };
+            let tracks = LocalTracks::add_to(&pc, &participant_id, &rids).await?;
             tasks.0.push(tokio::spawn(listen_for_keyframe_requests(
                 Arc::clone(&tracks.video),
-                Arc::clone(&tracks.keyframe_requested),
+                Arc::clone(&tracks.keyframes),
                 Arc::clone(&published),
             )));
             publisher = Some(tracks);
@@ -252,11 +256,24 @@ impl Peer {
                 )),
                 MediaSource::Clip(clip) => tokio::spawn(publish_clip(
                     tracks,
-                    clip,
+                    vec![clip],
                     ClipPublisher {
                         stream_id: participant_id.clone(),
                         send_log: options.send_log.clone(),
                         counters: Arc::clone(&published),
+                        pc: None,
+                    },
+                    negotiated_rx.clone(),
+                    state_rx.clone(),
+                )),
+                MediaSource::Simulcast(clips) => tokio::spawn(publish_clip(
+                    tracks,
+                    clips.layers.iter().map(|l| Arc::clone(&l.clip)).collect(),
+                    ClipPublisher {
+                        stream_id: participant_id.clone(),
+                        send_log: options.send_log.clone(),
+                        counters: Arc::clone(&published),
+                        pc: Some(Arc::clone(&pc)),
                     },
                     negotiated_rx.clone(),
                     state_rx.clone(),

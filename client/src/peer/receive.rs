@@ -36,6 +36,11 @@ pub(super) async fn read_track(
                 let now = StdInstant::now();
                 let header = &packet.header;
                 let keyframe = is_video && media::is_vp8_keyframe_start(&packet.payload);
+                let keyframe_size = if keyframe {
+                    media::vp8_keyframe_size(&packet.payload)
+                } else {
+                    None
+                };
                 let len = packet.payload.len() as u64;
                 seqs.on_packet(header.sequence_number);
                 let frame_done = if is_video {
@@ -64,6 +69,9 @@ pub(super) async fn read_track(
                     c.packets += 1;
                     c.bytes += len;
                     c.keyframes += u64::from(keyframe);
+                    if keyframe_size.is_some() {
+                        c.keyframe_size = keyframe_size;
+                    }
                     c.lost = lost;
                     if frame_done {
                         c.frames += 1;

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
-use crate::clip::Clip;
+use crate::clip::{Clip, SimulcastClip};
 use crate::signal::{Inbox, Outgoing};
 use crate::stats::SendLog;
 
@@ -68,6 +68,9 @@ pub struct StreamCounts {
     pub freezes: u64,
     /// Their total length, milliseconds.
     pub freeze_ms: u64,
+    /// The picture size (width, height) the last video keyframe announced: which simulcast
+    /// layer is arriving.
+    pub keyframe_size: Option<(u16, u16)>,
     /// When the last frame was completed.
     pub last_frame_at: Option<StdInstant>,
     /// Forwarding delay of each frame, microseconds (only with [`PeerOptions::send_log`]).
@@ -135,6 +138,10 @@ pub enum MediaSource {
     Synthetic,
     /// A real VP8 + Opus clip, looped with continuous timestamps.
     Clip(Arc<Clip>),
+    /// VP8 simulcast: one real clip per encoding (rids in the offer, lowest layer first), each
+    /// packet naming its encoding by the mid and rid header extensions; the audio is the first
+    /// layer's clip's.
+    Simulcast(Arc<SimulcastClip>),
 }
 
 /// How to join.
