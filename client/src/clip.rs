@@ -155,7 +155,11 @@ impl SimulcastClip {
         let sizes = [
             (320, 180, 150_000),
             (640, 360, middle_bitrate),
-            (1280, 720, 1_200_000.max(middle_bitrate.saturating_mul(12) / 5)),
+            (
+                1280,
+                720,
+                1_200_000.max(middle_bitrate.saturating_mul(12) / 5),
+            ),
         ];
         SIMULCAST_RIDS
             .iter()
@@ -175,7 +179,10 @@ impl SimulcastClip {
     /// Loads (encoding first if needed) one clip per `(rid, spec)`, lowest layer first. The
     /// layers must share a frame rate: they are sent frame by frame together.
     pub fn prepare(layers: &[(String, ClipSpec)], cache_dir: &Path) -> Result<SimulcastClip> {
-        ensure!(!layers.is_empty(), "a simulcast clip needs at least one layer");
+        ensure!(
+            !layers.is_empty(),
+            "a simulcast clip needs at least one layer"
+        );
         let fps = layers[0].1.fps;
         ensure!(
             layers.iter().all(|(_, spec)| spec.fps == fps),

@@ -187,7 +187,10 @@ mod tests {
         let payloads = vp8_frame_payloads(7, true, 3000);
         assert_eq!(vp8_keyframe_size(&payloads[0]), Some((320, 240)));
         assert_eq!(vp8_keyframe_size(&payloads[1]), None);
-        assert_eq!(vp8_keyframe_size(&vp8_frame_payloads(8, false, 800)[0]), None);
+        assert_eq!(
+            vp8_keyframe_size(&vp8_frame_payloads(8, false, 800)[0]),
+            None
+        );
         assert_eq!(vp8_keyframe_size(&payloads[0][..8]), None, "cut short");
     }
 

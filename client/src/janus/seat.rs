@@ -359,7 +359,11 @@ fn forward(link: &Link, msg: Value) {
 
 /// Notes the video streams a subscription's `attached`/`updated` data lists (mid per feed).
 fn note_video_mids(data: &Value, sub: &mut Subscription) {
-    let streams = data.get("streams").and_then(Value::as_array).into_iter().flatten();
+    let streams = data
+        .get("streams")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
     for stream in streams {
         let video = stream.get("type").and_then(Value::as_str) == Some("video");
         let feed = stream.get("feed_id").and_then(Value::as_u64);
@@ -375,7 +379,11 @@ fn note_video_mids(data: &Value, sub: &mut Subscription) {
 /// least 0.85 × the tile's (the larger of its height and 9/16 of its width), the top one if
 /// none is. A hidden tile (0 × 0) keeps the lowest, as Janus cannot pause one video.
 fn substreams_for_view(view: &Value) -> BTreeMap<u64, u8> {
-    let tiles = view.get("tiles").and_then(Value::as_array).into_iter().flatten();
+    let tiles = view
+        .get("tiles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
     tiles
         .filter_map(|tile| {
             let feed = tile.get("participant_id")?.as_str()?.parse::<u64>().ok()?;

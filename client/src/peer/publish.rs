@@ -305,8 +305,14 @@ async fn send_frame(
         if let (Some(ids), Some(rid)) = (simulcast, &layer.rid) {
             // Both fit the one-byte form (ids 1..=14, at most 16 bytes): a failure would be
             // ours, and shows as a write error.
-            if packet.header.set_extension(ids.mid_ext, ids.mid.clone()).is_err()
-                || packet.header.set_extension(ids.rid_ext, rid.clone()).is_err()
+            if packet
+                .header
+                .set_extension(ids.mid_ext, ids.mid.clone())
+                .is_err()
+                || packet
+                    .header
+                    .set_extension(ids.rid_ext, rid.clone())
+                    .is_err()
             {
                 counters.write_errors.fetch_add(1, Ordering::Relaxed);
             }
