@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
 use bytes::Bytes;
@@ -125,6 +126,88 @@ impl Clip {
     pub fn video_bitrate(&self) -> f64 {
         let bytes: usize = self.video.iter().map(|f| f.data.len()).sum();
         bytes as f64 * 8.0 * f64::from(self.spec.fps) / self.video.len().max(1) as f64
+    }
+}
+
+/// The rids of a simulcast video, lowest layer first, as the web client names them
+/// (`web/assets/layers.js`).
+pub const SIMULCAST_RIDS: [&str; 3] = ["q", "h", "f"];
+
+/// One clip per simulcast encoding, lowest first: each layer a picture of its own size and
+/// bitrate, encoded separately, as a browser's simulcast encoders do.
+#[derive(Debug, Clone)]
+pub struct SimulcastClip {
+    pub layers: Vec<SimulcastLayer>,
+}
+
+/// One encoding of a [`SimulcastClip`].
+#[derive(Debug, Clone)]
+pub struct SimulcastLayer {
+    pub rid: String,
+    pub clip: Arc<Clip>,
+}
+
+impl SimulcastClip {
+    /// The load generator's three layers, like the web client's (q, h, f): 320x180 at 150
+    /// kbit/s, 640x360 at `middle_bitrate`, 1280x720 at 1.2 Mbit/s (or 2.4 × the middle one if
+    /// that is more); the rest of `base` (frame rate, length, keyframe interval, audio) shared.
+    pub fn default_specs(base: &ClipSpec, middle_bitrate: u32) -> Vec<(String, ClipSpec)> {
+        let sizes = [
+            (320, 180, 150_000),
+            (640, 360, middle_bitrate),
+            (
+                1280,
+                720,
+                1_200_000.max(middle_bitrate.saturating_mul(12) / 5),
+            ),
+        ];
+        SIMULCAST_RIDS
+            .iter()
+            .zip(sizes)
+            .map(|(rid, (width, height, video_bitrate))| {
+                let spec = ClipSpec {
+                    width,
+                    height,
+                    video_bitrate,
+                    ..base.clone()
+                };
+                ((*rid).to_owned(), spec)
+            })
+            .collect()
+    }
+
+    /// Loads (encoding first if needed) one clip per `(rid, spec)`, lowest layer first. The
+    /// layers must share a frame rate: they are sent frame by frame together.
+    pub fn prepare(layers: &[(String, ClipSpec)], cache_dir: &Path) -> Result<SimulcastClip> {
+        ensure!(
+            !layers.is_empty(),
+            "a simulcast clip needs at least one layer"
+        );
+        let fps = layers[0].1.fps;
+        ensure!(
+            layers.iter().all(|(_, spec)| spec.fps == fps),
+            "simulcast layers must share a frame rate"
+        );
+        let layers = layers
+            .iter()
+            .map(|(rid, spec)| {
+                Ok(SimulcastLayer {
+                    rid: rid.clone(),
+                    clip: Arc::new(Clip::prepare(spec, cache_dir)?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SimulcastClip { layers })
+    }
+
+    /// The rids, lowest layer first.
+    pub fn rids(&self) -> Vec<String> {
+        self.layers.iter().map(|l| l.rid.clone()).collect()
+    }
+
+    /// Encoded video bits per second of every layer together.
+    pub fn video_bitrate(&self) -> f64 {
+        self.layers.iter().map(|l| l.clip.video_bitrate()).sum()
     }
 }
 

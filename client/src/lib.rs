@@ -22,7 +22,7 @@ pub mod stats;
 
 pub use adapter::{ConcordAdapter, Role, SfuAdapter, Ticket};
 pub use api::{ApiClient, ApiResponse, Invitation};
-pub use clip::{Clip, ClipSpec};
+pub use clip::{Clip, ClipSpec, SimulcastClip};
 pub use janus::JanusAdapter;
 pub use peer::{JoinAs, MediaKind, MediaSource, MessageChannel, Peer, PeerOptions, StreamCounts};
 pub use signal::{msg_type, SignalClient};

@@ -112,6 +112,44 @@ pub fn is_vp8_keyframe_start(payload: &[u8]) -> bool {
     payload.get(i).is_some_and(|b| b & 0x01 == 0)
 }
 
+/// The picture size (width, height) a VP8 keyframe's first RTP payload announces (RFC 6386
+/// §9.1: after the 3-byte frame tag and the start code, 14 bits each, the top 2 bits being the
+/// scaling); `None` for anything else.
+pub fn vp8_keyframe_size(payload: &[u8]) -> Option<(u16, u16)> {
+    if !is_vp8_keyframe_start(payload) {
+        return None;
+    }
+    let start = vp8_descriptor_len(payload)?;
+    let frame = payload.get(start..start + 10)?;
+    if frame[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([frame[6], frame[7]]) & 0x3fff;
+    let height = u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff;
+    Some((width, height))
+}
+
+/// Length of an RTP payload's VP8 payload descriptor (RFC 7741 §4.2).
+fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
+    let b0 = *payload.first()?;
+    let mut i = 1;
+    if b0 & 0x80 != 0 {
+        let x = *payload.get(i)?;
+        i += 1;
+        if x & 0x80 != 0 {
+            let pic = *payload.get(i)?;
+            i += if pic & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            i += 1;
+        }
+    }
+    Some(i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +180,18 @@ mod tests {
         let p = vp8_frame_payloads(0x1234, false, 10);
         assert_eq!(p[0][2], 0x80 | 0x12);
         assert_eq!(p[0][3], 0x34);
+    }
+
+    #[test]
+    fn a_keyframe_announces_its_size() {
+        let payloads = vp8_frame_payloads(7, true, 3000);
+        assert_eq!(vp8_keyframe_size(&payloads[0]), Some((320, 240)));
+        assert_eq!(vp8_keyframe_size(&payloads[1]), None);
+        assert_eq!(
+            vp8_keyframe_size(&vp8_frame_payloads(8, false, 800)[0]),
+            None
+        );
+        assert_eq!(vp8_keyframe_size(&payloads[0][..8]), None, "cut short");
     }
 
     #[test]

@@ -99,6 +99,15 @@ pub(crate) async fn run(args: CompareArgs) -> Result<()> {
                 .run_options(Scenario::Fanout { subscribers: 1 })
         },
     };
+    if let Some(layer) = options.run.simulcast {
+        println!(
+            "simulcast: publishers send rids q, h, f; every receiver asks for layer {} ({})\n",
+            layer,
+            concord_client::clip::SIMULCAST_RIDS
+                .get(layer)
+                .unwrap_or(&"?")
+        );
+    }
     let quiet = args.quiet;
     let outcomes = compare::compare(&options, |o| match (&o.report, &o.error) {
         (Some(report), _) if !quiet => println!("{}\n", report.table()),

@@ -28,6 +28,7 @@ use concord_client::peer::{ReceivedMedia, StreamCounts, FREEZE_THRESHOLD};
 use concord_client::stats::quantile;
 use concord_client::{
     Clip, ClipSpec, MediaKind, MediaSource, Peer, PeerOptions, Role, SendLog, SfuAdapter,
+    SimulcastClip,
 };
 
 /// What to simulate.
@@ -58,6 +59,11 @@ pub struct RunOptions {
     pub client_ip: std::net::IpAddr,
     /// Record every room over the measured window.
     pub record: bool,
+    /// Publishers send VP8 simulcast (three clips, see [`SimulcastClip::default_specs`]) and
+    /// every receiver asks for this layer (0 lowest) of every video: Concord through `view`
+    /// with a tile of the layer's size, Janus through the same message, which its adapter turns
+    /// into `configure` with the substream.
+    pub simulcast: Option<usize>,
 }
 
 /// Aggregates for one role.
@@ -94,6 +100,8 @@ pub struct StreamReport {
     /// Frames the publisher sent in the window (Opus packets for audio).
     pub frames_sent: u64,
     pub freezes: u64,
+    /// The picture height of the last video keyframe received: which simulcast layer arrived.
+    pub keyframe_height: Option<u16>,
 }
 
 /// The result of a run.
@@ -103,6 +111,10 @@ pub struct Report {
     pub scenario: String,
     pub seconds: f64,
     pub clip_video_kbit_s: f64,
+    /// With simulcast: each layer's encoded video bitrate (lowest first) and the height of the
+    /// layer the receivers asked for.
+    pub simulcast_layers_kbit_s: Option<Vec<f64>>,
+    pub simulcast_layer_height: Option<u16>,
     pub roles: Vec<RoleReport>,
     /// CPU used by this process during the window (user + system), percent of one core. With
     /// `--serve-inline` it includes the server.
@@ -206,18 +218,31 @@ impl Seat {
 
     /// Waits until some peer of the seat has a whole frame of each kind from each publisher the
     /// seat expects.
-    async fn wait_for_first_frames(&self, deadline: tokio::time::Instant) -> Result<()> {
+    /// With `layer_height`, video only counts once a keyframe of that height arrived (the
+    /// simulcast layer asked for).
+    async fn wait_for_first_frames(
+        &self,
+        deadline: tokio::time::Instant,
+        layer_height: Option<u16>,
+    ) -> Result<()> {
         for publisher in &self.expects {
             for kind in MediaKind::BOTH {
                 let key = (publisher.clone(), kind);
-                let what = format!("a whole {kind} frame from {publisher}");
+                let height = layer_height.filter(|_| kind == MediaKind::Video);
+                let what = match height {
+                    Some(h) => format!("a whole {kind} frame {h} lines high from {publisher}"),
+                    None => format!("a whole {kind} frame from {publisher}"),
+                };
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                let waits =
-                    self.peers.iter().map(|peer| {
-                        Box::pin(peer.wait_until(&what, left, |m| {
-                            m.get(&key).is_some_and(|c| c.frames >= 1)
-                        }))
-                    });
+                let waits = self.peers.iter().map(|peer| {
+                    Box::pin(peer.wait_until(&what, left, |m| {
+                        m.get(&key).is_some_and(|c| {
+                            c.frames >= 1
+                                && height
+                                    .is_none_or(|h| c.keyframe_size.is_some_and(|(_, kh)| kh == h))
+                        })
+                    }))
+                });
                 futures_util::future::select_ok(waits)
                     .await
                     .with_context(|| format!("warm-up of seat {}", self.id()))?;
@@ -240,6 +265,7 @@ fn merge(a: &mut StreamCounts, b: &StreamCounts) {
     a.freezes += b.freezes;
     a.freeze_ms += b.freeze_ms;
     a.last_frame_at = a.last_frame_at.max(b.last_frame_at);
+    a.keyframe_size = a.keyframe_size.or(b.keyframe_size);
     a.delay_us.extend_from_slice(&b.delay_us);
 }
 
@@ -251,9 +277,28 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
         .await
         .context("clip preparation task")??;
     let clip = Arc::new(clip);
+    // With simulcast: the clips, and the tile size that asks for the chosen layer.
+    let simulcast = match options.simulcast {
+        Some(layer) => {
+            let specs = SimulcastClip::default_specs(&options.clip, options.clip.video_bitrate);
+            let Some((_, wanted)) = specs.get(layer).cloned() else {
+                bail!("there is no simulcast layer {layer} (0..{})", specs.len());
+            };
+            let cache = options.clip_cache.clone();
+            let clips = tokio::task::spawn_blocking(move || SimulcastClip::prepare(&specs, &cache))
+                .await
+                .context("simulcast clip preparation task")??;
+            Some((Arc::new(clips), wanted))
+        }
+        None => None,
+    };
     let send_log = Arc::new(SendLog::new());
+    let source = match &simulcast {
+        Some((clips, _)) => MediaSource::Simulcast(Arc::clone(clips)),
+        None => MediaSource::Clip(Arc::clone(&clip)),
+    };
     let peer_options = PeerOptions {
-        source: MediaSource::Clip(Arc::clone(&clip)),
+        source,
         send_log: Some(Arc::clone(&send_log)),
         local_ip: options.client_ip,
         ..PeerOptions::default()
@@ -299,10 +344,29 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
         room_tickets.push(tickets);
     }
 
-    // Warm-up: every seat receives a whole frame of each kind from each publisher it expects.
+    // Every receiver asks for the same simulcast layer of every video it expects.
+    let layer_height = simulcast.as_ref().map(|(_, spec)| spec.height as u16);
+    if let Some((_, spec)) = &simulcast {
+        for seat in &seats {
+            let tiles: Vec<serde_json::Value> = seat
+                .expects
+                .iter()
+                .map(|p| {
+                    serde_json::json!({"participant_id": p, "width": spec.width, "height": spec.height})
+                })
+                .collect();
+            let view = serde_json::json!({"type": "view", "tiles": tiles});
+            for peer in &seat.peers {
+                peer.send(view.clone())?;
+            }
+        }
+    }
+
+    // Warm-up: every seat receives a whole frame of each kind from each publisher it expects
+    // (of the simulcast layer asked for).
     let deadline = tokio::time::Instant::now() + options.warmup_timeout;
     for seat in &seats {
-        seat.wait_for_first_frames(deadline).await?;
+        seat.wait_for_first_frames(deadline, layer_height).await?;
     }
     // Recording starts before the settling pause, so that the recorder's first keyframe
     // requests fall outside the window.
@@ -425,6 +489,7 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
                         frames: a.frames - b.frames,
                         frames_sent,
                         freezes,
+                        keyframe_height: a.keyframe_size.map(|(_, h)| h),
                     };
                     let delays = &a.delay_us[b.delay_us.len().min(a.delay_us.len())..];
                     agg.add(&s, kind, delays);
@@ -463,12 +528,27 @@ pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Repor
         }
         Scenario::Rooms { rooms } => format!("rooms: {rooms} × 4 publishers"),
     };
+    let scenario = match layer_height {
+        Some(h) => format!("{scenario}, simulcast, receiving the {h}-line layer"),
+        None => scenario,
+    };
     let cpu = cpu_after - cpu_before;
     Ok(Report {
         server: adapter.name().to_owned(),
         scenario,
         seconds: elapsed,
-        clip_video_kbit_s: clip.video_bitrate() / 1000.0,
+        clip_video_kbit_s: match &simulcast {
+            Some((clips, _)) => clips.video_bitrate() / 1000.0,
+            None => clip.video_bitrate() / 1000.0,
+        },
+        simulcast_layers_kbit_s: simulcast.as_ref().map(|(clips, _)| {
+            clips
+                .layers
+                .iter()
+                .map(|l| l.clip.video_bitrate() / 1000.0)
+                .collect()
+        }),
+        simulcast_layer_height: layer_height,
         roles,
         cpu_pct: cpu / elapsed * 100.0,
         cpu_seconds: cpu,
@@ -548,6 +628,19 @@ impl Agg {
     }
 }
 
+/// "360 × 20" for twenty equal entries, or the distinct values with their counts.
+fn summarize(values: &[String]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for v in values {
+        match counts.iter_mut().find(|(x, _)| *x == v.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((v, 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(v, n)| format!("{v} × {n}")).collect();
+    parts.join(", ")
+}
+
 /// User + system CPU seconds of this process so far (0 if `/proc` cannot be read).
 pub fn cpu_seconds() -> f64 {
     std::fs::read_to_string("/proc/self/stat")
@@ -563,6 +656,21 @@ impl Report {
             "{} — {} — {:.1} s measured, clip video {:.0} kbit/s\n",
             self.server, self.scenario, self.seconds, self.clip_video_kbit_s
         );
+        if let Some(layers) = &self.simulcast_layers_kbit_s {
+            let layers: Vec<String> = layers.iter().map(|k| format!("{k:.0}")).collect();
+            let heights: Vec<String> = self
+                .streams
+                .iter()
+                .filter(|s| s.kind == "video")
+                .map(|s| s.keyframe_height.map_or("-".to_owned(), |h| h.to_string()))
+                .collect();
+            out += &format!(
+                "simulcast layers {} kbit/s; receivers asked for {} lines, last keyframes {}\n",
+                layers.join(" / "),
+                self.simulcast_layer_height.unwrap_or(0),
+                summarize(&heights)
+            );
+        }
         out += &format!(
             "{:<22} {:>5} {:>7} {:>10} {:>8} {:>7} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9}\n",
             "role",

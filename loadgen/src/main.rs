@@ -101,6 +101,21 @@ pub(crate) struct Measure {
     /// Worker threads (0: a single-threaded runtime, cheapest per packet with webrtc-rs).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Publishers send VP8 simulcast like the web client (rids q, h, f: 320x180 at 150 kbit/s,
+    /// 640x360 at --bitrate, 1280x720 at 1.2 Mbit/s), each layer a clip of its own.
+    #[arg(long)]
+    simulcast: bool,
+    /// With --simulcast: the layer every receiver asks for (q, h, f). Concord gets a `view`
+    /// with tiles of that layer's size; Janus a `configure` with its substream.
+    #[arg(long, default_value = "h", value_parser = parse_layer, requires = "simulcast")]
+    layer: usize,
+}
+
+fn parse_layer(s: &str) -> Result<usize, String> {
+    concord_client::clip::SIMULCAST_RIDS
+        .iter()
+        .position(|rid| *rid == s)
+        .ok_or_else(|| format!("unknown layer {s:?} (q, h, f)"))
 }
 
 fn parse_bitrate(s: &str) -> Result<u32, String> {
@@ -180,6 +195,7 @@ impl Measure {
             server_pid: None,
             client_ip: self.client_ip,
             record: false,
+            simulcast: self.simulcast.then_some(self.layer),
         }
     }
 }

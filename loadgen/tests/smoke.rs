@@ -34,6 +34,7 @@ async fn fanout_to_three_subscribers_delivers_video_and_audio_frames() {
         server_pid: None,
         client_ip: "127.0.0.1".parse().expect("an IP"),
         record: false,
+        simulcast: None,
     };
     let result = run(&adapter, &options).await;
     server.shutdown().await;
@@ -55,6 +56,45 @@ async fn fanout_to_three_subscribers_delivers_video_and_audio_frames() {
         .expect("a subscriber row");
     assert!(subscribers.delay_samples > 0, "no forwarding-delay samples");
     assert!(report.recording.is_none());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_simulcast_fanout_delivers_the_layer_the_subscribers_ask_for() {
+    let dir = tempfile::tempdir().expect("data directory");
+    let config = concord_signaling::Config::for_tests(dir.path());
+    let password = config.admin_password.clone();
+    let server = concord_signaling::start(config)
+        .await
+        .expect("start the server");
+    let base_url = server.base_url().trim_end_matches('/').to_owned();
+    let adapter = ConcordAdapter::sign_in(&base_url, "admin", &password)
+        .await
+        .expect("sign in");
+    let options = RunOptions {
+        scenario: Scenario::Fanout { subscribers: 2 },
+        seconds: 3.0,
+        clip: ClipSpec::default(),
+        clip_cache: Clip::default_cache_dir(),
+        warmup_timeout: Duration::from_secs(60),
+        settle: Duration::ZERO,
+        server_pid: None,
+        client_ip: "127.0.0.1".parse().expect("an IP"),
+        record: false,
+        // The middle layer, 640x360.
+        simulcast: Some(1),
+    };
+    let result = run(&adapter, &options).await;
+    server.shutdown().await;
+    let report = result.expect("simulcast load run");
+    println!("{}", report.table());
+
+    report
+        .check_delivery(2.0)
+        .expect("delivery with under 2 % loss");
+    assert_eq!(report.simulcast_layer_height, Some(360));
+    for s in report.streams.iter().filter(|s| s.kind == "video") {
+        assert_eq!(s.keyframe_height, Some(360), "the middle layer: {s:?}");
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -84,6 +124,7 @@ async fn a_recorded_run_records_the_publisher_into_a_complete_file() {
         server_pid: Some(std::process::id()),
         client_ip: "127.0.0.1".parse().expect("an IP"),
         record: true,
+        simulcast: None,
     };
     let result = run(&adapter, &options).await;
     server.shutdown().await;

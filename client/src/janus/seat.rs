@@ -8,8 +8,13 @@
 //!   are taken with `join` (`use_msid`, so a received stream's id is its publisher's feed id,
 //!   which is that publisher's participant id here), later ones with `subscribe`. Janus sends
 //!   the offers; our peer's `answer` becomes `start`.
+//! - Simulcast: our publisher's offer lists its rids lowest first (q, h, f), so it goes with
+//!   `rid_order: "lmh"` (Janus assumes highest first otherwise). A subscriber's `view` (Concord's
+//!   tile sizes, `docs/protocol.md`) becomes `configure` with the `substream` per video stream
+//!   that Concord's SFU would choose for that tile on a fast link: the lowest layer at least
+//!   0.85 × the tile's height (layers 180, 360 and 720 lines high).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
@@ -23,6 +28,8 @@ use crate::signal::{msg_type, Inbox, Incoming, Outgoing};
 
 /// VideoRoom's "no such feed": the publisher is not live yet.
 const NO_SUCH_FEED: i64 = 428;
+/// The nominal heights of simulcast layers 0, 1 and 2 (as Concord's SFU assumes them).
+const LAYER_HEIGHTS: [u32; 3] = [180, 360, 720];
 /// How soon a subscription refused with [`NO_SUCH_FEED`] is tried again.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
@@ -83,6 +90,14 @@ pub struct Seat {
 
 struct Subscription {
     joined: bool,
+    /// `start` has been sent: Janus takes `configure` for the subscription's streams.
+    started: bool,
+    /// The video stream (our subscription's mid) of each subscribed feed.
+    video_mids: BTreeMap<u64, String>,
+    /// The substream each feed's video should be received at (from `view`), and what Janus was
+    /// last told.
+    wanted_substreams: BTreeMap<u64, u8>,
+    configured: BTreeMap<String, u8>,
     subscribed: BTreeSet<u64>,
     wanted: BTreeSet<u64>,
     retry_at: Option<Instant>,
@@ -93,6 +108,10 @@ impl Seat {
     pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Value>) {
         let mut sub = Subscription {
             joined: false,
+            started: false,
+            video_mids: BTreeMap::new(),
+            wanted_substreams: BTreeMap::new(),
+            configured: BTreeMap::new(),
             subscribed: BTreeSet::new(),
             wanted: std::mem::take(&mut self.wanted),
             retry_at: None,
@@ -114,7 +133,7 @@ impl Seat {
                     None => self.publisher = None,
                 },
                 msg = self.subscriber.from_peer.recv() => match msg {
-                    Some(msg) => self.on_subscriber_message(msg).await,
+                    Some(msg) => self.on_subscriber_message(msg, &mut sub).await,
                     None => return,
                 },
                 _ = tokio::time::sleep_until(retry), if sub.retry_at.is_some() => {
@@ -137,6 +156,11 @@ impl Seat {
             "error" => self.fail(format!("Janus: {event}")),
             "__closed" => self.fail(format!("the Janus connection ended: {event}")),
             "event" => {
+                if sender == Some(self.subscriber.handle) {
+                    if let Some(data) = event.pointer("/plugindata/data") {
+                        note_video_mids(data, sub);
+                    }
+                }
                 if let Some(jsep) = event.get("jsep") {
                     // A subscription update whose offer waited for our previous answer.
                     if sender == Some(self.subscriber.handle) {
@@ -192,6 +216,7 @@ impl Seat {
         {
             Ok(reply) => {
                 sub.joined = true;
+                note_video_mids(&reply.data, sub);
                 sub.subscribed.extend(new);
                 if let Some(sdp) = reply.sdp("offer") {
                     forward(&self.subscriber, json!({"type": "offer", "sdp": sdp}));
@@ -215,7 +240,11 @@ impl Seat {
                     return self.fail("our publisher's offer has no sdp".to_owned());
                 };
                 let body = json!({"request": "configure", "audio": true, "video": true});
-                let jsep = json!({"type": "offer", "sdp": sdp});
+                let mut jsep = json!({"type": "offer", "sdp": sdp});
+                if sdp.contains("a=simulcast:") {
+                    // Our rids go lowest first (q, h, f).
+                    jsep["rid_order"] = json!("lmh");
+                }
                 match self.session.message(handle, body, Some(jsep)).await {
                     Ok(reply) => match (reply.sdp("answer"), &self.publisher) {
                         (Some(answer), Some(link)) => {
@@ -231,22 +260,61 @@ impl Seat {
         }
     }
 
-    async fn on_subscriber_message(&mut self, msg: Outgoing) {
+    async fn on_subscriber_message(&mut self, msg: Outgoing, sub: &mut Subscription) {
         let Some(msg) = parse(msg) else { return };
         let handle = self.subscriber.handle;
         match msg_type(&msg) {
+            "view" => {
+                sub.wanted_substreams = substreams_for_view(&msg);
+                self.configure_substreams(sub).await;
+            }
             "answer" => {
                 let Some(sdp) = msg.get("sdp").and_then(Value::as_str) else {
                     return self.fail("our subscriber's answer has no sdp".to_owned());
                 };
                 let jsep = json!({"type": "answer", "sdp": sdp});
                 let body = json!({"request": "start"});
-                if let Err(err) = self.session.message(handle, body, Some(jsep)).await {
-                    self.fail(format!("starting the subscription: {err:#}"));
+                match self.session.message(handle, body, Some(jsep)).await {
+                    Ok(_) => {
+                        sub.started = true;
+                        self.configure_substreams(sub).await;
+                    }
+                    Err(err) => self.fail(format!("starting the subscription: {err:#}")),
                 }
             }
             "candidate" => self.trickle(handle, &msg),
             _ => {}
+        }
+    }
+
+    /// Tells Janus the substream of every subscribed video whose wish changed.
+    async fn configure_substreams(&mut self, sub: &mut Subscription) {
+        if !sub.started {
+            return;
+        }
+        let streams: Vec<(String, u8)> = sub
+            .wanted_substreams
+            .iter()
+            .filter_map(|(feed, &substream)| {
+                let mid = sub.video_mids.get(feed)?;
+                (sub.configured.get(mid) != Some(&substream)).then(|| (mid.clone(), substream))
+            })
+            .collect();
+        if streams.is_empty() {
+            return;
+        }
+        let list: Vec<Value> = streams
+            .iter()
+            .map(|(mid, substream)| json!({"mid": mid, "substream": substream}))
+            .collect();
+        let body = json!({"request": "configure", "streams": list});
+        match self
+            .session
+            .message(self.subscriber.handle, body, None)
+            .await
+        {
+            Ok(_) => sub.configured.extend(streams),
+            Err(err) => self.fail(format!("choosing substreams {streams:?}: {err:#}")),
         }
     }
 
@@ -289,6 +357,48 @@ fn forward(link: &Link, msg: Value) {
     let _ = link.to_peer.send(Incoming::Message(msg));
 }
 
+/// Notes the video streams a subscription's `attached`/`updated` data lists (mid per feed).
+fn note_video_mids(data: &Value, sub: &mut Subscription) {
+    let streams = data
+        .get("streams")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for stream in streams {
+        let video = stream.get("type").and_then(Value::as_str) == Some("video");
+        let feed = stream.get("feed_id").and_then(Value::as_u64);
+        let mid = stream.get("mid").and_then(Value::as_str);
+        if let (true, Some(feed), Some(mid)) = (video, feed, mid) {
+            sub.video_mids.insert(feed, mid.to_owned());
+        }
+    }
+}
+
+/// The substream per feed for a Concord `view` message (`tiles: [{participant_id, width,
+/// height}]`; a participant id is a feed id here): the lowest layer whose nominal height is at
+/// least 0.85 × the tile's (the larger of its height and 9/16 of its width), the top one if
+/// none is. A hidden tile (0 × 0) keeps the lowest, as Janus cannot pause one video.
+fn substreams_for_view(view: &Value) -> BTreeMap<u64, u8> {
+    let tiles = view
+        .get("tiles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    tiles
+        .filter_map(|tile| {
+            let feed = tile.get("participant_id")?.as_str()?.parse::<u64>().ok()?;
+            let size = |k: &str| tile.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let (width, height) = (size("width"), size("height"));
+            let needed = (height.max(width * 9 / 16) as f64 * 0.85) as u64;
+            let layer = LAYER_HEIGHTS
+                .iter()
+                .position(|&h| u64::from(h) >= needed)
+                .unwrap_or(LAYER_HEIGHTS.len() - 1);
+            Some((feed, layer as u8))
+        })
+        .collect()
+}
+
 fn is_not_live(err: &anyhow::Error) -> bool {
     err.downcast_ref::<JanusError>()
         .is_some_and(|e| e.code == NO_SUCH_FEED)
@@ -313,5 +423,24 @@ pub async fn wait_publishing(
         Err(_) => Err(anyhow!(
             "Janus did not report the publisher's PeerConnection up within {timeout:?}"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_picks_the_substream_concord_would_forward() {
+        let view = json!({"type": "view", "tiles": [
+            {"participant_id": "11", "width": 320, "height": 180},
+            {"participant_id": "12", "width": 640, "height": 360},
+            {"participant_id": "13", "width": 1280, "height": 720},
+            {"participant_id": "14", "width": 1920, "height": 1080},
+            {"participant_id": "not-a-feed", "width": 640, "height": 360},
+        ]});
+        let got = substreams_for_view(&view);
+        let want: BTreeMap<u64, u8> = [(11, 0), (12, 1), (13, 2), (14, 2)].into();
+        assert_eq!(got, want);
     }
 }
