@@ -50,9 +50,6 @@ const PATH_SETTLED: Duration = Duration::from_secs(5);
 /// lossy new path whose loss keeps the video where it was (a queue holds steady that long only
 /// at a full buffer, where its losses cut the estimate anyway).
 const PATH_SETTLED_ANYWAY: Duration = Duration::from_secs(15);
-/// Sending this many times what a saturated link was just measured to deliver keeps its queue
-/// full; a path that loses at random (under 28 %) delivers more of it than that.
-const OVERFILLED: f64 = 1.4;
 /// Below this loss the loss ceiling is raised, by this factor per report (a second).
 const CLEAN_LOSS: f32 = 0.02;
 const CEILING_RISE: f64 = 1.1;
@@ -269,14 +266,7 @@ impl RttFloor {
     }
 
     /// What `rtt` shows of the path, `sending` being what is sent now.
-    /// `capacity`: what the link was just measured to deliver while saturated, if it was.
-    pub fn judge(
-        &mut self,
-        rtt: Duration,
-        sending: u64,
-        capacity: Option<u64>,
-        now: Instant,
-    ) -> RoundTrip {
+    pub fn judge(&mut self, rtt: Duration, sending: u64, now: Instant) -> RoundTrip {
         let Some(floor) = self.update(rtt, now) else {
             return RoundTrip::Clear;
         };
@@ -301,12 +291,6 @@ impl RttFloor {
             },
         };
         self.raised = Some(raised);
-        // A queue kept full stays as flat as a long path: while more goes out than the link
-        // was just measured to deliver (more than random loss of a quarter could explain),
-        // less being sent than before proves nothing.
-        if capacity.is_some_and(|capacity| sending as f64 > capacity as f64 * OVERFILLED) {
-            return RoundTrip::Queueing;
-        }
         let flat_for = now.saturating_duration_since(raised.since);
         let less_sent = sending <= raised.sending / 4 * 3;
         if (flat_for >= PATH_SETTLED && less_sent) || flat_for >= PATH_SETTLED_ANYWAY {
@@ -1062,12 +1046,8 @@ impl Peer {
             .link
             .wire
             .map_or(self.sending, |wire| wire.max(self.sending));
-        let capacity = self
-            .delivered
-            .filter(|(at, _)| now.saturating_duration_since(*at) < DELIVERED_REMEMBERED)
-            .map(|(_, delivered)| delivered);
         let round_trip = self.link.rtt.map_or(RoundTrip::Clear, |rtt| {
-            self.rtt_floor.judge(rtt, put_out, capacity, now)
+            self.rtt_floor.judge(rtt, put_out, now)
         });
         let queueing = round_trip == RoundTrip::Queueing;
         let queue_began = queueing && !self.queueing;
@@ -1219,7 +1199,7 @@ mod tests {
         let mut at = Instant::now();
         let mut judge = |rtt: u64, sending: u64| {
             at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, None, at)
+            floor.judge(MS * rtt as u32, sending, at)
         };
         for _ in 0..5 {
             assert_eq!(judge(10, 400_000), RoundTrip::Clear);
@@ -1249,43 +1229,12 @@ mod tests {
     }
 
     #[test]
-    fn a_queue_kept_full_by_more_than_the_link_delivers_is_never_taken_for_the_path() {
-        // A 120 kbit/s cap measured delivering 68 kbit/s of payload, the voices putting out
-        // 100-160 kbit/s: the round trip sits flat at the queue's limit.
-        let mut floor = RttFloor::default();
-        let mut at = Instant::now();
-        let mut judge = |rtt: u64, sending: u64, capacity: Option<u64>| {
-            at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, capacity, at)
-        };
-        judge(20, 800_000, None);
-        judge(740, 800_000, None);
-        let verdicts: Vec<_> = (0..20)
-            .map(|i| judge(740 + i % 2 * 10, 100_000 + i % 3 * 30_000, Some(68_000)))
-            .collect();
-        assert!(
-            verdicts.iter().all(|v| *v == RoundTrip::Queueing),
-            "{verdicts:?}"
-        );
-        // A path losing a fifth at random delivers 0.8 of what it is sent: it is learnt.
-        let mut floor = RttFloor::default();
-        let mut judge = |rtt: u64, sending: u64, capacity: Option<u64>| {
-            at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, capacity, at)
-        };
-        judge(2, 700_000, None);
-        judge(300, 700_000, None);
-        let verdicts: Vec<_> = (0..8).map(|_| judge(300, 200_000, Some(160_000))).collect();
-        assert!(verdicts.contains(&RoundTrip::NewPath), "{verdicts:?}");
-    }
-
-    #[test]
     fn a_round_trip_flat_for_long_is_the_path_even_if_as_much_is_sent() {
         let mut floor = RttFloor::default();
         let mut at = Instant::now();
         let mut judge = |rtt: u64| {
             at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, 400_000, None, at)
+            floor.judge(MS * rtt as u32, 400_000, at)
         };
         judge(10);
         let verdicts: Vec<_> = (0..17).map(|i| judge(300 + i % 3 * 10)).collect();
@@ -1303,7 +1252,7 @@ mod tests {
         let mut at = Instant::now();
         let mut judge = |rtt: u64, sending: u64| {
             at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, None, at)
+            floor.judge(MS * rtt as u32, sending, at)
         };
         judge(10, 300_000);
         // It rises while 300 kbit/s go out, wanders, and the sending is cut meanwhile: the
@@ -1323,7 +1272,7 @@ mod tests {
         let mut at = Instant::now();
         let mut judge = |rtt: u64, sending: u64| {
             at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, None, at)
+            floor.judge(MS * rtt as u32, sending, at)
         };
         judge(10, 400_000);
         // Growing: never flat.
