@@ -33,6 +33,8 @@ pub(crate) struct StuckEstimate {
     strained_during: bool,
     /// The wait between nudges.
     every: Duration,
+    /// Since when the link has shown no strain.
+    calm_since: Option<Instant>,
 }
 
 impl Default for StuckEstimate {
@@ -42,6 +44,7 @@ impl Default for StuckEstimate {
             nudged: None,
             strained_during: false,
             every: NUDGE_EVERY,
+            calm_since: None,
         }
     }
 }
@@ -73,6 +76,11 @@ impl StuckEstimate {
 
     /// The level (in all, audio included) to pad the link up to now, if the estimate is stuck.
     pub fn padding(&mut self, link: Link, now: Instant) -> Option<u64> {
+        if link.strained {
+            self.calm_since = None;
+        } else if self.calm_since.is_none() {
+            self.calm_since = Some(now);
+        }
         if let Some(began) = self.nudged {
             let since = now.saturating_duration_since(began);
             if since < NUDGE_FOR {
@@ -91,7 +99,12 @@ impl StuckEstimate {
             }
         }
         let (_, since) = self.last?;
-        let flat = now.saturating_duration_since(since) >= FLAT_FOR;
+        // Flat on a calm link: a link that keeps showing a queue (a narrow one the voices
+        // alone fill) is not padded into.
+        let calm = self
+            .calm_since
+            .is_some_and(|calm| now.saturating_duration_since(calm) >= FLAT_FOR);
+        let flat = calm && now.saturating_duration_since(since) >= FLAT_FOR;
         let blocked = link
             .next_step
             .is_some_and(|step| link.sending + step > link.estimate);
@@ -139,6 +152,7 @@ mod tests {
         let start = Instant::now();
         let mut stuck = StuckEstimate::default();
         stuck.note_estimate(332 * KBPS, start);
+        stuck.padding(stuck_link(), start);
         let at = |secs: u64| start + Duration::from_secs(secs);
         assert_eq!(
             stuck.padding(stuck_link(), at(5)),
@@ -162,6 +176,7 @@ mod tests {
         let at = |secs: u64| start + Duration::from_secs(secs);
         let mut stuck = StuckEstimate::default();
         stuck.note_estimate(300 * KBPS, start);
+        stuck.padding(stuck_link(), start);
         stuck.note_estimate(332 * KBPS, at(4));
         assert_eq!(stuck.padding(stuck_link(), at(10)), None, "moved 6 s ago");
         let strained = Link {
@@ -191,6 +206,7 @@ mod tests {
         let at = |secs: u64| start + Duration::from_secs(secs);
         let mut stuck = StuckEstimate::default();
         stuck.note_estimate(332 * KBPS, start);
+        stuck.padding(stuck_link(), start);
         let low_ceiling = Link {
             ceiling: Some(250 * KBPS),
             ..stuck_link()
@@ -214,6 +230,7 @@ mod tests {
         let at = |secs: u64| start + Duration::from_secs(secs);
         let mut stuck = StuckEstimate::default();
         stuck.note_estimate(332 * KBPS, start);
+        stuck.padding(stuck_link(), start);
         let delivered = Link {
             delivered: Some(280 * KBPS),
             ..stuck_link()
@@ -222,6 +239,7 @@ mod tests {
         // Capped at 120 kbit/s with only the voices (112 kbit/s) going: nothing to pad.
         let mut stuck = StuckEstimate::default();
         stuck.note_estimate(160 * KBPS, start);
+        stuck.padding(stuck_link(), start);
         let capped = Link {
             estimate: 160 * KBPS,
             sending: 112 * KBPS,
@@ -238,6 +256,7 @@ mod tests {
         let at = |secs: u64| start + Duration::from_secs(secs);
         let mut stuck = StuckEstimate::default();
         stuck.note_estimate(332 * KBPS, start);
+        stuck.padding(stuck_link(), start);
         let strained = Link {
             strained: true,
             ..stuck_link()
@@ -265,5 +284,25 @@ mod tests {
             stuck.padding(stuck_link(), at(83)).is_some(),
             "15 s after a clean one"
         );
+    }
+
+    #[test]
+    fn a_link_that_keeps_showing_a_queue_is_never_nudged() {
+        let start = Instant::now();
+        let mut stuck = StuckEstimate::default();
+        stuck.note_estimate(150 * KBPS, start);
+        let strained = Link {
+            strained: true,
+            ..stuck_link()
+        };
+        for tick in 0..240u64 {
+            let link = if tick % 20 < 12 {
+                stuck_link()
+            } else {
+                strained
+            };
+            let at = start + Duration::from_millis(250 * tick);
+            assert_eq!(stuck.padding(link, at), None, "at {tick}");
+        }
     }
 }
