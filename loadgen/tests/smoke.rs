@@ -6,21 +6,27 @@ use std::time::Duration;
 
 use concord_client::{Clip, ClipSpec, ConcordAdapter};
 use concord_loadgen::{run, RunOptions, Scenario};
+use concord_signaling::{Config, Server};
 
-#[tokio::test(flavor = "current_thread")]
-async fn fanout_to_three_subscribers_delivers_video_and_audio_frames() {
-    let dir = tempfile::tempdir().expect("data directory");
-    let config = concord_signaling::Config::for_tests(dir.path());
+/// Starts a server on 127.0.0.1 with `config` and signs its admin in.
+async fn serve_and_sign_in(config: Config) -> (Server, ConcordAdapter) {
     let password = config.admin_password.clone();
     let server = concord_signaling::start(config)
         .await
         .expect("start the server");
     let base_url = server.base_url().trim_end_matches('/').to_owned();
     assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url}");
-
     let adapter = ConcordAdapter::sign_in(&base_url, "admin", &password)
         .await
         .expect("sign in");
+    (server, adapter)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn fanout_to_three_subscribers_delivers_video_and_audio_frames() {
+    let dir = tempfile::tempdir().expect("data directory");
+    let config = concord_signaling::Config::for_tests(dir.path());
+    let (server, adapter) = serve_and_sign_in(config).await;
     let options = RunOptions {
         scenario: Scenario::Fanout { subscribers: 3 },
         seconds: 5.0,
@@ -62,14 +68,7 @@ async fn fanout_to_three_subscribers_delivers_video_and_audio_frames() {
 async fn a_simulcast_fanout_delivers_the_layer_the_subscribers_ask_for() {
     let dir = tempfile::tempdir().expect("data directory");
     let config = concord_signaling::Config::for_tests(dir.path());
-    let password = config.admin_password.clone();
-    let server = concord_signaling::start(config)
-        .await
-        .expect("start the server");
-    let base_url = server.base_url().trim_end_matches('/').to_owned();
-    let adapter = ConcordAdapter::sign_in(&base_url, "admin", &password)
-        .await
-        .expect("sign in");
+    let (server, adapter) = serve_and_sign_in(config).await;
     let options = RunOptions {
         scenario: Scenario::Fanout { subscribers: 2 },
         seconds: 3.0,
@@ -102,14 +101,7 @@ async fn a_recorded_run_records_the_publisher_into_a_complete_file() {
     let dir = tempfile::tempdir().expect("data directory");
     let mut config = concord_signaling::Config::for_tests(dir.path());
     config.recording.notice_secs = 0;
-    let password = config.admin_password.clone();
-    let server = concord_signaling::start(config)
-        .await
-        .expect("start the server");
-    let base_url = server.base_url().trim_end_matches('/').to_owned();
-    let adapter = ConcordAdapter::sign_in(&base_url, "admin", &password)
-        .await
-        .expect("sign in");
+    let (server, adapter) = serve_and_sign_in(config).await;
     let options = RunOptions {
         scenario: Scenario::Fanout { subscribers: 1 },
         seconds: 2.0,

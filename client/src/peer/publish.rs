@@ -20,6 +20,20 @@ use crate::clip::Clip;
 use crate::media;
 use crate::stats::SendLog;
 
+/// Waits until the first negotiation is done and the transport is up: like a browser's
+/// encoder, publishing starts then, so the first keyframe is not lost before DTLS completes.
+/// False when the peer went away first.
+async fn transport_up(
+    negotiated: &mut watch::Receiver<u64>,
+    connection: &mut watch::Receiver<RTCPeerConnectionState>,
+) -> bool {
+    negotiated.wait_for(|n| *n >= 1).await.is_ok()
+        && connection
+            .wait_for(|s| *s == RTCPeerConnectionState::Connected)
+            .await
+            .is_ok()
+}
+
 /// Sends audio every 20 ms and video at ~30 fps once the first negotiation is done and the
 /// connection is up.
 pub(super) async fn publish(
@@ -29,14 +43,7 @@ pub(super) async fn publish(
     mut connection: watch::Receiver<RTCPeerConnectionState>,
     counters: Arc<PublishCounters>,
 ) {
-    // Like a browser's encoder, start once the transport is up, so the first keyframe is not
-    // lost before DTLS completes.
-    if negotiated.wait_for(|n| *n >= 1).await.is_err()
-        || connection
-            .wait_for(|s| *s == RTCPeerConnectionState::Connected)
-            .await
-            .is_err()
-    {
+    if !transport_up(&mut negotiated, &mut connection).await {
         return;
     }
     let audio_pt = negotiated_pt(&tracks.audio_sender, MIME_TYPE_OPUS, OPUS_PT).await;
@@ -163,12 +170,7 @@ pub(super) async fn publish_clip(
     mut negotiated: watch::Receiver<u64>,
     mut connection: watch::Receiver<RTCPeerConnectionState>,
 ) {
-    if negotiated.wait_for(|n| *n >= 1).await.is_err()
-        || connection
-            .wait_for(|s| *s == RTCPeerConnectionState::Connected)
-            .await
-            .is_err()
-    {
+    if !transport_up(&mut negotiated, &mut connection).await {
         return;
     }
     let Some(first) = layers.first().cloned() else {
