@@ -34,6 +34,9 @@ const DEEPER_RED_LOSS: f32 = 0.15;
 /// Loss at which voices go with redundancy (RED), and how long a clean link keeps it.
 const RED_LOSS: f32 = 0.02;
 const RED_DROPPED_AFTER: Duration = Duration::from_secs(8);
+/// The share of what a link was seen to carry that voices with redundancy may take: the rest is
+/// for what goes with them (receiver reports, resends, the estimator's probes).
+const REDUNDANCY_ROOM: f64 = 0.8;
 /// How far back a report of loss reaches: what was sent then is what the loss was out of.
 const LOSS_REPORT_SPAN: Duration = Duration::from_secs(3);
 /// Loss this long after a queue was seen on the link is taken for congestion, not chance.
@@ -183,6 +186,33 @@ pub(crate) enum Delivery {
     /// The subscriber gets another layer of this video (or none right now).
     Skipped,
     NotSubscribed,
+}
+
+/// What the voices a participant receives cost plain, and what each earlier frame sent along as
+/// redundancy adds (nothing for voices that came without RED: they go plain).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct VoiceCosts {
+    pub plain: u64,
+    pub per_frame: u64,
+}
+
+impl VoiceCosts {
+    /// With `frames` earlier frames in each packet.
+    pub fn with_redundancy(&self, frames: usize) -> u64 {
+        self.plain + self.per_frame * frames as u64
+    }
+}
+
+/// The most earlier frames, up to `frames`, the voices can carry and still fit under `room`.
+fn redundancy_that_fits(frames: usize, voices: VoiceCosts, room: Option<u64>) -> usize {
+    let Some(room) = room else {
+        return frames;
+    };
+    let room = (room as f64 * REDUNDANCY_ROOM) as u64;
+    (0..=frames)
+        .rev()
+        .find(|&frames| voices.with_redundancy(frames) <= room)
+        .unwrap_or(0)
 }
 
 /// What the participant's receiver reports tell of its link, from str0m's stats.
@@ -486,6 +516,9 @@ pub(crate) struct Peer {
     /// What the link delivered when it was last seen saturated (heavy loss to a queue), and
     /// when: a floor for the estimate while that is recent.
     pub delivered: Option<(Instant, u64)>,
+    /// When [`Self::delivered`] was last measured (it is kept fresh meanwhile while the link
+    /// carries what it is sent).
+    delivered_measured: Option<Instant>,
     /// When the link was last seen saturated.
     last_saturated: Option<Instant>,
     /// When padding last tried a step up (more sent than the media).
@@ -549,6 +582,7 @@ impl Peer {
             probe_misses: 0,
             loss_ceiling: None,
             delivered: None,
+            delivered_measured: None,
             last_saturated: None,
             last_padded: None,
             link: LinkStats::default(),
@@ -932,6 +966,11 @@ impl Peer {
         self.events.try_send(event).is_ok()
     }
 
+    /// What the link delivered when it was last saturated, and when that was measured.
+    pub fn last_delivery(&self) -> Option<(Instant, u64)> {
+        Some((self.delivered_measured?, self.delivered?.1))
+    }
+
     /// Most of what the link delivered when it was last saturated, while that is recent (0
     /// otherwise): the estimate, which falls far below it and climbs back slowly, is not
     /// believed below this. While the queue the saturation filled is still there, less: what
@@ -1022,6 +1061,25 @@ impl Peer {
         }
     }
 
+    /// How many earlier frames each voice packet carries to this participant (0: none).
+    pub fn redundancy(&self) -> usize {
+        match (self.wants_red, self.deep_red_frames) {
+            (false, _) => 0,
+            (true, frames) => frames.max(1),
+        }
+    }
+
+    /// Cuts the redundancy to what fits, with the voices, under `room` (what the link may be
+    /// sent, when a queue showed what it carries): redundancy sent into a full queue is lost
+    /// with the voices it was to repair, and takes others with it.
+    pub fn fit_redundancy(&mut self, voices: VoiceCosts, room: Option<u64>) {
+        let fits = redundancy_that_fits(self.redundancy(), voices, room);
+        if fits < self.redundancy() {
+            self.wants_red = fits > 0;
+            self.deep_red_frames = if fits > 1 { fits } else { 0 };
+        }
+    }
+
     /// What the link shows of congestion: a round trip grown above its floor (a queue filling
     /// on the way), or loss.
     pub fn strain(&self) -> Strain {
@@ -1049,6 +1107,9 @@ impl Peer {
         let round_trip = self.link.rtt.map_or(RoundTrip::Clear, |rtt| {
             self.rtt_floor.judge(rtt, put_out, now)
         });
+        if loss >= HEAVY_LOSS {
+            self.allocator.hold_ceiling(now);
+        }
         let queueing = round_trip == RoundTrip::Queueing;
         let queue_began = queueing && !self.queueing;
         self.queueing = queueing;
@@ -1071,6 +1132,7 @@ impl Peer {
             if spell_goes_on {
                 if let Some(delivered) = self.reported_loss.delivered(now) {
                     self.delivered = Some((now, delivered));
+                    self.delivered_measured = Some(now);
                 }
             } else {
                 self.reported_loss.count_from(now);
@@ -1133,6 +1195,25 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn redundancy_is_cut_to_what_fits_with_the_voices_under_the_room_a_queue_left() {
+        let voices = VoiceCosts {
+            plain: 100_000,
+            per_frame: 50_000,
+        };
+        assert_eq!(voices.with_redundancy(0), 100_000);
+        assert_eq!(voices.with_redundancy(3), 250_000);
+        let fitted = |frames: usize, room: Option<u64>| redundancy_that_fits(frames, voices, room);
+        // Voices with redundancy take at most 0.8 of the room.
+        assert_eq!(fitted(3, None), 3, "no queue seen: the loss is chance");
+        assert_eq!(fitted(3, Some(320_000)), 3);
+        assert_eq!(fitted(3, Some(260_000)), 2);
+        assert_eq!(fitted(3, Some(200_000)), 1, "the browser's RED");
+        assert_eq!(fitted(3, Some(180_000)), 0, "the voices alone");
+        assert_eq!(fitted(1, Some(180_000)), 0);
+        assert_eq!(fitted(0, Some(1_000_000)), 0, "none is added");
+    }
 
     #[test]
     fn numbers_skipped_for_the_publishers_losses_are_not_the_subscribers_loss() {

@@ -40,14 +40,19 @@ const TRIAL_FOR: Duration = Duration::from_secs(2);
 /// How long after the last strain that caution lasts.
 const STRAIN_REMEMBERED: Duration = Duration::from_secs(30);
 /// After a queue filled on the link, nothing is added (and nothing probed) that would send more
-/// than this share of what was being sent when it began: that much the link has been seen not
-/// to carry, whatever its estimate says (a tbf bucket or a deep buffer lets probes through that
-/// the link cannot sustain).
+/// than this share of what was being sent when it began, or of what the link delivered while
+/// it stayed full: that much the link has been seen not to carry, whatever its estimate says
+/// (a tbf bucket or a deep buffer lets probes through that the link cannot sustain). The share
+/// leaves room for what the media's cost leaves out: reports, and headers below UDP.
 const BELOW_QUEUEING: f64 = 0.9;
 /// How long that ceiling holds after the queue was last seen, at first. It doubles each time a
 /// queue fills again soon after, up to the longest, so a steady cap is tried less and less often.
 const QUEUEING_CEILING_FOR: Duration = Duration::from_secs(8);
 const QUEUEING_CEILING_LONGEST: Duration = Duration::from_secs(64);
+/// How many times longer the ceiling holds once it left no video on the link.
+const NO_VIDEO_HOLDS: u32 = 2;
+/// A ceiling the link carries more than without strain for this long is no ceiling.
+const CEILING_DISPROVED_AFTER: Duration = Duration::from_secs(5);
 /// How long the layers restored by undoing an increase that filled a queue are kept against an
 /// estimate below them: the estimate falls well under what the link carries while the queue
 /// drains, and recovers once what is sent gets through again.
@@ -211,6 +216,14 @@ pub(crate) struct Allocator {
     /// What was being sent when a queue last began to fill on the link, while that is
     /// remembered.
     queue_level: Option<u64>,
+    /// What the link was measured to deliver while it was saturated, as long as
+    /// [`Self::queue_level`] is remembered: a queue that never drained began at a level far
+    /// above what the link carries, and only this shows how far.
+    carried: Option<u64>,
+    /// When the last queue began to fill.
+    queue_began: Option<Instant>,
+    /// Since when more than the ceiling has gone out without strain.
+    above_ceiling_since: Option<Instant>,
     /// When the link last showed a filling queue.
     last_queue: Option<Instant>,
     /// How long [`Self::queue_level`] holds after that.
@@ -249,6 +262,9 @@ impl Allocator {
             recent: std::collections::VecDeque::new(),
             last_strain: None,
             queue_level: None,
+            carried: None,
+            queue_began: None,
+            above_ceiling_since: None,
             last_queue: None,
             ceiling_for: QUEUEING_CEILING_FOR,
             was_queueing: false,
@@ -262,6 +278,26 @@ impl Allocator {
     /// Takes what the link was measured to carry lately, for the next [`Self::decide`].
     pub fn measured_floor(&mut self, floor: u64) {
         self.floor = floor;
+    }
+
+    /// The link goes on losing heavily: the ceiling a queue left holds, even once the round
+    /// trip is taken for the path's own (a queue kept full by what still goes out looks the
+    /// same as a slower path, and only its losses tell it is still there).
+    pub fn hold_ceiling(&mut self, now: Instant) {
+        if self.queue_level.is_some() {
+            self.last_queue = Some(now);
+        }
+    }
+
+    /// Takes what the link delivered while it was last saturated, and when that was measured:
+    /// the ceiling of a queue that began before comes down to it, for as long as that ceiling
+    /// holds.
+    pub fn measured_delivery(&mut self, delivered: Option<(Instant, u64)>) {
+        if let (Some((measured_at, delivered)), Some(began)) = (delivered, self.queue_began) {
+            if measured_at >= began && self.queue_level.is_some() {
+                self.carried = Some(delivered);
+            }
+        }
     }
 
     /// What to pad the link up to (in all, audio included) while a step is tried.
@@ -349,11 +385,14 @@ impl Allocator {
         // video the link carries: the voices go whatever it says. One that the padding of a
         // trial filled was filled at the trial's level, not by the media.
         let filled_at = tried.map_or(sending, |(_, level, _)| level.max(sending));
+        let video_left = sending > audio;
         self.note_queueing(
             now,
-            strain == Strain::Queueing && sending > audio,
+            strain == Strain::Queueing && video_left,
             filled_at,
+            video_left,
         );
+        self.test_ceiling(now, strained, sending);
         let congested = short && strained && sending as f64 > estimate as f64 * SEVERE_OVERSHOOT;
         let mut decreased = false;
         if short {
@@ -518,7 +557,7 @@ impl Allocator {
 
     /// Keeps [`Self::queue_level`]: the level a queue began to fill at, held for a while after
     /// the queue was last seen.
-    fn note_queueing(&mut self, now: Instant, queueing: bool, sending: u64) {
+    fn note_queueing(&mut self, now: Instant, queueing: bool, sending: u64, video_left: bool) {
         let since_last = self.last_queue.map(|at| now.saturating_duration_since(at));
         if queueing {
             if !self.was_queueing {
@@ -528,10 +567,16 @@ impl Allocator {
                 // A queue shows a while after its cause; a lower level that filled one lately
                 // is the better guess of what the link carries.
                 self.queue_level = Some(self.queue_level.map_or(sending, |l| l.min(sending)));
+                self.queue_began = Some(now);
             }
             self.last_queue = Some(now);
-        } else if since_last.is_some_and(|since| since >= self.ceiling_for) {
+        } else if since_last.is_some_and(|since| {
+            // With no video left the link is far below what video needs: a picture tried
+            // again soon would only take the voices' room for a few seconds.
+            since >= self.ceiling_for * if video_left { 1 } else { NO_VIDEO_HOLDS }
+        }) {
             self.queue_level = None;
+            self.carried = None;
         }
         if since_last.is_some_and(|since| since >= CALM) {
             self.ceiling_for = QUEUEING_CEILING_FOR;
@@ -539,10 +584,28 @@ impl Allocator {
         self.was_queueing = queueing;
     }
 
+    /// Forgets a ceiling the link has carried more than, calmly, for a while: the queue it came
+    /// from was a passing one (a burst of keyframes, a busy receiver), not the link's limit.
+    fn test_ceiling(&mut self, now: Instant, strained: bool, sending: u64) {
+        let above = !strained && self.ceiling().is_some_and(|ceiling| sending > ceiling);
+        if !above {
+            self.above_ceiling_since = None;
+            return;
+        }
+        let since = *self.above_ceiling_since.get_or_insert(now);
+        if now.saturating_duration_since(since) >= CEILING_DISPROVED_AFTER {
+            self.queue_level = None;
+            self.carried = None;
+            self.ceiling_for = QUEUEING_CEILING_FOR;
+            self.above_ceiling_since = None;
+        }
+    }
+
     /// The most that may be sent while a queue filled lately, if one did.
     pub fn ceiling(&self) -> Option<u64> {
-        self.queue_level
-            .map(|level| (level as f64 * BELOW_QUEUEING) as u64)
+        let level = self.queue_level?;
+        let seen = self.carried.map_or(level, |carried| carried.min(level));
+        Some((seen as f64 * BELOW_QUEUEING) as u64)
     }
 
     /// The next step up for the most important video, on a link showing no strain now, if it
@@ -1079,6 +1142,75 @@ mod tests {
         }
         let second_try = second_try.expect("tried again once the longer ceiling expired");
         assert!(second_try >= QUEUEING_CEILING_FOR * 2, "{second_try:?}");
+    }
+
+    #[test]
+    fn a_queue_that_never_drains_brings_the_ceiling_down_to_what_the_link_delivered() {
+        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(1), Some(1)];
+        let start = Instant::now();
+        let mut at = start;
+        // A delivery measured before this queue began is another link's (or another cap's).
+        allocator.measured_delivery(Some((start, 900 * KBPS)));
+        for _ in 0..4 {
+            at += Duration::from_millis(250);
+            allocator.measured_delivery(Some((start, 900 * KBPS)));
+            allocator.decide(
+                at,
+                400 * KBPS,
+                100 * KBPS,
+                Strain::Queueing,
+                &demands,
+                &mut targets,
+            );
+        }
+        assert_eq!(allocator.ceiling(), Some(990 * KBPS), "0.9 of 2x500 + 100");
+        // The queue stays full and the link was counted delivering 130 kbit/s meanwhile.
+        allocator.measured_delivery(Some((at, 130 * KBPS)));
+        assert_eq!(allocator.ceiling(), Some(117 * KBPS), "0.9 of it");
+        // The queue drains: the ceiling, and what the link carried with it, go in time.
+        for _ in 0..(QUEUEING_CEILING_FOR.as_millis() / 250 + 1) {
+            at += Duration::from_millis(250);
+            allocator.decide(
+                at,
+                400 * KBPS,
+                100 * KBPS,
+                Strain::None,
+                &demands,
+                &mut targets,
+            );
+        }
+        assert_eq!(allocator.ceiling(), None);
+        allocator.measured_delivery(Some((at, 130 * KBPS)));
+        assert_eq!(allocator.ceiling(), None, "no queue, no ceiling");
+    }
+
+    #[test]
+    fn a_ceiling_the_link_carries_more_than_calmly_is_forgotten() {
+        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
+        let mut allocator = Allocator::new();
+        // Both on their lowest layers (2x150 + 100): a passing queue (keyframes) shows.
+        let mut targets = [Some(0), Some(0)];
+        let mut at = Instant::now();
+        let mut tick = |strain: Strain, allocator: &mut Allocator, targets: &mut [Option<u8>]| {
+            at += Duration::from_millis(250);
+            allocator.decide(at, 400 * KBPS, 100 * KBPS, strain, &demands, targets);
+        };
+        tick(Strain::Queueing, &mut allocator, &mut targets);
+        assert_eq!(allocator.ceiling(), Some(360 * KBPS), "0.9 of 400");
+        assert_eq!(targets, [Some(0), Some(0)]);
+        // It drains, and the same 400 kbit/s go through without strain.
+        for _ in 0..(CEILING_DISPROVED_AFTER.as_millis() / 250) {
+            tick(Strain::None, &mut allocator, &mut targets);
+        }
+        assert_eq!(allocator.ceiling(), Some(360 * KBPS), "not yet");
+        tick(Strain::None, &mut allocator, &mut targets);
+        assert_eq!(
+            allocator.ceiling(),
+            None,
+            "carried more than it, calmly, for 5 s"
+        );
     }
 
     #[test]

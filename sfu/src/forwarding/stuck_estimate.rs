@@ -8,6 +8,11 @@
 //! in-memory simulation saw it stay flat for over a minute after a cap was lifted). Padding up
 //! to most of the estimate for a few seconds raises what is acknowledged: the estimate moves,
 //! its cause is recorded afresh, and the probes that follow can find what the link carries.
+//!
+//! An estimate below what a calm link has been carrying all along (it fell with a cap's losses
+//! and creeps back by a few kbit/s a second) cannot be padded up: padding stays under the
+//! estimate. The estimator is restarted from what the link carries instead; it probes afresh
+//! from there, as at the start of a call.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +27,20 @@ const NUDGE_EVERY_LONGEST: Duration = Duration::from_secs(120);
 /// The share of the estimate (or of what the link last delivered saturated, if less) a nudge
 /// pads up to: what the link is said to carry, less a margin for a figure that is right.
 const NUDGE_SHARE: f64 = 0.9;
+
+/// What to do for a stuck estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nudge {
+    /// Pad the link up to this level (in all, audio included).
+    Pad(u64),
+    /// Restart the estimator from this bitrate: what the link carries now.
+    Restart(u64),
+}
+
+/// An estimate below this share of what a calm link carries is far behind it (a little below
+/// is an estimate settling at a cap, with the media kept a step over it by what the link was
+/// seen to deliver).
+const FAR_BEHIND: f64 = 0.8;
 
 #[derive(Debug)]
 pub(crate) struct StuckEstimate {
@@ -75,7 +94,16 @@ impl StuckEstimate {
     }
 
     /// The level (in all, audio included) to pad the link up to now, if the estimate is stuck.
+    #[cfg(test)]
     pub fn padding(&mut self, link: Link, now: Instant) -> Option<u64> {
+        match self.nudge(link, now)? {
+            Nudge::Pad(level) => Some(level),
+            Nudge::Restart(_) => None,
+        }
+    }
+
+    /// What to do now for the estimate, if it is stuck.
+    pub fn nudge(&mut self, link: Link, now: Instant) -> Option<Nudge> {
         if link.strained {
             self.calm_since = None;
         } else if self.calm_since.is_none() {
@@ -91,7 +119,7 @@ impl StuckEstimate {
                 return if self.strained_during {
                     None
                 } else {
-                    Self::level(link)
+                    Self::level(link).map(Nudge::Pad)
                 };
             }
             if since < self.every {
@@ -104,20 +132,25 @@ impl StuckEstimate {
         let calm = self
             .calm_since
             .is_some_and(|calm| now.saturating_duration_since(calm) >= FLAT_FOR);
-        let flat = calm && now.saturating_duration_since(since) >= FLAT_FOR;
         let blocked = link
             .next_step
             .is_some_and(|step| link.sending + step > link.estimate);
-        if !flat || !blocked || link.strained {
+        if !calm || !blocked || link.strained {
             return None;
         }
-        let level = Self::level(link)?;
+        let nudge = if (link.estimate as f64) < link.sending as f64 * FAR_BEHIND {
+            Nudge::Restart(link.sending)
+        } else if now.saturating_duration_since(since) >= FLAT_FOR {
+            Nudge::Pad(Self::level(link)?)
+        } else {
+            return None;
+        };
         if !self.strained_during {
             self.every = NUDGE_EVERY;
         }
         self.nudged = Some(now);
         self.strained_during = false;
-        Some(level)
+        Some(nudge)
     }
 
     fn level(link: Link) -> Option<u64> {
@@ -284,6 +317,48 @@ mod tests {
             stuck.padding(stuck_link(), at(83)).is_some(),
             "15 s after a clean one"
         );
+    }
+
+    #[test]
+    fn an_estimate_below_what_a_calm_link_carries_restarts_the_estimator_from_there() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut stuck = StuckEstimate::default();
+        // A cap was lifted: the voices (85 kbit/s) go through cleanly, the estimate creeps.
+        let behind = |estimate: u64| Link {
+            estimate: estimate * KBPS,
+            sending: 85 * KBPS,
+            next_step: Some(57 * KBPS),
+            ..stuck_link()
+        };
+        for secs in 0..8 {
+            stuck.note_estimate((42 + secs * 3) * KBPS, at(secs));
+            assert_eq!(
+                stuck.nudge(behind(42 + secs * 3), at(secs)),
+                None,
+                "{secs} s"
+            );
+        }
+        assert_eq!(stuck.nudge(behind(80), at(8)), None, "a little behind");
+        assert_eq!(
+            stuck.nudge(behind(66), at(8)),
+            Some(Nudge::Restart(85 * KBPS)),
+            "calm for 8 s, far behind"
+        );
+        assert_eq!(stuck.nudge(behind(60), at(9)), None, "once");
+        assert_eq!(
+            stuck.nudge(behind(60), at(23)),
+            Some(Nudge::Restart(85 * KBPS))
+        );
+        // Under a queue the estimate is right to be low.
+        let mut stuck = StuckEstimate::default();
+        let queueing = Link {
+            strained: true,
+            ..behind(50)
+        };
+        for secs in 0..30 {
+            assert_eq!(stuck.nudge(queueing, at(secs)), None);
+        }
     }
 
     #[test]

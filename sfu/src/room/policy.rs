@@ -13,12 +13,12 @@ use crate::forwarding::allocation::{
     Allocator, PauseReason, Priority, Strain, VideoDemand, MAX_LAYERS,
 };
 use crate::forwarding::quality::LinkSample;
-use crate::forwarding::stuck_estimate::Link as StuckLink;
+use crate::forwarding::stuck_estimate::{Link as StuckLink, Nudge};
 use crate::handle::{PeerEvent, QualityReport, VideoPause};
 use crate::ids::PeerKey;
 use crate::incoming::TrackIn;
 use crate::outgoing::Flow;
-use crate::peer::Peer;
+use crate::peer::{Peer, VoiceCosts};
 
 /// How often layers are re-chosen.
 pub(super) const POLICY_INTERVAL: Duration = Duration::from_millis(250);
@@ -79,7 +79,7 @@ impl Room {
         if !subscriber.connected {
             return;
         }
-        let mut audio = 0;
+        let mut voices = VoiceCosts::default();
         let mut videos: Vec<(usize, VideoDemand)> = Vec::new();
         for (slot, track) in subscriber.tracks_out.iter().enumerate() {
             if track.open_mid().is_none() {
@@ -98,12 +98,14 @@ impl Room {
             match &track.flow {
                 Flow::Audio(_) => {
                     let cost = source.layer_costs(now)[0].unwrap_or(NOMINAL_AUDIO);
-                    let red = source.codec.is_some_and(|c| c.red);
-                    audio += match (red, subscriber.wants_red, subscriber.deep_red_frames) {
-                        (true, false, _) => plain_opus_cost(cost),
-                        (true, true, frames) if frames > 1 => deep_red_cost(cost, frames),
-                        _ => cost,
-                    };
+                    if source.codec.is_some_and(|c| c.red) {
+                        let plain = plain_opus_cost(cost);
+                        voices.plain += plain;
+                        voices.per_frame += plain.saturating_sub(VOICE_OVERHEAD);
+                    } else {
+                        // Without RED from the publisher there is nothing to send redundantly.
+                        voices.plain += cost;
+                    }
                 }
                 Flow::Video(video) => {
                     let priority = if publisher.host {
@@ -126,6 +128,9 @@ impl Room {
         }
 
         let subscriber = &mut self.peers[index];
+        // Redundancy is for chance loss: never more of it than the link was seen to carry.
+        subscriber.fit_redundancy(voices, subscriber.allocator.ceiling());
+        let audio = voices.with_redundancy(subscriber.redundancy());
         let estimate = subscriber.usable_bandwidth(super::INITIAL_ESTIMATE.as_u64(), now);
         let strain = subscriber.strain();
         let demands: Vec<VideoDemand> = videos.iter().map(|(_, d)| *d).collect();
@@ -140,6 +145,8 @@ impl Room {
         let before = targets.clone();
         let floor = subscriber.delivered_floor(now);
         subscriber.allocator.measured_floor(floor);
+        let delivery = subscriber.last_delivery();
+        subscriber.allocator.measured_delivery(delivery);
         let congested =
             subscriber
                 .allocator
@@ -211,7 +218,7 @@ impl Room {
         subscriber.note_sending(sending, now);
         let video = sending - audio;
         let ceiling = subscriber.allocator.ceiling();
-        let nudge = subscriber.stuck_estimate.padding(
+        let nudge = subscriber.stuck_estimate.nudge(
             StuckLink {
                 estimate: subscriber.estimate.unwrap_or(0),
                 sending,
@@ -222,11 +229,25 @@ impl Room {
             },
             now,
         );
+        let nudge_to = match nudge {
+            Some(Nudge::Pad(level)) => Some(level),
+            Some(Nudge::Restart(from)) => {
+                tracing::debug!(
+                    participant = %subscriber.participant,
+                    estimate = subscriber.estimate,
+                    from,
+                    "estimator restarted"
+                );
+                subscriber.rtc.bwe().reset(Bitrate::bps(from));
+                None
+            }
+            None => None,
+        };
         // str0m pads up to a total: the voices, sent unpaced, count towards it too.
         let pad_to = subscriber
             .allocator
             .padding_trial()
-            .max(nudge)
+            .max(nudge_to)
             .filter(|level| *level > sending);
         steer_probing(
             subscriber,
@@ -438,13 +459,6 @@ fn steer_probing(
 /// once as redundancy in the next packet), around the same per-packet overhead.
 fn plain_opus_cost(red_cost: u64) -> u64 {
     (red_cost + VOICE_OVERHEAD) / 2
-}
-
-/// What a RED voice costs with `frames` earlier frames: one more frame's payload per packet for
-/// each past the first.
-fn deep_red_cost(red_cost: u64, frames: usize) -> u64 {
-    let frame = plain_opus_cost(red_cost).saturating_sub(VOICE_OVERHEAD);
-    red_cost + frame * (frames as u64).saturating_sub(1)
 }
 
 /// The per-packet overhead of a voice: 50 packets a second of about 60 bytes of headers.
