@@ -230,6 +230,16 @@ impl Netns {
             .with_context(|| format!("capping the downlink of {}", self.name))
     }
 
+    /// What the downlink's qdisc has sent and dropped so far (all zero while uncapped).
+    pub fn downlink_counters(&self) -> Result<QdiscCounters> {
+        let out = run(
+            &self.tc,
+            ["-s", "qdisc", "show", "dev", self.root_veth.as_str()],
+        )?;
+        QdiscCounters::parse(&String::from_utf8_lossy(&out.stdout))
+            .with_context(|| format!("reading the qdisc counters of {}", self.root_veth))
+    }
+
     /// Caps what flows OUT of the namespace (the participant's uplink), like
     /// [`Netns::cap_downlink`]; the qdisc sits on the namespace-side veth.
     pub fn cap_uplink(&self, kbit: Option<u32>) -> Result<()> {
@@ -340,6 +350,66 @@ impl std::fmt::Debug for Netns {
 pub fn in_subnet(ip: Ipv4Addr) -> bool {
     let mask = u32::MAX << (32 - SUBNET.1);
     u32::from(ip) & mask == u32::from(SUBNET.0)
+}
+
+/// A qdisc's counters, as `tc -s qdisc show` prints them: what went out (bytes on the wire,
+/// link-layer headers included) and what it dropped at its tail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QdiscCounters {
+    pub sent_bytes: u64,
+    pub sent_packets: u64,
+    pub dropped: u64,
+}
+
+impl QdiscCounters {
+    /// Reads the first `Sent B bytes P pkt (dropped D, ...)` line.
+    fn parse(text: &str) -> Result<QdiscCounters> {
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|line| line.starts_with("Sent "))
+            .ok_or_else(|| anyhow!("no `Sent` line in {text:?}"))?;
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let after = |word: &str| -> Result<u64> {
+            let at = words
+                .iter()
+                .position(|w| *w == word)
+                .ok_or_else(|| anyhow!("no `{word}` in {line:?}"))?;
+            let value = words
+                .get(at + 1)
+                .ok_or_else(|| anyhow!("nothing after `{word}` in {line:?}"))?;
+            value
+                .parse()
+                .with_context(|| format!("`{value}` after `{word}` in {line:?}"))
+        };
+        let before = |word: &str| -> Result<u64> {
+            let at = words
+                .iter()
+                .position(|w| *w == word)
+                .filter(|at| *at > 0)
+                .ok_or_else(|| anyhow!("no `{word}` in {line:?}"))?;
+            words[at - 1]
+                .parse()
+                .with_context(|| format!("`{}` before `{word}` in {line:?}", words[at - 1]))
+        };
+        Ok(QdiscCounters {
+            sent_bytes: before("bytes")?,
+            sent_packets: before("pkt")?,
+            dropped: after("dropped")?,
+        })
+    }
+
+    /// What went out and was dropped between `earlier` and these counters.
+    pub fn since(&self, earlier: &QdiscCounters) -> QdiscCounters {
+        QdiscCounters {
+            sent_bytes: self.sent_bytes.saturating_sub(earlier.sent_bytes),
+            sent_packets: self.sent_packets.saturating_sub(earlier.sent_packets),
+            dropped: self.dropped.saturating_sub(earlier.dropped),
+        }
+    }
 }
 
 /// Installs (`replace`, so it also works while traffic flows) or removes the tbf qdisc on
@@ -498,5 +568,22 @@ mod tests {
         assert!(in_subnet(Ipv4Addr::new(10, 213, 7, 1)));
         assert!(!in_subnet(Ipv4Addr::new(10, 214, 0, 1)));
         assert!(!in_subnet(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn qdisc_counters_are_read_from_tc_s() {
+        let shown = "qdisc tbf 8001: root refcnt 2 rate 120Kbit burst 10000b lat 100ms \n \
+                     Sent 228451 bytes 1702 pkt (dropped 93, overlimits 1204 requeues 0) \n \
+                     backlog 9870b 71p requeues 0\n";
+        let counters = QdiscCounters::parse(shown).expect("parsed");
+        assert_eq!(
+            counters,
+            QdiscCounters {
+                sent_bytes: 228_451,
+                sent_packets: 1_702,
+                dropped: 93
+            }
+        );
+        assert!(QdiscCounters::parse("qdisc noqueue 0: root refcnt 2").is_err());
     }
 }
