@@ -22,25 +22,34 @@ async fn serve_and_sign_in(config: Config) -> (Server, ConcordAdapter) {
     (server, adapter)
 }
 
+/// A fan-out of `seconds` to `subscribers` on loopback: the clip at its defaults, from the
+/// shared clip cache, measured from the start, nothing recorded.
+fn fanout(subscribers: usize, seconds: f64) -> RunOptions {
+    RunOptions {
+        scenario: Scenario::Fanout { subscribers },
+        seconds,
+        clip: ClipSpec::default(),
+        clip_cache: Clip::default_cache_dir(),
+        warmup_timeout: Duration::from_secs(60),
+        settle: Duration::ZERO,
+        server_pid: None,
+        client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        record: false,
+        simulcast: None,
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn fanout_to_three_subscribers_delivers_video_and_audio_frames() {
     let dir = tempfile::tempdir().expect("data directory");
     let config = concord_signaling::Config::for_tests(dir.path());
     let (server, adapter) = serve_and_sign_in(config).await;
     let options = RunOptions {
-        scenario: Scenario::Fanout { subscribers: 3 },
-        seconds: 5.0,
         clip: ClipSpec {
             video_bitrate: 300_000,
             ..ClipSpec::default()
         },
-        clip_cache: Clip::default_cache_dir(),
-        warmup_timeout: Duration::from_secs(60),
-        settle: Duration::ZERO,
-        server_pid: None,
-        client_ip: "127.0.0.1".parse().expect("an IP"),
-        record: false,
-        simulcast: None,
+        ..fanout(3, 5.0)
     };
     let result = run(&adapter, &options).await;
     server.shutdown().await;
@@ -70,17 +79,9 @@ async fn a_simulcast_fanout_delivers_the_layer_the_subscribers_ask_for() {
     let config = concord_signaling::Config::for_tests(dir.path());
     let (server, adapter) = serve_and_sign_in(config).await;
     let options = RunOptions {
-        scenario: Scenario::Fanout { subscribers: 2 },
-        seconds: 3.0,
-        clip: ClipSpec::default(),
-        clip_cache: Clip::default_cache_dir(),
-        warmup_timeout: Duration::from_secs(60),
-        settle: Duration::ZERO,
-        server_pid: None,
-        client_ip: "127.0.0.1".parse().expect("an IP"),
-        record: false,
         // The middle layer, 640x360.
         simulcast: Some(1),
+        ..fanout(2, 3.0)
     };
     let result = run(&adapter, &options).await;
     server.shutdown().await;
@@ -103,20 +104,14 @@ async fn a_recorded_run_records_the_publisher_into_a_complete_file() {
     config.recording.notice_secs = 0;
     let (server, adapter) = serve_and_sign_in(config).await;
     let options = RunOptions {
-        scenario: Scenario::Fanout { subscribers: 1 },
-        seconds: 2.0,
         clip: ClipSpec {
             video_bitrate: 300_000,
             ..ClipSpec::default()
         },
-        clip_cache: Clip::default_cache_dir(),
-        warmup_timeout: Duration::from_secs(60),
-        settle: Duration::ZERO,
         // This process is the server: its storage writes are sampled too.
         server_pid: Some(std::process::id()),
-        client_ip: "127.0.0.1".parse().expect("an IP"),
         record: true,
-        simulcast: None,
+        ..fanout(1, 2.0)
     };
     let result = run(&adapter, &options).await;
     server.shutdown().await;

@@ -15,7 +15,7 @@ use serde_json::json;
 use concord_signaling::{Config, DemoInvitation, Server};
 
 pub use concord_client::api::{id_of, ApiClient, ApiResponse, Invitation};
-use concord_client::peer::{JoinAs, Peer};
+use concord_client::peer::{JoinAs, Peer, PeerOptions};
 use concord_client::signal::SignalClient;
 
 use crate::netns::{self, Netns};
@@ -240,6 +240,22 @@ impl Room {
             cookie: &cookie,
         };
         Peer::join(ws_url, join, SIGNAL_TIMEOUT).await
+    }
+
+    /// A new observer `name`, invited and joined as a headless participant that only receives.
+    pub async fn observer_peer(&self, ws_url: &str, name: &str) -> Result<Peer> {
+        let invitation = self.invite("observer", name).await?;
+        let options = PeerOptions {
+            publish: false,
+            ..PeerOptions::default()
+        };
+        Peer::join_with(
+            ws_url,
+            JoinAs::Token(&invitation.token),
+            options,
+            SIGNAL_TIMEOUT,
+        )
+        .await
     }
 
     /// The mediator's `Cookie` header value.

@@ -59,21 +59,10 @@ async fn each_observer_receives_the_simulcast_layer_its_tile_shows() {
     let tiles: [(u32, u32); 3] = [(320, 180), (640, 360), (1280, 720)];
     let mut observers = Vec::new();
     for (width, height) in tiles {
-        let invitation = room
-            .invite("observer", &format!("Observer {height}"))
+        let observer = room
+            .observer_peer(&ws, &format!("Observer {height}"))
             .await
-            .expect("invite");
-        let observer = Peer::join_with(
-            &ws,
-            JoinAs::Token(&invitation.token),
-            PeerOptions {
-                publish: false,
-                ..PeerOptions::default()
-            },
-            SIGNAL_TIMEOUT,
-        )
-        .await
-        .expect("an observer joins");
+            .expect("an observer joins");
         observer
             .send(json!({"type": "view", "tiles": [
                 {"participant_id": publisher_id, "width": width, "height": height},

@@ -4,9 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use concord_tests::{
-    JoinAs, MediaKind, Peer, PeerOptions, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT,
-};
+use concord_tests::{JoinAs, MediaKind, Peer, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT};
 use serde_json::Value;
 
 /// Ids of the participants listed in a `joined` message.
@@ -208,18 +206,10 @@ async fn observer_receives_the_room_and_is_not_forwarded_to_anyone() {
     let party = Peer::join(&ws, JoinAs::Token(&party_inv.token), SIGNAL_TIMEOUT)
         .await
         .expect("the party joins");
-    let observer_inv = room.invite("observer", "Trainee").await.expect("invite");
-    let observer = Peer::join_with(
-        &ws,
-        JoinAs::Token(&observer_inv.token),
-        PeerOptions {
-            publish: false,
-            ..PeerOptions::default()
-        },
-        SIGNAL_TIMEOUT,
-    )
-    .await
-    .expect("the observer joins, offering to receive only");
+    let observer = room
+        .observer_peer(&ws, "Trainee")
+        .await
+        .expect("the observer joins, offering to receive only");
     assert_eq!(observer.joined()["role"], "observer");
 
     let (m_id, p_id, o_id) = (
