@@ -40,11 +40,12 @@ const SETTLED_FOR: Duration = Duration::from_secs(20);
 /// extensions (about 28 bytes), SRTP's tag (10), UDP (8), IP (20) and the veth's Ethernet
 /// header (14).
 const VOICE_PACKET_HEADERS: u64 = 80;
-/// The pausing cap over what the two voices cost on the wire: room for their own ups and downs,
-/// and for what goes to the party with them (reports, feedback on its own media: measured at
-/// the capped link, about 36 kbit/s more than the voices while video was paused). The lowest
-/// layer (about 75 kbit/s on the wire) does not fit in it.
-const ABOVE_THE_VOICES: f64 = 1.2;
+/// Opus sends a 20 ms frame per packet while the voice speaks.
+const VOICE_PACKETS_PER_SECOND: f64 = 50.0;
+/// The pausing cap over what the two voices cost on the wire while both speak: what goes to the
+/// party with them (reports, feedback on its own media: measured at the capped link, about 36
+/// kbit/s more than the voices while video was paused). The lowest layer (about 75 kbit/s on
+/// the wire) does not fit in it.
 const REPORTS_KBPS: f64 = 40.0;
 /// The longest a party may take to climb above the low layer once a cap is lifted: the
 /// allocator proves each step up before the next, and waits longer after a link flapped.
@@ -118,28 +119,34 @@ fn concealed(samples: &[StatsSample], who: &str) -> (f64, AudioWindow) {
     (percent, window)
 }
 
-/// What the two voices the capped party hears cost on the wire now, in kbit/s, counted by its
-/// browser over a few seconds.
+/// What the two voices the capped party hears cost on the wire while both speak, in kbit/s: the
+/// average packet its browser counted over a few seconds, with its headers, 50 times a second
+/// (Opus's 20 ms frames). DTX sends far fewer packets in pauses, so what they cost in a given
+/// second ranges from a fraction of this to all of it.
 async fn voices_on_the_wire(call: &Call) -> f64 {
     let ids = &call.ids;
     let before = sample(&call.third).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let after = sample(&call.third).await;
-    let secs = after.elapsed_since(&before).as_secs_f64().max(1.0);
-    let bits: u64 = [&ids.mediator, &ids.party]
+    let bits: f64 = [&ids.mediator, &ids.party]
         .into_iter()
         .map(
             |who| match (before.audio_from(who), after.audio_from(who)) {
                 (Some(a), Some(b)) => {
                     let bytes = b.bytes_received.saturating_sub(a.bytes_received);
                     let packets = b.packets_received.saturating_sub(a.packets_received);
-                    (bytes + packets * VOICE_PACKET_HEADERS) * 8
+                    assert!(
+                        packets > 0,
+                        "{who}'s voice reaches the party before the cap"
+                    );
+                    let packet = bytes as f64 / packets as f64 + VOICE_PACKET_HEADERS as f64;
+                    packet * 8.0 * VOICE_PACKETS_PER_SECOND
                 }
                 _ => panic!("the party hears {who} before the cap"),
             },
         )
         .sum();
-    bits as f64 / secs / 1000.0
+    bits / 1000.0
 }
 
 /// Lifts the party's cap and waits for it to play one of the others above the low layer again.
@@ -327,12 +334,12 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
     let ids = &call.ids;
     tokio::time::sleep(WARM_UP).await;
     // Above the two voices, below them plus the lowest layer: video pauses, the voices go on.
-    // What the voices cost differs from run to run (the fake microphones' tone and silence, DTX)
-    // between about 75 and 130 kbit/s on the wire: a fixed cap was below them in some runs and
-    // above them and a layer in others, so the cap is set from what they cost in this one.
+    // What the voices cost differs from run to run and second to second (the fake microphones'
+    // tone and silence, DTX): a fixed cap was below them in some runs and above them and a
+    // layer in others, so the cap is set from what they cost in this one while both speak.
     let voices_kbps = voices_on_the_wire(&call).await;
-    let cap = (voices_kbps * ABOVE_THE_VOICES + REPORTS_KBPS).round() as u32;
-    println!("the voices cost {voices_kbps:.0} kbit/s on the wire: capped at {cap} kbit/s");
+    let cap = (voices_kbps + REPORTS_KBPS).round() as u32;
+    println!("the voices cost {voices_kbps:.0} kbit/s on the wire while both speak: capped at {cap} kbit/s");
     namespace(&call)
         .cap_downlink(Some(cap))
         .expect("cap the party's downlink");
