@@ -13,6 +13,7 @@ use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 
 use crate::forwarding::allocation::{Allocator, Strain};
+use crate::forwarding::chance_loss::ChanceLoss;
 use crate::forwarding::layer_switch::{LayerPacket, Verdict, Vp8Ids, Vp8Rewrite};
 use crate::forwarding::quality::QualityMark;
 use crate::forwarding::stuck_estimate::StuckEstimate;
@@ -541,6 +542,8 @@ pub(crate) struct Peer {
     pub allocator: Allocator,
     /// Watches the estimate for a flat spell that only padding lifts.
     pub stuck_estimate: StuckEstimate,
+    /// What the link carried while losing packets at random.
+    chance_loss: ChanceLoss,
     pub quality: QualityMark,
     /// How long at least one video to this participant was paused for bandwidth.
     pub paused_for: Duration,
@@ -595,6 +598,7 @@ impl Peer {
             reported_loss: ReportedLoss::default(),
             allocator: Allocator::new(),
             stuck_estimate: StuckEstimate::default(),
+            chance_loss: ChanceLoss::default(),
             quality: QualityMark::new(),
             paused_for: Duration::ZERO,
             past_switches: 0,
@@ -996,15 +1000,16 @@ impl Peer {
     }
 
     /// The bandwidth to allocate: the estimate, under the loss ceiling while there is one, no
-    /// lower than [`Self::delivered_floor`].
-    pub fn usable_bandwidth(&self, initial: u64, now: Instant) -> u64 {
+    /// lower than [`Self::delivered_floor`], nor than what a link losing at random has carried
+    /// of video with the voices, `audio`, on top ([`ChanceLoss::floor`]).
+    pub fn usable_bandwidth(&self, initial: u64, audio: u64, now: Instant) -> u64 {
         let estimate = self.estimate.unwrap_or(initial);
         self.loss_ceiling
             .map_or(estimate, |ceiling| estimate.min(ceiling))
             .max(self.delivered_floor(now))
+            .max(self.chance_loss.floor(audio, now))
     }
 
-    /// Takes what the allocation sends now.
     /// Padding tried a step up so lately that a queue showing now may be its doing (a queue
     /// shows in the round trip a report or two after its cause).
     fn padded_lately(&self, now: Instant) -> bool {
@@ -1017,12 +1022,26 @@ impl Peer {
         self.last_padded = Some(now);
     }
 
-    pub fn note_sending(&mut self, sending: u64, now: Instant) {
+    /// The video a link losing at random is held to now (for the logs).
+    pub fn chance_video(&self, now: Instant) -> u64 {
+        self.chance_loss.floor(0, now)
+    }
+
+    /// Takes what the allocation sends now, `audio` of it to the voices.
+    pub fn note_sending(&mut self, sending: u64, audio: u64, now: Instant) {
         self.sending = sending;
+        self.chance_loss
+            .note_sent(sending.saturating_sub(audio), now);
         let (since, peak) = self.sending_peak;
         if sending >= peak || now.saturating_duration_since(since) > LOSS_REPORT_SPAN {
             self.sending_peak = (now, sending);
         }
+    }
+
+    /// Whether a queue was seen on the link lately: loss then is congestion, not chance.
+    fn congested_lately(&self, now: Instant) -> bool {
+        self.last_queueing
+            .is_some_and(|at| now.saturating_duration_since(at) < CONGESTION_REMEMBERED)
     }
 
     /// Takes the downlink loss of the last second: redundancy for the voices while the link
@@ -1031,9 +1050,7 @@ impl Peer {
     pub fn update_red(&mut self, loss: f32, now: Instant) {
         // Loss from a filling queue is congestion: redundancy would only add to it. Loss is
         // reported after the queue that caused it has drained, so a queue seen lately counts.
-        let congested = self
-            .last_queueing
-            .is_some_and(|at| now.saturating_duration_since(at) < CONGESTION_REMEMBERED);
+        let congested = self.congested_lately(now);
         if loss >= RED_LOSS && !congested {
             self.wants_red = true;
             let frames = if loss >= DEEPER_RED_LOSS {
@@ -1121,6 +1138,10 @@ impl Peer {
             self.last_queueing = None;
             self.loss_ceiling = None;
             self.delivered = None;
+        }
+        self.chance_loss.take_report(loss, queueing, now);
+        if round_trip == RoundTrip::NewPath {
+            self.chance_loss.path_settled(now);
             return;
         }
         let saturated = loss >= HEAVY_LOSS && queueing;

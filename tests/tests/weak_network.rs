@@ -12,7 +12,8 @@
 //!   participant.
 //! - On a path through a relay that loses a fifth of the party's packets each way, with 300 ms
 //!   round trips, the voices it hears are repaired (RED, FEC, NACK) and stay clear, and so
-//!   does its own voice at the mediator.
+//!   does its own voice at the mediator; video is not given up for that loss (the link has
+//!   room): a low layer keeps playing.
 //!
 //! Each run prints what it measured. Needs root, iproute2 and Debian's `chromium`.
 
@@ -479,6 +480,14 @@ const ONE_WAY_DELAY: Duration = Duration::from_millis(150);
 const SAMPLES_PER_PACKET: f64 = 960.0;
 /// How long the lossy path is measured, once the SFU has seen the loss.
 const LOSSY_WINDOW: Duration = Duration::from_secs(30);
+/// How often the party's videos are looked at meanwhile.
+const VIDEO_SAMPLED_EVERY: Duration = Duration::from_secs(2);
+
+/// `who`'s video decoded new frames between two samples and its tile does not show it paused.
+fn new_frames(before: &StatsSample, after: &StatsSample, who: &str) -> bool {
+    let frames = |s: &StatsSample| s.video_from(who).map(|v| v.frames_decoded);
+    paused(after, who).is_none() && frames(after) > frames(before)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_path_losing_a_fifth_of_its_packets_with_300_ms_round_trips_the_voices_stay_clear() {
@@ -500,7 +509,26 @@ async fn on_a_path_losing_a_fifth_of_its_packets_with_300_ms_round_trips_the_voi
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (third_before, mediator_before) = (sample(&call.third).await, sample(&call.mediator).await);
     let down_before = relay.counts(client, Direction::Downstream);
-    tokio::time::sleep(LOSSY_WINDOW).await;
+    // Meanwhile: which of the others' videos the party sees play.
+    let mut played = [0usize; 2];
+    let mut any_played = 0usize;
+    let mut samples = 0usize;
+    let mut previous = third_before.clone();
+    let window_ends = Instant::now() + LOSSY_WINDOW;
+    while Instant::now() < window_ends {
+        tokio::time::sleep(VIDEO_SAMPLED_EVERY).await;
+        let now = sample(&call.third).await;
+        let mut any = false;
+        for (count, who) in played.iter_mut().zip([&ids.mediator, &ids.party]) {
+            if new_frames(&previous, &now, who) {
+                *count += 1;
+                any = true;
+            }
+        }
+        any_played += usize::from(any);
+        samples += 1;
+        previous = now;
+    }
     let (third_after, mediator_after) = (sample(&call.third).await, sample(&call.mediator).await);
     let down_after = relay.counts(client, Direction::Downstream);
     let up = relay.counts(client, Direction::Upstream);
@@ -586,6 +614,20 @@ async fn on_a_path_losing_a_fifth_of_its_packets_with_300_ms_round_trips_the_voi
             "clean path, the mediator hears the other party: {:.2} % concealed\n  {window:?}",
             window.concealed_percent().unwrap_or(100.0)
         );
+    }
+    // What the party sees: the link has room, only its loss is high. The videos' low layers
+    // go on (resends repair them); the voices' redundancy may leave room for one only.
+    let [mediator_plays, party_plays] = played;
+    println!(
+        "lossy path, the party sees the mediator's video play in {mediator_plays} and the \
+         other party's in {party_plays} of {samples} samples, one of them in {any_played}"
+    );
+    if any_played * 10 < samples * 9 {
+        failures.push(format!(
+            "no video played in {} of {samples} samples (mediator {mediator_plays}, party \
+             {party_plays})",
+            samples - any_played
+        ));
     }
     call.finish().await;
     assert!(failures.is_empty(), "on the lossy path: {failures:?}");

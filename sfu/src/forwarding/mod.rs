@@ -7,9 +7,12 @@
 //!   outgoing numbers continuous.
 //! - [`speaker`]: who is speaking, from the audio levels publishers send.
 //! - [`quality`]: good / fair / poor from loss, round-trip time and the estimate.
+//! - [`chance_loss`]: what a link losing packets at random, with no queue, has carried: the
+//!   media keeps that against an estimate that backs off on any loss.
 //! - [`stuck_estimate`]: pads to lift a send-side estimate that stopped moving.
 
 pub(crate) mod allocation;
+pub(crate) mod chance_loss;
 pub(crate) mod layer_switch;
 pub(crate) mod quality;
 pub(crate) mod speaker;

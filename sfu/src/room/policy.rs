@@ -131,7 +131,7 @@ impl Room {
         // Redundancy is for chance loss: never more of it than the link was seen to carry.
         subscriber.fit_redundancy(voices, subscriber.allocator.ceiling());
         let audio = voices.with_redundancy(subscriber.redundancy());
-        let estimate = subscriber.usable_bandwidth(super::INITIAL_ESTIMATE.as_u64(), now);
+        let estimate = subscriber.usable_bandwidth(super::INITIAL_ESTIMATE.as_u64(), audio, now);
         let strain = subscriber.strain();
         let demands: Vec<VideoDemand> = videos.iter().map(|(_, d)| *d).collect();
         let mut targets: Vec<Option<u8>> = videos
@@ -215,7 +215,7 @@ impl Room {
         if paused_for_bandwidth {
             subscriber.paused_for += elapsed;
         }
-        subscriber.note_sending(sending, now);
+        subscriber.note_sending(sending, audio, now);
         let video = sending - audio;
         let ceiling = subscriber.allocator.ceiling();
         let nudge = subscriber.stuck_estimate.nudge(
@@ -384,6 +384,7 @@ impl Room {
                 deep_red = peer.deep_red_frames,
                 queueing = peer.queueing,
                 ceiling = peer.allocator.ceiling(),
+                chance_video = peer.chance_video(now),
                 probe = peer.probe_desired,
                 "link"
             );

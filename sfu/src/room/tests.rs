@@ -388,6 +388,48 @@ fn a_lossy_link_is_marked_poor_and_a_clean_one_good() {
     assert_eq!(a_report.level, crate::QualityLevel::Good, "{a_report:?}");
 }
 
+/// Seconds of `window` in which `to` got at least one whole frame from `from`.
+fn seconds_with_frames(sim: &Sim, to: usize, from: usize, (start, end): (f64, f64)) -> usize {
+    (start as usize..end as usize)
+        .filter(|second| {
+            let window = (*second as f64, *second as f64 + 1.0);
+            video_from(sim, to, from, window)
+                .iter()
+                .any(|p| p.starts_frame)
+        })
+        .count()
+}
+
+#[test]
+fn a_path_losing_a_fifth_of_its_packets_on_slow_round_trips_keeps_the_low_layers_playing() {
+    let mut sim = Sim::new();
+    let a = sim.join("a", HOST, true);
+    let b = sim.join("b", PARTY, true);
+    let c = sim.join("c", PARTY, true);
+    sim.run_for(Duration::from_secs(6));
+    // Loss at random, not congestion: the link has room, its round trip stays where it is.
+    let path = &mut sim.participants[c];
+    for link in [&mut path.down, &mut path.up] {
+        link.loss = 0.2;
+        link.delay = Duration::from_millis(150);
+    }
+    sim.run_for(Duration::from_secs(44));
+    for from in [a, b] {
+        let playing = seconds_with_frames(&sim, c, from, (20.0, 50.0));
+        assert!(
+            playing >= 28,
+            "{from}'s video played in {playing} of 30 seconds:\n{}",
+            timeline(&sim, c)
+        );
+        let voice = received_from(&sim, c, from, MediaKind::Audio, (20.0, 50.0)).len();
+        assert!(
+            voice >= 1500 * 75 / 100,
+            "{voice} of 1500 voice packets from {from}"
+        );
+        assert_continuous(&sim, c, from);
+    }
+}
+
 #[test]
 fn nonsense_from_clients_does_no_harm() {
     let mut sim = Sim::new();
