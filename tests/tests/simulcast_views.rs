@@ -8,13 +8,15 @@
 //!   again, it comes back.
 //! - Opus DTX: a muted microphone sends a comfort-noise frame now and then, not 50 packets a
 //!   second.
+//! - Voice only ("仅语音"): one tap and the page sends no video and receives none, its tiles
+//!   say why, the voices go on; a second tap brings video back both ways.
 //!
 //! Each run prints what it measured. Needs Debian's `chromium`.
 
 use std::time::Duration;
 
 use concord_tests::call::{
-    height_from, sample, watch, Call, CallSetup, LARGE_VIEWPORT, SAMPLE_EVERY,
+    height_from, sample, tile, watch, Call, CallSetup, LARGE_VIEWPORT, SAMPLE_EVERY,
 };
 use concord_tests::chromium::Page;
 use concord_tests::probes::{OutboundVideo, StatsSample};
@@ -236,5 +238,101 @@ async fn small_tiles_get_the_low_layer_and_layers_nobody_receives_stop_at_the_pu
         "the voice flows when unmuted: {unmuted:.1} packets/s (before muting {speaking:.1}), \
          muted {muted:.1}"
     );
+
+    // Voice only ("仅语音"), one tap on the phone-sized page: it sends no video and gets none,
+    // the voices go on; a second tap brings both back.
+    call.third
+        .click("[data-testid=audio-only]")
+        .await
+        .expect("tap voice only");
+    let others = [&ids.mediator, &ids.party];
+    let video_stopped = |samples: &[StatsSample]| {
+        let n = samples.len();
+        n >= 5 && {
+            let (before, now) = (&samples[n - 5], &samples[n - 1]);
+            video_bytes_sent(now) == video_bytes_sent(before)
+                && others
+                    .iter()
+                    .all(|who| frames_from(now, who) == frames_from(before, who))
+        }
+    };
+    let stopping = watch(&call.third, CHANGE_WITHIN, video_stopped).await;
+    assert!(
+        video_stopped(&stopping),
+        "voice only: the page sends and receives no video: sent {:?}, decoded {:?}",
+        stopping.iter().map(video_bytes_sent).collect::<Vec<_>>(),
+        stopping
+            .iter()
+            .map(|s| others.map(|who| frames_from(s, who)))
+            .collect::<Vec<_>>()
+    );
+    let voice_only = watch(&call.third, Duration::from_secs(4), |_| false).await;
+    let (Some(first), Some(last)) = (voice_only.first(), voice_only.last()) else {
+        panic!("no samples");
+    };
+    let heard = |s: &StatsSample, who: &str| s.audio_from(who).map_or(0, |a| a.packets_received);
+    for who in others {
+        assert!(
+            heard(last, who) > heard(first, who),
+            "voice only: {who} is still heard"
+        );
+        let shown = tile(&call.third, who).await;
+        assert_eq!(
+            shown["videoPaused"].as_str(),
+            Some("audio_only"),
+            "voice only: {who}'s tile says why there is no picture: {shown}"
+        );
+    }
+    let mediator_sees = watch(&call.mediator, Duration::from_secs(3), |_| false).await;
+    assert!(
+        mediator_sees
+            .first()
+            .zip(mediator_sees.last())
+            .is_some_and(|(a, b)| frames_from(a, &ids.third) == frames_from(b, &ids.third)),
+        "voice only: the others get no video from the page"
+    );
+    println!(
+        "voice only: video stopped both ways {:.1} s after the tap",
+        stopping.len() as f64 * SAMPLE_EVERY.as_secs_f64()
+    );
+
+    call.third
+        .click("[data-testid=audio-only]")
+        .await
+        .expect("tap voice only again");
+    let flowing = |samples: &[StatsSample]| {
+        let n = samples.len();
+        n >= 2 && {
+            let (before, now) = (&samples[n - 2], &samples[n - 1]);
+            video_bytes_sent(now) > video_bytes_sent(before)
+                && others
+                    .iter()
+                    .all(|who| frames_from(now, who) > frames_from(before, who))
+        }
+    };
+    let resuming = watch(&call.third, CHANGE_WITHIN, flowing).await;
+    assert!(
+        flowing(&resuming),
+        "video comes back both ways after voice only: sent {:?}, decoded {:?}",
+        resuming.iter().map(video_bytes_sent).collect::<Vec<_>>(),
+        resuming
+            .iter()
+            .map(|s| others.map(|who| frames_from(s, who)))
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "voice only off: video flowing both ways again {:.1} s after the tap",
+        resuming.len() as f64 * SAMPLE_EVERY.as_secs_f64()
+    );
     call.finish().await;
+}
+
+/// Bytes of video the page has sent, all layers.
+fn video_bytes_sent(sample: &StatsSample) -> u64 {
+    sample.outbound_video.iter().map(|v| v.bytes_sent).sum()
+}
+
+/// Frames the page has decoded of `who`'s video.
+fn frames_from(sample: &StatsSample, who: &str) -> u64 {
+    sample.video_from(who).map_or(0, |v| v.frames_decoded)
 }

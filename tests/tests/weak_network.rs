@@ -7,7 +7,8 @@
 //!   flowing, and no video freezes for long once it has settled; lifted, it climbs above the
 //!   low layer again.
 //! - Capped above the voices but below them plus the lowest layer, its video is paused (the tile
-//!   says so) and the voices go on; everyone sees its connection is weak; lifted, video comes
+//!   says so) and the voices go on; everyone sees its connection is weak, and the page
+//!   suggests voice only; lifted, video comes
 //!   back above the low layer; the session's events keep a network summary of every
 //!   participant.
 //! - On a path through a relay that loses a fifth of the party's packets each way, with 300 ms
@@ -51,6 +52,9 @@ const REPORTS_KBPS: f64 = 40.0;
 /// The longest a party may take to climb above the low layer once a cap is lifted: the
 /// allocator proves each step up before the next, and waits longer after a link flapped.
 const LIFTED_CLIMBS_WITHIN: Duration = Duration::from_secs(60);
+/// The page suggests voice only once its downlink estimate has stayed very low for 10 s; by
+/// the end of the paused window that has had time, and this is the margin past it.
+const SUGGESTION_WITHIN: Duration = Duration::from_secs(15);
 /// The low layer's height.
 const LOW_LAYER_HEIGHT: u32 = 180;
 
@@ -385,6 +389,19 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
             offered as f64 * packet_bits / secs / 1000.0,
         );
     }
+    // The page, whose own downlink estimate has stayed very low, suggests voice only.
+    let suggested = call
+        .third
+        .wait_for(
+            "(() => { const s = document.querySelector('[data-testid=audio-only-suggestion]'); \
+               return !!s && !s.hidden; })()",
+            SUGGESTION_WITHIN,
+        )
+        .await;
+    assert!(
+        suggested.is_ok(),
+        "the capped party is offered voice only: {suggested:?}"
+    );
     // It stays paused: what cannot fit is not tried again and again at the voices' cost.
     let resumed = voices.iter().filter(|s| !all_paused(s)).count();
     println!(
