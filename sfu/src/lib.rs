@@ -2,7 +2,8 @@
 //!
 //! Every participant sends its audio and video once; the SFU forwards it to everyone else in the
 //! room. All peers share one UDP port: [`router`] reads the socket and hands each datagram to the
-//! room that owns the peer, found by the ICE username of its STUN checks. A room's state lives in
+//! room that owns the peer, found by the ICE username of its STUN checks; where UDP is blocked,
+//! a peer's media comes over TCP instead ([`ice_tcp`]). A room's state lives in
 //! one task ([`room`]) that owns every peer's `str0m::Rtc`; the rest of the server talks to it
 //! through a [`RoomHandle`]. This crate knows nothing of HTTP, accounts or the database.
 
@@ -10,6 +11,7 @@ mod assemble;
 mod error;
 mod forwarding;
 mod handle;
+mod ice_tcp;
 mod ids;
 mod incoming;
 mod media_thread;
@@ -52,6 +54,10 @@ pub struct SfuConfig {
     pub advertised: Option<SocketAddr>,
     /// Threads forwarding media; rooms are spread over them. 0: one per CPU core.
     pub media_threads: usize,
+    /// Media over TCP (ICE-TCP) for networks that block UDP: the TCP port to listen on, on
+    /// the UDP address's IP, and to advertise; `Some(0)`: the same number as the UDP port;
+    /// `None`: off.
+    pub tcp_port: Option<u16>,
 }
 
 /// A running SFU: one UDP socket and its router task. Cheap to clone.
@@ -65,6 +71,8 @@ struct SfuInner {
     socket: Arc<UdpSocket>,
     local_addr: SocketAddr,
     candidate_addr: SocketAddr,
+    tcp_local_addr: Option<SocketAddr>,
+    tcp_candidate_addr: Option<SocketAddr>,
     router: mpsc::Sender<router::RouterCommand>,
     next_peer_key: AtomicU64,
     /// Every room started, weakly: for [`Sfu::stats`] only, never on the forwarding path.
@@ -96,12 +104,39 @@ impl Sfu {
         let socket = Arc::new(socket);
         let router = router::spawn(media.router(), socket.clone());
         tracing::info!(%local_addr, %candidate_addr, "media socket bound");
+        let (tcp_local_addr, tcp_candidate_addr) = match config.tcp_port {
+            None => (None, None),
+            Some(port) => {
+                let listener = if port == 0 {
+                    // The UDP port's number if it is free for TCP too, else any.
+                    std::net::TcpListener::bind(local_addr).or_else(|error| {
+                        tracing::warn!(%error, "media tcp port taken: listening on another");
+                        std::net::TcpListener::bind(SocketAddr::new(local_addr.ip(), 0))
+                    })
+                } else {
+                    std::net::TcpListener::bind(SocketAddr::new(local_addr.ip(), port))
+                }
+                .map_err(SfuError::Bind)?;
+                listener.set_nonblocking(true).map_err(SfuError::Bind)?;
+                let listener = {
+                    let _entered = media.router().enter();
+                    tokio::net::TcpListener::from_std(listener).map_err(SfuError::Bind)?
+                };
+                let tcp_local = listener.local_addr().map_err(SfuError::Bind)?;
+                let advertised = SocketAddr::new(candidate_addr.ip(), tcp_local.port());
+                ice_tcp::spawn(media.router(), listener, router.clone());
+                tracing::info!(%tcp_local, %advertised, "media over tcp listening");
+                (Some(tcp_local), Some(advertised))
+            }
+        };
         Ok(Sfu {
             inner: Arc::new(SfuInner {
                 media,
                 socket,
                 local_addr,
                 candidate_addr,
+                tcp_local_addr,
+                tcp_candidate_addr,
                 router,
                 next_peer_key: AtomicU64::new(1),
                 rooms: Mutex::new(Vec::new()),
@@ -119,6 +154,11 @@ impl Sfu {
         self.inner.candidate_addr
     }
 
+    /// The bound TCP address for media over TCP, if it is on.
+    pub fn tcp_local_addr(&self) -> Option<SocketAddr> {
+        self.inner.tcp_local_addr
+    }
+
     /// Starts a room task. It runs until every handle to it is dropped or it is closed.
     pub fn create_room(&self, name: &str) -> RoomHandle {
         let room = room::task::spawn(
@@ -127,6 +167,7 @@ impl Sfu {
                 name: name.to_owned(),
                 socket: self.inner.socket.clone(),
                 candidate_addr: self.inner.candidate_addr,
+                tcp_candidate_addr: self.inner.tcp_candidate_addr,
                 router: self.inner.router.clone(),
                 sfu: Arc::downgrade(&self.inner),
             },

@@ -3,7 +3,9 @@
 //! A peer is first known by the ICE username fragment the SFU gave it; its first STUN binding
 //! request names that fragment and reveals the peer's address, from then on datagrams from that
 //! address (DTLS, SRTP, more STUN) go straight to its room. A peer that changes network sends a
-//! new binding request from its new address and is found again the same way.
+//! new binding request from its new address and is found again the same way. Media
+//! connections over TCP ([`crate::ice_tcp`]) ask the router once which peer a fragment names,
+//! then send to its room themselves.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,10 +14,12 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use str0m::ice::StunMessage;
+use str0m::net::Protocol;
 use tokio::net::UdpSocket;
 use tokio::runtime::Handle;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use crate::ice_tcp::TcpLink;
 use crate::ids::PeerKey;
 
 /// Capacity of the router's command queue (registrations are rare).
@@ -26,12 +30,16 @@ const ARENA_BYTES: usize = 256 * 1024;
 /// Largest datagram we accept (above any sane MTU).
 const MAX_DATAGRAM: usize = 2048;
 
-/// One received datagram on its way to a room.
+/// One received datagram on its way to a room: from the UDP socket, or a frame of a media
+/// connection over TCP ([`crate::ice_tcp`]).
 pub(crate) struct Datagram {
     pub peer: PeerKey,
     pub source: SocketAddr,
     pub received: Instant,
     pub payload: Bytes,
+    pub proto: Protocol,
+    /// With the first frame of a TCP connection: how the room sends back through it.
+    pub tcp: Option<TcpLink>,
 }
 
 pub(crate) enum RouterCommand {
@@ -42,6 +50,11 @@ pub(crate) enum RouterCommand {
     },
     Unregister {
         ufrag: String,
+    },
+    /// Which peer, in which room, a media connection over TCP belongs to.
+    Lookup {
+        ufrag: String,
+        reply: oneshot::Sender<Option<(PeerKey, mpsc::Sender<Datagram>)>>,
     },
 }
 
@@ -107,6 +120,13 @@ impl Routes {
                 self.by_ufrag.remove(&ufrag);
                 self.by_addr.retain(|_, (_, owner)| *owner != ufrag);
             }
+            RouterCommand::Lookup { ufrag, reply } => {
+                let route = self
+                    .by_ufrag
+                    .get(&ufrag)
+                    .map(|route| (route.peer, route.inbox.clone()));
+                let _ = reply.send(route);
+            }
         }
     }
 
@@ -121,6 +141,8 @@ impl Routes {
             source,
             received: Instant::now(),
             payload,
+            proto: Protocol::Udp,
+            tcp: None,
         };
         if route.inbox.try_send(datagram).is_err() {
             // Overload policy: UDP semantics. The room is behind; dropping is what the network

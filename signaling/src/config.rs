@@ -80,6 +80,17 @@ pub struct MediaConfig {
     /// Cameras publish simulcast layers (the SFU picks one per subscriber). Off: one stream
     /// each, as before simulcast; for comparisons.
     pub simulcast: bool,
+    /// Media over TCP (ICE-TCP) too, for browsers on networks that block UDP.
+    pub tcp: bool,
+    /// Its TCP port; by default the same number as the UDP port.
+    pub tcp_port: Option<u16>,
+}
+
+impl MediaConfig {
+    /// The TCP port for media as the SFU takes it: `None` off, `Some(0)` the UDP port's.
+    pub fn sfu_tcp_port(&self) -> Option<u16> {
+        self.tcp.then_some(self.tcp_port.unwrap_or(0))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -139,6 +150,8 @@ impl Default for MediaConfig {
             advertised_port: None,
             threads: 0,
             simulcast: true,
+            tcp: true,
+            tcp_port: None,
         }
     }
 }

@@ -26,6 +26,7 @@ const SETUP_LINK_HOURS: i64 = 24;
 pub struct Server {
     http_addr: SocketAddr,
     media_addr: SocketAddr,
+    media_tcp_addr: Option<SocketAddr>,
     setup_link: Option<String>,
     state: AppState,
     handle: axum_server::Handle,
@@ -48,6 +49,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         bind: config.media.bind,
         advertised,
         media_threads: config.media.threads,
+        tcp_port: config.media.sfu_tcp_port(),
     })
     .await?;
 
@@ -117,6 +119,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     Ok(Server {
         http_addr,
         media_addr: sfu.local_addr(),
+        media_tcp_addr: sfu.tcp_local_addr(),
         setup_link,
         state,
         handle,
@@ -170,6 +173,11 @@ impl Server {
 
     pub fn media_addr(&self) -> SocketAddr {
         self.media_addr
+    }
+
+    /// The TCP address media over TCP listens on, if it is on.
+    pub fn media_tcp_addr(&self) -> Option<SocketAddr> {
+        self.media_tcp_addr
     }
 
     /// The origin links are built on, e.g. `http://127.0.0.1:8080`.

@@ -77,6 +77,8 @@ pub struct CallSetup {
     pub viewports: [(u32, u32); 3],
     /// Cameras publish simulcast layers (the server's `media.simulcast`).
     pub simulcast: bool,
+    /// The third page's namespace lets no UDP out: its media can only come over TCP.
+    pub third_udp_blocked: bool,
 }
 
 impl Default for CallSetup {
@@ -86,6 +88,7 @@ impl Default for CallSetup {
             through_relay: false,
             viewports: [LARGE_VIEWPORT; 3],
             simulcast: true,
+            third_udp_blocked: false,
         }
     }
 }
@@ -115,9 +118,12 @@ impl Call {
     /// decodes the other two.
     pub async fn start(setup: CallSetup) -> Call {
         chromium_path().expect("Chromium is required for the browser tests");
-        let ns = setup
-            .third_in_netns
+        let ns = (setup.third_in_netns || setup.third_udp_blocked)
             .then(|| Netns::create().expect("a network namespace (needs root and iproute2)"));
+        if let (Some(ns), true) = (&ns, setup.third_udp_blocked) {
+            ns.block_udp()
+                .expect("block UDP out of the namespace (needs nftables)");
+        }
         let mut relay = match setup.through_relay {
             true => Some(Relay::bind().await.expect("bind the relay")),
             false => None,

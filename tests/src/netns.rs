@@ -257,6 +257,66 @@ impl Netns {
             .with_context(|| format!("capping the uplink of {}", self.name))
     }
 
+    /// Drops every UDP datagram sent from inside the namespace (an nftables rule with a
+    /// counter), as a network that lets no UDP through does: what runs inside can reach the
+    /// outside only over TCP. Needs Debian's `nftables`.
+    pub fn block_udp(&self) -> Result<()> {
+        let nft = tool("nft", "nftables")?;
+        let inside = |args: &[&str]| {
+            let mut all: Vec<&OsStr> = vec![
+                OsStr::new("netns"),
+                OsStr::new("exec"),
+                OsStr::new(&self.name),
+                nft.as_os_str(),
+            ];
+            all.extend(args.iter().map(OsStr::new));
+            run(&self.ip, all)
+        };
+        inside(&["add", "table", "inet", UDP_BLOCK_TABLE])?;
+        inside(&[
+            "add",
+            "chain",
+            "inet",
+            UDP_BLOCK_TABLE,
+            "out",
+            "{ type filter hook output priority 0 ; }",
+        ])?;
+        inside(&[
+            "add",
+            "rule",
+            "inet",
+            UDP_BLOCK_TABLE,
+            "out",
+            "meta",
+            "l4proto",
+            "udp",
+            "counter",
+            "drop",
+        ])
+        .with_context(|| format!("blocking UDP out of {}", self.name))?;
+        Ok(())
+    }
+
+    /// How many UDP datagrams [`Netns::block_udp`] has dropped so far.
+    pub fn udp_dropped(&self) -> Result<u64> {
+        let nft = tool("nft", "nftables")?;
+        let out = run(
+            &self.ip,
+            [
+                OsStr::new("netns"),
+                OsStr::new("exec"),
+                OsStr::new(&self.name),
+                nft.as_os_str(),
+                OsStr::new("list"),
+                OsStr::new("table"),
+                OsStr::new("inet"),
+                OsStr::new(UDP_BLOCK_TABLE),
+            ],
+        )?;
+        parse_counter_packets(&String::from_utf8_lossy(&out.stdout))
+            .ok_or_else(|| anyhow!("no counter in the UDP block of {}", self.name))
+    }
+
     /// A command that runs `program` inside the namespace (`ip netns exec NAME program`; `ip`
     /// execs the program, so the child's pid is the program's).
     pub fn command(&self, program: impl AsRef<OsStr>) -> tokio::process::Command {
@@ -492,6 +552,20 @@ fn tool(name: &str, package: &str) -> Result<PathBuf> {
         })
 }
 
+/// The nftables table [`Netns::block_udp`] puts its rule in.
+const UDP_BLOCK_TABLE: &str = "concord_udp_block";
+
+/// The packets of the first `counter packets N bytes M` in `nft list` output.
+fn parse_counter_packets(listing: &str) -> Option<u64> {
+    let mut words = listing.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == "counter" && words.next() == Some("packets") {
+            return words.next()?.parse().ok();
+        }
+    }
+    None
+}
+
 /// Runs a tool, failing with its stderr when it exits non-zero.
 fn run<I, S>(program: &Path, args: I) -> Result<Output>
 where
@@ -562,6 +636,15 @@ fn remove_stale_namespaces(ip: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_udp_block_counter_is_read_from_the_listing() {
+        let listing = "table inet concord_udp_block {\n\tchain out {\n\t\ttype filter hook \
+                       output priority filter; policy accept;\n\t\tmeta l4proto udp counter \
+                       packets 42 bytes 5040 drop\n\t}\n}\n";
+        assert_eq!(parse_counter_packets(listing), Some(42));
+        assert_eq!(parse_counter_packets("table inet x { }"), None);
+    }
 
     #[test]
     fn subnet_membership() {

@@ -22,12 +22,13 @@ use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::media::{Direction, MediaKind, Rid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 use tokio::sync::mpsc;
 
 use crate::forwarding::speaker::SpeakerDetector;
 use crate::handle::{JoinOptions, PeerEvent, TileView};
+use crate::ice_tcp::TcpLink;
 use crate::ids::{ParticipantId, PeerKey};
 use crate::incoming::PACKET_OVERHEAD;
 use crate::outgoing::Source;
@@ -56,6 +57,19 @@ pub(crate) trait Transmit {
     fn send(&mut self, destination: SocketAddr, contents: &[u8]) -> bool;
 }
 
+/// Sends a datagram str0m addressed to a peer connected over TCP; false if that connection is
+/// gone (its route is then forgotten).
+fn send_tcp(routes: &mut Vec<TcpRoute>, destination: SocketAddr, contents: &[u8]) -> bool {
+    let Some(index) = routes.iter().position(|r| r.addr == destination) else {
+        return false;
+    };
+    if routes[index].link.send(contents) {
+        return true;
+    }
+    routes.swap_remove(index);
+    false
+}
+
 pub(crate) struct Room {
     name: String,
     /// The address in our ICE candidate (behind a 1:1 NAT not the bound one).
@@ -77,13 +91,33 @@ pub(crate) struct Room {
     last_policy: Instant,
     /// Router registrations of peers that left, for the task to remove.
     departed: Vec<String>,
+    /// The address in our passive TCP candidate, when media over TCP is on.
+    tcp_candidate_addr: Option<SocketAddr>,
+    /// Peers connected over TCP, and how to send to each.
+    tcp_routes: Vec<TcpRoute>,
+}
+
+/// A peer's media connection over TCP: where the room sends what str0m addresses to it.
+struct TcpRoute {
+    addr: SocketAddr,
+    peer: PeerKey,
+    link: TcpLink,
 }
 
 impl Room {
-    pub fn new(name: String, candidate_addr: SocketAddr, now: Instant) -> Room {
+    /// A room whose peers are offered `candidate_addr` over UDP and, if given,
+    /// `tcp_candidate_addr` over TCP.
+    pub fn new(
+        name: String,
+        candidate_addr: SocketAddr,
+        tcp_candidate_addr: Option<SocketAddr>,
+        now: Instant,
+    ) -> Room {
         Room {
             name,
             candidate_addr,
+            tcp_candidate_addr,
+            tcp_routes: Vec::new(),
             peers: Vec::new(),
             forwards: VecDeque::new(),
             taps: Vec::new(),
@@ -145,6 +179,16 @@ impl Room {
         let candidate = Candidate::host(self.candidate_addr, "udp")
             .map_err(|e| SfuError::SdpRefused(e.to_string()))?;
         rtc.add_local_candidate(candidate);
+        if let Some(addr) = self.tcp_candidate_addr {
+            // Passive: the browser connects to us (an ICE-lite server never dials out).
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(addr)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|e| SfuError::SdpRefused(e.to_string()))?;
+            rtc.add_local_candidate(candidate);
+        }
 
         let mut peer = Peer::new(key, participant, rtc, ufrag.clone(), events, now);
         peer.may_publish = options.may_publish;
@@ -287,12 +331,59 @@ impl Room {
         payload: &[u8],
         out: &mut impl Transmit,
     ) {
+        self.feed(peer, Protocol::Udp, source, received, payload, out);
+    }
+
+    /// One frame of `peer`'s media connection over TCP; the first comes with the `link` to
+    /// send back through.
+    pub fn receive_tcp(
+        &mut self,
+        peer: PeerKey,
+        source: SocketAddr,
+        received: Instant,
+        payload: &[u8],
+        link: Option<TcpLink>,
+        out: &mut impl Transmit,
+    ) {
+        if let Some(link) = link {
+            if !self.peers.iter().any(|p| p.key == peer) {
+                return;
+            }
+            // One connection per peer: a new one (the browser reconnected) replaces the old,
+            // whose link is dropped and so closed.
+            self.tcp_routes
+                .retain(|r| r.peer != peer && r.addr != source);
+            self.tcp_routes.push(TcpRoute {
+                addr: source,
+                peer,
+                link,
+            });
+        }
+        self.feed(peer, Protocol::Tcp, source, received, payload, out);
+    }
+
+    fn feed(
+        &mut self,
+        peer: PeerKey,
+        proto: Protocol,
+        source: SocketAddr,
+        received: Instant,
+        payload: &[u8],
+        out: &mut impl Transmit,
+    ) {
         let Some(index) = self.peers.iter().position(|p| p.key == peer) else {
             return;
         };
         // The destination is the address the peer sent to, our advertised candidate: str0m
         // drops STUN sent to an address it has no candidate for.
-        let Ok(receive) = Receive::new(Protocol::Udp, source, self.candidate_addr, payload) else {
+        let destination = match proto {
+            Protocol::Udp => self.candidate_addr,
+            _ => match self.tcp_candidate_addr {
+                Some(addr) => addr,
+                None => return,
+            },
+        };
+        let Ok(receive) = Receive::new(proto, source, destination, payload) else {
             return;
         };
         let input = Input::Receive(received, receive);
@@ -418,7 +509,15 @@ impl Room {
                 }
                 Output::Transmit(transmit) => {
                     self.counters.datagrams_out += 1;
-                    if !out.send(transmit.destination, &transmit.contents) {
+                    let sent = match transmit.proto {
+                        Protocol::Udp => out.send(transmit.destination, &transmit.contents),
+                        _ => send_tcp(
+                            &mut self.tcp_routes,
+                            transmit.destination,
+                            &transmit.contents,
+                        ),
+                    };
+                    if !sent {
                         self.send_failures += 1;
                     }
                 }
@@ -430,6 +529,8 @@ impl Room {
     fn remove_peer(&mut self, index: usize) -> Peer {
         let mut peer = self.peers.remove(index);
         peer.rtc.disconnect();
+        // Its connection over TCP, if any, closes with its link.
+        self.tcp_routes.retain(|r| r.peer != peer.key);
         self.departed.push(peer.ufrag.clone());
         if !peer.tracks_in.is_empty() {
             for tap in &mut self.taps {

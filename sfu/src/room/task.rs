@@ -1,10 +1,12 @@
-//! The task a room runs in: reads commands from signaling and datagrams from the router, tells
-//! the room the time, and sends what it produces on the shared UDP socket.
+//! The task a room runs in: reads commands from signaling and datagrams from the router (and
+//! frames from media connections over TCP), tells the room the time, and sends what it produces
+//! on the shared UDP socket (or through those connections).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use str0m::net::Protocol;
 use tokio::net::UdpSocket;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -28,6 +30,7 @@ pub(crate) struct RoomContext {
     pub name: String,
     pub socket: Arc<UdpSocket>,
     pub candidate_addr: SocketAddr,
+    pub tcp_candidate_addr: Option<SocketAddr>,
     pub router: mpsc::Sender<RouterCommand>,
     pub sfu: Weak<SfuInner>,
 }
@@ -45,7 +48,12 @@ pub(crate) fn spawn(runtime: &Handle, context: RoomContext) -> RoomHandle {
     let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (datagram_tx, datagram_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let span = tracing::info_span!("room", room = %context.name);
-    let room = Room::new(context.name.clone(), context.candidate_addr, Instant::now());
+    let room = Room::new(
+        context.name.clone(),
+        context.candidate_addr,
+        context.tcp_candidate_addr,
+        Instant::now(),
+    );
     let task = RoomTask {
         context,
         room,
@@ -88,13 +96,24 @@ impl RoomTask {
                     }
                     self.room.start_batch(batch.first().map(|d| d.received));
                     for datagram in batch.drain(..) {
-                        self.room.receive(
-                            datagram.peer,
-                            datagram.source,
-                            datagram.received,
-                            &datagram.payload,
-                            &mut Socket(&socket),
-                        );
+                        if datagram.proto == Protocol::Udp {
+                            self.room.receive(
+                                datagram.peer,
+                                datagram.source,
+                                datagram.received,
+                                &datagram.payload,
+                                &mut Socket(&socket),
+                            );
+                        } else {
+                            self.room.receive_tcp(
+                                datagram.peer,
+                                datagram.source,
+                                datagram.received,
+                                &datagram.payload,
+                                datagram.tcp,
+                                &mut Socket(&socket),
+                            );
+                        }
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {

@@ -85,7 +85,7 @@ impl Sim {
         Sim {
             now,
             start: now,
-            room: Room::new("sim".to_owned(), SFU_ADDR, now),
+            room: Room::new("sim".to_owned(), SFU_ADDR, None, now),
             participants: Vec::new(),
             wire: Wire::default(),
         }

@@ -1,0 +1,215 @@
+//! Media over TCP (ICE-TCP), with real Chromium: a party whose network lets no UDP through.
+//!
+//! The third page runs in a network namespace where an nftables rule drops every UDP datagram
+//! it sends. With no setting changed, its browser reaches the SFU over TCP (the passive TCP
+//! candidate beside the UDP one): it decodes the others and they decode it, while the other two
+//! stay on UDP. Connections that send garbage, an oversized frame or nothing at all are closed,
+//! and too many from one address are refused, without disturbing that party's media.
+//!
+//! Needs root, iproute2, nftables and Debian's `chromium`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use concord_tests::call::{sample, Call, CallSetup};
+use concord_tests::chromium::Page;
+use concord_tests::probes::StatsSample;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The transport of the page's selected ICE candidate pair.
+const SELECTED_PAIR: &str = r#"(async () => {
+    const pc = window.concord && window.concord.pc;
+    if (!pc) return null;
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((r) => {
+        if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+    });
+    if (!pair) return null;
+    const local = stats.get(pair.localCandidateId) || {};
+    const remote = stats.get(pair.remoteCandidateId) || {};
+    return { local: local.protocol || null, remote: remote.protocol || null,
+             remote_tcp_type: remote.tcpType || null, remote_port: remote.port || null };
+})()"#;
+
+/// How long a half-open connection may stay before the server closes it (its first frame is
+/// due within 5 s), with a margin for a busy machine.
+const SILENT_CLOSED_WITHIN: Duration = Duration::from_secs(10);
+/// Connections one address may hold open at once.
+const PER_ADDRESS: usize = 64;
+
+async fn selected_pair(page: &Page) -> Value {
+    page.evaluate(SELECTED_PAIR).await.unwrap_or(Value::Null)
+}
+
+/// Frames `who`'s video decoded on the page.
+fn frames_from(sample: &StatsSample, who: &str) -> u64 {
+    sample.video_from(who).map_or(0, |v| v.frames_decoded)
+}
+
+/// Whether the server has closed `stream` (it reads end-of-stream or an error) within `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buffer = [0u8; 64];
+    loop {
+        match tokio::time::timeout(within, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // The server has nothing to say to a connection that named no peer.
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr) -> TcpStream {
+    TcpStream::connect(addr)
+        .await
+        .expect("connect to the media port over TCP")
+}
+
+/// A STUN binding request naming an ICE username nobody was given.
+fn binding_request_for_nobody() -> Vec<u8> {
+    let username = b"nobodyxx:theirs00";
+    let mut attributes = Vec::new();
+    attributes.extend_from_slice(&0x0006u16.to_be_bytes());
+    attributes.extend_from_slice(&(username.len() as u16).to_be_bytes());
+    attributes.extend_from_slice(username);
+    while attributes.len() % 4 != 0 {
+        attributes.push(0);
+    }
+    let mut message = Vec::new();
+    message.extend_from_slice(&0x0001u16.to_be_bytes());
+    message.extend_from_slice(&(attributes.len() as u16).to_be_bytes());
+    message.extend_from_slice(&0x2112_A442u32.to_be_bytes());
+    message.extend_from_slice(&[7; 12]);
+    message.extend_from_slice(&attributes);
+    message
+}
+
+fn framed(payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_whose_network_blocks_udp_gets_through_over_tcp() {
+    // Starting the call waits until every page decodes the other two.
+    let call = Call::start(CallSetup {
+        third_udp_blocked: true,
+        ..CallSetup::default()
+    })
+    .await;
+    let ids = &call.ids;
+    let ns = call.ns.as_ref().expect("the blocked party's namespace");
+
+    let third_pair = selected_pair(&call.third).await;
+    let mediator_pair = selected_pair(&call.mediator).await;
+    let dropped = ns.udp_dropped().expect("read the UDP block's counter");
+    println!(
+        "UDP blocked: the party's selected pair {third_pair}, the mediator's {mediator_pair}; \
+         {dropped} UDP datagrams from the party's namespace dropped"
+    );
+    assert!(
+        dropped > 0,
+        "the party's browser tried UDP and it was dropped"
+    );
+    assert_eq!(third_pair["local"], "tcp", "{third_pair}");
+    assert_eq!(third_pair["remote"], "tcp", "{third_pair}");
+    assert_eq!(third_pair["remote_tcp_type"], "passive", "{third_pair}");
+    assert_eq!(
+        mediator_pair["local"], "udp",
+        "the others stay on UDP: {mediator_pair}"
+    );
+
+    // Bad connections to the same port: each is closed; the party's media goes on.
+    let tcp_addr = call
+        .server
+        .server()
+        .expect("the server runs")
+        .media_tcp_addr()
+        .expect("media over TCP is on by default");
+    let mut garbage = connect(tcp_addr).await;
+    garbage
+        .write_all(&framed(b"\x16\xfe\xfd not a stun message"))
+        .await
+        .expect("write garbage");
+    assert!(
+        closed_within(&mut garbage, Duration::from_secs(3)).await,
+        "a connection whose first frame is not STUN is closed"
+    );
+    let mut oversized = connect(tcp_addr).await;
+    oversized
+        .write_all(&[0xff, 0xff, 0, 1, 0, 0])
+        .await
+        .expect("write an oversized frame header");
+    assert!(
+        closed_within(&mut oversized, Duration::from_secs(3)).await,
+        "a connection announcing an oversized frame is closed"
+    );
+    let mut stranger = connect(tcp_addr).await;
+    stranger
+        .write_all(&framed(&binding_request_for_nobody()))
+        .await
+        .expect("write a binding request");
+    assert!(
+        closed_within(&mut stranger, Duration::from_secs(3)).await,
+        "a binding request naming nobody is closed"
+    );
+    // Half-open connections: at most PER_ADDRESS from one address, the rest refused at once,
+    // and each closed when it names no peer in time.
+    let mut silent = Vec::new();
+    for _ in 0..PER_ADDRESS {
+        silent.push(connect(tcp_addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut over = connect(tcp_addr).await;
+    assert!(
+        closed_within(&mut over, Duration::from_secs(3)).await,
+        "a connection over the per-address cap is refused"
+    );
+    let first = silent.first_mut().expect("silent connections");
+    assert!(
+        !closed_within(first, Duration::from_millis(200)).await,
+        "a connection within the cap stays open while it may still speak"
+    );
+    for stream in &mut silent {
+        assert!(
+            closed_within(stream, SILENT_CLOSED_WITHIN).await,
+            "a silent connection is closed"
+        );
+    }
+
+    // Meanwhile the party's media went on, both ways.
+    let before = (sample(&call.third).await, sample(&call.mediator).await);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = (sample(&call.third).await, sample(&call.mediator).await);
+    for who in [&ids.mediator, &ids.party] {
+        assert!(
+            frames_from(&after.0, who) > frames_from(&before.0, who),
+            "the party over TCP decodes {who}'s video"
+        );
+        let heard = |s: &StatsSample| s.audio_from(who).map_or(0, |a| a.packets_received);
+        assert!(heard(&after.0) > heard(&before.0), "the party hears {who}");
+    }
+    assert!(
+        frames_from(&after.1, &ids.third) > frames_from(&before.1, &ids.third),
+        "the mediator decodes the party's video"
+    );
+    let fps = |a: &StatsSample, b: &StatsSample, who: &str| {
+        (frames_from(a, who) - frames_from(b, who)) as f64
+            / a.elapsed_since(b).as_secs_f64().max(0.1)
+    };
+    println!(
+        "the party over TCP decodes the mediator's video at {:.1} frames/s ({:?} px high), the \
+         mediator over UDP the party's at {:.1} frames/s",
+        fps(&after.0, &before.0, &ids.mediator),
+        after
+            .0
+            .video_from(&ids.mediator)
+            .and_then(|v| v.frame_height),
+        fps(&after.1, &before.1, &ids.third),
+    );
+    call.finish().await;
+}
