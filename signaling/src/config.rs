@@ -29,6 +29,33 @@ pub struct Config {
     pub invitations: InvitationConfig,
     pub signaling: SignalingConfig,
     pub recording: RecordingConfig,
+    pub turn: TurnConfig,
+}
+
+/// TURN servers handed to every participant, for networks where even TCP to the media port is
+/// blocked. Credentials are coturn's REST style (`use-auth-secret`): made per participant, valid
+/// for `lifetime_minutes`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TurnConfig {
+    /// TURN URLs, e.g. `turn:turn.example.org:3478?transport=udp`,
+    /// `turns:turn.example.org:443?transport=tcp`. Empty: no TURN.
+    pub urls: Vec<String>,
+    /// coturn's `static-auth-secret` (better from `CONCORD_TURN__SECRET` than from a file).
+    pub secret: String,
+    /// How long credentials are valid. coturn checks them again when a relay is refreshed, so
+    /// this is also the longest a relayed call can last.
+    pub lifetime_minutes: u64,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        TurnConfig {
+            urls: Vec::new(),
+            secret: String::new(),
+            lifetime_minutes: 12 * 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,6 +155,7 @@ impl Default for Config {
             invitations: InvitationConfig::default(),
             signaling: SignalingConfig::default(),
             recording: RecordingConfig::default(),
+            turn: TurnConfig::default(),
         }
     }
 }
@@ -287,6 +315,24 @@ impl Config {
         }
         if sig.sign_in_hours == 0 {
             return invalid("signaling.sign_in_hours must be at least 1");
+        }
+        let turn = &self.turn;
+        if !turn.urls.is_empty() {
+            if turn
+                .urls
+                .iter()
+                .any(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+            {
+                return invalid("turn.urls must start with turn: or turns:");
+            }
+            if turn.secret.len() < 16 {
+                return invalid(
+                    "turn.secret must be at least 16 characters (coturn's static-auth-secret)",
+                );
+            }
+            if turn.lifetime_minutes == 0 {
+                return invalid("turn.lifetime_minutes must be at least 1");
+            }
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ mod server;
 mod state;
 pub mod store;
 mod tls;
+pub mod turn;
 pub mod ws;
 
 /// What a tap on a session's media carries (see [`Server::tap_session`]).

@@ -93,6 +93,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
                 root: config.recordings_dir(),
                 notice: Duration::from_secs(config.recording.notice_secs),
                 simulcast: config.media.simulcast,
+                turn: config.turn.clone(),
             },
         ),
         store,

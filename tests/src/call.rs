@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use concord_signaling::config::Config;
 use serde_json::Value;
 
 use crate::chromium::{chromium_path, secure_origin_flag, Browser, Page};
@@ -66,6 +67,9 @@ fn phone_camera_picture() -> PathBuf {
     path
 }
 
+/// A change to the test server's configuration.
+pub type ConfigureServer = Box<dyn FnOnce(&mut Config) + Send>;
+
 /// Where the third page runs and how large each page is.
 pub struct CallSetup {
     /// The third page runs in its own network namespace (for caps on its link).
@@ -79,6 +83,14 @@ pub struct CallSetup {
     pub simulcast: bool,
     /// The third page's namespace lets no UDP out: its media can only come over TCP.
     pub third_udp_blocked: bool,
+    /// Nothing from the third page's namespace reaches the SFU's media ports (UDP or TCP): its
+    /// media can only come through a TURN server.
+    pub third_cut_off_from_media: bool,
+    /// A namespace the test made for the third page (with something of its own on its root
+    /// side, such as a TURN server); implies `third_in_netns`.
+    pub netns: Option<Netns>,
+    /// Changes to the server's configuration, after the call's own.
+    pub configure: Option<ConfigureServer>,
 }
 
 impl Default for CallSetup {
@@ -89,6 +101,9 @@ impl Default for CallSetup {
             viewports: [LARGE_VIEWPORT; 3],
             simulcast: true,
             third_udp_blocked: false,
+            third_cut_off_from_media: false,
+            netns: None,
+            configure: None,
         }
     }
 }
@@ -118,12 +133,17 @@ impl Call {
     /// decodes the other two.
     pub async fn start(setup: CallSetup) -> Call {
         chromium_path().expect("Chromium is required for the browser tests");
-        let ns = (setup.third_in_netns || setup.third_udp_blocked)
-            .then(|| Netns::create().expect("a network namespace (needs root and iproute2)"));
+        let wants_ns =
+            setup.third_in_netns || setup.third_udp_blocked || setup.third_cut_off_from_media;
+        let ns = setup.netns.or_else(|| {
+            wants_ns
+                .then(|| Netns::create().expect("a network namespace (needs root and iproute2)"))
+        });
         if let (Some(ns), true) = (&ns, setup.third_udp_blocked) {
             ns.block_udp()
                 .expect("block UDP out of the namespace (needs nftables)");
         }
+        let mut configure = setup.configure;
         let mut relay = match setup.through_relay {
             true => Some(Relay::bind().await.expect("bind the relay")),
             false => None,
@@ -131,7 +151,13 @@ impl Call {
         let simulcast = setup.simulcast;
         let server = match (&ns, &relay) {
             (Some(ns), _) => {
-                TestServer::start_for_netns(ns, |c| c.media.simulcast = simulcast).await
+                TestServer::start_for_netns(ns, |c| {
+                    c.media.simulcast = simulcast;
+                    if let Some(configure) = configure.take() {
+                        configure(c);
+                    }
+                })
+                .await
             }
             (None, Some(relay)) => {
                 let port = relay.addr().port();
@@ -139,12 +165,34 @@ impl Call {
                     c.media.advertised_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
                     c.media.advertised_port = Some(port);
                     c.media.simulcast = simulcast;
+                    if let Some(configure) = configure.take() {
+                        configure(c);
+                    }
                 })
                 .await
             }
-            (None, None) => TestServer::start_with(|c| c.media.simulcast = simulcast).await,
+            (None, None) => {
+                TestServer::start_with(|c| {
+                    c.media.simulcast = simulcast;
+                    if let Some(configure) = configure.take() {
+                        configure(c);
+                    }
+                })
+                .await
+            }
         }
         .expect("a server");
+        if let (Some(ns), true) = (&ns, setup.third_cut_off_from_media) {
+            let running = server.server().expect("the server runs");
+            let media = [Some(running.media_addr()), running.media_tcp_addr()];
+            for addr in media.into_iter().flatten() {
+                let SocketAddr::V4(addr) = addr else {
+                    panic!("test servers bind IPv4");
+                };
+                ns.block_port(*addr.ip(), addr.port())
+                    .expect("cut the namespace off from the media ports (needs nftables)");
+            }
+        }
         if let Some(relay) = &mut relay {
             let media = server.server().expect("the server runs").media_addr();
             relay.start(media).expect("relay to the SFU");

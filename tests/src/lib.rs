@@ -24,6 +24,7 @@ pub mod probes;
 pub mod recordings;
 pub mod relay;
 pub mod server;
+pub mod turn;
 pub mod webclient;
 
 pub use concord_client::{api, media, peer, signal};

@@ -261,6 +261,24 @@ impl Netns {
     /// counter), as a network that lets no UDP through does: what runs inside can reach the
     /// outside only over TCP. Needs Debian's `nftables`.
     pub fn block_udp(&self) -> Result<()> {
+        self.add_block_rule(&["meta", "l4proto", "udp", "counter", "drop"])
+            .with_context(|| format!("blocking UDP out of {}", self.name))
+    }
+
+    /// Drops everything sent from inside the namespace to `port` of `ip`, over UDP and TCP, as
+    /// a firewall that lets nothing reach a media port does (a TURN server elsewhere is then
+    /// the only way through). Needs Debian's `nftables`.
+    pub fn block_port(&self, ip: Ipv4Addr, port: u16) -> Result<()> {
+        let (ip, port) = (ip.to_string(), port.to_string());
+        for proto in ["udp", "tcp"] {
+            self.add_block_rule(&["ip", "daddr", &ip, proto, "dport", &port, "counter", "drop"])
+                .with_context(|| format!("blocking {proto} to {ip}:{port} from {}", self.name))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a rule to the namespace's output filter (made on first use).
+    fn add_block_rule(&self, rule: &[&str]) -> Result<()> {
         let nft = tool("nft", "nftables")?;
         let inside = |args: &[&str]| {
             let mut all: Vec<&OsStr> = vec![
@@ -272,6 +290,7 @@ impl Netns {
             all.extend(args.iter().map(OsStr::new));
             run(&self.ip, all)
         };
+        // `add` leaves an existing table or chain as it is.
         inside(&["add", "table", "inet", UDP_BLOCK_TABLE])?;
         inside(&[
             "add",
@@ -281,23 +300,14 @@ impl Netns {
             "out",
             "{ type filter hook output priority 0 ; }",
         ])?;
-        inside(&[
-            "add",
-            "rule",
-            "inet",
-            UDP_BLOCK_TABLE,
-            "out",
-            "meta",
-            "l4proto",
-            "udp",
-            "counter",
-            "drop",
-        ])
-        .with_context(|| format!("blocking UDP out of {}", self.name))?;
+        let mut args = vec!["add", "rule", "inet", UDP_BLOCK_TABLE, "out"];
+        args.extend_from_slice(rule);
+        inside(&args)?;
         Ok(())
     }
 
-    /// How many UDP datagrams [`Netns::block_udp`] has dropped so far.
+    /// How many packets the first rule of [`Netns::block_udp`] or [`Netns::block_port`] has
+    /// dropped so far.
     pub fn udp_dropped(&self) -> Result<u64> {
         let nft = tool("nft", "nftables")?;
         let out = run(
@@ -552,7 +562,7 @@ fn tool(name: &str, package: &str) -> Result<PathBuf> {
         })
 }
 
-/// The nftables table [`Netns::block_udp`] puts its rule in.
+/// The nftables table [`Netns::block_udp`] and [`Netns::block_port`] put their rules in.
 const UDP_BLOCK_TABLE: &str = "concord_udp_block";
 
 /// The packets of the first `counter packets N bytes M` in `nft list` output.

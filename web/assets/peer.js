@@ -18,15 +18,16 @@ export class Peer {
   // the server asks for one stream per camera.
   // send(msg): to the signaling socket. onTrack(participantId, stream). onState(connectionState).
   // onLayers({rids, active, sending}): what our video sender is configured to send.
-  constructor({ localStream, publish, simulcast = true, send, onTrack, onState, onLayers }) {
-    Object.assign(this, { localStream, publish, send, onTrack, onState, onLayers });
+  // iceServers: the TURN servers (with this participant's credentials) the server handed us.
+  constructor({ localStream, publish, simulcast = true, iceServers = [], send, onTrack, onState, onLayers }) {
+    Object.assign(this, { localStream, publish, iceServers, send, onTrack, onState, onLayers });
     this.offerPending = false; // our offer was sent and its answer has not come yet
     this.closed = false;
     this.build({ simulcast });
   }
 
   build({ simulcast }) {
-    const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' });
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: 'max-bundle' });
     this.pc = pc;
     this.video = null;
 

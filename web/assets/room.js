@@ -134,6 +134,7 @@ export class Room {
     this.selfId = msg.participant_id;
     this.isHost = !!msg.is_host;
     this.simulcast = msg.simulcast !== false;
+    this.iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
     if (msg.role === 'observer') this.publish = false;
     setStatus({ state: 'joined', participantId: this.selfId });
     this.drawRoom();
@@ -165,6 +166,7 @@ export class Room {
       localStream: this.localStream,
       publish: this.publish,
       simulcast: this.simulcast !== false,
+      iceServers: this.iceServers || [],
       send: (m) => this.signaling.send(m),
       onTrack: (id, stream) => this.grid.addStream(id, stream),
       onState: (s) => this.mediaState(s),

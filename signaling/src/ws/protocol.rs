@@ -155,6 +155,8 @@ pub enum ServerMessage {
         recording: RecordingState,
         /// Publish the camera as simulcast layers (else one stream).
         simulcast: bool,
+        /// TURN servers with this participant's short-lived credentials (empty without TURN).
+        ice_servers: Vec<crate::turn::IceServer>,
     },
     Answer {
         sdp: String,

@@ -189,6 +189,8 @@ pub struct RoomSettings {
     pub notice: Duration,
     /// Clients publish their camera as simulcast layers.
     pub simulcast: bool,
+    /// TURN servers handed to each participant.
+    pub turn: crate::config::TurnConfig,
 }
 
 /// Starts the actor for a session; `on_stop` runs when it ends (the hub forgets it).
@@ -467,6 +469,11 @@ impl Room {
             },
             recording: self.recording.state(),
             simulcast: self.settings.simulcast,
+            ice_servers: crate::turn::ice_servers(
+                &self.settings.turn,
+                &member.info.id,
+                crate::secrets::now_ms() / 1000,
+            ),
         };
         let info = member.info.clone();
         if let Ok(mut roster) = self.roster.lock() {

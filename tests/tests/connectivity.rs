@@ -1,19 +1,24 @@
-//! Media over TCP (ICE-TCP), with real Chromium: a party whose network lets no UDP through.
+//! Getting through restrictive networks, with real Chromium; the third page runs in a network
+//! namespace whose nftables rules play the network.
 //!
-//! The third page runs in a network namespace where an nftables rule drops every UDP datagram
-//! it sends. With no setting changed, its browser reaches the SFU over TCP (the passive TCP
-//! candidate beside the UDP one): it decodes the others and they decode it, while the other two
-//! stay on UDP. Connections that send garbage, an oversized frame or nothing at all are closed,
-//! and too many from one address are refused, without disturbing that party's media.
+//! - UDP blocked: with no setting changed, its browser reaches the SFU over TCP (ICE-TCP, the
+//!   passive TCP candidate beside the UDP one): it decodes the others and they decode it, while
+//!   the other two stay on UDP. Connections that send garbage, an oversized frame or nothing at
+//!   all are closed, and too many from one address are refused, without disturbing that
+//!   party's media.
+//! - Nothing reaches the media port, UDP or TCP: the browser goes through a real coturn with the
+//!   short-lived credentials Concord handed it, and everyone still sees everyone.
 //!
-//! Needs root, iproute2, nftables and Debian's `chromium`.
+//! Needs root, iproute2, nftables, coturn and Debian's `chromium`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use concord_tests::call::{sample, Call, CallSetup};
 use concord_tests::chromium::Page;
+use concord_tests::netns::Netns;
 use concord_tests::probes::StatsSample;
+use concord_tests::turn::TurnServer;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -31,6 +36,7 @@ const SELECTED_PAIR: &str = r#"(async () => {
     const local = stats.get(pair.localCandidateId) || {};
     const remote = stats.get(pair.remoteCandidateId) || {};
     return { local: local.protocol || null, remote: remote.protocol || null,
+             local_type: local.candidateType || null, relay_protocol: local.relayProtocol || null,
              remote_tcp_type: remote.tcpType || null, remote_port: remote.port || null };
 })()"#;
 
@@ -101,7 +107,6 @@ async fn a_party_whose_network_blocks_udp_gets_through_over_tcp() {
         ..CallSetup::default()
     })
     .await;
-    let ids = &call.ids;
     let ns = call.ns.as_ref().expect("the blocked party's namespace");
 
     let third_pair = selected_pair(&call.third).await;
@@ -182,13 +187,20 @@ async fn a_party_whose_network_blocks_udp_gets_through_over_tcp() {
     }
 
     // Meanwhile the party's media went on, both ways.
+    media_flows_both_ways(&call, "over TCP").await;
+    call.finish().await;
+}
+
+/// Over a few seconds the third page decodes and hears both others, and the mediator decodes it.
+async fn media_flows_both_ways(call: &Call, how: &str) {
+    let ids = &call.ids;
     let before = (sample(&call.third).await, sample(&call.mediator).await);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = (sample(&call.third).await, sample(&call.mediator).await);
     for who in [&ids.mediator, &ids.party] {
         assert!(
             frames_from(&after.0, who) > frames_from(&before.0, who),
-            "the party over TCP decodes {who}'s video"
+            "the party decodes {who}'s video"
         );
         let heard = |s: &StatsSample| s.audio_from(who).map_or(0, |a| a.packets_received);
         assert!(heard(&after.0) > heard(&before.0), "the party hears {who}");
@@ -202,8 +214,8 @@ async fn a_party_whose_network_blocks_udp_gets_through_over_tcp() {
             / a.elapsed_since(b).as_secs_f64().max(0.1)
     };
     println!(
-        "the party over TCP decodes the mediator's video at {:.1} frames/s ({:?} px high), the \
-         mediator over UDP the party's at {:.1} frames/s",
+        "{how}: the party decodes the mediator's video at {:.1} frames/s ({:?} px high), the \
+         mediator the party's at {:.1} frames/s",
         fps(&after.0, &before.0, &ids.mediator),
         after
             .0
@@ -211,5 +223,37 @@ async fn a_party_whose_network_blocks_udp_gets_through_over_tcp() {
             .and_then(|v| v.frame_height),
         fps(&after.1, &before.1, &ids.third),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_cut_off_from_the_media_port_gets_through_a_turn_relay() {
+    let ns = Netns::create().expect("a network namespace (needs root and iproute2)");
+    let secret = "a-secret-shared-with-coturn-for-this-test";
+    let turn = TurnServer::start(ns.root_addr(), secret).expect("coturn (apt-get install coturn)");
+    let urls = turn.urls();
+    let call = Call::start(CallSetup {
+        netns: Some(ns),
+        third_cut_off_from_media: true,
+        configure: Some(Box::new(move |config| {
+            config.turn.urls = urls;
+            config.turn.secret = secret.to_owned();
+        })),
+        ..CallSetup::default()
+    })
+    .await;
+    let third_pair = selected_pair(&call.third).await;
+    let mediator_pair = selected_pair(&call.mediator).await;
+    println!(
+        "cut off from the media port: the party's selected pair {third_pair} (TURN at {}), the \
+         mediator's {mediator_pair}",
+        turn.addr()
+    );
+    assert_eq!(third_pair["local_type"], "relay", "{third_pair}");
+    assert_ne!(
+        mediator_pair["local_type"], "relay",
+        "the others go direct: {mediator_pair}"
+    );
+    media_flows_both_ways(&call, "through TURN").await;
     call.finish().await;
+    drop(turn);
 }
