@@ -490,6 +490,9 @@ pub(crate) struct Peer {
     pub tracks_in: Vec<TrackIn>,
     pub tracks_out: Vec<TrackOut>,
     pub connected: bool,
+    /// Since when its ICE path has been lost (no checks get through): the client is given a
+    /// while to restart ICE before the peer is dropped.
+    pub path_lost_since: Option<Instant>,
     /// Observers receive only: whatever they offer is not forwarded.
     pub may_publish: bool,
     /// The host's video is kept longest when others' bandwidth is short.
@@ -573,6 +576,7 @@ impl Peer {
             tracks_in: Vec::new(),
             tracks_out: Vec::new(),
             connected: false,
+            path_lost_since: None,
             may_publish: true,
             host: false,
             needs_poll: true,

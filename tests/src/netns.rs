@@ -277,6 +277,26 @@ impl Netns {
         Ok(())
     }
 
+    /// Lifts every block of [`Netns::block_udp`] and [`Netns::block_port`].
+    pub fn unblock(&self) -> Result<()> {
+        let nft = tool("nft", "nftables")?;
+        run(
+            &self.ip,
+            [
+                OsStr::new("netns"),
+                OsStr::new("exec"),
+                OsStr::new(&self.name),
+                nft.as_os_str(),
+                OsStr::new("delete"),
+                OsStr::new("table"),
+                OsStr::new("inet"),
+                OsStr::new(UDP_BLOCK_TABLE),
+            ],
+        )
+        .with_context(|| format!("lifting the blocks of {}", self.name))?;
+        Ok(())
+    }
+
     /// Adds a rule to the namespace's output filter (made on first use).
     fn add_block_rule(&self, rule: &[&str]) -> Result<()> {
         let nft = tool("nft", "nftables")?;

@@ -8,6 +8,8 @@
 //!   party's media.
 //! - Nothing reaches the media port, UDP or TCP: the browser goes through a real coturn with the
 //!   short-lived credentials Concord handed it, and everyone still sees everyone.
+//! - Media cut off for a while, then back: the page restarts ICE on the same peer connection
+//!   (no new connection, nobody sees it leave) and media flows again both ways.
 //!
 //! Needs root, iproute2, nftables, coturn and Debian's `chromium`.
 
@@ -43,6 +45,13 @@ const SELECTED_PAIR: &str = r#"(async () => {
 /// How long a half-open connection may stay before the server closes it (its first frame is
 /// due within 5 s), with a margin for a busy machine.
 const SILENT_CLOSED_WITHIN: Duration = Duration::from_secs(10);
+/// How soon after its media path is cut a page tries an ICE restart (Chromium calls the path
+/// disconnected after a few seconds; the page waits 4 s more), with a margin.
+const RESTART_TRIED_WITHIN: Duration = Duration::from_secs(30);
+/// How long the party's media path is cut: out of coverage for a while.
+const OUTAGE: Duration = Duration::from_secs(12);
+/// How soon media is back once the path is.
+const RECONNECTED_WITHIN: Duration = Duration::from_secs(30);
 /// Connections one address may hold open at once.
 const PER_ADDRESS: usize = 64;
 
@@ -256,4 +265,80 @@ async fn a_party_cut_off_from_the_media_port_gets_through_a_turn_relay() {
     media_flows_both_ways(&call, "through TURN").await;
     call.finish().await;
     drop(turn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_that_stalls_comes_back_by_an_ice_restart_on_the_same_connection() {
+    let call = Call::start(CallSetup {
+        third_in_netns: true,
+        ..CallSetup::default()
+    })
+    .await;
+    let ns = call.ns.as_ref().expect("the party's namespace");
+    let running = call.server.server().expect("the server runs");
+    let media = [Some(running.media_addr()), running.media_tcp_addr()];
+    call.third
+        .evaluate("window.firstPeerConnection = window.concord.pc; true")
+        .await
+        .expect("mark the page's peer connection");
+
+    // The party's path to the media port goes away for a while, as out of coverage (its
+    // signaling stays).
+    let cut_at = std::time::Instant::now();
+    for addr in media.into_iter().flatten() {
+        let SocketAddr::V4(addr) = addr else {
+            panic!("test servers bind IPv4");
+        };
+        ns.block_port(*addr.ip(), addr.port())
+            .expect("cut the party off from the media port");
+    }
+    let restarting = call
+        .third
+        .wait_for("window.concord.iceRestarts >= 1", RESTART_TRIED_WITHIN)
+        .await;
+    let state = call
+        .third
+        .evaluate("window.concord.mediaState")
+        .await
+        .unwrap_or_default();
+    assert!(
+        restarting.is_ok(),
+        "the page restarts ICE when its media stalls (media state {state}): {restarting:?}"
+    );
+    if let Some(rest) = OUTAGE.checked_sub(cut_at.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    // The path comes back.
+    ns.unblock().expect("give the party its path back");
+    let outage = cut_at.elapsed();
+    let back = call
+        .third
+        .wait_for(
+            "window.concord.mediaState === 'connected'",
+            RECONNECTED_WITHIN,
+        )
+        .await;
+    assert!(back.is_ok(), "media reconnects: {back:?}");
+    let same = call
+        .third
+        .evaluate("window.concord.pc === window.firstPeerConnection")
+        .await
+        .unwrap_or_default();
+    let restarts = call
+        .third
+        .evaluate("window.concord.iceRestarts")
+        .await
+        .unwrap_or_default();
+    println!(
+        "media cut for {:.1} s (state {state}), ICE restarted {restarts} time(s); back on the \
+         same peer connection: {same}",
+        outage.as_secs_f64()
+    );
+    assert_eq!(
+        same,
+        Value::Bool(true),
+        "the same peer connection carries on"
+    );
+    media_flows_both_ways(&call, "after the ICE restart").await;
+    call.finish().await;
 }

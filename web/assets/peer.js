@@ -124,6 +124,16 @@ export class Peer {
     if (reoffer) await this.offer();
   }
 
+  // An ICE restart on this same connection: new credentials, the same tracks, so the server
+  // keeps forwarding and nobody sees us leave. What a phone that changed networks, or lost its
+  // path for a while, needs. False when it cannot be tried now (an exchange is under way).
+  async restartIce() {
+    if (this.closed || this.pc.signalingState !== 'stable') return false;
+    this.pc.restartIce();
+    await this.offer();
+    return true;
+  }
+
   // Candidates from the server are not expected (ICE-lite), but harmless to accept.
   async addCandidate(candidate) {
     if (!candidate) return;

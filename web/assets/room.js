@@ -11,7 +11,14 @@ import { RecordingUI } from './recording.js';
 import { AudioOnly } from './audio-only.js';
 import { ViewReporter } from './view.js';
 import { stopStream } from './media.js';
-import { setStatus } from './state.js';
+import { setStatus, status } from './state.js';
+
+// Media gone this long ('disconnected') is recovered with an ICE restart rather than waiting
+// for 'failed' (about 30 s in Chromium); one not back this long after a restart is tried again,
+// and after ICE_RESTARTS of them with a new peer connection.
+const DISCONNECTED_FOR_MS = 4000;
+const ICE_RESTART_WAIT_MS = 8000;
+const ICE_RESTARTS = 2;
 
 export class Room {
   // root: element to draw in. join: the join message ({type:'join', token} or {session_id}).
@@ -190,20 +197,49 @@ export class Room {
   }
 
   mediaState(state) {
+    setStatus({ mediaState: state });
     if (state === 'connected') {
       this.mediaConnected = true;
       clearTimeout(this.slowTimer);
+      clearTimeout(this.recoverTimer);
+      this.recoverTimer = null;
+      this.iceRestarts = 0;
       this.hideBanner();
     } else if (state === 'disconnected') {
       this.showBanner('reconnecting');
+      // A short gap heals by itself; a longer one needs new paths before 'failed' (~30 s).
+      if (!this.recoverTimer) this.recoverTimer = setTimeout(() => this.recoverMedia(), DISCONNECTED_FOR_MS);
     } else if (state === 'failed') {
-      this.restartMedia();
+      this.recoverMedia();
     }
+  }
+
+  // Media stalled: first an ICE restart on the same peer connection; if media is not back
+  // soon after, a new peer connection.
+  recoverMedia() {
+    clearTimeout(this.recoverTimer);
+    this.recoverTimer = null;
+    if (this.ended || this.phase !== 'joined' || this.restarting || !this.peer) return;
+    if (this.peer.pc.connectionState === 'connected') return;
+    if ((this.iceRestarts || 0) >= ICE_RESTARTS) {
+      this.restartMedia();
+      return;
+    }
+    this.iceRestarts = (this.iceRestarts || 0) + 1;
+    this.showBanner('reconnecting');
+    const peer = this.peer;
+    this.signaling.run(async () => {
+      const tried = peer === this.peer && await peer.restartIce();
+      if (tried) setStatus({ iceRestarts: status.iceRestarts + 1 });
+      if (!tried) this.restartMedia();
+    });
+    this.recoverTimer = setTimeout(() => this.recoverMedia(), ICE_RESTART_WAIT_MS);
   }
 
   // A new peer connection and a fresh offer, as the protocol allows after media_failed.
   restartMedia() {
     if (this.ended || this.phase !== 'joined' || this.restarting) return;
+    this.iceRestarts = 0;
     this.restarting = true;
     this.mediaConnected = false;
     this.showBanner('reconnecting');

@@ -6,6 +6,8 @@
 // reaches the sender with at least one active encoding (false in voice-only mode).
 // audioOnly: voice-only mode is on. view: the tiles last reported in a `view` message.
 // quality: our own level from the last `quality` message ('good', 'fair', 'poor' or null).
+// mediaState: the peer connection's connectionState; iceRestarts: ICE restarts tried on the
+// same connection after media stalled.
 // Views update it through setStatus so the object is never replaced, only changed.
 
 export const status = {
@@ -19,6 +21,8 @@ export const status = {
   audioOnly: false,
   view: null,
   quality: null,
+  mediaState: 'new',
+  iceRestarts: 0,
 };
 window.concord = status;
 

@@ -46,6 +46,10 @@ const SEND_BUFFER_VIDEO: usize = 400;
 /// Where each subscriber's bandwidth estimate starts: one camera's middle layer and the voices
 /// fit; a weaker link is found within a second or two, a stronger one by probing.
 const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(700);
+/// How long a peer whose ICE path was lost is kept for its client to restart ICE (the web
+/// client tries twice within about 20 s, then makes a new connection, which needs this one
+/// gone).
+const PATH_LOST_GRACE: Duration = Duration::from_secs(15);
 /// How often str0m reports loss and round-trip time per peer.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// Most tiles a client may describe in one view.
@@ -89,8 +93,11 @@ pub(crate) struct Room {
     next_policy: Instant,
     next_quality: Instant,
     last_policy: Instant,
-    /// Router registrations of peers that left, for the task to remove.
+    /// Router registrations of peers that left (or credentials an ICE restart replaced), for
+    /// the task to remove.
     departed: Vec<String>,
+    /// Router registrations to add: the new credentials of an ICE restart.
+    registrations: Vec<(PeerKey, String)>,
     /// The address in our passive TCP candidate, when media over TCP is on.
     tcp_candidate_addr: Option<SocketAddr>,
     /// Peers connected over TCP, and how to send to each.
@@ -130,6 +137,7 @@ impl Room {
             next_quality: now + policy::QUALITY_INTERVAL,
             last_policy: now,
             departed: Vec::new(),
+            registrations: Vec::new(),
         }
     }
 
@@ -209,10 +217,34 @@ impl Room {
         Ok(ufrag)
     }
 
-    pub fn offer(&mut self, participant: &ParticipantId, sdp: &str) -> Result<String, SfuError> {
-        self.peer_mut(participant)
-            .ok_or(SfuError::UnknownParticipant)
-            .and_then(|peer| peer.accept_offer(sdp))
+    pub fn offer(
+        &mut self,
+        participant: &ParticipantId,
+        sdp: &str,
+        now: Instant,
+    ) -> Result<String, SfuError> {
+        let peer = self
+            .peer_mut(participant)
+            .ok_or(SfuError::UnknownParticipant)?;
+        let answer = peer.accept_offer(sdp)?;
+        // An offer with new ICE credentials is an ICE restart (the client lost its path): str0m
+        // answers with new credentials of its own, by which the router must now find the peer.
+        let ufrag = peer.rtc.direct_api().local_ice_credentials().ufrag;
+        if ufrag != peer.ufrag {
+            let (key, old) = (peer.key, std::mem::replace(&mut peer.ufrag, ufrag.clone()));
+            tracing::debug!(%participant, "ice restart");
+            // Its path was lost: once the restart completes, decoders on both sides need a
+            // fresh picture; if it never does, the peer is dropped after the grace.
+            peer.path_lost_since.get_or_insert(now);
+            self.departed.push(old);
+            self.registrations.push((key, ufrag));
+        }
+        Ok(answer)
+    }
+
+    /// Router registrations to add (ICE credentials of a restart), for the task.
+    pub fn take_registrations(&mut self) -> impl Iterator<Item = (PeerKey, String)> + '_ {
+        self.registrations.drain(..)
     }
 
     pub fn answer(
@@ -397,6 +429,14 @@ impl Room {
     pub fn handle_timeouts(&mut self, now: Instant) {
         self.batch_started = None;
         for peer in &mut self.peers {
+            let gone = peer
+                .path_lost_since
+                .is_some_and(|since| now.saturating_duration_since(since) >= PATH_LOST_GRACE);
+            if gone && peer.rtc.is_alive() {
+                tracing::info!(participant = %peer.participant, "ICE path not restored; media peer dropped");
+                peer.rtc.disconnect();
+                peer.needs_poll = true;
+            }
             if peer.deadline <= now {
                 peer.needs_poll = true;
                 contained(peer, |rtc| rtc.handle_input(Input::Timeout(now)));
@@ -568,8 +608,29 @@ fn on_event(peer: &mut Peer, event: Event, now: Instant, forwards: &mut VecDeque
             }
         }
         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-            tracing::info!(participant = %peer.participant, "ICE disconnected; media peer dropped");
-            peer.rtc.disconnect();
+            tracing::info!(participant = %peer.participant, "ICE path lost; waiting for a restart");
+            peer.path_lost_since.get_or_insert(now);
+        }
+        Event::IceConnectionStateChange(
+            IceConnectionState::Connected | IceConnectionState::Completed,
+        ) if peer.path_lost_since.is_some() => {
+            peer.path_lost_since = None;
+            tracing::info!(participant = %peer.participant, "ICE path back");
+            // What was sent meanwhile is lost both ways: decoders need a fresh picture, of
+            // what it receives and of what it publishes.
+            for track in &peer.tracks_out {
+                if track.kind == MediaKind::Video {
+                    forwards.push_back(Forward::KeyframeRequest {
+                        source: track.source,
+                        layer: None,
+                    });
+                }
+            }
+            for index in 0..peer.tracks_in.len() {
+                let mid = peer.tracks_in[index].mid;
+                // Not video: request_keyframe ignores it.
+                peer.request_keyframe(mid, None, now);
+            }
         }
         Event::MediaAdded(added) => {
             let publishes = peer.may_publish

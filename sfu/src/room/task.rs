@@ -122,6 +122,7 @@ impl RoomTask {
             }
             self.room.drain(Instant::now(), &mut Socket(&socket));
             self.room.record_holds(Instant::now());
+            self.register_restarted();
             self.unregister_departed();
         }
         for ufrag in self.room.close() {
@@ -145,7 +146,7 @@ impl RoomTask {
                 sdp,
                 reply,
             } => {
-                let _ = reply.send(room.offer(&participant, &sdp));
+                let _ = reply.send(room.offer(&participant, &sdp, now));
             }
             Command::Answer {
                 participant,
@@ -201,6 +202,22 @@ impl RoomTask {
             return Err(SfuError::RoomClosed);
         }
         Ok(())
+    }
+
+    /// Peers that restarted ICE are found by their new credentials from now on.
+    fn register_restarted(&mut self) {
+        let restarted: Vec<(crate::ids::PeerKey, String)> =
+            self.room.take_registrations().collect();
+        for (peer, ufrag) in restarted {
+            let registration = RouterCommand::Register {
+                ufrag,
+                peer,
+                inbox: self.inbox.clone(),
+            };
+            // A full router queue is a router that is stuck: the peer's restart then fails and
+            // the client falls back to a new connection.
+            let _ = self.context.router.try_send(registration);
+        }
     }
 
     fn unregister_departed(&mut self) {

@@ -112,7 +112,10 @@ impl Sim {
             .expect("the room takes the participant");
         let mut client = Client::new(name, addr, self.now);
         let (offer, pending) = client.offer(publish, self.now);
-        let answer = self.room.offer(&id, &offer).expect("the room answers");
+        let answer = self
+            .room
+            .offer(&id, &offer, self.now)
+            .expect("the room answers");
         client.accept_answer(pending, &answer);
         self.room.mark_all_for_poll();
         self.participants.push(Participant {
