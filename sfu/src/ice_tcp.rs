@@ -5,7 +5,8 @@
 //! two-byte length, then the datagram.
 //!
 //! A connection is one peer's: its first frame must be a STUN binding request naming a peer
-//! the router knows (by our ICE username fragment), within a few seconds, or it is closed. From
+//! the router knows (by our ICE username fragment) and signed with our password for it, within
+//! a few seconds, or it is closed. From
 //! then on its frames go to that peer's room like datagrams from the UDP socket, and the room
 //! sends through the connection's [`TcpLink`]. The connection ends when the peer leaves (the
 //! room drops its link), when it is idle too long, when it sends a frame no datagram could be,
@@ -186,11 +187,14 @@ async fn run_connection(
         Ok(Err(ended)) => return ended,
         Err(_) => return Ended::NoStunFirst,
     };
-    let Some(ufrag) = binding_request_ufrag(&first) else {
+    if binding_request_ufrag(&first).is_none() {
         return Ended::NoStunFirst;
-    };
+    }
     let (reply, found) = oneshot::channel();
-    let lookup = RouterCommand::Lookup { ufrag, reply };
+    let lookup = RouterCommand::Lookup {
+        request: first.clone(),
+        reply,
+    };
     if router.send(lookup).await.is_err() {
         return Ended::UnknownPeer;
     }

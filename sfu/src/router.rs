@@ -22,6 +22,18 @@ use tokio::sync::{mpsc, oneshot};
 use crate::ice_tcp::TcpLink;
 use crate::ids::PeerKey;
 
+/// HMAC-SHA1 over `parts` under `key`, as STUN's MESSAGE-INTEGRITY is computed.
+pub(crate) fn sha1_hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
+    use hmac::{Hmac, Mac};
+    // HMAC takes keys of any length.
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 /// Capacity of the router's command queue (registrations are rare).
 const COMMAND_QUEUE: usize = 256;
 /// Receive buffers are carved out of arenas of this size so a datagram costs no allocation of
@@ -45,15 +57,18 @@ pub(crate) struct Datagram {
 pub(crate) enum RouterCommand {
     Register {
         ufrag: String,
+        /// Our ICE password for the peer: only STUN signed with it teaches an address.
+        password: String,
         peer: PeerKey,
         inbox: mpsc::Sender<Datagram>,
     },
     Unregister {
         ufrag: String,
     },
-    /// Which peer, in which room, a media connection over TCP belongs to.
+    /// Which peer, in which room, a media connection over TCP belongs to, from its first
+    /// frame: a STUN binding request signed for that peer.
     Lookup {
-        ufrag: String,
+        request: Bytes,
         reply: oneshot::Sender<Option<(PeerKey, mpsc::Sender<Datagram>)>>,
     },
 }
@@ -62,6 +77,7 @@ pub(crate) enum RouterCommand {
 struct Route {
     peer: PeerKey,
     inbox: mpsc::Sender<Datagram>,
+    password: String,
 }
 
 pub(crate) fn spawn(runtime: &Handle, socket: Arc<UdpSocket>) -> mpsc::Sender<RouterCommand> {
@@ -78,6 +94,8 @@ struct Routes {
     /// route was known; counted, never logged per packet.
     dropped_full: u64,
     dropped_unrouted: u64,
+    /// Binding requests naming a peer but not signed with its password.
+    forged: u64,
 }
 
 async fn run(socket: Arc<UdpSocket>, mut commands: mpsc::Receiver<RouterCommand>) {
@@ -106,6 +124,7 @@ async fn run(socket: Arc<UdpSocket>, mut commands: mpsc::Receiver<RouterCommand>
     tracing::debug!(
         dropped_full = routes.dropped_full,
         dropped_unrouted = routes.dropped_unrouted,
+        forged = routes.forged,
         "media router stopped"
     );
 }
@@ -113,17 +132,27 @@ async fn run(socket: Arc<UdpSocket>, mut commands: mpsc::Receiver<RouterCommand>
 impl Routes {
     fn apply(&mut self, command: RouterCommand) {
         match command {
-            RouterCommand::Register { ufrag, peer, inbox } => {
-                self.by_ufrag.insert(ufrag, Route { peer, inbox });
+            RouterCommand::Register {
+                ufrag,
+                password,
+                peer,
+                inbox,
+            } => {
+                let route = Route {
+                    peer,
+                    inbox,
+                    password,
+                };
+                self.by_ufrag.insert(ufrag, route);
             }
             RouterCommand::Unregister { ufrag } => {
                 self.by_ufrag.remove(&ufrag);
                 self.by_addr.retain(|_, (_, owner)| *owner != ufrag);
             }
-            RouterCommand::Lookup { ufrag, reply } => {
+            RouterCommand::Lookup { request, reply } => {
                 let route = self
-                    .by_ufrag
-                    .get(&ufrag)
+                    .signed_ufrag(&request)
+                    .and_then(|ufrag| self.by_ufrag.get(&ufrag))
                     .map(|route| (route.peer, route.inbox.clone()));
                 let _ = reply.send(route);
             }
@@ -151,22 +180,18 @@ impl Routes {
         }
     }
 
-    /// A STUN binding request names the peer by our ufrag: learn (or re-learn) its address.
+    /// A STUN binding request names the peer by our ufrag and is signed with our password for
+    /// it: learn (or re-learn) its address. An unsigned or forged one teaches nothing, so
+    /// nobody can divert a peer's media to an address of their choosing.
     fn learn_from_stun(&mut self, source: SocketAddr, payload: &[u8]) {
         // STUN messages start with two zero bits (RFC 7983 demultiplexing).
         if payload.first().is_none_or(|b| *b > 3) {
             return;
         }
-        let Ok(message) = StunMessage::parse(payload) else {
+        let Some(local_ufrag) = self.signed_ufrag(payload) else {
             return;
         };
-        if !message.is_binding_request() {
-            return;
-        }
-        let Some((local_ufrag, _)) = message.split_username() else {
-            return;
-        };
-        let Some(route) = self.by_ufrag.get(local_ufrag) else {
+        let Some(route) = self.by_ufrag.get(&local_ufrag) else {
             return;
         };
         let known = self
@@ -174,8 +199,77 @@ impl Routes {
             .get(&source)
             .is_some_and(|(known, _)| known.peer == route.peer);
         if !known {
-            let entry = (route.clone(), local_ufrag.to_owned());
+            let entry = (route.clone(), local_ufrag);
             self.by_addr.insert(source, entry);
         }
+    }
+
+    /// Our ufrag a STUN binding request names, if it is signed with our password for that
+    /// peer.
+    fn signed_ufrag(&mut self, payload: &[u8]) -> Option<String> {
+        let message = StunMessage::parse(payload).ok()?;
+        if !message.is_binding_request() {
+            return None;
+        }
+        let (local_ufrag, _) = message.split_username()?;
+        let route = self.by_ufrag.get(local_ufrag)?;
+        if !message.verify(route.password.as_bytes(), sha1_hmac) {
+            self.forged += 1;
+            return None;
+        }
+        Some(local_ufrag.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use str0m::ice::TransId;
+
+    use super::*;
+
+    /// A binding request from a browser to the peer `ufrag`, signed with `password`.
+    fn binding_request(ufrag: &str, password: &str) -> Bytes {
+        let username = format!("{ufrag}:browser");
+        let message = StunMessage::binding_request(&username, TransId::new(), true, 7, 100, false);
+        let mut buffer = [0u8; 512];
+        let length = message
+            .to_bytes(Some(password.as_bytes()), &mut buffer, sha1_hmac)
+            .expect("a binding request fits");
+        Bytes::copy_from_slice(&buffer[..length])
+    }
+
+    fn routes_with_peer() -> (Routes, mpsc::Receiver<Datagram>) {
+        let (inbox, received) = mpsc::channel(8);
+        let mut routes = Routes::default();
+        routes.apply(RouterCommand::Register {
+            ufrag: "ourfrag1".into(),
+            password: "our-password-for-the-peer".into(),
+            peer: PeerKey(1),
+            inbox,
+        });
+        (routes, received)
+    }
+
+    #[test]
+    fn a_signed_binding_request_teaches_the_peers_address() {
+        let (mut routes, mut received) = routes_with_peer();
+        let source = SocketAddr::from(([10, 0, 0, 2], 40000));
+        routes.route(source, binding_request("ourfrag1", "our-password-for-the-peer"));
+        let datagram = received.try_recv().expect("routed to the peer's room");
+        assert_eq!(datagram.peer, PeerKey(1));
+        // From then on, anything from that address goes to the peer.
+        routes.route(source, Bytes::from_static(b"\x80\x60 rtp"));
+        assert!(received.try_recv().is_ok());
+    }
+
+    #[test]
+    fn a_forged_binding_request_teaches_nothing() {
+        let (mut routes, mut received) = routes_with_peer();
+        let attacker = SocketAddr::from(([10, 0, 0, 66], 40000));
+        routes.route(attacker, binding_request("ourfrag1", "a-guessed-password"));
+        routes.route(attacker, Bytes::from_static(b"\x80\x60 rtp"));
+        assert!(received.try_recv().is_err(), "nothing from the forger reaches the room");
+        assert_eq!(routes.forged, 1);
+        assert!(routes.by_addr.is_empty());
     }
 }

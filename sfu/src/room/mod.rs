@@ -97,7 +97,7 @@ pub(crate) struct Room {
     /// the task to remove.
     departed: Vec<String>,
     /// Router registrations to add: the new credentials of an ICE restart.
-    registrations: Vec<(PeerKey, String)>,
+    registrations: Vec<(PeerKey, IceCreds)>,
     /// The address in our passive TCP candidate, when media over TCP is on.
     tcp_candidate_addr: Option<SocketAddr>,
     /// Peers connected over TCP, and how to send to each.
@@ -155,8 +155,8 @@ impl Room {
             .fold(self.next_policy.min(self.next_quality), Instant::min)
     }
 
-    /// Adds a participant's media connection under `key`; returns its ICE username fragment,
-    /// by which the router finds it.
+    /// Adds a participant's media connection under `key`; returns its ICE credentials: the
+    /// router finds it by the username fragment and believes only STUN signed with the password.
     pub fn join(
         &mut self,
         key: PeerKey,
@@ -164,12 +164,13 @@ impl Room {
         options: JoinOptions,
         events: mpsc::Sender<PeerEvent>,
         now: Instant,
-    ) -> Result<String, SfuError> {
+    ) -> Result<IceCreds, SfuError> {
         if self.peers.iter().any(|p| p.participant == participant) {
             return Err(SfuError::AlreadyJoined);
         }
         let credentials = IceCreds::new();
         let ufrag = credentials.ufrag.clone();
+        let registration = credentials.clone();
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
             .set_rtp_mode(true)
@@ -214,7 +215,7 @@ impl Room {
         self.peers.push(peer);
         // The newcomer gets its layers at the next policy run, not a full interval later.
         self.next_policy = now;
-        Ok(ufrag)
+        Ok(registration)
     }
 
     pub fn offer(
@@ -229,21 +230,22 @@ impl Room {
         let answer = peer.accept_offer(sdp)?;
         // An offer with new ICE credentials is an ICE restart (the client lost its path): str0m
         // answers with new credentials of its own, by which the router must now find the peer.
-        let ufrag = peer.rtc.direct_api().local_ice_credentials().ufrag;
-        if ufrag != peer.ufrag {
-            let (key, old) = (peer.key, std::mem::replace(&mut peer.ufrag, ufrag.clone()));
+        let credentials = peer.rtc.direct_api().local_ice_credentials();
+        if credentials.ufrag != peer.ufrag {
+            let old = std::mem::replace(&mut peer.ufrag, credentials.ufrag.clone());
+            let key = peer.key;
             tracing::debug!(%participant, "ice restart");
             // Its path was lost: once the restart completes, decoders on both sides need a
             // fresh picture; if it never does, the peer is dropped after the grace.
             peer.path_lost_since.get_or_insert(now);
             self.departed.push(old);
-            self.registrations.push((key, ufrag));
+            self.registrations.push((key, credentials));
         }
         Ok(answer)
     }
 
     /// Router registrations to add (ICE credentials of a restart), for the task.
-    pub fn take_registrations(&mut self) -> impl Iterator<Item = (PeerKey, String)> + '_ {
+    pub fn take_registrations(&mut self) -> impl Iterator<Item = (PeerKey, IceCreds)> + '_ {
         self.registrations.drain(..)
     }
 

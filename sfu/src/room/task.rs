@@ -188,11 +188,12 @@ impl RoomTask {
     ) -> Result<(), SfuError> {
         let sfu = self.context.sfu.upgrade().ok_or(SfuError::RoomClosed)?;
         let key = sfu.allocate_peer_key();
-        let ufrag = self
+        let credentials = self
             .room
             .join(key, participant.clone(), options, events, now)?;
         let registration = RouterCommand::Register {
-            ufrag,
+            ufrag: credentials.ufrag,
+            password: credentials.pass,
             peer: key,
             inbox: self.inbox.clone(),
         };
@@ -206,11 +207,12 @@ impl RoomTask {
 
     /// Peers that restarted ICE are found by their new credentials from now on.
     fn register_restarted(&mut self) {
-        let restarted: Vec<(crate::ids::PeerKey, String)> =
+        let restarted: Vec<(crate::ids::PeerKey, str0m::IceCreds)> =
             self.room.take_registrations().collect();
-        for (peer, ufrag) in restarted {
+        for (peer, credentials) in restarted {
             let registration = RouterCommand::Register {
-                ufrag,
+                ufrag: credentials.ufrag,
+                password: credentials.pass,
                 peer,
                 inbox: self.inbox.clone(),
             };
