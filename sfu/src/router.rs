@@ -254,7 +254,10 @@ mod tests {
     fn a_signed_binding_request_teaches_the_peers_address() {
         let (mut routes, mut received) = routes_with_peer();
         let source = SocketAddr::from(([10, 0, 0, 2], 40000));
-        routes.route(source, binding_request("ourfrag1", "our-password-for-the-peer"));
+        routes.route(
+            source,
+            binding_request("ourfrag1", "our-password-for-the-peer"),
+        );
         let datagram = received.try_recv().expect("routed to the peer's room");
         assert_eq!(datagram.peer, PeerKey(1));
         // From then on, anything from that address goes to the peer.
@@ -268,7 +271,10 @@ mod tests {
         let attacker = SocketAddr::from(([10, 0, 0, 66], 40000));
         routes.route(attacker, binding_request("ourfrag1", "a-guessed-password"));
         routes.route(attacker, Bytes::from_static(b"\x80\x60 rtp"));
-        assert!(received.try_recv().is_err(), "nothing from the forger reaches the room");
+        assert!(
+            received.try_recv().is_err(),
+            "nothing from the forger reaches the room"
+        );
         assert_eq!(routes.forged, 1);
         assert!(routes.by_addr.is_empty());
     }

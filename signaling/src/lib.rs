@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 mod demo;
+mod private_files;
 mod ratelimit;
 mod recordings;
 pub mod secrets;

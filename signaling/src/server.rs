@@ -35,8 +35,15 @@ pub struct Server {
 
 /// Starts a server with this configuration; it runs until [`Server::shutdown`].
 pub async fn start(config: Config) -> anyhow::Result<Server> {
-    std::fs::create_dir_all(&config.data_dir)
+    crate::private_files::restrict_new_files();
+    crate::private_files::private_dir(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    crate::private_files::private_dir(&config.recordings_dir()).with_context(|| {
+        format!(
+            "creating the recordings directory {}",
+            config.recordings_dir().display()
+        )
+    })?;
     let store = Store::open(&config.database_url())
         .await
         .context("opening the database")?;

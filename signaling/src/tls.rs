@@ -43,7 +43,7 @@ fn self_signed(dir: &Path, ips: &[IpAddr]) -> anyhow::Result<(Vec<u8>, Vec<u8>)>
         rcgen::generate_simple_self_signed(names).context("generating a certificate")?;
     let cert = generated.cert.pem().into_bytes();
     let key = generated.key_pair.serialize_pem().into_bytes();
-    std::fs::create_dir_all(dir).context("creating the TLS directory")?;
+    crate::private_files::private_dir(dir).context("creating the TLS directory")?;
     std::fs::write(&cert_path, &cert).context("saving the certificate")?;
     std::fs::write(&key_path, &key).context("saving the key")?;
     Ok((cert, key))

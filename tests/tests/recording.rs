@@ -218,6 +218,12 @@ async fn three_participants_are_recorded_into_playable_files_filed_with_their_ha
         recording["manifest_sha256"].as_str(),
         Some(sha256_of(&dir.join("manifest.json")).as_str())
     );
+    // Faces and voices: readable by the server's own user only, ffmpeg's composite too.
+    assert_private(&dir, 0o700);
+    for entry in std::fs::read_dir(&dir).expect("the recording's directory") {
+        let path = entry.expect("an entry").path();
+        assert_private(&path, if path.is_dir() { 0o700 } else { 0o600 });
+    }
 
     // Every fetch is audited.
     let listing = room
@@ -307,4 +313,20 @@ async fn three_participants_are_recorded_into_playable_files_filed_with_their_ha
     }
     mediator.close().await;
     server.shutdown().await;
+}
+
+/// `path`'s permission bits are `mode`: nobody but the server's user may read it.
+fn assert_private(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let actual = std::fs::metadata(path)
+        .expect("the file's metadata")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(
+        actual,
+        mode,
+        "{} is {actual:o}, not {mode:o}",
+        path.display()
+    );
 }
