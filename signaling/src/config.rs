@@ -140,6 +140,8 @@ pub struct SignalingConfig {
     pub drop_after_secs: u64,
     /// Sign-in cookie lifetime.
     pub sign_in_hours: u64,
+    /// Seconds a new WebSocket has to send `join` before it is closed.
+    pub join_within_secs: u64,
 }
 
 impl Default for Config {
@@ -200,6 +202,7 @@ impl Default for SignalingConfig {
             ping_after_secs: 20,
             drop_after_secs: 45,
             sign_in_hours: 12,
+            join_within_secs: 10,
         }
     }
 }
@@ -315,6 +318,9 @@ impl Config {
         }
         if sig.sign_in_hours == 0 {
             return invalid("signaling.sign_in_hours must be at least 1");
+        }
+        if sig.join_within_secs == 0 {
+            return invalid("signaling.join_within_secs must be at least 1");
         }
         let turn = &self.turn;
         if !turn.urls.is_empty() {

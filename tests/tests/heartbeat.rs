@@ -1,5 +1,6 @@
 //! The heartbeat: the server pings a silent client and drops it when it stays silent, telling
-//! the others; a client that answers stays, however long it is idle.
+//! the others; a client that answers stays, however long it is idle. A socket that never joins
+//! is closed after the join deadline, whatever it sends meanwhile.
 
 use concord_tests::{SignalClient, TestServer, SIGNAL_TIMEOUT};
 use futures_util::{SinkExt, StreamExt};
@@ -71,5 +72,47 @@ async fn silent_client_is_pinged_then_dropped_and_the_room_is_told() {
         .await
         .expect("a client that answers pings is kept");
     assert!(!mediator.inbox().is_closed());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_never_joins_is_closed_after_the_join_deadline() {
+    let server = TestServer::start_with(|config| config.signaling.join_within_secs = 1)
+        .await
+        .expect("start the server");
+    let (mut socket, _) = tokio_tungstenite::connect_async(server.ws_url())
+        .await
+        .expect("connect");
+    // Frames that keep an idle connection alive do not stand in for a join.
+    let mut error = None;
+    let closed = tokio::time::timeout(SIGNAL_TIMEOUT, async {
+        loop {
+            tokio::select! {
+                frame = socket.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let message: Value =
+                            serde_json::from_str(text.as_str()).expect("server sends JSON");
+                        if message["type"] == "error" {
+                            error = Some(message);
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break,
+                },
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
+                    if socket.send(Message::Ping(vec![1].into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server closes a socket that never joins"
+    );
+    let error = error.expect("the server says why");
+    assert_eq!(error["code"], "join_timeout", "{error}");
     server.shutdown().await;
 }

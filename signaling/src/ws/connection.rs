@@ -146,6 +146,8 @@ impl Connection {
         let mut pinged = false;
         let check = (ping_after / 4).clamp(MIN_HEARTBEAT_CHECK, MAX_HEARTBEAT_CHECK);
         let mut heartbeat = tokio::time::interval(check);
+        // A socket that never joins holds a connection and a task for nothing.
+        let join_by = Instant::now() + Duration::from_secs(signaling.join_within_secs);
 
         let exit = loop {
             tokio::select! {
@@ -178,6 +180,14 @@ impl Connection {
                     }
                 }
                 _ = heartbeat.tick() => {
+                    if matches!(self.phase, Phase::New) && Instant::now() >= join_by {
+                        let late = ServerMessage::error(
+                            "join_timeout",
+                            "No join arrived in time; connect again to join.",
+                        );
+                        let _ = send(&mut sink, &late).await;
+                        break Exit::Released;
+                    }
                     let silent = last_heard.elapsed();
                     if silent >= drop_after {
                         break Exit::Leave(LeaveReason::Disconnected);
