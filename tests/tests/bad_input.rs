@@ -201,3 +201,36 @@ async fn rest_rejects_malformed_json_with_a_json_400() {
     assert_server_up(&server).await;
     server.shutdown().await;
 }
+
+/// A sign-in link whose `next` a browser would read as another site (a tab it drops, a
+/// backslash it reads as `/`) signs in and goes home, never off-site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_link_never_redirects_off_site() {
+    let server = TestServer::start().await.expect("start the server");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    for next in [
+        "%09/evil.example",
+        "%5Cevil.example",
+        "/evil.example",
+        "%0A/evil.example",
+    ] {
+        // Each link signs in once; a fresh demo gives fresh links.
+        let links = server.seed_demo().await.expect("the demo's links");
+        let mediator = concord_tests::server::demo_link(&links, "mediator", 0);
+        let base = mediator.split('?').next().expect("the link's path");
+        let url = format!("{base}?next=/{next}");
+        let response = client.get(&url).send().await.expect("follow the link");
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(response.status(), 303, "{url}");
+        assert_eq!(location, "/", "{url} must stay on this site");
+    }
+    server.shutdown().await;
+}

@@ -93,6 +93,18 @@ pub async fn setup(State(state): State<AppState>, Body(setup): Body<Setup>) -> A
     Ok(([(SET_COOKIE, cookie)], Json(json!({ "user": user }))).into_response())
 }
 
+/// Whether `next` can only lead to a path on this site. Browsers drop tabs and newlines from
+/// URLs and read a backslash as `/`, so `/<tab>/evil.example` is `//evil.example`, another
+/// site: any control character, whitespace or backslash is refused, as is a second leading
+/// slash.
+fn same_site_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+}
+
 #[derive(Deserialize)]
 pub struct NextPath {
     next: Option<String>,
@@ -121,7 +133,7 @@ pub async fn sign_in_link(
     // Only same-site paths: never an open redirect.
     let next = query
         .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .filter(|n| same_site_path(n))
         .unwrap_or_else(|| "/".to_owned());
     Ok((
         StatusCode::SEE_OTHER,
@@ -135,4 +147,29 @@ pub async fn sign_in_link(
         ],
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_site_path;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed() {
+        for good in ["/", "/disputes/42", "/s/abc?x=1#top"] {
+            assert!(same_site_path(good), "{good}");
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example",
+            "evil.example",
+            "/ /evil.example",
+            "",
+        ] {
+            assert!(!same_site_path(bad), "{bad:?}");
+        }
+    }
 }
