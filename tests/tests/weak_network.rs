@@ -404,8 +404,14 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
     );
     // It stays paused: what cannot fit is not tried again and again at the voices' cost.
     let resumed = voices.iter().filter(|s| !all_paused(s)).count();
+    let restarts = call
+        .third
+        .evaluate("window.concord.iceRestarts")
+        .await
+        .unwrap_or_default();
     println!(
-        "paused at {cap} kbit/s: {resumed} of {} samples showed a video",
+        "paused at {cap} kbit/s: {resumed} of {} samples showed a video ({restarts} ICE \
+         restarts so far)",
         voices.len()
     );
     assert!(

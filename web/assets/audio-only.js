@@ -1,8 +1,8 @@
 // Voice-only mode ("仅语音"): one tap and no video is sent or received, so a weak village link
 // carries the voices that the mediation depends on. The room does the switching (onChange);
 // this module owns the button and the suggestion to switch when our own downlink stays very
-// low. It only ever suggests: people choose, since a face can matter to them more than the
-// sound quality.
+// low or cannot carry the videos. It only ever suggests: people choose, since a face can
+// matter to them more than the sound quality.
 import { h, icon, setLabel } from './dom.js';
 
 const LOW_KBPS = 120; // below this, audio plus the smallest video layer no longer fits well
@@ -41,11 +41,14 @@ export class AudioOnly {
     setLabel(this.button, this.enabled ? 'room.audio_only_leave' : 'room.audio_only_enter');
   }
 
-  // Our own downlink estimate from each `quality` message. The server sends them only when
-  // something changed, so a low value that holds is timed here, not counted in messages.
-  downlink(kbps) {
+  // Our own downlink from each `quality` message: the estimate, and how many of the videos we
+  // receive the server has paused for bandwidth (the estimate wanders; a paused video means
+  // the link could not carry it). The server sends them only when something changed, so a
+  // weak spell that holds is timed here, not counted in messages.
+  downlink(kbps, videosPaused = 0) {
     if (typeof kbps !== 'number' || !Number.isFinite(kbps)) return;
-    if (kbps >= LOW_KBPS) {
+    const weak = kbps < LOW_KBPS || (Number.isFinite(videosPaused) && videosPaused > 0);
+    if (!weak) {
       clearTimeout(this.lowTimer);
       this.lowTimer = null;
       this.suggestion.hidden = true;

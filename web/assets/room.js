@@ -347,7 +347,7 @@ export class Room {
       const level = this.grid.setQuality(entry, { showLine: this.isHost });
       if (entry && entry.participant_id === this.selfId) {
         setStatus({ quality: level });
-        this.audioOnly.downlink(entry.downlink_kbps);
+        this.audioOnly.downlink(entry.downlink_kbps, entry.videos_paused);
       }
     }
   }

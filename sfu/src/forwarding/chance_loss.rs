@@ -25,8 +25,11 @@ const LOSS_REMEMBERED: Duration = Duration::from_secs(10);
 /// Loss reported this soon after the round trip came down may be the drained queue's, reported
 /// late: it does not make the link a lossy one.
 const QUEUE_LOSS_REPORTED_WITHIN: Duration = Duration::from_secs(3);
-/// Loss at or above which a report counts as lossy.
-const LOSSY: f32 = 0.02;
+/// Loss, smoothed over a few reports, at or above which the link counts as lossy. A capped
+/// link loses now and then too (a shaper's queue overflowing before the round trip shows it),
+/// a percent or two; holding video against the estimate there would keep it over the cap.
+/// Random loss this low does not sink the estimate anyway.
+const LOSSY: f32 = 0.05;
 /// Above this loss, smoothed over a few reports, a link is not carrying what it is sent, chance
 /// or not: the media is no longer held up against the estimate. (A second's report at 20 %
 /// loss reads up to about 45 %.)
@@ -63,7 +66,8 @@ impl ChanceLoss {
             return;
         }
         let since = *self.flat_since.get_or_insert(now);
-        if loss >= LOSSY && now.saturating_duration_since(since) >= QUEUE_LOSS_REPORTED_WITHIN {
+        let lossy = self.smoothed_loss >= LOSSY && loss > 0.0;
+        if lossy && now.saturating_duration_since(since) >= QUEUE_LOSS_REPORTED_WITHIN {
             self.last_loss = Some(now);
         }
     }
@@ -204,6 +208,13 @@ mod tests {
         assert!(heavy.floor(AUDIO, now) > 0);
         let now = run(&mut heavy, now, 3, (0.6, false, 300_000));
         assert_eq!(heavy.floor(AUDIO, now), 0);
+    }
+
+    #[test]
+    fn a_percent_or_two_of_loss_is_not_taken_for_a_lossy_link() {
+        let mut link = ChanceLoss::default();
+        let now = run(&mut link, Instant::now(), 20, (0.02, false, 300_000));
+        assert_eq!(link.floor(AUDIO, now), 0);
     }
 
     #[test]
