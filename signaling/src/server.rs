@@ -38,12 +38,15 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     crate::private_files::restrict_new_files();
     crate::private_files::private_dir(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    crate::private_files::private_dir(&config.recordings_dir()).with_context(|| {
-        format!(
-            "creating the recordings directory {}",
-            config.recordings_dir().display()
-        )
-    })?;
+    // A recordings directory that cannot be made now is no reason not to serve: recording
+    // then fails with an error the mediator sees, and everything else works.
+    if let Err(error) = crate::private_files::private_dir(&config.recordings_dir()) {
+        tracing::warn!(
+            %error,
+            dir = %config.recordings_dir().display(),
+            "the recordings directory cannot be made private"
+        );
+    }
     let store = Store::open(&config.database_url())
         .await
         .context("opening the database")?;
