@@ -41,6 +41,7 @@ pub use error::SfuError;
 pub use forwarding::quality::QualityLevel;
 pub use handle::{JoinOptions, PeerEvent, QualityReport, RoomHandle, TileView, VideoPause};
 pub use ids::ParticipantId;
+pub use router::sha1_hmac;
 pub use stats::RoomStats;
 pub use tap::{SenderReport, TapCodec, TapEvent, TapKind, TappedPacket};
 

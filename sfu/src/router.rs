@@ -22,8 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::ice_tcp::TcpLink;
 use crate::ids::PeerKey;
 
-/// HMAC-SHA1 over `parts` under `key`, as STUN's MESSAGE-INTEGRITY is computed.
-pub(crate) fn sha1_hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
+/// HMAC-SHA1 over `parts` under `key`, as STUN's MESSAGE-INTEGRITY is computed (and coturn's
+/// REST passwords for TURN).
+pub fn sha1_hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
     use hmac::{Hmac, Mac};
     // HMAC takes keys of any length.
     let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key)

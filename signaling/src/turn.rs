@@ -5,9 +5,7 @@
 //! or a page left open does not give anyone a relay for long.
 
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde::Serialize;
-use sha1::Sha1;
 
 use crate::config::TurnConfig;
 
@@ -36,11 +34,8 @@ pub fn ice_servers(config: &TurnConfig, participant: &str, now_unix: i64) -> Vec
 
 /// coturn's REST password for `username`: base64(HMAC-SHA1(secret, username)).
 fn password(secret: &str, username: &str) -> String {
-    // HMAC takes a key of any length.
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
-    mac.update(username.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    let mac = concord_sfu::sha1_hmac(secret.as_bytes(), &[username.as_bytes()]);
+    base64::engine::general_purpose::STANDARD.encode(mac)
 }
 
 #[cfg(test)]

@@ -19,6 +19,10 @@ use crate::webclient::{enter_room, wait_for_remote_streams};
 use crate::TestServer;
 
 /// A laptop's window: every tile of the room large on screen.
+/// Browsers and a server per call are heavy on two cores, and a starved browser skews what a
+/// link carries: a test file whose tests each hold this runs its calls one after the other.
+pub static ONE_CALL_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub const LARGE_VIEWPORT: (u32, u32) = (1280, 900);
 
 /// How often [`watch`] reads a page's statistics.
@@ -128,7 +132,31 @@ pub struct Call {
     pub ids: Ids,
 }
 
+/// Blocks everything from `ns` to the server's media ports (UDP and ICE-TCP), as a firewall or
+/// a lost signal does; signaling still goes through.
+fn cut_off_from_media(ns: &Netns, server: &TestServer) -> anyhow::Result<()> {
+    let running = server.server()?;
+    let media = [Some(running.media_addr()), running.media_tcp_addr()];
+    for addr in media.into_iter().flatten() {
+        let SocketAddr::V4(addr) = addr else {
+            anyhow::bail!("test servers bind IPv4, not {addr}");
+        };
+        ns.block_port(*addr.ip(), addr.port())?;
+    }
+    Ok(())
+}
+
 impl Call {
+    /// Cuts the third page's namespace off from the media ports (it must run in one: see [`CallSetup::third_in_netns`]);
+    /// [`Netns::unblock`] gives the path back.
+    pub fn cut_third_off_from_media(&self) -> anyhow::Result<()> {
+        let ns = self
+            .ns
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the third page has no namespace"))?;
+        cut_off_from_media(ns, &self.server)
+    }
+
     /// Starts a server, opens the three pages from the demo's links and waits until each
     /// decodes the other two.
     pub async fn start(setup: CallSetup) -> Call {
@@ -183,15 +211,8 @@ impl Call {
         }
         .expect("a server");
         if let (Some(ns), true) = (&ns, setup.third_cut_off_from_media) {
-            let running = server.server().expect("the server runs");
-            let media = [Some(running.media_addr()), running.media_tcp_addr()];
-            for addr in media.into_iter().flatten() {
-                let SocketAddr::V4(addr) = addr else {
-                    panic!("test servers bind IPv4");
-                };
-                ns.block_port(*addr.ip(), addr.port())
-                    .expect("cut the namespace off from the media ports (needs nftables)");
-            }
+            cut_off_from_media(ns, &server)
+                .expect("cut the namespace off from the media ports (needs nftables)");
         }
         if let Some(relay) = &mut relay {
             let media = server.server().expect("the server runs").media_addr();

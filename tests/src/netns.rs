@@ -279,40 +279,16 @@ impl Netns {
 
     /// Lifts every block of [`Netns::block_udp`] and [`Netns::block_port`].
     pub fn unblock(&self) -> Result<()> {
-        let nft = tool("nft", "nftables")?;
-        run(
-            &self.ip,
-            [
-                OsStr::new("netns"),
-                OsStr::new("exec"),
-                OsStr::new(&self.name),
-                nft.as_os_str(),
-                OsStr::new("delete"),
-                OsStr::new("table"),
-                OsStr::new("inet"),
-                OsStr::new(UDP_BLOCK_TABLE),
-            ],
-        )
-        .with_context(|| format!("lifting the blocks of {}", self.name))?;
+        self.nft(&["delete", "table", "inet", UDP_BLOCK_TABLE])
+            .with_context(|| format!("lifting the blocks of {}", self.name))?;
         Ok(())
     }
 
     /// Adds a rule to the namespace's output filter (made on first use).
     fn add_block_rule(&self, rule: &[&str]) -> Result<()> {
-        let nft = tool("nft", "nftables")?;
-        let inside = |args: &[&str]| {
-            let mut all: Vec<&OsStr> = vec![
-                OsStr::new("netns"),
-                OsStr::new("exec"),
-                OsStr::new(&self.name),
-                nft.as_os_str(),
-            ];
-            all.extend(args.iter().map(OsStr::new));
-            run(&self.ip, all)
-        };
         // `add` leaves an existing table or chain as it is.
-        inside(&["add", "table", "inet", UDP_BLOCK_TABLE])?;
-        inside(&[
+        self.nft(&["add", "table", "inet", UDP_BLOCK_TABLE])?;
+        self.nft(&[
             "add",
             "chain",
             "inet",
@@ -322,29 +298,29 @@ impl Netns {
         ])?;
         let mut args = vec!["add", "rule", "inet", UDP_BLOCK_TABLE, "out"];
         args.extend_from_slice(rule);
-        inside(&args)?;
+        self.nft(&args)?;
         Ok(())
     }
 
     /// How many packets the first rule of [`Netns::block_udp`] or [`Netns::block_port`] has
     /// dropped so far.
     pub fn udp_dropped(&self) -> Result<u64> {
-        let nft = tool("nft", "nftables")?;
-        let out = run(
-            &self.ip,
-            [
-                OsStr::new("netns"),
-                OsStr::new("exec"),
-                OsStr::new(&self.name),
-                nft.as_os_str(),
-                OsStr::new("list"),
-                OsStr::new("table"),
-                OsStr::new("inet"),
-                OsStr::new(UDP_BLOCK_TABLE),
-            ],
-        )?;
+        let out = self.nft(&["list", "table", "inet", UDP_BLOCK_TABLE])?;
         parse_counter_packets(&String::from_utf8_lossy(&out.stdout))
             .ok_or_else(|| anyhow!("no counter in the UDP block of {}", self.name))
+    }
+
+    /// Runs Debian's `nft` with `args` inside the namespace.
+    fn nft(&self, args: &[&str]) -> Result<Output> {
+        let nft = tool("nft", "nftables")?;
+        let mut all: Vec<&OsStr> = vec![
+            OsStr::new("netns"),
+            OsStr::new("exec"),
+            OsStr::new(&self.name),
+            nft.as_os_str(),
+        ];
+        all.extend(args.iter().map(OsStr::new));
+        run(&self.ip, all)
     }
 
     /// A command that runs `program` inside the namespace (`ip netns exec NAME program`; `ip`

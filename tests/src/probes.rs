@@ -336,6 +336,11 @@ impl StatsSample {
             .max_by_key(|v| v.packets_received)
     }
 
+    /// Frames the page has decoded of `participant`'s video (0 before any).
+    pub fn frames_decoded_from(&self, participant: &str) -> u64 {
+        self.video_from(participant).map_or(0, |v| v.frames_decoded)
+    }
+
     /// The audio this page receives from `participant` (as [`StatsSample::video_from`]).
     pub fn audio_from(&self, participant: &str) -> Option<&InboundAudio> {
         self.inbound_audio

@@ -16,7 +16,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use concord_tests::call::{sample, Call, CallSetup};
+use concord_tests::call::{sample, Call, CallSetup, ONE_CALL_AT_A_TIME};
 use concord_tests::chromium::Page;
 use concord_tests::netns::Netns;
 use concord_tests::probes::StatsSample;
@@ -54,18 +54,11 @@ const OUTAGE: Duration = Duration::from_secs(12);
 const RECONNECTED_WITHIN: Duration = Duration::from_secs(30);
 /// How long media may take to show it flows (new frames both ways, voices heard).
 const FLOWS_WITHIN: Duration = Duration::from_secs(15);
-/// Two browsers and a server per test are heavy on two cores: one test at a time.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Connections one address may hold open at once.
 const PER_ADDRESS: usize = 64;
 
 async fn selected_pair(page: &Page) -> Value {
     page.evaluate(SELECTED_PAIR).await.unwrap_or(Value::Null)
-}
-
-/// Frames `who`'s video decoded on the page.
-fn frames_from(sample: &StatsSample, who: &str) -> u64 {
-    sample.video_from(who).map_or(0, |v| v.frames_decoded)
 }
 
 /// Whether the server has closed `stream` (it reads end-of-stream or an error) within `within`.
@@ -114,7 +107,7 @@ fn framed(payload: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_party_whose_network_blocks_udp_gets_through_over_tcp() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
     // Starting the call waits until every page decodes the other two.
     let call = Call::start(CallSetup {
         third_udp_blocked: true,
@@ -213,9 +206,9 @@ async fn media_flows_both_ways(call: &Call, how: &str) {
     let heard = |s: &StatsSample, who: &str| s.audio_from(who).map_or(0, |a| a.packets_received);
     let flowing = |third: &StatsSample, mediator: &StatsSample| {
         [&ids.mediator, &ids.party].iter().all(|who| {
-            frames_from(third, who) > frames_from(&before.0, who)
+            third.frames_decoded_from(who) > before.0.frames_decoded_from(who)
                 && heard(third, who) > heard(&before.0, who)
-        }) && frames_from(mediator, &ids.third) > frames_from(&before.1, &ids.third)
+        }) && mediator.frames_decoded_from(&ids.third) > before.1.frames_decoded_from(&ids.third)
     };
     let deadline = std::time::Instant::now() + FLOWS_WITHIN;
     let mut after = (sample(&call.third).await, sample(&call.mediator).await);
@@ -225,7 +218,7 @@ async fn media_flows_both_ways(call: &Call, how: &str) {
     }
     for who in [&ids.mediator, &ids.party] {
         assert!(
-            frames_from(&after.0, who) > frames_from(&before.0, who),
+            after.0.frames_decoded_from(who) > before.0.frames_decoded_from(who),
             "{how}: the party decodes {who}'s video"
         );
         assert!(
@@ -234,7 +227,7 @@ async fn media_flows_both_ways(call: &Call, how: &str) {
         );
     }
     assert!(
-        frames_from(&after.1, &ids.third) > frames_from(&before.1, &ids.third),
+        after.1.frames_decoded_from(&ids.third) > before.1.frames_decoded_from(&ids.third),
         "{how}: the mediator decodes the party's video"
     );
     // Then a steady rate over a few seconds.
@@ -242,7 +235,8 @@ async fn media_flows_both_ways(call: &Call, how: &str) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let end = (sample(&call.third).await, sample(&call.mediator).await);
     let fps = |a: &StatsSample, b: &StatsSample, who: &str| {
-        frames_from(a, who).saturating_sub(frames_from(b, who)) as f64
+        a.frames_decoded_from(who)
+            .saturating_sub(b.frames_decoded_from(who)) as f64
             / a.elapsed_since(b).as_secs_f64().max(0.1)
     };
     println!(
@@ -258,7 +252,7 @@ async fn media_flows_both_ways(call: &Call, how: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_party_cut_off_from_the_media_port_gets_through_a_turn_relay() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
     let ns = Netns::create().expect("a network namespace (needs root and iproute2)");
     let secret = "a-secret-shared-with-coturn-for-this-test";
     let turn = TurnServer::start(ns.root_addr(), secret).expect("coturn (apt-get install coturn)");
@@ -292,15 +286,13 @@ async fn a_party_cut_off_from_the_media_port_gets_through_a_turn_relay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_that_stalls_comes_back_by_an_ice_restart_on_the_same_connection() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
     let call = Call::start(CallSetup {
         third_in_netns: true,
         ..CallSetup::default()
     })
     .await;
     let ns = call.ns.as_ref().expect("the party's namespace");
-    let running = call.server.server().expect("the server runs");
-    let media = [Some(running.media_addr()), running.media_tcp_addr()];
     call.third
         .evaluate("window.firstPeerConnection = window.concord.pc; true")
         .await
@@ -309,13 +301,8 @@ async fn media_that_stalls_comes_back_by_an_ice_restart_on_the_same_connection()
     // The party's path to the media port goes away for a while, as out of coverage (its
     // signaling stays).
     let cut_at = std::time::Instant::now();
-    for addr in media.into_iter().flatten() {
-        let SocketAddr::V4(addr) = addr else {
-            panic!("test servers bind IPv4");
-        };
-        ns.block_port(*addr.ip(), addr.port())
-            .expect("cut the party off from the media port");
-    }
+    call.cut_third_off_from_media()
+        .expect("cut the party off from the media port");
     let restarting = call
         .third
         .wait_for("window.concord.iceRestarts >= 1", RESTART_TRIED_WITHIN)

@@ -20,15 +20,11 @@
 
 use std::time::{Duration, Instant};
 
-use concord_tests::call::{height_from, sample, tile, watch, Call, CallSetup};
+use concord_tests::call::{height_from, sample, tile, watch, Call, CallSetup, ONE_CALL_AT_A_TIME};
 use concord_tests::netns::Netns;
 use concord_tests::probes::{longest_stall, AudioWindow, StatsSample};
 use concord_tests::relay::{Direction, FlowCounts, RandomLoss};
 use serde_json::Value;
-
-/// Three browsers per test are heavy on two cores, and a starved browser skews what a link
-/// carries: this file's tests run one after the other.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Chromium's send-side estimate needs this long to ramp up (FIELD-NOTES), and so does ours.
 const WARM_UP: Duration = Duration::from_secs(15);
@@ -177,7 +173,7 @@ async fn lift_and_climb(call: &Call) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capped_at_300_kbits_a_party_settles_on_both_low_layers_and_keeps_the_voices() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
     let call = Call::start(CallSetup {
         third_in_netns: true,
         ..CallSetup::default()
@@ -330,7 +326,7 @@ async fn capped_at_300_kbits_a_party_settles_on_both_low_layers_and_keeps_the_vo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and_it_comes_back() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
     let call = Call::start(CallSetup {
         third_in_netns: true,
         ..CallSetup::default()
@@ -508,13 +504,12 @@ const VIDEO_SAMPLED_EVERY: Duration = Duration::from_secs(2);
 
 /// `who`'s video decoded new frames between two samples and its tile does not show it paused.
 fn new_frames(before: &StatsSample, after: &StatsSample, who: &str) -> bool {
-    let frames = |s: &StatsSample| s.video_from(who).map(|v| v.frames_decoded);
-    paused(after, who).is_none() && frames(after) > frames(before)
+    paused(after, who).is_none() && after.frames_decoded_from(who) > before.frames_decoded_from(who)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_path_losing_a_fifth_of_its_packets_with_300_ms_round_trips_the_voices_stay_clear() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
     let call = Call::start(CallSetup {
         through_relay: true,
         ..CallSetup::default()
