@@ -192,6 +192,9 @@ impl Call {
                 TestServer::start_with(|c| {
                     c.media.advertised_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
                     c.media.advertised_port = Some(port);
+                    // The relay carries UDP only: an ICE-TCP path would go around it (and
+                    // around the loss and delay it plays).
+                    c.media.tcp = false;
                     c.media.simulcast = simulcast;
                     if let Some(configure) = configure.take() {
                         configure(c);

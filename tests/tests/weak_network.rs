@@ -640,6 +640,24 @@ async fn on_a_path_losing_a_fifth_of_its_packets_with_300_ms_round_trips_the_voi
         "lossy path, the party sees the mediator's video play in {mediator_plays} and the \
          other party's in {party_plays} of {samples} samples, one of them in {any_played}"
     );
+    for who in [&ids.mediator, &ids.party] {
+        if let (Some(a), Some(b)) = (third_before.video_from(who), third_after.video_from(who)) {
+            println!(
+                "  {who}'s video over the window: {} frames decoded ({} keyframes), {} freezes \
+                 for {:.1} s, {} NACKs, {} packets resent, {} PLIs, {}x{}",
+                b.frames_decoded.saturating_sub(a.frames_decoded),
+                b.key_frames_decoded.saturating_sub(a.key_frames_decoded),
+                b.freeze_count.saturating_sub(a.freeze_count),
+                b.total_freezes_duration - a.total_freezes_duration,
+                b.nack_count.saturating_sub(a.nack_count),
+                b.retransmitted_packets_received
+                    .saturating_sub(a.retransmitted_packets_received),
+                b.pli_count.saturating_sub(a.pli_count),
+                b.frame_width.unwrap_or(0),
+                b.frame_height.unwrap_or(0),
+            );
+        }
+    }
     if any_played * 10 < samples * 9 {
         failures.push(format!(
             "no video played in {} of {samples} samples (mediator {mediator_plays}, party \

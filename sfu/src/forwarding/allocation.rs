@@ -233,13 +233,16 @@ pub(crate) struct Allocator {
     before_increase: Vec<Option<u8>>,
     /// The layers an undone increase went back to, and until when they are kept.
     restored: Option<(Instant, Vec<Option<u8>>)>,
-    /// A step being tried with padding: since when, what it would send in all, and which video
-    /// to which layer.
-    trial: Option<(Instant, u64, (usize, Option<u8>))>,
+    /// A step being tried with padding.
+    trial: Option<Trial>,
     /// What the link was measured to carry (0: nothing measured lately): the estimates of the
     /// last seconds are not held below it.
     floor: u64,
 }
+
+/// A step being tried with padding: since when, what it would send in all, and which video to
+/// which layer.
+type Trial = (Instant, u64, (usize, Option<u8>));
 
 /// Why a video is not sent to a subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -388,7 +391,7 @@ impl Allocator {
         let video_left = sending > audio;
         self.note_queueing(
             now,
-            strain == Strain::Queueing && video_left,
+            strain == Strain::Queueing && (video_left || tried.is_some()),
             filled_at,
             video_left,
         );
@@ -460,7 +463,7 @@ impl Allocator {
             if strained {
                 return false;
             }
-            return self.try_a_step(now, lowest, sending, wary, demands, targets);
+            return self.try_a_step(now, trial, lowest, sending, wary, demands, targets);
         }
         let since = *self.increase_fits_since.get_or_insert(now);
         let ample = fit((budget as f64 / AMPLE) as u64, demands);
@@ -487,28 +490,50 @@ impl Allocator {
         // as far when the estimate is wrong. Paused videos get their lowest layer first.
         if let Some(i) = Self::first_step(demands, targets, &cautious) {
             let next = Self::step_up(&demands[i], targets[i]);
-            let after = sending - demands[i].cost(targets[i]) + demands[i].peak_cost(next);
-            let carried = self.known_good.max(sending) as f64;
-            let queued_lately = self
-                .last_queue
-                .is_some_and(|at| now.saturating_duration_since(at) < TRIAL_AFTER_QUEUE);
-            if queued_lately && targets[i].is_some() && after as f64 > carried * WARY_RAISE {
-                // The same step goes on being tried while its measured cost wanders.
-                let step = (i, next);
-                let (since, level) = match trial {
-                    Some((since, level, tried)) if tried == step => (since, level.max(after)),
-                    _ => (now, after),
-                };
-                if now.saturating_duration_since(since) < TRIAL_FOR {
-                    self.trial = Some((since, level, step));
-                    return false;
-                }
+            let after =
+                sending.saturating_sub(demands[i].cost(targets[i])) + demands[i].peak_cost(next);
+            if !self.proven(now, trial, (i, next), after, sending) {
+                return false;
             }
             self.note_increase(now, targets);
             targets[i] = next;
         }
         self.increase_fits_since = None;
         false
+    }
+
+    /// Whether the step `(video, layer)`, after which `after` would be sent in all, may be
+    /// taken now. On a link where a queue filled lately, a step well above what the link has
+    /// carried is first tried with padding at its level: this starts or goes on with that
+    /// trial until it has lasted [`TRIAL_FOR`]. That holds for a paused video's first layer
+    /// too: a picture resumed and paused again within seconds costs the voices a keyframe's
+    /// queue and the subscriber a flicker, where padding shows the same about the link and is
+    /// dropped at the first sign of strain.
+    fn proven(
+        &mut self,
+        now: Instant,
+        trial: Option<Trial>,
+        step: (usize, Option<u8>),
+        after: u64,
+        sending: u64,
+    ) -> bool {
+        let carried = self.known_good.max(sending) as f64;
+        let queued_lately = self
+            .last_queue
+            .is_some_and(|at| now.saturating_duration_since(at) < TRIAL_AFTER_QUEUE);
+        if !queued_lately || after as f64 <= carried * WARY_RAISE {
+            return true;
+        }
+        // The same step goes on being tried while its measured cost wanders.
+        let (since, level) = match trial {
+            Some((since, level, tried)) if tried == step => (since, level.max(after)),
+            _ => (now, after),
+        };
+        if now.saturating_duration_since(since) < TRIAL_FOR {
+            self.trial = Some((since, level, step));
+            return false;
+        }
+        true
     }
 
     fn note_increase(&mut self, now: Instant, targets: &[Option<u8>]) {
@@ -611,9 +636,11 @@ impl Allocator {
     /// The next step up for the most important video, on a link showing no strain now, if it
     /// would overshoot the estimate only a little and nothing changed for a hold: the estimate
     /// of a link carrying little cannot show more until more is sent.
+    #[allow(clippy::too_many_arguments)]
     fn try_a_step(
         &mut self,
         now: Instant,
+        trial: Option<Trial>,
         estimate: u64,
         sending: u64,
         wary: bool,
@@ -645,8 +672,14 @@ impl Allocator {
                 // paused video a picture again, not for a better one.
                 return false;
             }
+            let next = Self::step_up(&demands[i], targets[i]);
+            let after =
+                sending.saturating_sub(demands[i].cost(targets[i])) + demands[i].peak_cost(next);
+            if !self.proven(now, trial, (i, next), after, sending) {
+                return false;
+            }
             self.note_increase(now, targets);
-            targets[i] = Self::step_up(&demands[i], targets[i]);
+            targets[i] = next;
         }
         false
     }
@@ -1033,6 +1066,66 @@ mod tests {
             "raised after a trial that held: {targets:?}"
         );
         assert!(raised_at.duration_since(began) >= TRIAL_FOR);
+    }
+
+    #[test]
+    fn after_a_queue_a_paused_video_is_resumed_only_once_padding_at_its_rate_goes_through() {
+        let demands = [camera(Priority::Normal)];
+        let audio = 100 * KBPS;
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(0)];
+        let mut at = Instant::now();
+        let mut tick = |allocator: &mut Allocator, strain: Strain, targets: &mut [Option<u8>]| {
+            at += Duration::from_millis(250);
+            // Under the cap the estimate sinks; probes a shaper's bucket lets through lift it
+            // far above what the link carries.
+            let estimate = if strain == Strain::Queueing { 120 } else { 400 };
+            allocator.decide(at, estimate * KBPS, audio, strain, &demands, targets);
+            at
+        };
+        let paused = tick(&mut allocator, Strain::Queueing, &mut targets);
+        assert_eq!(
+            targets,
+            [None],
+            "paused: the voices and the low layer fill a queue"
+        );
+        let trial_of = |allocator: &mut Allocator, targets: &mut [Option<u8>], tick: &mut Tick| {
+            for _ in 0..400 {
+                let now = tick(allocator, Strain::None, targets);
+                assert_eq!(targets, [None], "no picture before a trial");
+                if allocator.padding_trial().is_some() {
+                    return now;
+                }
+            }
+            panic!("no trial");
+        };
+        let first = trial_of(&mut allocator, &mut targets, &mut tick);
+        assert!(
+            allocator.padding_trial() >= Some(audio + 150 * KBPS),
+            "padding up to the voices and the low layer: {:?}",
+            allocator.padding_trial()
+        );
+        // The padding fills the queue again: the video stays paused, and what filled it is not
+        // tried again soon.
+        let failed = tick(&mut allocator, Strain::Queueing, &mut targets);
+        assert_eq!((targets, allocator.padding_trial()), ([None], None));
+        let second = trial_of(&mut allocator, &mut targets, &mut tick);
+        assert!(
+            second.duration_since(failed) > first.duration_since(paused),
+            "the next trial waits longer: {:?} after the first, {:?} after the pause",
+            second.duration_since(failed),
+            first.duration_since(paused)
+        );
+        // A trial the link carries for its whole length brings the picture back.
+        let mut resumed_at = second;
+        for _ in 0..40 {
+            resumed_at = tick(&mut allocator, Strain::None, &mut targets);
+            if targets[0].is_some() {
+                break;
+            }
+        }
+        assert_eq!(targets, [Some(0)], "resumed after a trial that held");
+        assert!(resumed_at.duration_since(second) >= TRIAL_FOR);
     }
 
     #[test]

@@ -30,7 +30,6 @@ use crate::forwarding::speaker::SpeakerDetector;
 use crate::handle::{JoinOptions, PeerEvent, TileView};
 use crate::ice_tcp::TcpLink;
 use crate::ids::{ParticipantId, PeerKey};
-use crate::incoming::PACKET_OVERHEAD;
 use crate::outgoing::Source;
 use crate::peer::{Peer, StreamReport};
 use crate::stats::{Counters, RoomStats};
@@ -696,10 +695,8 @@ fn on_event(peer: &mut Peer, event: Event, now: Instant, forwards: &mut VecDeque
                         0
                     },
                     skipped: peer.skipped_up_to(stats.mid, highest),
-                    packet_bits: stats
-                        .bytes
-                        .checked_div(stats.packets)
-                        .map_or(0, |bytes| (bytes + PACKET_OVERHEAD) * 8),
+                    sent_bytes: stats.bytes,
+                    sent_packets: stats.packets,
                     at: stats.timestamp,
                 };
                 peer.reported_loss.add(stats.mid, stats.rid, report);
