@@ -348,6 +348,13 @@ impl SignalClient {
         self.expect_join_reply(timeout).await
     }
 
+    /// Sends `resume` with the `resume_token` of an earlier `joined` and returns the server's
+    /// answer (`joined` with `resumed`, or `error`).
+    pub async fn resume(&mut self, token: &str, timeout: Duration) -> Result<Value> {
+        self.send(json!({"type": "resume", "token": token}))?;
+        self.expect_join_reply(timeout).await
+    }
+
     async fn expect_join_reply(&mut self, timeout: Duration) -> Result<Value> {
         self.inbox
             .expect_where("a reply to `join`", timeout, |m| {

@@ -121,6 +121,11 @@ pub(crate) enum Command {
     Leave {
         participant: ParticipantId,
     },
+    Rebind {
+        participant: ParticipantId,
+        events: mpsc::Sender<PeerEvent>,
+        reply: oneshot::Sender<bool>,
+    },
     Tap {
         events: mpsc::Sender<TapEvent>,
         reply: oneshot::Sender<()>,
@@ -229,6 +234,21 @@ impl RoomHandle {
     /// The room's counters so far; `reset` starts them again (for a measured window).
     pub async fn stats(&self, reset: bool) -> Result<RoomStats, SfuError> {
         self.request(|reply| Command::Stats { reset, reply }).await
+    }
+
+    /// Sends `participant`'s media events to `events` from now on (its signaling connection
+    /// was replaced by a resumed one); false if it has no media peer any more.
+    pub async fn rebind(
+        &self,
+        participant: ParticipantId,
+        events: mpsc::Sender<PeerEvent>,
+    ) -> Result<bool, SfuError> {
+        self.request(|reply| Command::Rebind {
+            participant,
+            events,
+            reply,
+        })
+        .await
     }
 
     /// Removes a participant; the others stop receiving its tracks.

@@ -513,6 +513,8 @@ pub(crate) struct Peer {
     /// The client's first offer has been answered: from then on the server may offer.
     pub negotiated: bool,
     pub pending: Option<SdpPendingOffer>,
+    /// The SDP of [`Self::pending`], to offer again to a resumed signaling connection.
+    pub pending_offer: Option<String>,
     pub tracks_in: Vec<TrackIn>,
     pub tracks_out: Vec<TrackOut>,
     pub connected: bool,
@@ -599,6 +601,7 @@ impl Peer {
             deadline: now,
             negotiated: false,
             pending: None,
+            pending_offer: None,
             tracks_in: Vec::new(),
             tracks_out: Vec::new(),
             connected: false,
@@ -645,6 +648,7 @@ impl Peer {
             .accept_offer(offer)
             .map_err(|e| SfuError::SdpRefused(e.to_string()))?;
         self.pending = None;
+        self.pending_offer = None;
         for track in &mut self.tracks_out {
             track.state = match track.state {
                 TrackOutState::Negotiating(_) => TrackOutState::ToOpen,
@@ -660,6 +664,7 @@ impl Peer {
     pub fn accept_answer(&mut self, sdp: &str) -> Result<Vec<Source>, SfuError> {
         let answer = SdpAnswer::from_sdp_string(sdp).map_err(|_| SfuError::BadSdp)?;
         let pending = self.pending.take().ok_or(SfuError::NoPendingOffer)?;
+        self.pending_offer = None;
         self.rtc
             .sdp_api()
             .accept_answer(pending, answer)
@@ -741,7 +746,9 @@ impl Peer {
         }
         let (offer, pending) = change.apply()?;
         self.pending = Some(pending);
-        Some(offer.to_sdp_string())
+        let offer = offer.to_sdp_string();
+        self.pending_offer = Some(offer.clone());
+        Some(offer)
     }
 
     pub fn subscribe(&mut self, source: Source, kind: MediaKind, stream_id: &str) {

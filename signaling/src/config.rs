@@ -142,6 +142,9 @@ pub struct SignalingConfig {
     pub sign_in_hours: u64,
     /// Seconds a new WebSocket has to send `join` before it is closed.
     pub join_within_secs: u64,
+    /// Seconds an admitted participant's seat is held after their connection drops, for them
+    /// to `resume` it; after that they have left.
+    pub resume_grace_secs: u64,
 }
 
 impl Default for Config {
@@ -203,6 +206,7 @@ impl Default for SignalingConfig {
             drop_after_secs: 45,
             sign_in_hours: 12,
             join_within_secs: 10,
+            resume_grace_secs: 60,
         }
     }
 }
@@ -321,6 +325,9 @@ impl Config {
         }
         if sig.join_within_secs == 0 {
             return invalid("signaling.join_within_secs must be at least 1");
+        }
+        if sig.resume_grace_secs == 0 || sig.resume_grace_secs > 3600 {
+            return invalid("signaling.resume_grace_secs must be between 1 and 3600");
         }
         let turn = &self.turn;
         if !turn.urls.is_empty() {

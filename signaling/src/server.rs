@@ -104,6 +104,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
                 notice: Duration::from_secs(config.recording.notice_secs),
                 simulcast: config.media.simulcast,
                 turn: config.turn.clone(),
+                resume_grace: Duration::from_secs(config.signaling.resume_grace_secs),
             },
         ),
         store,

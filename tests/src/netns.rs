@@ -277,7 +277,20 @@ impl Netns {
         Ok(())
     }
 
-    /// Lifts every block of [`Netns::block_udp`] and [`Netns::block_port`].
+    /// Refuses every TCP connection from inside the namespace to `port` of `ip`, and resets
+    /// those open (their next packet out is answered with a reset), as a phone that lost its
+    /// network sees its sockets fail. Needs Debian's `nftables`.
+    pub fn reset_tcp_to(&self, ip: Ipv4Addr, port: u16) -> Result<()> {
+        let (ip, port) = (ip.to_string(), port.to_string());
+        let rule = [
+            "ip", "daddr", &ip, "tcp", "dport", &port, "counter", "reject", "with", "tcp", "reset",
+        ];
+        self.add_block_rule(&rule)
+            .with_context(|| format!("resetting TCP to {ip}:{port} from {}", self.name))
+    }
+
+    /// Lifts every block of [`Netns::block_udp`], [`Netns::block_port`] and
+    /// [`Netns::reset_tcp_to`].
     pub fn unblock(&self) -> Result<()> {
         self.nft(&["delete", "table", "inet", UDP_BLOCK_TABLE])
             .with_context(|| format!("lifting the blocks of {}", self.name))?;

@@ -10,6 +10,9 @@
 //!   short-lived credentials Concord handed it, and everyone still sees everyone.
 //! - Media cut off for a while, then back: the page restarts ICE on the same peer connection
 //!   (no new connection, nobody sees it leave) and media flows again both ways.
+//! - The whole path gone for ten seconds (signaling too): the page reconnects and resumes its
+//!   seat by itself, the others see "reconnecting" on its tile, never a leave, and media flows
+//!   again.
 //!
 //! Needs root, iproute2, nftables, coturn and Debian's `chromium`.
 
@@ -351,5 +354,103 @@ async fn media_that_stalls_comes_back_by_an_ice_restart_on_the_same_connection()
         "the same peer connection carries on"
     );
     media_flows_both_ways(&call, "after the ICE restart").await;
+    call.finish().await;
+}
+
+/// How long after its path comes back the page has its seat again and its media connected.
+const RESUMED_WITHIN: Duration = Duration::from_secs(40);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_out_of_coverage_for_ten_seconds_comes_back_in_its_seat_by_itself() {
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
+    let call = Call::start(CallSetup {
+        third_in_netns: true,
+        // The server notices a dead socket within seconds (the page's own pings are slower).
+        configure: Some(Box::new(|config| {
+            config.signaling.ping_after_secs = 2;
+            config.signaling.drop_after_secs = 4;
+        })),
+        ..CallSetup::default()
+    })
+    .await;
+    let ns = call.ns.as_ref().expect("the party's namespace");
+    let party = &call.ids.third;
+    let tile =
+        format!("document.querySelector('[data-testid=tile][data-participant-id=\"{party}\"]')");
+    call.mediator
+        .evaluate(&format!("window.partyTile = {tile}; !!window.partyTile"))
+        .await
+        .expect("the mediator's tile of the party");
+
+    // Out of coverage: the media port is unreachable, the signaling socket is reset and new
+    // ones are refused.
+    let cut_at = std::time::Instant::now();
+    call.cut_third_off_from_media()
+        .expect("cut the party off from the media port");
+    let SocketAddr::V4(http) = call.server.http_addr() else {
+        panic!("test servers bind IPv4");
+    };
+    ns.reset_tcp_to(*http.ip(), http.port())
+        .expect("cut the party off from signaling");
+    let reconnecting = call
+        .mediator
+        .wait_for(
+            "!!window.partyTile && window.partyTile.dataset.reconnecting === 'true'",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(
+        reconnecting.is_ok(),
+        "the mediator sees the party reconnecting: {reconnecting:?}"
+    );
+    if let Some(rest) = Duration::from_secs(10).checked_sub(cut_at.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    ns.unblock().expect("the party's path comes back");
+    let outage = cut_at.elapsed();
+
+    let back = call
+        .third
+        .wait_for(
+            "window.concord.resumes >= 1 && window.concord.signaling === 'connected' \
+             && window.concord.mediaState === 'connected'",
+            RESUMED_WITHIN,
+        )
+        .await;
+    let state = call
+        .third
+        .evaluate(
+            "JSON.stringify({state: window.concord.state, signaling: window.concord.signaling, \
+             resumes: window.concord.resumes, media: window.concord.mediaState, \
+             restarts: window.concord.iceRestarts})",
+        )
+        .await
+        .unwrap_or_default();
+    println!(
+        "whole path cut for {:.1} s; back after {:.1} s more: {state}",
+        outage.as_secs_f64(),
+        (cut_at.elapsed() - outage).as_secs_f64()
+    );
+    assert!(back.is_ok(), "the page resumes by itself: {state} {back:?}");
+    assert_eq!(
+        call.third
+            .evaluate("window.concord.state")
+            .await
+            .unwrap_or_default(),
+        "joined",
+        "straight back in the room, no lobby"
+    );
+    let same_tile = call
+        .mediator
+        .wait_for(
+            "window.partyTile.isConnected && window.partyTile.dataset.reconnecting === 'false'",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        same_tile.is_ok(),
+        "the mediator's tile of the party was never removed, and is back to normal: {same_tile:?}"
+    );
+    media_flows_both_ways(&call, "after resuming").await;
     call.finish().await;
 }

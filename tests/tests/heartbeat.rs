@@ -12,6 +12,7 @@ async fn silent_client_is_pinged_then_dropped_and_the_room_is_told() {
     let server = TestServer::start_with(|config| {
         config.signaling.ping_after_secs = 1;
         config.signaling.drop_after_secs = 3;
+        config.signaling.resume_grace_secs = 1;
     })
     .await
     .expect("start the server");
@@ -57,6 +58,14 @@ async fn silent_client_is_pinged_then_dropped_and_the_room_is_told() {
     );
     let party_id = party_id.expect("the party was admitted (lobby off)");
 
+    // Its seat is held for a resume first (see resume.rs), then let go.
+    mediator
+        .inbox()
+        .expect_where("participant_reconnecting", SIGNAL_TIMEOUT, |m| {
+            m["type"] == "participant_reconnecting" && m["participant_id"] == party_id.as_str()
+        })
+        .await
+        .expect("the mediator is told the silent party's connection dropped");
     let left = mediator
         .inbox()
         .expect_where("participant_left", SIGNAL_TIMEOUT, |m| {

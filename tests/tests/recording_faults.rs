@@ -71,9 +71,13 @@ async fn unwritable_recordings_directory_stops_recording_with_a_visible_error() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn participant_who_vanishes_mid_recording_gets_a_finished_file() {
-    let server = TestServer::start_with(|config| config.recording.notice_secs = 0)
-        .await
-        .expect("start the server");
+    let server = TestServer::start_with(|config| {
+        config.recording.notice_secs = 0;
+        // Its seat is held this long for a resume that never comes.
+        config.signaling.resume_grace_secs = 2;
+    })
+    .await
+    .expect("start the server");
     let room = server.room(false).await.expect("room");
     let ws = server.ws_url();
     let mut host = room.mediator_peer(&ws).await.expect("the mediator joins");

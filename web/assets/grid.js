@@ -53,6 +53,8 @@ export class Grid {
     // The SFU stopped this video because our link cannot carry it: say so, or people think
     // the other side froze or left.
     const pausedName = h('span', { class: 'tile-paused-name' });
+    // Their connection dropped and the server holds their seat: they are coming back, not gone.
+    const reconnecting = h('div', { class: 'tile-reconnecting', testid: 'tile-reconnecting', role: 'status', hidden: true, i18n: 'room.reconnecting_tile' });
     const paused = h('div', { class: 'tile-paused', testid: 'video-paused', hidden: true },
       pausedName, h('span', { class: 'tile-paused-note', i18n: 'room.video_paused_weak' }));
     const voiceOnly = self && h('span', { class: 'tile-flag tile-voice', hidden: true }, icon('voice'));
@@ -72,11 +74,12 @@ export class Grid {
       video,
       avatar,
       paused,
+      reconnecting,
       quality.el,
       h('div', { class: 'tile-label' }, name, self && h('span', { class: 'tile-me', i18n: 'room.me' }), role, micOff, camOff, voiceOnly),
       kick,
     );
-    return { el, video, name, role, micOff, camOff, avatar, paused, pausedName, voiceOnly, quality, kick, self, participant: {}, pausedReason: null };
+    return { el, video, name, role, micOff, camOff, avatar, paused, pausedName, reconnecting, voiceOnly, quality, kick, self, participant: {}, pausedReason: null, away: false };
   }
 
   render(tile) {
@@ -93,7 +96,9 @@ export class Grid {
     const pausedReason = tile.pausedReason;
     if (pausedReason) tile.el.dataset.videoPaused = pausedReason;
     else delete tile.el.dataset.videoPaused;
-    tile.paused.hidden = pausedReason !== 'bandwidth';
+    tile.paused.hidden = pausedReason !== 'bandwidth' || tile.away;
+    tile.reconnecting.hidden = !tile.away;
+    tile.el.dataset.reconnecting = String(tile.away);
     tile.el.classList.toggle('weak-paused', pausedReason === 'bandwidth');
     // A paused video would show its last frame, frozen; the avatar says more. `hidden` (the tile
     // is out of sight) needs nothing: by the time it is seen again, the video is back.
@@ -124,6 +129,20 @@ export class Grid {
     if (!tile) return;
     tile.pausedReason = paused ? String(reason || 'bandwidth') : null;
     this.render(tile);
+  }
+
+  // participant_reconnecting / participant_reconnected: the tile stays, marked meanwhile.
+  setReconnecting(id, away) {
+    const tile = this.tiles.get(id);
+    if (!tile) return null;
+    tile.away = away;
+    this.render(tile);
+    return tile.participant;
+  }
+
+  // The ids of everyone else's tiles.
+  remoteIds() {
+    return [...this.tiles.entries()].filter(([, tile]) => !tile.self).map(([id]) => id);
   }
 
   // One entry of a `quality` message. showLine: the numbers as a line on the tile (for the host).

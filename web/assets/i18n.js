@@ -244,6 +244,7 @@ const TABLE = {
   'room.audio_only_enter': ['改为仅语音：不收发画面，声音更稳', 'Switch to voice only: no video sent or received, steadier sound'],
   'room.audio_only_leave': ['恢复视频', 'Turn video back on'],
   'room.video_paused_weak': ['网络较弱，画面已暂停', 'Video paused, weak network'],
+  'room.reconnecting_tile': ['正在重新连接…', 'Reconnecting…'],
 
   'suggest.audio_only': ['您的网络很弱。改为仅语音，声音会更清楚。', 'Your network is very weak. Switch to voice only for clearer sound.'],
   'suggest.audio_only_button': ['改为仅语音', 'Switch to voice only'],
@@ -283,6 +284,8 @@ const TABLE = {
   'event.left_left': ['{name} 离开了', '{name} left'],
   'event.left_kicked': ['{name} 已被请出', '{name} was removed'],
   'event.left_disconnected': ['{name} 掉线了', '{name} lost the connection'],
+  'event.reconnecting': ['{name} 的网络断了，正在重新连接…', '{name} lost the connection, reconnecting…'],
+  'event.reconnected': ['{name} 已重新连上', '{name} is back'],
   'event.left_refused': ['{name} 未被允许进入', '{name} was turned away'],
   'event.mic_off': ['{name} 关闭了麦克风', '{name} turned the microphone off'],
   'event.mic_on': ['{name} 打开了麦克风', '{name} turned the microphone on'],

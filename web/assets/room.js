@@ -19,6 +19,12 @@ import { setStatus, status } from './state.js';
 const DISCONNECTED_FOR_MS = 4000;
 const ICE_RESTART_WAIT_MS = 8000;
 const ICE_RESTARTS = 2;
+// A dropped signaling connection is resumed by itself: tries after 0.5, 1, 2, 4 s, then every
+// RESUME_MAX_WAIT_MS, for as long as the server holds the seat (60 s by default), then a fresh
+// join.
+const RESUME_FIRST_WAIT_MS = 500;
+const RESUME_MAX_WAIT_MS = 5000;
+const RESUME_FOR_MS = 60000;
 
 export class Room {
   // root: element to draw in. join: the join message ({type:'join', token} or {session_id}).
@@ -29,6 +35,8 @@ export class Room {
   constructor({ root, join, me, localStream, publish, title, onJoinError, endActions }) {
     Object.assign(this, { root, join, me, localStream, publish, title, onJoinError, endActions });
     this.signaling = null;
+    this.resumeToken = null;
+    this.resuming = null; // { tries, until } while a dropped connection is being resumed
     this.peer = null;
     this.selfId = null;
     this.isHost = false;
@@ -98,6 +106,8 @@ export class Room {
       case 'candidate': return this.peer && this.peer.addCandidate(msg.candidate);
       case 'participant_joined': return this.participantJoined(msg.participant);
       case 'participant_left': return this.participantLeft(msg.participant_id, msg.reason);
+      case 'participant_reconnecting': return this.participantAway(msg.participant_id, true);
+      case 'participant_reconnected': return this.participantAway(msg.participant_id, false);
       case 'participant_muted': return this.participantMuted(msg);
       case 'lobby_update': return this.lobbyUpdate(msg.lobby || []);
       case 'recording': return this.recording.update(msg);
@@ -137,6 +147,8 @@ export class Room {
   }
 
   async enterRoom(msg) {
+    this.resumeToken = msg.resume_token || null;
+    if (msg.resumed && this.grid && this.phase === 'joined') return this.resumed(msg);
     this.phase = 'joined';
     this.selfId = msg.participant_id;
     this.isHost = !!msg.is_host;
@@ -365,6 +377,12 @@ export class Room {
     if (p) this.toast(`event.left_${reason || 'left'}`, { name: p.name });
   }
 
+  participantAway(id, away) {
+    if (id === this.selfId || !this.grid) return;
+    const p = this.grid.setReconnecting(id, away);
+    if (p) this.toast(away ? 'event.reconnecting' : 'event.reconnected', { name: p.name });
+  }
+
   participantMuted({ participant_id: id, audio_muted: a, video_muted: v }) {
     if (id === this.selfId || !this.grid) return;
     const before = this.grid.setMuted(id, !!a, !!v);
@@ -381,6 +399,13 @@ export class Room {
   }
 
   serverError(code, message) {
+    if (this.resuming && (code === 'resume_refused' || code === 'rate_limited')) {
+      // The seat is gone (it expired, or we were removed meanwhile): join afresh.
+      this.signaling.expectClose();
+      this.resuming = null;
+      this.rejoin();
+      return;
+    }
     if (this.phase === 'connecting') {
       // A refused join: the server closes the socket after this.
       this.signaling.expectClose();
@@ -408,12 +433,73 @@ export class Room {
       return;
     }
     if (this.ended || expected) return;
+    // In the room: the server holds our seat; take it back by ourselves. Media has its own
+    // path and may well carry on meanwhile.
+    if (this.phase === 'joined' && this.resumeToken) {
+      this.resumeSeat();
+      return;
+    }
     if (this.peer) this.peer.close();
     this.peer = null;
     this.mediaConnected = false;
     setStatus({ pc: null, state: 'error' });
     if (this.soundButton) this.soundButton.hidden = true;
     this.showBanner('lost');
+  }
+
+  // One more try at resuming the seat, after a wait that doubles up to RESUME_MAX_WAIT_MS; past
+  // RESUME_FOR_MS the seat is gone and we join afresh (the lobby again, if the host uses one).
+  resumeSeat() {
+    const now = Date.now();
+    if (!this.resuming) this.resuming = { tries: 0, until: now + RESUME_FOR_MS };
+    const resuming = this.resuming;
+    if (now > resuming.until) {
+      this.resuming = null;
+      this.rejoin();
+      return;
+    }
+    this.showBanner('reconnecting');
+    setStatus({ signaling: 'resuming' });
+    const wait = Math.min(RESUME_FIRST_WAIT_MS * 2 ** resuming.tries, RESUME_MAX_WAIT_MS);
+    resuming.tries += 1;
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = setTimeout(async () => {
+      if (this.ended || this.resuming !== resuming) return;
+      const signaling = new Signaling({
+        onMessage: (msg) => this.handle(msg),
+        onClose: ({ expected }) => this.socketClosed(expected),
+      });
+      try {
+        await signaling.open();
+      } catch {
+        this.resumeSeat();
+        return;
+      }
+      if (this.ended || this.resuming !== resuming) {
+        signaling.close();
+        return;
+      }
+      this.signaling = signaling;
+      signaling.send({ type: 'resume', token: this.resumeToken });
+    }, wait);
+  }
+
+  // Our seat is ours again: the others never saw us leave. The roster and lobby may have
+  // changed meanwhile; our peer connection carries on (the server sends media_failed if its
+  // side of it is gone).
+  resumed(msg) {
+    this.resuming = null;
+    setStatus({ signaling: 'connected', resumes: (status.resumes || 0) + 1 });
+    const present = new Set((msg.participants || []).map((p) => p.id));
+    for (const id of this.grid.remoteIds()) if (!present.has(id)) this.grid.remove(id);
+    for (const p of msg.participants || []) this.grid.upsert(p);
+    if (this.isHost) this.lobbyUpdate(msg.lobby || [], { quiet: true });
+    this.recording.update({ state: msg.recording });
+    if (this.publish) this.sendMute();
+    if (this.audioOnly.enabled) this.signaling.send({ type: 'audio_only', enabled: true });
+    if (this.viewReporter) this.viewReporter.layoutChanged();
+    if (this.mediaConnected) this.hideBanner();
+    else this.recoverMedia();
   }
 
   showBanner(kind) {
@@ -432,6 +518,8 @@ export class Room {
 
   // After a lost connection: join again with the same camera; the host may have to admit us again.
   rejoin() {
+    clearTimeout(this.resumeTimer);
+    this.resuming = null;
     if (this.signaling) this.signaling.close();
     if (this.peer) this.peer.close();
     this.peer = null;
@@ -468,6 +556,8 @@ export class Room {
   cleanup({ state }) {
     window.removeEventListener('pagehide', this.onPageHide);
     clearTimeout(this.slowTimer);
+    clearTimeout(this.resumeTimer);
+    this.resuming = null;
     this.recording.stop();
     this.audioOnly.stop();
     if (this.viewReporter) this.viewReporter.stop();

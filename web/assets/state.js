@@ -7,7 +7,8 @@
 // audioOnly: voice-only mode is on. view: the tiles last reported in a `view` message.
 // quality: our own level from the last `quality` message ('good', 'fair', 'poor' or null).
 // mediaState: the peer connection's connectionState; iceRestarts: ICE restarts tried on the
-// same connection after media stalled.
+// same connection after media stalled. signaling: 'connected', or 'resuming' while a dropped
+// socket is being resumed; resumes: seats taken back after a drop.
 // Views update it through setStatus so the object is never replaced, only changed.
 
 export const status = {
@@ -23,6 +24,8 @@ export const status = {
   quality: null,
   mediaState: 'new',
   iceRestarts: 0,
+  signaling: 'connected',
+  resumes: 0,
 };
 window.concord = status;
 

@@ -304,6 +304,19 @@ impl Room {
         }
     }
 
+    /// Points `participant`'s events at a new signaling connection; false if it has no peer.
+    /// A renegotiation its old connection could not take is offered again.
+    pub fn rebind(&mut self, participant: &ParticipantId, events: mpsc::Sender<PeerEvent>) -> bool {
+        let Some(peer) = self.peer_mut(participant) else {
+            return false;
+        };
+        peer.events = events;
+        if let Some(offer) = peer.pending_offer.clone() {
+            let _ = peer.notify(PeerEvent::Offer(offer));
+        }
+        true
+    }
+
     pub fn leave(&mut self, participant: &ParticipantId) {
         if let Some(index) = self
             .peers
@@ -475,7 +488,9 @@ impl Room {
         }
         for peer in &mut self.peers {
             if let Some(offer) = peer.renegotiate() {
-                if !peer.notify(PeerEvent::Offer(offer)) {
+                // A signaling connection that dropped may be resumed: the offer waits for it
+                // (see `rebind`). One that is there but does not keep up is given up on.
+                if !peer.notify(PeerEvent::Offer(offer)) && !peer.events.is_closed() {
                     tracing::info!(participant = %peer.participant, "signaling does not keep up; media peer dropped");
                     peer.rtc.disconnect();
                 }

@@ -176,6 +176,13 @@ impl RoomTask {
                 let _ = reply.send(room.stats(reset));
             }
             Command::Leave { participant } => room.leave(&participant),
+            Command::Rebind {
+                participant,
+                events,
+                reply,
+            } => {
+                let _ = reply.send(room.rebind(&participant, events));
+            }
         }
     }
 

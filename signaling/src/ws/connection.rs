@@ -97,8 +97,11 @@ enum Phase {
 
 /// Why the loop ended.
 enum Exit {
-    /// The client went away or asked to leave; tell the room.
+    /// The client asked to leave, or was cut off; tell the room.
     Leave(LeaveReason),
+    /// The connection was lost (it ended without a Close, or went silent): the room holds
+    /// the seat for a while, for the client to resume.
+    Dropped,
     /// The room already let this member go.
     Released,
 }
@@ -153,7 +156,7 @@ impl Connection {
             tokio::select! {
                 frame = stream.next() => {
                     let Some(Ok(frame)) = frame else {
-                        break Exit::Leave(LeaveReason::Disconnected);
+                        break Exit::Dropped;
                     };
                     last_heard = Instant::now();
                     pinged = false;
@@ -190,28 +193,28 @@ impl Connection {
                     }
                     let silent = last_heard.elapsed();
                     if silent >= drop_after {
-                        break Exit::Leave(LeaveReason::Disconnected);
+                        break Exit::Dropped;
                     }
                     if silent >= ping_after && !pinged {
                         pinged = true;
                         if send(&mut sink, &ServerMessage::Ping).await.is_err() {
-                            break Exit::Leave(LeaveReason::Disconnected);
+                            break Exit::Dropped;
                         }
                     }
                 }
             }
         };
 
-        if let Exit::Leave(reason) = exit {
-            if let Phase::Waiting { member, room } | Phase::Admitted { member, room, .. } =
-                &self.phase
-            {
-                let _ = room
-                    .send(RoomCommand::Leave {
-                        id: member.clone(),
-                        reason,
-                    })
-                    .await;
+        if let Phase::Waiting { member, room } | Phase::Admitted { member, room, .. } = &self.phase
+        {
+            let (id, from) = (member.clone(), self.outbox_tx.clone());
+            let command = match exit {
+                Exit::Leave(reason) => Some(RoomCommand::Leave { id, reason, from }),
+                Exit::Dropped => Some(RoomCommand::Dropped { id, from }),
+                Exit::Released => None,
+            };
+            if let Some(command) = command {
+                let _ = room.send(command).await;
             }
         }
         // Closing handshake: read until the client's Close. Closing with unread input makes
@@ -238,6 +241,7 @@ impl Connection {
             ClientMessage::Join {
                 token, session_id, ..
             } => self.on_join(sink, token, session_id).await,
+            ClientMessage::Resume { token } => self.on_resume(sink, token).await,
             ClientMessage::Ping => send(sink, &ServerMessage::Pong).await,
             ClientMessage::Pong => Ok(()),
             ClientMessage::Leave => Err(Exit::Leave(LeaveReason::Left)),
@@ -286,6 +290,72 @@ impl Connection {
             room,
         };
         Ok(())
+    }
+
+    /// Takes back a held seat. A token that resumes nothing is refused like a bad invitation
+    /// link, and counts towards the same limit of failures per address.
+    async fn on_resume(&mut self, sink: &mut Socket, token: String) -> Result<(), Exit> {
+        if !matches!(self.phase, Phase::New) {
+            return self
+                .refuse(sink, "already_joined", "You have already joined.")
+                .await;
+        }
+        let now = Instant::now();
+        let limiter = &self.state.token_failures;
+        if limiter.is_blocked(self.ip, now) {
+            let refusal = ServerMessage::error("rate_limited", "Too many failed attempts.");
+            let _ = send(sink, &refusal).await;
+            return Err(Exit::Released);
+        }
+        let hub = self.state.hub.clone();
+        let resumed = hub
+            .resume(token, self.outbox_tx.clone(), self.media_tx.clone())
+            .await;
+        let Some((room, resumed)) = resumed else {
+            limiter.record_failure(self.ip, now);
+            let refusal = ServerMessage::error(
+                "resume_refused",
+                "This seat cannot be resumed; join again from your link.",
+            );
+            let _ = send(sink, &refusal).await;
+            return Err(Exit::Released);
+        };
+        let (is_host, may_publish) = self.note_joined(&resumed.joined);
+        self.phase = Phase::Admitted {
+            member: resumed.member,
+            room,
+            media: resumed.media,
+            is_host,
+            may_publish,
+            media_joined: resumed.media_joined,
+        };
+        send(sink, &resumed.joined).await?;
+        if !resumed.media_joined {
+            // The media peer did not outlast the drop: the page needs a new peer connection.
+            let notice = ServerMessage::error(
+                "media_failed",
+                "The media connection was lost; send a new offer to reconnect.",
+            );
+            send(sink, &notice).await?;
+        }
+        Ok(())
+    }
+
+    /// Notes the session a `joined` admits this connection to; returns whether it hosts and
+    /// may publish.
+    fn note_joined(&mut self, joined: &ServerMessage) -> (bool, bool) {
+        match joined {
+            ServerMessage::Joined {
+                is_host,
+                role,
+                session,
+                ..
+            } => {
+                self.joined_session = Some(session.id.clone());
+                (*is_host, role.may_publish())
+            }
+            _ => (false, false),
+        }
     }
 
     async fn arrival_by_invitation(
@@ -564,6 +634,7 @@ impl Connection {
                 Ok(())
             }
             ClientMessage::Join { .. }
+            | ClientMessage::Resume { .. }
             | ClientMessage::Ping
             | ClientMessage::Pong
             | ClientMessage::Leave => Ok(()),
@@ -588,18 +659,7 @@ impl Connection {
                         return Ok(());
                     }
                 };
-                let (is_host, may_publish) = match &joined {
-                    ServerMessage::Joined {
-                        is_host,
-                        role,
-                        session,
-                        ..
-                    } => {
-                        self.joined_session = Some(session.id.clone());
-                        (*is_host, role.may_publish())
-                    }
-                    _ => (false, false),
-                };
+                let (is_host, may_publish) = self.note_joined(&joined);
                 self.phase = Phase::Admitted {
                     member,
                     room,
@@ -695,7 +755,7 @@ async fn send(sink: &mut Socket, message: &ServerMessage) -> Result<(), Exit> {
         serde_json::to_string(message).map_err(|_| Exit::Leave(LeaveReason::Disconnected))?;
     sink.send(Message::Text(text.into()))
         .await
-        .map_err(|_| Exit::Leave(LeaveReason::Disconnected))
+        .map_err(|_| Exit::Dropped)
 }
 
 fn internal() -> (&'static str, String) {

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use concord_sfu::{Sfu, TapEvent};
+use concord_sfu::{PeerEvent, Sfu, TapEvent};
 use tokio::sync::mpsc;
 
 use super::protocol::SessionInfo;
-use super::room::{self, NewMember, RoomCommand, RoomRef, RoomSettings};
+use super::room::{self, NewMember, Resumed, RoomCommand, RoomRef, RoomSettings, ToConnection};
 use crate::api::error::{ApiError, ApiResult};
 use crate::secrets::now_ms;
 use crate::store::Store;
@@ -57,6 +57,20 @@ impl Hub {
             self.forget_closed(&session.id);
         }
         None
+    }
+
+    /// Resumes a seat with a token from `joined` (it names its session); `None` if no room
+    /// holds a seat for it.
+    pub async fn resume(
+        &self,
+        token: String,
+        outbox: mpsc::Sender<ToConnection>,
+        media_events: mpsc::Sender<PeerEvent>,
+    ) -> Option<(RoomRef, Resumed)> {
+        let (session_id, _) = token.split_once('.')?;
+        let room = self.existing(session_id)?;
+        let resumed = room.resume(token, outbox, media_events).await.ok()??;
+        Some((room, resumed))
     }
 
     fn room(&self, session: &SessionInfo) -> RoomRef {

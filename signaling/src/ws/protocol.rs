@@ -8,6 +8,11 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
+    /// Takes back a seat held after the connection dropped, with the `resume_token` of the
+    /// last `joined`: no lobby, and the others see no one leave.
+    Resume {
+        token: String,
+    },
     Join {
         token: Option<String>,
         session_id: Option<String>,
@@ -157,6 +162,11 @@ pub enum ServerMessage {
         simulcast: bool,
         /// TURN servers with this participant's short-lived credentials (empty without TURN).
         ice_servers: Vec<crate::turn::IceServer>,
+        /// Single-use: resumes this seat after a dropped connection (a new one comes with
+        /// each `joined`).
+        resume_token: String,
+        /// This `joined` answers a `resume`: the seat, and media, carry on.
+        resumed: bool,
     },
     Answer {
         sdp: String,
@@ -166,6 +176,14 @@ pub enum ServerMessage {
     },
     ParticipantJoined {
         participant: ParticipantInfo,
+    },
+    /// A participant's connection dropped; their seat is held while they reconnect.
+    ParticipantReconnecting {
+        participant_id: String,
+    },
+    /// ...and they are back.
+    ParticipantReconnected {
+        participant_id: String,
     },
     ParticipantLeft {
         participant_id: String,

@@ -16,7 +16,7 @@ use super::protocol::{
     LeaveReason, ParticipantInfo, ParticipantRole, RecordingState, ServerMessage, SessionInfo,
 };
 use crate::recordings::{self, ActiveRecording, RecordingContext, Roster};
-use crate::secrets::{new_id, now_ms};
+use crate::secrets::{new_id, new_token, now_ms, token_hash};
 use crate::store::{SessionEvent, Store};
 
 /// Commands for one session are few per second; a full queue means a stuck room.
@@ -54,8 +54,23 @@ struct Member {
     info: ParticipantInfo,
     identity: String,
     admitted: bool,
+    /// Its connection: messages go here, and only commands from it speak for the member.
     outbox: mpsc::Sender<ToConnection>,
     media_events: mpsc::Sender<PeerEvent>,
+    /// The hash of the one token that resumes this seat (set on admission, new at each use).
+    resume_hash: Option<String>,
+    /// The connection dropped: the spell (numbered per room) the seat is held for.
+    away: Option<u64>,
+}
+
+/// What a connection that resumed a seat carries on with.
+pub struct Resumed {
+    pub member: String,
+    /// `joined`, with `resumed` set and the next resume token.
+    pub joined: ServerMessage,
+    pub media: MediaRoom,
+    /// The SFU still has the member's media peer: the page's peer connection carries on.
+    pub media_joined: bool,
 }
 
 pub enum RoomCommand {
@@ -85,9 +100,30 @@ pub enum RoomCommand {
         id: String,
         report: QualityReport,
     },
+    /// The member's connection `from` is closing (a connection that was replaced since speaks
+    /// for no one).
     Leave {
         id: String,
         reason: LeaveReason,
+        from: mpsc::Sender<ToConnection>,
+    },
+    /// The member's connection `from` was lost: an admitted member's seat is held for the
+    /// grace period.
+    Dropped {
+        id: String,
+        from: mpsc::Sender<ToConnection>,
+    },
+    /// A new connection takes back the seat `token` resumes.
+    Resume {
+        token: String,
+        outbox: mpsc::Sender<ToConnection>,
+        media_events: mpsc::Sender<PeerEvent>,
+        reply: oneshot::Sender<Option<Resumed>>,
+    },
+    /// The grace period of away spell `spell` of `id` has passed.
+    SeatExpired {
+        id: String,
+        spell: u64,
     },
     /// Remove whoever came in on this invitation (it was revoked).
     Evict {
@@ -158,6 +194,24 @@ impl RoomRef {
         }
     }
 
+    /// Resumes the seat `token` belongs to with a new connection; `None` if no seat has it.
+    pub async fn resume(
+        &self,
+        token: String,
+        outbox: mpsc::Sender<ToConnection>,
+        media_events: mpsc::Sender<PeerEvent>,
+    ) -> Result<Option<Resumed>, RoomGone> {
+        let (reply, done) = oneshot::channel();
+        self.send(RoomCommand::Resume {
+            token,
+            outbox,
+            media_events,
+            reply,
+        })
+        .await?;
+        done.await.map_err(|_| RoomGone)
+    }
+
     pub async fn end(&self, by: String) -> Result<(), RoomGone> {
         let (reply, done) = oneshot::channel();
         self.send(RoomCommand::End { by, reply }).await?;
@@ -191,6 +245,8 @@ pub struct RoomSettings {
     pub simulcast: bool,
     /// TURN servers handed to each participant.
     pub turn: crate::config::TurnConfig,
+    /// How long a dropped member's seat is held.
+    pub resume_grace: Duration,
 }
 
 /// Starts the actor for a session; `on_stop` runs when it ends (the hub forgets it).
@@ -213,6 +269,7 @@ pub fn spawn(
         settings,
         myself: commands.downgrade(),
         network: NetworkLedger::default(),
+        away_spells: 0,
     };
     tokio::spawn(async move {
         room.run(inbox).await;
@@ -235,6 +292,8 @@ struct Room {
     /// For timers and the recorder to report back; weak so the room still stops when empty.
     myself: mpsc::WeakSender<RoomCommand>,
     network: NetworkLedger,
+    /// Numbers each spell a member is away, so a late timer of an earlier one is ignored.
+    away_spells: u64,
 }
 
 enum Recording {
@@ -317,7 +376,34 @@ impl Room {
                     self.network.update(&id, report, Instant::now());
                 }
             }
-            RoomCommand::Leave { id, reason } => self.remove(&id, reason, None).await,
+            RoomCommand::Leave { id, reason, from } => {
+                if self.speaks_for(&id, &from) {
+                    self.remove(&id, reason, None).await;
+                }
+            }
+            RoomCommand::Dropped { id, from } => {
+                if self.speaks_for(&id, &from) {
+                    self.dropped(&id).await;
+                }
+            }
+            RoomCommand::Resume {
+                token,
+                outbox,
+                media_events,
+                reply,
+            } => {
+                let resumed = self.resume(&token, outbox, media_events).await;
+                let _ = reply.send(resumed);
+            }
+            RoomCommand::SeatExpired { id, spell } => {
+                let still_away = self
+                    .members
+                    .iter()
+                    .any(|m| m.info.id == id && m.away == Some(spell));
+                if still_away {
+                    self.remove(&id, LeaveReason::Disconnected, None).await;
+                }
+            }
             RoomCommand::Evict { identity } => {
                 let ids: Vec<String> = self
                     .members
@@ -386,12 +472,15 @@ impl Room {
     async fn enter(&mut self, new: NewMember) {
         // The same person arriving again (a reload, a phone that switched networks) replaces
         // their old connection.
-        if let Some(old) = self
+        let mut seated_before = false;
+        if let Some((old, admitted)) = self
             .members
             .iter()
             .find(|m| m.identity == new.identity)
-            .map(|m| m.info.id.clone())
+            .map(|m| (m.info.id.clone(), m.admitted))
         {
+            // Someone the host let in already (a page reloaded) is not made to wait again.
+            seated_before = admitted;
             let notice = ServerMessage::error(
                 "joined_elsewhere",
                 "You joined this session from another window or device.",
@@ -400,7 +489,7 @@ impl Room {
                 .await;
         }
         let id = new.id.clone();
-        let trusted = new.trusted || !self.session.lobby_enabled;
+        let trusted = new.trusted || seated_before || !self.session.lobby_enabled;
         self.record("arrived", &new.name, role_name(new.role)).await;
         self.members.push(Member {
             info: ParticipantInfo {
@@ -415,6 +504,8 @@ impl Room {
             admitted: false,
             outbox: new.outbox,
             media_events: new.media_events,
+            resume_hash: None,
+            away: None,
         });
         if trusted {
             self.admit(&id).await;
@@ -450,31 +541,9 @@ impl Room {
             return;
         }
         self.members[index].admitted = true;
+        let resume_token = self.new_resume_token(index);
+        let joined = self.joined(index, resume_token, false);
         let member = &self.members[index];
-        let joined = ServerMessage::Joined {
-            participant_id: member.info.id.clone(),
-            role: member.info.role,
-            is_host: member.info.is_host,
-            session: self.session.clone(),
-            participants: self
-                .members
-                .iter()
-                .filter(|m| m.admitted && m.info.id != id)
-                .map(|m| m.info.clone())
-                .collect(),
-            lobby: if member.info.is_host {
-                self.lobby()
-            } else {
-                Vec::new()
-            },
-            recording: self.recording.state(),
-            simulcast: self.settings.simulcast,
-            ice_servers: crate::turn::ice_servers(
-                &self.settings.turn,
-                &member.info.id,
-                crate::secrets::now_ms() / 1000,
-            ),
-        };
         let info = member.info.clone();
         if let Ok(mut roster) = self.roster.lock() {
             roster.insert(info.id.clone(), (info.name.clone(), role_name(info.role)));
@@ -498,6 +567,136 @@ impl Room {
         if info.is_host && self.session.record_by_default {
             self.announce_recording(info.name.clone()).await;
         }
+    }
+
+    /// `joined` for member `index`: who else is in, the lobby for the host, and the token that
+    /// resumes the seat.
+    fn joined(&self, index: usize, resume_token: String, resumed: bool) -> ServerMessage {
+        let member = &self.members[index];
+        ServerMessage::Joined {
+            participant_id: member.info.id.clone(),
+            role: member.info.role,
+            is_host: member.info.is_host,
+            session: self.session.clone(),
+            participants: self
+                .members
+                .iter()
+                .filter(|m| m.admitted && m.info.id != member.info.id)
+                .map(|m| m.info.clone())
+                .collect(),
+            lobby: if member.info.is_host {
+                self.lobby()
+            } else {
+                Vec::new()
+            },
+            recording: self.recording.state(),
+            simulcast: self.settings.simulcast,
+            ice_servers: crate::turn::ice_servers(
+                &self.settings.turn,
+                &member.info.id,
+                crate::secrets::now_ms() / 1000,
+            ),
+            resume_token,
+            resumed,
+        }
+    }
+
+    /// A new single-use resume token for member `index` (its session's id, so the hub finds
+    /// the room, and 192 random bits); only its hash is kept.
+    fn new_resume_token(&mut self, index: usize) -> String {
+        let token = format!("{}.{}", self.session.id, new_token());
+        self.members[index].resume_hash = Some(token_hash(&token));
+        token
+    }
+
+    /// Whether commands from the connection `from` speak for member `id`: not once the
+    /// member resumed on another connection.
+    fn speaks_for(&self, id: &str, from: &mpsc::Sender<ToConnection>) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.info.id == id && m.outbox.same_channel(from))
+    }
+
+    /// Member `id`'s connection was lost: an admitted member's seat (and media) is held for
+    /// the grace period, and the others see them reconnecting; a member in the lobby has
+    /// nothing to hold.
+    async fn dropped(&mut self, id: &str) {
+        let Some(member) = self.members.iter_mut().find(|m| m.info.id == id) else {
+            return;
+        };
+        if !member.admitted {
+            self.remove(id, LeaveReason::Disconnected, None).await;
+            return;
+        }
+        self.away_spells += 1;
+        let spell = self.away_spells;
+        member.away = Some(spell);
+        let name = member.info.name.clone();
+        self.broadcast_except(
+            id,
+            ServerMessage::ParticipantReconnecting {
+                participant_id: id.to_owned(),
+            },
+        );
+        self.record("connection_lost", &name, "").await;
+        let myself = self.myself.clone();
+        let grace = self.settings.resume_grace;
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            if let Some(room) = myself.upgrade() {
+                let _ = room.send(RoomCommand::SeatExpired { id, spell }).await;
+            }
+        });
+    }
+
+    /// Gives the seat `token` resumes to a new connection. The token is used up; the old
+    /// connection, if it still thinks itself connected, is closed.
+    async fn resume(
+        &mut self,
+        token: &str,
+        outbox: mpsc::Sender<ToConnection>,
+        media_events: mpsc::Sender<PeerEvent>,
+    ) -> Option<Resumed> {
+        let hash = token_hash(token);
+        let index = self
+            .members
+            .iter()
+            .position(|m| m.admitted && m.resume_hash.as_deref() == Some(hash.as_str()))?;
+        let next_token = self.new_resume_token(index);
+        let member = &mut self.members[index];
+        let old = std::mem::replace(&mut member.outbox, outbox);
+        member.media_events = media_events.clone();
+        let was_away = member.away.take().is_some();
+        let id = member.info.id.clone();
+        let name = member.info.name.clone();
+        if !was_away {
+            let notice = ServerMessage::error(
+                "joined_elsewhere",
+                "You joined this session from another window or device.",
+            );
+            let _ = old.try_send(ToConnection::Close(notice));
+        }
+        let media_joined = self
+            .media
+            .rebind(ParticipantId(id.clone()), media_events)
+            .await
+            .unwrap_or(false);
+        if was_away {
+            self.broadcast_except(
+                &id,
+                ServerMessage::ParticipantReconnected {
+                    participant_id: id.clone(),
+                },
+            );
+        }
+        self.record("reconnected", &name, "").await;
+        Some(Resumed {
+            member: id,
+            joined: self.joined(index, next_token, true),
+            media: self.media.clone(),
+            media_joined,
+        })
     }
 
     /// Takes a member out; `notice` is sent to them before their connection closes.
