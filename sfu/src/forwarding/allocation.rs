@@ -81,6 +81,24 @@ const TRIAL_OVERSHOOT: f64 = 0.2;
 /// up to this share of that: an estimate that fell because little was sent (a layer stopped at
 /// the publisher) says nothing about the link.
 const KNOWN_GOOD_SHARE: f64 = 0.8;
+/// A paused video held back only by the ceiling a queue left is tried now and then with padding
+/// over that ceiling, first this long after the last such try, twice as long after each that
+/// filled a queue, up to the longest: the ceiling otherwise holds for a minute or two after a
+/// cap, and a link that came back would go without pictures meanwhile.
+const CEILING_PROBE_EVERY: Duration = Duration::from_secs(15);
+const CEILING_PROBE_LONGEST: Duration = Duration::from_secs(30);
+/// An estimate this many times what it was at the last try is news (a cap lifted): the next try
+/// comes as soon as this long after the last.
+const CEILING_PROBE_RISE: f64 = 1.5;
+const CEILING_PROBE_SOONEST: Duration = Duration::from_secs(5);
+/// Such a try pads this much over what the step would send, for this long: long enough for a
+/// queue to show in the round trip (receivers report once a second) before a picture is risked.
+const CEILING_PROBE_MARGIN: f64 = 1.1;
+const CEILING_PROBE_FOR: Duration = Duration::from_secs(4);
+/// The queue such a try filled shows in reports for this long after it ended. It says only what
+/// the ceiling says already: it neither renews the ceiling nor makes it hold longer, so a link
+/// that stays capped is tried no more often, and one that lifted is not held back by the tries.
+const PROBE_QUEUE_SHOWS: Duration = Duration::from_secs(3);
 /// With this much spare budget an increase (a tile grew, bandwidth came back) is made quickly.
 const AMPLE: f64 = 2.0;
 const QUICK_HOLD: Duration = Duration::from_millis(500);
@@ -235,6 +253,14 @@ pub(crate) struct Allocator {
     restored: Option<(Instant, Vec<Option<u8>>)>,
     /// A step being tried with padding.
     trial: Option<Trial>,
+    /// That trial pads over the ceiling a queue left (see [`CEILING_PROBE_EVERY`]).
+    probing_ceiling: bool,
+    /// When the last try over the ceiling began, with the estimate then, and the wait before
+    /// the next.
+    last_ceiling_probe: Option<(Instant, u64)>,
+    ceiling_probe_every: Duration,
+    /// Until when a queue is the last try's over the ceiling.
+    probe_queue_until: Option<Instant>,
     /// What the link was measured to carry (0: nothing measured lately): the estimates of the
     /// last seconds are not held below it.
     floor: u64,
@@ -274,6 +300,10 @@ impl Allocator {
             before_increase: Vec::new(),
             restored: None,
             trial: None,
+            probing_ceiling: false,
+            last_ceiling_probe: None,
+            ceiling_probe_every: CEILING_PROBE_EVERY,
+            probe_queue_until: None,
             floor: 0,
         }
     }
@@ -332,6 +362,13 @@ impl Allocator {
         // A trial goes on only while the step it tries is still the next one and the link holds.
         let tried = self.trial.take();
         let trial = tried.filter(|_| !strained);
+        if strained && tried.is_some() && self.probing_ceiling {
+            // The ceiling held: the next try waits longer.
+            self.probing_ceiling = false;
+            self.ceiling_probe_every = (self.ceiling_probe_every * 2).min(CEILING_PROBE_LONGEST);
+            self.probe_queue_until = Some(now + PROBE_QUEUE_SHOWS);
+        }
+        let probe_queue = self.probe_queue_until.is_some_and(|until| now < until);
         while self
             .recent
             .front()
@@ -391,7 +428,7 @@ impl Allocator {
         let video_left = sending > audio;
         self.note_queueing(
             now,
-            strain == Strain::Queueing && (video_left || tried.is_some()),
+            strain == Strain::Queueing && (video_left || tried.is_some()) && !probe_queue,
             filled_at,
             video_left,
         );
@@ -619,9 +656,7 @@ impl Allocator {
         }
         let since = *self.above_ceiling_since.get_or_insert(now);
         if now.saturating_duration_since(since) >= CEILING_DISPROVED_AFTER {
-            self.queue_level = None;
-            self.carried = None;
-            self.ceiling_for = QUEUEING_CEILING_FOR;
+            self.forget_ceiling();
             self.above_ceiling_since = None;
         }
     }
@@ -658,13 +693,12 @@ impl Allocator {
         };
         let trusted = (estimate as f64 * (1.0 + TRIAL_OVERSHOOT))
             .max(self.known_good as f64 * KNOWN_GOOD_SHARE);
-        let trusted = match self.ceiling() {
-            Some(ceiling) => trusted.min(ceiling as f64),
-            None => trusted,
-        };
         if (sending + step) as f64 > trusted {
             return false;
         }
+        let over_ceiling = self
+            .ceiling()
+            .is_some_and(|ceiling| sending + step > ceiling);
         let wanted: Vec<Option<u8>> = demands.iter().map(VideoDemand::view_cap).collect();
         if let Some(i) = Self::first_step(demands, targets, &wanted) {
             if wary && targets[i].is_some() {
@@ -675,13 +709,65 @@ impl Allocator {
             let next = Self::step_up(&demands[i], targets[i]);
             let after =
                 sending.saturating_sub(demands[i].cost(targets[i])) + demands[i].peak_cost(next);
-            if !self.proven(now, trial, (i, next), after, sending) {
+            if over_ceiling {
+                // Past the ceiling only to give a paused video its picture back, and only
+                // once padding over it went through.
+                let step = (i, next);
+                if targets[i].is_some() || !self.probed_ceiling(now, estimate, trial, step, after) {
+                    return false;
+                }
+                self.forget_ceiling();
+            } else if !self.proven(now, trial, (i, next), after, sending) {
                 return false;
             }
             self.note_increase(now, targets);
             targets[i] = next;
         }
         false
+    }
+
+    /// Whether padding over the ceiling, at a little more than `after`, has gone through for
+    /// [`CEILING_PROBE_FOR`]; starts such a try when one is due, or goes on with it.
+    fn probed_ceiling(
+        &mut self,
+        now: Instant,
+        estimate: u64,
+        trial: Option<Trial>,
+        step: (usize, Option<u8>),
+        after: u64,
+    ) -> bool {
+        let (since, level) = match trial {
+            Some((since, level, tried)) if tried == step && self.probing_ceiling => (since, level),
+            _ => {
+                let due = self.last_ceiling_probe.is_none_or(|(at, then)| {
+                    let since = now.saturating_duration_since(at);
+                    let risen = estimate as f64 >= then as f64 * CEILING_PROBE_RISE;
+                    since >= self.ceiling_probe_every || (risen && since >= CEILING_PROBE_SOONEST)
+                });
+                if !due {
+                    return false;
+                }
+                self.last_ceiling_probe = Some((now, estimate));
+                (now, (after as f64 * CEILING_PROBE_MARGIN) as u64)
+            }
+        };
+        if now.saturating_duration_since(since) < CEILING_PROBE_FOR {
+            self.trial = Some((since, level, step));
+            self.probing_ceiling = true;
+            return false;
+        }
+        self.probing_ceiling = false;
+        self.ceiling_probe_every = CEILING_PROBE_EVERY;
+        true
+    }
+
+    /// The link carried more than the ceiling a queue left: that queue was a passing one (a cap
+    /// lifted), and the waits that flapping under it built up go too.
+    fn forget_ceiling(&mut self) {
+        self.queue_level = None;
+        self.carried = None;
+        self.ceiling_for = QUEUEING_CEILING_FOR;
+        self.hold = BASE_HOLD;
     }
 
     /// Which video to raise one step towards `wanted`: the most important paused one, else the
@@ -1126,6 +1212,64 @@ mod tests {
         }
         assert_eq!(targets, [Some(0)], "resumed after a trial that held");
         assert!(resumed_at.duration_since(second) >= TRIAL_FOR);
+    }
+
+    #[test]
+    fn under_a_steady_cap_tries_over_the_ceiling_are_rare_and_once_it_lifts_one_brings_video_back()
+    {
+        let demands = [camera(Priority::Normal)];
+        let audio = 100 * KBPS;
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(0)];
+        let mut at = Instant::now();
+        let mut tick = |allocator: &mut Allocator, strain: Strain, targets: &mut [Option<u8>]| {
+            at += Duration::from_millis(250);
+            let estimate = if strain == Strain::Queueing { 120 } else { 400 };
+            allocator.decide(at, estimate * KBPS, audio, strain, &demands, targets);
+            at
+        };
+        let paused = tick(&mut allocator, Strain::Queueing, &mut targets);
+        assert_eq!(targets, [None]);
+        // Capped for two minutes: every try fills the queue at once.
+        let mut tries = 0;
+        let mut over_the_ceiling = 0;
+        let mut last = paused;
+        while last.duration_since(paused) < Duration::from_secs(120) {
+            let now = tick(&mut allocator, Strain::None, &mut targets);
+            assert_eq!(targets, [None], "no picture while capped");
+            if let Some(level) = allocator.padding_trial() {
+                tries += 1;
+                if allocator.ceiling().is_some_and(|ceiling| level > ceiling) {
+                    over_the_ceiling += 1;
+                    assert!(level >= (audio + 150 * KBPS) * 11 / 10, "{level}");
+                }
+                tick(&mut allocator, Strain::Queueing, &mut targets);
+            }
+            last = now;
+        }
+        assert!(over_the_ceiling >= 1, "tried over the ceiling");
+        assert!(
+            tries <= 120 / CEILING_PROBE_EVERY.as_secs(),
+            "{tries} tries in two minutes"
+        );
+        // The cap lifts: the video is back within a try or two.
+        let lifted = last;
+        let resumed = loop {
+            let now = tick(&mut allocator, Strain::None, &mut targets);
+            if targets[0].is_some() {
+                break now;
+            }
+            assert!(
+                now.duration_since(lifted) < Duration::from_secs(120),
+                "never back"
+            );
+        };
+        let back_after = resumed.duration_since(lifted);
+        assert!(
+            back_after <= CEILING_PROBE_LONGEST + CEILING_PROBE_FOR + Duration::from_secs(1),
+            "back {back_after:?} after the cap lifted"
+        );
+        assert_eq!(allocator.ceiling(), None, "the ceiling is gone");
     }
 
     #[test]

@@ -216,8 +216,9 @@ fn a_cap_below_the_voices_and_the_lowest_layer_pauses_video_and_keeps_audio() {
         .any(|(_, who, pause)| who.0 == "b" && pause.is_none());
     assert!(
         resumed,
-        "b's video resumes: {:?}",
-        sim.participants[c].pauses
+        "b's video resumes: {:?}\n{}",
+        sim.participants[c].pauses,
+        timeline(&sim, c)
     );
     assert!(!video_from(&sim, c, b, (45.0, 50.0)).is_empty());
     assert_continuous(&sim, c, b);
