@@ -206,20 +206,31 @@ async fn a_dropped_party_takes_its_seat_back_and_the_others_never_see_it_leave()
         .expect("the party is told it was removed");
     refused(&server, &third_token, "the token of a removed party").await;
 
-    // The session records the drop and the return.
+    // The session files the drop and the return: who was away, from when to when.
     let record = room
         .mediator
         .get(&format!("/api/sessions/{}", room.session_id))
         .await
         .and_then(|r| r.ok())
         .expect("the session's record");
-    let kinds: Vec<&str> = record["events"]
-        .as_array()
-        .map(|events| events.iter().filter_map(|e| e["kind"].as_str()).collect())
-        .unwrap_or_default();
-    for kind in ["connection_lost", "reconnected"] {
-        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
-    }
+    let events = record["events"].as_array().cloned().unwrap_or_default();
+    let detail = |kind: &str| -> Value {
+        events
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .and_then(|e| e["detail"].as_str())
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_else(|| panic!("a {kind} event in {events:?}"))
+    };
+    let (lost, back) = (detail("connection_lost"), detail("reconnected"));
+    assert_eq!(lost["participant_id"], party_id.as_str(), "{lost}");
+    assert_eq!(back["participant_id"], party_id.as_str(), "{back}");
+    let (from, to) = (back["from_ms"].as_i64(), back["to_ms"].as_i64());
+    assert!(
+        from == lost["from_ms"].as_i64() && from.is_some() && to >= from,
+        "the gap, from and to: {back}"
+    );
+    detail("moved_connection");
     server.shutdown().await;
 }
 

@@ -59,8 +59,17 @@ struct Member {
     media_events: mpsc::Sender<PeerEvent>,
     /// The hash of the one token that resumes this seat (set on admission, new at each use).
     resume_hash: Option<String>,
-    /// The connection dropped: the spell (numbered per room) the seat is held for.
-    away: Option<u64>,
+    /// The connection dropped: the seat is held.
+    away: Option<Away>,
+}
+
+/// A spell of a member's seat held after their connection dropped.
+#[derive(Clone, Copy)]
+struct Away {
+    /// Numbered per room, so the grace timer of an earlier spell is ignored.
+    spell: u64,
+    /// When it began (Unix ms): the gap filed with the session's events.
+    since_ms: i64,
 }
 
 /// What a connection that resumed a seat carries on with.
@@ -399,7 +408,7 @@ impl Room {
                 let still_away = self
                     .members
                     .iter()
-                    .any(|m| m.info.id == id && m.away == Some(spell));
+                    .any(|m| m.info.id == id && m.away.is_some_and(|a| a.spell == spell));
                 if still_away {
                     self.remove(&id, LeaveReason::Disconnected, None).await;
                 }
@@ -630,7 +639,8 @@ impl Room {
         }
         self.away_spells += 1;
         let spell = self.away_spells;
-        member.away = Some(spell);
+        let since_ms = now_ms();
+        member.away = Some(Away { spell, since_ms });
         let name = member.info.name.clone();
         self.broadcast_except(
             id,
@@ -638,7 +648,9 @@ impl Room {
                 participant_id: id.to_owned(),
             },
         );
-        self.record("connection_lost", &name, "").await;
+        let gap = serde_json::json!({ "participant_id": id, "from_ms": since_ms });
+        self.record("connection_lost", &name, &gap.to_string())
+            .await;
         let myself = self.myself.clone();
         let grace = self.settings.resume_grace;
         let id = id.to_owned();
@@ -667,7 +679,8 @@ impl Room {
         let member = &mut self.members[index];
         let old = std::mem::replace(&mut member.outbox, outbox);
         member.media_events = media_events.clone();
-        let was_away = member.away.take().is_some();
+        let away = member.away.take();
+        let was_away = away.is_some();
         let id = member.info.id.clone();
         let name = member.info.name.clone();
         if !was_away {
@@ -690,7 +703,18 @@ impl Room {
                 },
             );
         }
-        self.record("reconnected", &name, "").await;
+        // The gap, for the case file and the recording's timeline: who, from when, to when.
+        let (kind, detail) = match away {
+            Some(away) => (
+                "reconnected",
+                serde_json::json!({ "participant_id": id, "from_ms": away.since_ms, "to_ms": now_ms() }),
+            ),
+            None => (
+                "moved_connection",
+                serde_json::json!({ "participant_id": id }),
+            ),
+        };
+        self.record(kind, &name, &detail.to_string()).await;
         Some(Resumed {
             member: id,
             joined: self.joined(index, next_token, true),
