@@ -7,6 +7,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::api::error::ApiError;
 use crate::secrets::{new_token, now_ms, token_hash};
@@ -15,31 +18,64 @@ use crate::store::{AccountRole, User};
 
 pub const COOKIE_NAME: &str = "concord_session";
 
-/// Hashing is deliberately slow; keep it off the async workers.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?
+/// Password hashes computed at once, at most, per server. Each takes about 19 MiB and a core
+/// for a while: a few hundred logins at once would exhaust memory and starve live sessions.
+/// Beyond this the caller gets [`ApiError::Busy`] (429) at once instead of a place in a queue.
+const HASHES_AT_ONCE: usize = 4;
+
+/// The server's password hashing, bounded (see [`HASHES_AT_ONCE`]). Cheap to clone.
+#[derive(Clone)]
+pub struct Hashing {
+    slots: Arc<Semaphore>,
 }
 
-pub async fn verify_password(password: String, stored: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored)
-            .map(|hash| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &hash)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
+impl Default for Hashing {
+    fn default() -> Self {
+        Hashing {
+            slots: Arc::new(Semaphore::new(HASHES_AT_ONCE)),
+        }
+    }
+}
+
+impl Hashing {
+    fn slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Busy)
+    }
+
+    /// Hashing is deliberately slow; keep it off the async workers.
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let slot = self.slot()?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+    }
+
+    /// Whether `password` matches `stored`.
+    pub async fn verify(&self, password: String, stored: String) -> Result<bool, ApiError> {
+        let slot = self.slot()?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            PasswordHash::new(&stored)
+                .map(|hash| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &hash)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+    }
 }
 
 /// Starts a signed-in session and returns the `Set-Cookie` header for it.

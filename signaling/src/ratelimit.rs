@@ -1,46 +1,74 @@
-//! Counts failed token look-ups per client address in a sliding one-minute window, so
-//! invitation tokens cannot be guessed by brute force.
+//! Counts failures per key (a client address, a username) in a fixed one-minute window, so
+//! invitation tokens, resume tokens and passwords cannot be guessed by brute force.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
-/// Forget addresses beyond this many (oldest first) so an attacker cannot grow the map.
+/// Keys tracked at most. When full, windows that ended are forgotten first, then the oldest
+/// ones: an attacker rotating keys cannot grow the map, only shorten the memory of the others.
 const MAX_TRACKED: usize = 10_000;
 
-pub struct FailureLimiter {
+pub struct FailureLimiter<K = IpAddr> {
     limit: u32,
-    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    failures: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
-impl FailureLimiter {
-    pub fn new(limit: u32) -> FailureLimiter {
+/// The key an address is counted under: an IPv6 host usually holds a whole /64, so it is
+/// counted as one; an IPv4 address as itself.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
+
+impl<K: Hash + Eq + Clone> FailureLimiter<K> {
+    pub fn new(limit: u32) -> FailureLimiter<K> {
         FailureLimiter {
             limit,
             failures: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Whether this address has used up its failures for the current window.
-    pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
+    /// Whether `key` has used up its failures for the current window.
+    pub fn is_blocked(&self, key: &K, now: Instant) -> bool {
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.get(&ip).is_some_and(|(since, count)| {
+        failures.get(key).is_some_and(|(since, count)| {
             now.duration_since(*since) < WINDOW && *count >= self.limit
         })
     }
 
-    pub fn record_failure(&self, ip: IpAddr, now: Instant) {
+    pub fn record_failure(&self, key: &K, now: Instant) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() >= MAX_TRACKED {
+        if failures.len() >= MAX_TRACKED && !failures.contains_key(key) {
             failures.retain(|_, (since, _)| now.duration_since(*since) < WINDOW);
+            if failures.len() >= MAX_TRACKED {
+                let mut ages: Vec<Instant> = failures.values().map(|(since, _)| *since).collect();
+                ages.sort_unstable();
+                let cut = ages[ages.len() / 10];
+                failures.retain(|_, (since, _)| *since > cut);
+            }
         }
-        let entry = failures.entry(ip).or_insert((now, 0));
+        let entry = failures.entry(key.clone()).or_insert((now, 0));
         if now.duration_since(entry.0) >= WINDOW {
             *entry = (now, 0);
         }
         entry.1 = entry.1.saturating_add(1);
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.failures.lock().map(|f| f.len()).unwrap_or(0)
     }
 }
 
@@ -54,11 +82,41 @@ mod tests {
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
         let start = Instant::now();
         for _ in 0..3 {
-            assert!(!limiter.is_blocked(ip, start));
-            limiter.record_failure(ip, start);
+            assert!(!limiter.is_blocked(&ip, start));
+            limiter.record_failure(&ip, start);
         }
-        assert!(limiter.is_blocked(ip, start));
-        assert!(!limiter.is_blocked("192.0.2.2".parse().expect("ip"), start));
-        assert!(!limiter.is_blocked(ip, start + WINDOW));
+        assert!(limiter.is_blocked(&ip, start));
+        assert!(!limiter.is_blocked(&"192.0.2.2".parse().expect("ip"), start));
+        assert!(!limiter.is_blocked(&ip, start + WINDOW));
+    }
+
+    #[test]
+    fn an_ipv6_host_rotating_addresses_in_its_64_is_one_client() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff:eeee:dddd:cccc".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(
+            address_key(mapped),
+            "192.0.2.7".parse::<IpAddr>().expect("ip")
+        );
+    }
+
+    #[test]
+    fn the_map_stays_bounded_when_every_key_is_new_and_live() {
+        let limiter = FailureLimiter::<u32>::new(3);
+        let start = Instant::now();
+        for key in 0..(MAX_TRACKED as u32 + 5_000) {
+            limiter.record_failure(&key, start + Duration::from_micros(u64::from(key)));
+        }
+        assert!(limiter.tracked() <= MAX_TRACKED, "{}", limiter.tracked());
+        // The newest are still remembered.
+        let last = MAX_TRACKED as u32 + 4_999;
+        for _ in 0..2 {
+            limiter.record_failure(&last, start + Duration::from_secs(1));
+        }
+        assert!(limiter.is_blocked(&last, start + Duration::from_secs(1)));
     }
 }

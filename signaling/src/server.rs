@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::api;
 use crate::api::auth::SETUP_PURPOSE;
-use crate::auth::hash_password;
+use crate::auth::Hashing;
 use crate::config::Config;
 use crate::demo::{self, DemoInvitation};
 use crate::ratelimit::FailureLimiter;
@@ -96,6 +96,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
 
     let state = AppState {
         token_failures: Arc::new(FailureLimiter::new(config.invitations.failures_per_minute)),
+        hashing: Hashing::default(),
+        login_failures: Arc::new(FailureLimiter::new(
+            crate::api::auth::LOGIN_FAILURES_PER_ADDRESS,
+        )),
+        username_failures: Arc::new(FailureLimiter::new(
+            crate::api::auth::LOGIN_FAILURES_PER_USERNAME,
+        )),
         hub: Hub::new(
             sfu.clone(),
             store.clone(),
@@ -152,7 +159,8 @@ async fn bootstrap_admin(
     let now = now_ms();
     let id = new_id();
     if !config.admin_password.is_empty() {
-        let hash = hash_password(config.admin_password.clone())
+        let hash = Hashing::default()
+            .hash(config.admin_password.clone())
             .await
             .map_err(|e| anyhow::anyhow!("hashing the admin password: {e:?}"))?;
         store

@@ -1,4 +1,7 @@
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,11 +11,11 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult, Body};
 use super::validate::{required, username};
-use crate::auth::{
-    clear_cookie, hash_password, session_token, sign_in, verify_password, CurrentUser,
-};
+use crate::auth::{clear_cookie, session_token, sign_in, CurrentUser};
+use crate::ratelimit::address_key;
 use crate::secrets::{now_ms, token_hash};
 use crate::state::AppState;
+use crate::store::Credentials;
 
 pub const SETUP_PURPOSE: &str = "setup";
 pub const SIGN_IN_LINK_PURPOSE: &str = "sign-in";
@@ -24,25 +27,53 @@ pub struct Login {
     password: String,
 }
 
-pub async fn login(State(state): State<AppState>, Body(login): Body<Login>) -> ApiResult<Response> {
-    let credentials = state.store.credentials(login.username.trim()).await?;
-    let Some(credentials) = credentials else {
-        // Same work and answer as a wrong password, so usernames cannot be probed.
-        let _ = hash_password(login.password).await;
-        return Err(ApiError::Unauthenticated);
-    };
-    let Some(stored) = credentials.password_hash.clone() else {
-        return Err(ApiError::Unauthenticated);
-    };
-    if !verify_password(login.password, stored).await {
-        return Err(ApiError::Unauthenticated);
+/// Failed sign-ins a client address may make per minute, and that may be made per minute
+/// against one username (from anywhere): beyond them, 429 before any password is hashed.
+pub const LOGIN_FAILURES_PER_ADDRESS: u32 = 10;
+pub const LOGIN_FAILURES_PER_USERNAME: u32 = 5;
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Body(login): Body<Login>,
+) -> ApiResult<Response> {
+    let now = Instant::now();
+    let address = address_key(peer.ip());
+    let username = login.username.trim().to_lowercase();
+    if state.login_failures.is_blocked(&address, now)
+        || state.username_failures.is_blocked(&username, now)
+    {
+        return Err(ApiError::RateLimited);
     }
+    let verified = check_login(&state, login).await;
+    if matches!(verified, Err(ApiError::Unauthenticated)) {
+        state.login_failures.record_failure(&address, now);
+        state.username_failures.record_failure(&username, now);
+    }
+    let credentials = verified?;
     let cookie = sign_in(&state, &credentials.user).await?;
     Ok((
         [(SET_COOKIE, cookie)],
         Json(json!({ "user": credentials.user })),
     )
         .into_response())
+}
+
+/// The account `login` names, if its password is right.
+async fn check_login(state: &AppState, login: Login) -> ApiResult<Credentials> {
+    let credentials = state.store.credentials(login.username.trim()).await?;
+    let Some(credentials) = credentials else {
+        // Same work and answer as a wrong password, so usernames cannot be probed.
+        state.hashing.hash(login.password).await?;
+        return Err(ApiError::Unauthenticated);
+    };
+    let Some(stored) = credentials.password_hash.clone() else {
+        return Err(ApiError::Unauthenticated);
+    };
+    if !state.hashing.verify(login.password, stored).await? {
+        return Err(ApiError::Unauthenticated);
+    }
+    Ok(credentials)
 }
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
@@ -71,10 +102,21 @@ pub async fn setup(State(state): State<AppState>, Body(setup): Body<Setup>) -> A
     let username = username(&setup.username)?;
     let display_name = required("display_name", &setup.display_name, 100)?;
     super::validate::password(&setup.password)?;
-    let hash = hash_password(setup.password).await?;
+    // The link is checked before the slow hash: a stranger without it costs us nothing.
+    let setup_link = token_hash(&setup.token);
+    let valid = state
+        .store
+        .one_time_token_valid(&setup_link, SETUP_PURPOSE, now_ms())
+        .await?;
+    if !valid {
+        return Err(ApiError::NotFound(
+            "setup link (it may have been used already)",
+        ));
+    }
+    let hash = state.hashing.hash(setup.password).await?;
     let user_id = state
         .store
-        .consume_one_time_token(&token_hash(&setup.token), SETUP_PURPOSE, now_ms())
+        .consume_one_time_token(&setup_link, SETUP_PURPOSE, now_ms())
         .await?
         .flatten()
         .ok_or(ApiError::NotFound(

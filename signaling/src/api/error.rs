@@ -23,6 +23,8 @@ pub enum ApiError {
     SessionEnded,
     PayloadTooLarge,
     RateLimited,
+    /// Too many password hashes in flight: refused at once rather than queued.
+    Busy,
     Internal(anyhow::Error),
 }
 
@@ -43,6 +45,7 @@ impl ApiError {
             ApiError::SessionEnded => (StatusCode::GONE, "session_ended"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Busy => (StatusCode::TOO_MANY_REQUESTS, "busy"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::SessionEnded => "This session has ended.".into(),
             ApiError::PayloadTooLarge => "The request is too large.".into(),
             ApiError::RateLimited => "Too many attempts; try again in a minute.".into(),
+            ApiError::Busy => "The server is busy; try again in a moment.".into(),
             ApiError::Internal(_) => "Something went wrong on the server.".into(),
         }
     }

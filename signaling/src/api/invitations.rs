@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use crate::auth::{may_manage, CurrentUser};
+use crate::ratelimit::address_key;
 use crate::secrets::{now_ms, token_hash};
 use crate::state::AppState;
 use crate::store::{Dispute, Invitation, Session, SessionStatus};
@@ -25,7 +26,8 @@ pub struct ValidInvitation {
 /// the caller's address and a caller with too many is refused before any look-up.
 pub async fn check_token(state: &AppState, token: &str, ip: IpAddr) -> ApiResult<ValidInvitation> {
     let started = Instant::now();
-    if state.token_failures.is_blocked(ip, started) {
+    let ip = address_key(ip);
+    if state.token_failures.is_blocked(&ip, started) {
         return Err(ApiError::RateLimited);
     }
     let result = lookup(state, token).await;
@@ -35,7 +37,7 @@ pub async fn check_token(state: &AppState, token: &str, ip: IpAddr) -> ApiResult
             | ApiError::InvitationExpired
             | ApiError::InvitationRevoked)
     ) {
-        state.token_failures.record_failure(ip, started);
+        state.token_failures.record_failure(&ip, started);
     }
     result
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiResult, Body};
 use super::validate::{password, required, username};
-use crate::auth::{hash_password, CurrentUser};
+use crate::auth::CurrentUser;
 use crate::secrets::{new_id, now_ms};
 use crate::state::AppState;
 use crate::store::AccountRole;
@@ -33,7 +33,7 @@ pub async fn create(
     let name = username(&new.username)?;
     let display_name = required("display_name", &new.display_name, 100)?;
     password(&new.password)?;
-    let hash = hash_password(new.password).await?;
+    let hash = state.hashing.hash(new.password).await?;
     let created = state
         .store
         .create_user(

@@ -18,6 +18,7 @@ use sqlx::{AnyPool, Executor, Row};
 use thiserror::Error;
 
 pub use models::*;
+pub use users::Credentials;
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -25,6 +25,7 @@ use super::room::{NewMember, RoomCommand, RoomRef, ToConnection};
 use crate::api::error::ApiError;
 use crate::api::invitations::check_token;
 use crate::auth::{may_manage, user_from_headers};
+use crate::ratelimit::address_key;
 use crate::secrets::{new_id, now_ms};
 use crate::state::AppState;
 use crate::store::{AccountRole, InviteeRole, SessionStatus, User};
@@ -302,7 +303,8 @@ impl Connection {
         }
         let now = Instant::now();
         let limiter = &self.state.token_failures;
-        if limiter.is_blocked(self.ip, now) {
+        let address = address_key(self.ip);
+        if limiter.is_blocked(&address, now) {
             let refusal = ServerMessage::error("rate_limited", "Too many failed attempts.");
             let _ = send(sink, &refusal).await;
             return Err(Exit::Released);
@@ -312,7 +314,7 @@ impl Connection {
             .resume(token, self.outbox_tx.clone(), self.media_tx.clone())
             .await;
         let Some((room, resumed)) = resumed else {
-            limiter.record_failure(self.ip, now);
+            limiter.record_failure(&address, now);
             let refusal = ServerMessage::error(
                 "resume_refused",
                 "This seat cannot be resumed; join again from your link.",
