@@ -217,6 +217,8 @@ async fn run_cli(scenario: Scenario, common: Common) -> Result<()> {
             .context("data directory for the inline server")?;
         let mut config = concord_signaling::Config::for_tests(dir.path());
         config.recording.notice_secs = INLINE_NOTICE_SECS;
+        // Every simulated participant comes from this one address.
+        config.signaling.max_connections_per_address = config.signaling.max_connections;
         let password = config.admin_password.clone();
         let server = concord_signaling::start(config)
             .await

@@ -145,6 +145,10 @@ pub struct SignalingConfig {
     /// Seconds an admitted participant's seat is held after their connection drops, for them
     /// to `resume` it; after that they have left.
     pub resume_grace_secs: u64,
+    /// HTTP connections (WebSockets included) open at once from one address (IPv6: one /64),
+    /// and in all; more are closed as they arrive.
+    pub max_connections_per_address: usize,
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -207,6 +211,8 @@ impl Default for SignalingConfig {
             sign_in_hours: 12,
             join_within_secs: 10,
             resume_grace_secs: 60,
+            max_connections_per_address: 256,
+            max_connections: 10_000,
         }
     }
 }
@@ -328,6 +334,14 @@ impl Config {
         }
         if sig.resume_grace_secs == 0 || sig.resume_grace_secs > 3600 {
             return invalid("signaling.resume_grace_secs must be between 1 and 3600");
+        }
+        if sig.max_connections_per_address == 0
+            || sig.max_connections < sig.max_connections_per_address
+        {
+            return invalid(
+                "signaling.max_connections_per_address must be at least 1 and no more than \
+                 signaling.max_connections",
+            );
         }
         let turn = &self.turn;
         if !turn.urls.is_empty() {

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 mod demo;
+mod http_guard;
 mod private_files;
 mod ratelimit;
 mod recordings;

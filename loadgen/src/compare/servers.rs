@@ -107,6 +107,8 @@ async fn start_concord(setup: &ServerSetup) -> Result<(Server, Box<dyn SfuAdapte
         .arg(format!("{}:0", setup.media_ip))
         .env("CONCORD_ADMIN_PASSWORD", &password)
         .env("CONCORD_RECORDING__NOTICE_SECS", CONCORD_NOTICE_SECS)
+        // Every simulated participant comes from the load generator's one address.
+        .env("CONCORD_SIGNALING__MAX_CONNECTIONS_PER_ADDRESS", "10000")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
