@@ -169,3 +169,72 @@ async fn muting_is_announced_to_the_others() {
     assert_eq!(muted["video_muted"], false, "{muted}");
     server.shutdown().await;
 }
+
+/// Pings a client that stops reading sends to fill the socket buffers both ways with pongs.
+const FLOOD_PINGS: usize = 400_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_party_that_stopped_reading_is_disconnected_all_the_same() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = TestServer::start().await.expect("start the server");
+    let room = server.room(false).await.expect("room");
+    let cookie = room.mediator_cookie().expect("mediator cookie");
+    let mut host = SignalClient::connect(&server.ws_url(), Some(&cookie))
+        .await
+        .expect("the host connects");
+    host.join_session(&room.session_id, SIGNAL_TIMEOUT)
+        .await
+        .expect("the host joins");
+    let invitation = room.invite("party", "Stuck").await.expect("invite");
+
+    // A party whose socket takes in little and who stops reading after `joined`.
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("a small receive buffer");
+    let stream = socket.connect(server.http_addr()).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::client_async(server.ws_url(), stream)
+        .await
+        .expect("the WebSocket handshake");
+    let (mut sink, mut stream) = ws.split();
+    let join = json!({"type": "join", "token": invitation.token}).to_string();
+    sink.send(Message::text(join)).await.expect("join");
+    let party_id = loop {
+        let Some(Ok(Message::Text(text))) = stream.next().await else {
+            panic!("joined");
+        };
+        let message: Value = serde_json::from_str(text.as_str()).expect("JSON");
+        if message["type"] == "joined" {
+            break message["participant_id"].as_str().expect("id").to_owned();
+        }
+    };
+    // It asks for pongs it never reads, until the server's writes to it block.
+    let ping = json!({"type": "ping"}).to_string();
+    let flood = async {
+        for _ in 0..FLOOD_PINGS {
+            if sink.feed(Message::text(ping.clone())).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.flush().await;
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), flood).await;
+
+    // The host removes it: the room lets it go at once, and its connection is closed although
+    // it reads nothing.
+    host.send(json!({"type": "kick", "participant_id": party_id}))
+        .expect("kick");
+    assert_eq!(left_reason(&mut host, &party_id).await, "kicked");
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(
+        drained.is_ok(),
+        "the server closed the stuck party's connection"
+    );
+    server.shutdown().await;
+}

@@ -272,6 +272,8 @@ impl Call {
         let server = TestServer::start_with(|c| {
             c.media.advertised_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
             c.media.advertised_port = Some(relay_port);
+            // The relay carries UDP only: an ICE-TCP path would go around it.
+            c.media.tcp = false;
         })
         .await
         .expect("start the server");

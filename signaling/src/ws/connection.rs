@@ -10,11 +10,9 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use concord_sfu::{
-    JoinOptions, ParticipantId, PeerEvent, RoomHandle as MediaRoom, SfuError, TileView,
-};
+use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, SfuError, TileView};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::hub::{account_identity, invitation_identity};
 use super::protocol::{
@@ -42,6 +40,9 @@ const MIN_HEARTBEAT_CHECK: Duration = Duration::from_millis(100);
 const MAX_HEARTBEAT_CHECK: Duration = Duration::from_secs(5);
 /// How long a closing connection waits for the client's Close.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// A client that does not take a message within this long has stopped reading (or its network
+/// is gone): its connection is dropped rather than left blocked on the write.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn upgrade(
     ws: WebSocketUpgrade,
@@ -90,7 +91,6 @@ enum Phase {
         room: RoomRef,
         media: MediaRoom,
         is_host: bool,
-        may_publish: bool,
         /// False after the SFU reported the media connection failed: the next offer rejoins.
         media_joined: bool,
     },
@@ -118,6 +118,8 @@ struct Connection {
     media_events: mpsc::Receiver<PeerEvent>,
     /// Set on admission; host actions that go through the hub name it.
     joined_session: Option<String>,
+    /// The room's word that it let this member go (see [`super::room::Removal`]).
+    removal: Option<oneshot::Receiver<ServerMessage>>,
     errors: u32,
 }
 
@@ -137,6 +139,7 @@ impl Connection {
             media_tx,
             media_events,
             joined_session: None,
+            removal: None,
             errors: 0,
         }
     }
@@ -182,6 +185,12 @@ impl Connection {
                     if let Err(exit) = self.on_media_event(&mut sink, event).await {
                         break exit;
                     }
+                }
+                notice = let_go(&mut self.removal) => {
+                    if let Some(notice) = notice {
+                        let _ = send(&mut sink, &notice).await;
+                    }
+                    break Exit::Released;
                 }
                 _ = heartbeat.tick() => {
                     if matches!(self.phase, Phase::New) && Instant::now() >= join_by {
@@ -278,6 +287,10 @@ impl Connection {
             }
         };
         let member_id = member.id.clone();
+        let mut member = member;
+        let (removal, removed) = oneshot::channel();
+        member.removal = Some(removal);
+        self.removal = Some(removed);
         let Some(room) = self.state.hub.enter(&session, member).await else {
             let _ = send(
                 sink,
@@ -310,8 +323,14 @@ impl Connection {
             return Err(Exit::Released);
         }
         let hub = self.state.hub.clone();
+        let (removal, removed) = oneshot::channel();
         let resumed = hub
-            .resume(token, self.outbox_tx.clone(), self.media_tx.clone())
+            .resume(
+                token,
+                self.outbox_tx.clone(),
+                self.media_tx.clone(),
+                removal,
+            )
             .await;
         let Some((room, resumed)) = resumed else {
             limiter.record_failure(&address, now);
@@ -322,13 +341,13 @@ impl Connection {
             let _ = send(sink, &refusal).await;
             return Err(Exit::Released);
         };
-        let (is_host, may_publish) = self.note_joined(&resumed.joined);
+        let is_host = self.note_joined(&resumed.joined);
+        self.removal = Some(removed);
         self.phase = Phase::Admitted {
             member: resumed.member,
             room,
             media: resumed.media,
             is_host,
-            may_publish,
             media_joined: resumed.media_joined,
         };
         send(sink, &resumed.joined).await?;
@@ -343,20 +362,16 @@ impl Connection {
         Ok(())
     }
 
-    /// Notes the session a `joined` admits this connection to; returns whether it hosts and
-    /// may publish.
-    fn note_joined(&mut self, joined: &ServerMessage) -> (bool, bool) {
+    /// Notes the session a `joined` admits this connection to; returns whether it hosts.
+    fn note_joined(&mut self, joined: &ServerMessage) -> bool {
         match joined {
             ServerMessage::Joined {
-                is_host,
-                role,
-                session,
-                ..
+                is_host, session, ..
             } => {
                 self.joined_session = Some(session.id.clone());
-                (*is_host, role.may_publish())
+                *is_host
             }
-            _ => (false, false),
+            _ => false,
         }
     }
 
@@ -467,12 +482,13 @@ impl Connection {
             identity,
             outbox: self.outbox_tx.clone(),
             media_events: self.media_tx.clone(),
+            removal: None,
         }
     }
 
     /// Everything but join, ping and leave: needs a room, most of it admission.
     async fn on_in_room(&mut self, sink: &mut Socket, message: ClientMessage) -> Result<(), Exit> {
-        let (member, room, media, is_host, may_publish, media_joined) = match &self.phase {
+        let (member, room, media, is_host, media_joined) = match &self.phase {
             Phase::New => {
                 return self.refuse(sink, "not_joined", "Send join first.").await;
             }
@@ -486,14 +502,12 @@ impl Connection {
                 room,
                 media,
                 is_host,
-                may_publish,
                 media_joined,
             } => (
                 member.clone(),
                 room.clone(),
                 media.clone(),
                 *is_host,
-                *may_publish,
                 *media_joined,
             ),
         };
@@ -515,12 +529,9 @@ impl Connection {
         match message {
             ClientMessage::Offer { sdp } => {
                 if !media_joined {
-                    let events = self.media_tx.clone();
-                    let options = JoinOptions {
-                        may_publish,
-                        host: is_host,
-                    };
-                    if let Err(error) = media.join(participant.clone(), options, events).await {
+                    // Through the room: only a member it still holds gets media again.
+                    let rejoined = room.rejoin_media(member.clone(), self.outbox_tx.clone());
+                    if let Err(error) = rejoined.await {
                         return self.refuse_sfu(sink, error).await;
                     }
                     self.set_media_joined(true);
@@ -661,20 +672,15 @@ impl Connection {
                         return Ok(());
                     }
                 };
-                let (is_host, may_publish) = self.note_joined(&joined);
+                let is_host = self.note_joined(&joined);
                 self.phase = Phase::Admitted {
                     member,
                     room,
                     media,
                     is_host,
-                    may_publish,
                     media_joined: true,
                 };
                 send(sink, &joined).await
-            }
-            ToConnection::Close(message) => {
-                let _ = send(sink, &message).await;
-                Err(Exit::Released)
             }
         }
     }
@@ -755,9 +761,21 @@ async fn room_send(room: &RoomRef, command: RoomCommand) -> Result<(), Exit> {
 async fn send(sink: &mut Socket, message: &ServerMessage) -> Result<(), Exit> {
     let text =
         serde_json::to_string(message).map_err(|_| Exit::Leave(LeaveReason::Disconnected))?;
-    sink.send(Message::Text(text.into()))
-        .await
-        .map_err(|_| Exit::Dropped)
+    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) | Err(_) => Err(Exit::Dropped),
+    }
+}
+
+/// Waits for the room's word that it let this member go: `Some(notice)` to pass on, `None` when
+/// it let go without one. Never resolves before a join, or once heard.
+async fn let_go(removal: &mut Option<oneshot::Receiver<ServerMessage>>) -> Option<ServerMessage> {
+    let Some(receiver) = removal.as_mut() else {
+        return std::future::pending().await;
+    };
+    let notice = receiver.await.ok();
+    *removal = None;
+    notice
 }
 
 fn internal() -> (&'static str, String) {

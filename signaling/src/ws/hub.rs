@@ -7,7 +7,9 @@ use concord_sfu::{PeerEvent, Sfu, TapEvent};
 use tokio::sync::mpsc;
 
 use super::protocol::SessionInfo;
-use super::room::{self, NewMember, Resumed, RoomCommand, RoomRef, RoomSettings, ToConnection};
+use super::room::{
+    self, NewMember, Removal, Resumed, RoomCommand, RoomRef, RoomSettings, ToConnection,
+};
 use crate::api::error::{ApiError, ApiResult};
 use crate::secrets::now_ms;
 use crate::store::Store;
@@ -66,10 +68,14 @@ impl Hub {
         token: String,
         outbox: mpsc::Sender<ToConnection>,
         media_events: mpsc::Sender<PeerEvent>,
+        removal: Removal,
     ) -> Option<(RoomRef, Resumed)> {
         let (session_id, _) = token.split_once('.')?;
         let room = self.existing(session_id)?;
-        let resumed = room.resume(token, outbox, media_events).await.ok()??;
+        let resumed = room
+            .resume(token, outbox, media_events, removal)
+            .await
+            .ok()??;
         Some((room, resumed))
     }
 

@@ -32,9 +32,12 @@ pub enum ToConnection {
         joined: ServerMessage,
         media: MediaRoom,
     },
-    /// Send this, then close: the room has already let you go.
-    Close(ServerMessage),
 }
+
+/// How the room lets a member's connection go: its own channel, never full, so a connection
+/// whose queue backed up (a client that stopped reading) is let go all the same. Dropped
+/// without a message when the member is gone for another reason.
+pub type Removal = oneshot::Sender<ServerMessage>;
 
 /// Someone arriving at the room.
 pub struct NewMember {
@@ -48,6 +51,7 @@ pub struct NewMember {
     pub identity: String,
     pub outbox: mpsc::Sender<ToConnection>,
     pub media_events: mpsc::Sender<PeerEvent>,
+    pub removal: Option<Removal>,
 }
 
 struct Member {
@@ -57,6 +61,7 @@ struct Member {
     /// Its connection: messages go here, and only commands from it speak for the member.
     outbox: mpsc::Sender<ToConnection>,
     media_events: mpsc::Sender<PeerEvent>,
+    removal: Option<Removal>,
     /// The hash of the one token that resumes this seat (set on admission, new at each use).
     resume_hash: Option<String>,
     /// The connection dropped: the seat is held.
@@ -127,7 +132,15 @@ pub enum RoomCommand {
         token: String,
         outbox: mpsc::Sender<ToConnection>,
         media_events: mpsc::Sender<PeerEvent>,
+        removal: Removal,
         reply: oneshot::Sender<Option<Resumed>>,
+    },
+    /// The member's connection `from` lost its media peer and offers anew: joined to the SFU
+    /// again only while the room still holds the member.
+    RejoinMedia {
+        id: String,
+        from: mpsc::Sender<ToConnection>,
+        reply: oneshot::Sender<Result<(), concord_sfu::SfuError>>,
     },
     /// The grace period of away spell `spell` of `id` has passed.
     SeatExpired {
@@ -209,16 +222,31 @@ impl RoomRef {
         token: String,
         outbox: mpsc::Sender<ToConnection>,
         media_events: mpsc::Sender<PeerEvent>,
+        removal: Removal,
     ) -> Result<Option<Resumed>, RoomGone> {
         let (reply, done) = oneshot::channel();
         self.send(RoomCommand::Resume {
             token,
             outbox,
             media_events,
+            removal,
             reply,
         })
         .await?;
         done.await.map_err(|_| RoomGone)
+    }
+
+    /// Joins member `id` to the SFU again after its media peer failed.
+    pub async fn rejoin_media(
+        &self,
+        id: String,
+        from: mpsc::Sender<ToConnection>,
+    ) -> Result<(), concord_sfu::SfuError> {
+        let (reply, done) = oneshot::channel();
+        self.send(RoomCommand::RejoinMedia { id, from, reply })
+            .await
+            .map_err(|_| concord_sfu::SfuError::RoomClosed)?;
+        done.await.map_err(|_| concord_sfu::SfuError::RoomClosed)?
     }
 
     pub async fn end(&self, by: String) -> Result<(), RoomGone> {
@@ -399,10 +427,14 @@ impl Room {
                 token,
                 outbox,
                 media_events,
+                removal,
                 reply,
             } => {
-                let resumed = self.resume(&token, outbox, media_events).await;
+                let resumed = self.resume(&token, outbox, media_events, removal).await;
                 let _ = reply.send(resumed);
+            }
+            RoomCommand::RejoinMedia { id, from, reply } => {
+                let _ = reply.send(self.rejoin_media(&id, &from).await);
             }
             RoomCommand::SeatExpired { id, spell } => {
                 let still_away = self
@@ -430,10 +462,8 @@ impl Room {
             }
             RoomCommand::End { by, reply } => {
                 self.stop_recording_now().await;
-                for member in std::mem::take(&mut self.members) {
-                    let _ = member
-                        .outbox
-                        .try_send(ToConnection::Close(ServerMessage::SessionEnded));
+                for mut member in std::mem::take(&mut self.members) {
+                    let_go(&mut member, ServerMessage::SessionEnded);
                     self.file_network_summary(&member).await;
                     self.media.leave(ParticipantId(member.info.id)).await;
                 }
@@ -463,12 +493,12 @@ impl Room {
             }
             RoomCommand::Shutdown { reply } => {
                 self.stop_recording_now().await;
-                for member in std::mem::take(&mut self.members) {
+                for mut member in std::mem::take(&mut self.members) {
                     let notice = ServerMessage::error(
                         "server_stopping",
                         "The server is restarting; join again in a moment.",
                     );
-                    let _ = member.outbox.try_send(ToConnection::Close(notice));
+                    let_go(&mut member, notice);
                     self.file_network_summary(&member).await;
                 }
                 let _ = reply.send(());
@@ -513,6 +543,7 @@ impl Room {
             admitted: false,
             outbox: new.outbox,
             media_events: new.media_events,
+            removal: new.removal,
             resume_hash: None,
             away: None,
         });
@@ -669,6 +700,7 @@ impl Room {
         token: &str,
         outbox: mpsc::Sender<ToConnection>,
         media_events: mpsc::Sender<PeerEvent>,
+        removal: Removal,
     ) -> Option<Resumed> {
         let hash = token_hash(token);
         let index = self
@@ -677,7 +709,8 @@ impl Room {
             .position(|m| m.admitted && m.resume_hash.as_deref() == Some(hash.as_str()))?;
         let next_token = self.new_resume_token(index);
         let member = &mut self.members[index];
-        let old = std::mem::replace(&mut member.outbox, outbox);
+        member.outbox = outbox;
+        let old_removal = member.removal.replace(removal);
         member.media_events = media_events.clone();
         let away = member.away.take();
         let was_away = away.is_some();
@@ -688,7 +721,9 @@ impl Room {
                 "joined_elsewhere",
                 "You joined this session from another window or device.",
             );
-            let _ = old.try_send(ToConnection::Close(notice));
+            if let Some(old) = old_removal {
+                let _ = old.send(notice);
+            }
         }
         let media_joined = self
             .media
@@ -723,14 +758,35 @@ impl Room {
         })
     }
 
+    /// Joins member `id` (on connection `from`) to the SFU again, if the room still holds it.
+    async fn rejoin_media(
+        &mut self,
+        id: &str,
+        from: &mpsc::Sender<ToConnection>,
+    ) -> Result<(), concord_sfu::SfuError> {
+        let member = self
+            .members
+            .iter()
+            .find(|m| m.info.id == id && m.admitted && m.outbox.same_channel(from))
+            .ok_or(concord_sfu::SfuError::UnknownParticipant)?;
+        let options = JoinOptions {
+            may_publish: member.info.role.may_publish(),
+            host: member.info.is_host,
+        };
+        let events = member.media_events.clone();
+        self.media
+            .join(ParticipantId(id.to_owned()), options, events)
+            .await
+    }
+
     /// Takes a member out; `notice` is sent to them before their connection closes.
     async fn remove(&mut self, id: &str, reason: LeaveReason, notice: Option<ServerMessage>) {
         let Some(index) = self.members.iter().position(|m| m.info.id == id) else {
             return;
         };
-        let member = self.members.remove(index);
+        let mut member = self.members.remove(index);
         if let Some(notice) = notice {
-            let _ = member.outbox.try_send(ToConnection::Close(notice));
+            let_go(&mut member, notice);
         }
         if member.admitted {
             self.media
@@ -1065,5 +1121,12 @@ fn role_name(role: ParticipantRole) -> &'static str {
         ParticipantRole::Expert => "expert",
         ParticipantRole::Observer => "observer",
         ParticipantRole::Staff => "staff",
+    }
+}
+
+/// Tells `member`'s connection it has been let go, with `notice` to pass on before closing.
+fn let_go(member: &mut Member, notice: ServerMessage) {
+    if let Some(removal) = member.removal.take() {
+        let _ = removal.send(notice);
     }
 }
