@@ -696,6 +696,35 @@ impl Peer {
         Ok(opened)
     }
 
+    /// Forgets the packets kept for resending on outgoing track `slot`: after a video is cut
+    /// back on a congested link, resends of what it was sending would crowd out the voices in
+    /// the queue it filled, and the subscriber decodes from the next keyframe anyway.
+    pub fn forget_resends(&mut self, slot: usize) {
+        let Some(mid) = self.tracks_out.get(slot).and_then(|t| t.open_mid()) else {
+            return;
+        };
+        if let Some(stream) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+            stream.set_rtx_cache(RESEND_CACHE_VIDEO, RESEND_CACHE_AGE, Some(RESEND_SHARE_CAP));
+        }
+    }
+
+    /// What str0m's pacer holds for this participant, not sent yet, in bytes (for the logs).
+    pub fn queued_bytes(&mut self) -> usize {
+        let mids: Vec<Mid> = self
+            .tracks_out
+            .iter()
+            .filter_map(|t| t.open_mid())
+            .collect();
+        let mut api = self.rtc.direct_api();
+        let mut queued = 0;
+        for mid in mids {
+            if let Some(info) = api.stream_tx_by_mid(mid, None).and_then(|s| s.queue_info()) {
+                queued += info.byte_size();
+            }
+        }
+        queued
+    }
+
     pub fn add_remote_candidate(&mut self, candidate: &str) -> Result<(), SfuError> {
         let line = candidate.trim();
         let line = line.strip_prefix("a=").unwrap_or(line);

@@ -57,6 +57,14 @@ const CEILING_DISPROVED_AFTER: Duration = Duration::from_secs(5);
 /// estimate below them: the estimate falls well under what the link carries while the queue
 /// drains, and recovers once what is sent gets through again.
 const RESTORED_KEPT: Duration = Duration::from_secs(5);
+/// Layers the link has carried for this long, with nothing changed and no strain, are the
+/// link's own: a queue that begins then (a probe's burst, passing traffic) takes none of them
+/// for [`RESTORED_KEPT`] unless it is congestion beyond doubt, and the last increase is no
+/// longer taken for its cause.
+const CARRIED_CALMLY: Duration = Duration::from_secs(5);
+/// How long a queue that padding filled takes to drain once the padding stops: a round trip
+/// and the queue itself, before the receiver's next report shows it gone.
+const PADDING_QUEUE_DRAINS: Duration = Duration::from_secs(2);
 /// Sending this many times the estimate is congestion: acted on at once.
 const SEVERE_OVERSHOOT: f64 = 1.25;
 /// A smaller shortfall is acted on when it lasts this long and the link shows signs of
@@ -251,6 +259,12 @@ pub(crate) struct Allocator {
     before_increase: Vec<Option<u8>>,
     /// The layers an undone increase went back to, and until when they are kept.
     restored: Option<(Instant, Vec<Option<u8>>)>,
+    /// When padding that tried a step last filled a queue: the queue is the padding's, and the
+    /// layers sent with it are kept (see [`Self::decrease_floor`]).
+    trial_filled: Option<Instant>,
+    /// When a queue last began on a link that had carried its layers calmly (see
+    /// [`CARRIED_CALMLY`]).
+    calm_queue: Option<Instant>,
     /// A step being tried with padding.
     trial: Option<Trial>,
     /// That trial pads over the ceiling a queue left (see [`CEILING_PROBE_EVERY`]).
@@ -299,6 +313,8 @@ impl Allocator {
             was_queueing: false,
             before_increase: Vec::new(),
             restored: None,
+            trial_filled: None,
+            calm_queue: None,
             trial: None,
             probing_ceiling: false,
             last_ceiling_probe: None,
@@ -362,6 +378,12 @@ impl Allocator {
         // A trial goes on only while the step it tries is still the next one and the link holds.
         let tried = self.trial.take();
         let trial = tried.filter(|_| !strained);
+        if strain == Strain::Queueing && tried.is_some() {
+            // The padding stops now, and the queue it filled drains: what went out with it had
+            // gone through calmly, whatever the estimate says while that queue shows.
+            self.trial_filled = Some(now);
+            self.restored = Some((now + RESTORED_KEPT, targets.to_vec()));
+        }
         if strained && tried.is_some() && self.probing_ceiling {
             // The ceiling held: the next try waits longer.
             self.probing_ceiling = false;
@@ -377,6 +399,14 @@ impl Allocator {
             self.recent.pop_front();
         }
         self.recent.push_back((now, estimate));
+        let calm = |at: Option<Instant>| {
+            at.is_none_or(|at| now.saturating_duration_since(at) >= CARRIED_CALMLY)
+        };
+        let steady = calm(self.last_strain) && calm(self.last_increase) && calm(self.last_decrease);
+        if strain == Strain::Queueing && steady && tried.is_none() {
+            self.calm_queue = Some(now);
+            self.restored = Some((now + RESTORED_KEPT, targets.to_vec()));
+        }
         if strained {
             self.last_strain = Some(now);
         }
@@ -583,7 +613,10 @@ impl Allocator {
     /// The first decrease soon after an increase undoes that increase and no more: what was
     /// sent before it went through without strain, and the estimate, knocked down by the queue
     /// the increase filled, says less about the link for a few seconds. Only congestion beyond
-    /// doubt (sending far over the estimate) cuts below that meanwhile.
+    /// doubt (sending far over the estimate) cuts below that meanwhile. The same holds for the
+    /// layers sent while padding tried a step and filled a queue, and there even congestion
+    /// cuts nothing while the padding's queue drains: the media had gone through without it.
+    /// And for layers the link had carried calmly when a queue began ([`CARRIED_CALMLY`]).
     fn decrease_floor(
         &mut self,
         now: Instant,
@@ -591,17 +624,25 @@ impl Allocator {
         demands: &[VideoDemand],
         videos: usize,
     ) -> Vec<Option<u8>> {
-        let undoing = self.last_increase.is_some_and(|at| {
-            now.saturating_duration_since(at) < FLAP_WINDOW
-                && self.last_decrease.is_none_or(|d| d < at)
-        });
+        let kept_since = |at: Option<Instant>| {
+            at.is_some_and(|at| now.saturating_duration_since(at) < RESTORED_KEPT)
+        };
+        let after_trial = kept_since(self.trial_filled) || kept_since(self.calm_queue);
+        let undoing = !after_trial
+            && self.last_increase.is_some_and(|at| {
+                now.saturating_duration_since(at) < FLAP_WINDOW
+                    && self.last_decrease.is_none_or(|d| d < at)
+            });
         if undoing && self.before_increase.len() == videos {
             let until = now + RESTORED_KEPT;
             self.restored = Some((until, self.before_increase.clone()));
         }
         let floor = match &self.restored {
             Some((until, layers)) if now < *until && layers.len() == videos => {
-                if congested && !undoing {
+                let draining = self
+                    .trial_filled
+                    .is_some_and(|at| now.saturating_duration_since(at) < PADDING_QUEUE_DRAINS);
+                if congested && !undoing && !draining {
                     self.restored = None;
                     return vec![None; videos];
                 }
@@ -1212,6 +1253,96 @@ mod tests {
         }
         assert_eq!(targets, [Some(0)], "resumed after a trial that held");
         assert!(resumed_at.duration_since(second) >= TRIAL_FOR);
+    }
+
+    #[test]
+    fn padding_that_fills_a_queue_costs_none_of_the_layers_sent_with_it() {
+        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
+        let audio = 100 * KBPS;
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(0), Some(0)];
+        let mut at = Instant::now();
+        let mut tick = |allocator: &mut Allocator, estimate: u64, strain: Strain| {
+            at += Duration::from_millis(250);
+            allocator.decide(at, estimate * KBPS, audio, strain, &demands, &mut targets);
+            targets
+        };
+        // A queue lately (the cap that brought both to the low layer), then the estimate
+        // rises, as a shaper's bucket lets probes through: the next step is tried with padding.
+        assert_eq!(
+            tick(&mut allocator, 450, Strain::Queueing),
+            [Some(0), Some(0)]
+        );
+        let mut tried = false;
+        for _ in 0..200 {
+            assert_eq!(
+                tick(&mut allocator, 2_000, Strain::None),
+                [Some(0), Some(0)]
+            );
+            if allocator.padding_trial().is_some() {
+                tried = true;
+                break;
+            }
+        }
+        assert!(tried, "a step up is tried with padding first");
+        // The padding fills a queue, and the estimate falls below what the media sends:
+        // the media went through before the padding, and keeps its layers while that drains.
+        for _ in 0..8 {
+            assert_eq!(
+                tick(&mut allocator, 300, Strain::Queueing),
+                [Some(0), Some(0)],
+                "the padding's queue drains"
+            );
+        }
+        assert_eq!(allocator.padding_trial(), None, "the padding stopped");
+        for _ in 0..8 {
+            assert_eq!(tick(&mut allocator, 450, Strain::None), [Some(0), Some(0)]);
+        }
+        // A queue that stays once the padding has long stopped is the media's: it is cut.
+        let mut cut = false;
+        for _ in 0..40 {
+            if tick(&mut allocator, 300, Strain::Queueing) != [Some(0), Some(0)] {
+                cut = true;
+                break;
+            }
+        }
+        assert!(cut, "a queue the media fills still cuts it");
+    }
+
+    #[test]
+    fn a_queue_on_a_link_that_carried_its_layers_calmly_takes_none_of_them_at_once() {
+        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
+        let audio = 100 * KBPS;
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(0), Some(0)];
+        let mut at = Instant::now();
+        let mut tick = |allocator: &mut Allocator, estimate: u64, strain: Strain| {
+            at += Duration::from_millis(250);
+            allocator.decide(at, estimate * KBPS, audio, strain, &demands, &mut targets);
+            targets
+        };
+        // Both low layers and the voices (400 kbit/s) have gone through calmly for a while.
+        for _ in 0..40 {
+            assert_eq!(tick(&mut allocator, 450, Strain::None), [Some(0), Some(0)]);
+        }
+        // A probe's burst fills a queue for a moment and knocks the estimate a little under
+        // what is sent: nothing is taken.
+        for _ in 0..8 {
+            assert_eq!(
+                tick(&mut allocator, 350, Strain::Queueing),
+                [Some(0), Some(0)],
+                "a passing queue"
+            );
+        }
+        for _ in 0..8 {
+            assert_eq!(tick(&mut allocator, 450, Strain::None), [Some(0), Some(0)]);
+        }
+        // Congestion beyond doubt is acted on at once all the same.
+        assert_eq!(
+            tick(&mut allocator, 250, Strain::Queueing),
+            [Some(0), None],
+            "sending far over the estimate"
+        );
     }
 
     #[test]

@@ -175,6 +175,12 @@ impl Room {
         {
             let audio_only = self.peers[index].wishes.audio_only;
             let subscriber = &mut self.peers[index];
+            let cut = subscriber.tracks_out[*slot]
+                .video()
+                .is_some_and(|video| *target < video.switch.current());
+            if congested && cut && strain == Strain::Queueing {
+                subscriber.forget_resends(*slot);
+            }
             let Some(video) = subscriber.tracks_out[*slot].video_mut() else {
                 continue;
             };
@@ -252,7 +258,13 @@ impl Room {
         steer_probing(
             subscriber,
             (video, pad_to),
-            probe_towards(sending, audio, next_step, ceiling),
+            // A filling queue takes no probe: it would only fill it further, ahead of the voices.
+            probe_towards(
+                sending,
+                audio,
+                next_step.filter(|_| strain != Strain::Queueing),
+                ceiling,
+            ),
             now,
         );
     }
@@ -369,8 +381,14 @@ impl Room {
                 layer_switches: peer.layer_switches(),
                 paused_ms: u64::try_from(peer.paused_for.as_millis()).unwrap_or(u64::MAX),
             };
+            let queued = if tracing::enabled!(tracing::Level::DEBUG) {
+                peer.queued_bytes()
+            } else {
+                0
+            };
             tracing::debug!(
                 participant = %peer.participant,
+                queued,
                 level = level.as_str(),
                 estimate = peer.estimate,
                 loss_ceiling = peer.loss_ceiling,
