@@ -149,6 +149,10 @@ pub struct SignalingConfig {
     /// and in all; more are closed as they arrive.
     pub max_connections_per_address: usize,
     pub max_connections: usize,
+    /// Reverse proxies in front of the server (their own addresses): their `X-Forwarded-For`
+    /// names the client for rate limits and the audit trail, and they are not held to the
+    /// per-address cap. Empty: every client is counted as the address it connects from.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for Config {
@@ -213,6 +217,7 @@ impl Default for SignalingConfig {
             resume_grace_secs: 60,
             max_connections_per_address: 256,
             max_connections: 10_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -20,10 +20,13 @@ use tokio::net::TcpStream;
 use crate::ratelimit::address_key;
 
 /// The limits a [`ConnectionGuard`] holds connections to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub per_address: usize,
     pub total: usize,
+    /// Addresses not held to `per_address` (trusted reverse proxies: everyone comes through
+    /// them).
+    pub exempt: Vec<IpAddr>,
     /// How long a new connection has to send its first byte.
     pub first_byte_within: Duration,
 }
@@ -65,9 +68,10 @@ struct Place {
 impl Place {
     fn take(shared: &Arc<Shared>, address: IpAddr) -> Option<Place> {
         let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
-        let limits = shared.limits;
+        let limits = &shared.limits;
         let here = open.per_address.get(&address).copied().unwrap_or(0);
-        if open.total >= limits.total || here >= limits.per_address {
+        let exempt = limits.exempt.iter().any(|ip| address_key(*ip) == address);
+        if open.total >= limits.total || (here >= limits.per_address && !exempt) {
             return None;
         }
         open.total += 1;

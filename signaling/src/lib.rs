@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod auth;
+mod client_address;
 pub mod config;
 mod demo;
 mod http_guard;
+mod origin;
 mod private_files;
 mod ratelimit;
 mod recordings;

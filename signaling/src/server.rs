@@ -132,6 +132,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let guard = ConnectionGuard::new(Limits {
         per_address: signaling.max_connections_per_address,
         total: signaling.max_connections,
+        exempt: signaling.trusted_proxies.clone(),
         first_byte_within: HEADER_READ_TIMEOUT,
     });
     let task = match tls::rustls_config(&state.config, &extra_ips).await? {

@@ -90,8 +90,8 @@ impl TestServer {
             .context("starting the Concord server")?;
         let addr = server.http_addr();
         let base_url = server.base_url().trim_end_matches('/').to_owned();
-        let expected = format!("http://{ip}:");
-        if addr.ip() != IpAddr::V4(ip) || !base_url.starts_with(&expected) {
+        let on_ip = [format!("http://{ip}:"), format!("https://{ip}:")];
+        if addr.ip() != IpAddr::V4(ip) || !on_ip.iter().any(|start| base_url.starts_with(start)) {
             server.shutdown().await;
             bail!("the test server must stay on {ip}, got {addr} and {base_url}");
         }

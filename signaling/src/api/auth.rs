@@ -1,7 +1,6 @@
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +11,7 @@ use serde_json::{json, Value};
 use super::error::{ApiError, ApiResult, Body};
 use super::validate::{required, username};
 use crate::auth::{clear_cookie, session_token, sign_in, CurrentUser};
+use crate::client_address::ClientAddress;
 use crate::ratelimit::address_key;
 use crate::secrets::{now_ms, token_hash};
 use crate::state::AppState;
@@ -34,11 +34,11 @@ pub const LOGIN_FAILURES_PER_USERNAME: u32 = 5;
 
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     Body(login): Body<Login>,
 ) -> ApiResult<Response> {
     let now = Instant::now();
-    let address = address_key(peer.ip());
+    let address = address_key(client);
     let username = login.username.trim().to_lowercase();
     if state.login_failures.is_blocked(&address, now)
         || state.username_failures.is_blocked(&username, now)

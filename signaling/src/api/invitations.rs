@@ -3,13 +3,14 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use crate::auth::{may_manage, CurrentUser};
+use crate::client_address::ClientAddress;
 use crate::ratelimit::address_key;
 use crate::secrets::{now_ms, token_hash};
 use crate::state::AppState;
@@ -86,10 +87,10 @@ pub struct InspectQuery {
 /// numbers, no other parties.
 pub async fn inspect(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    ClientAddress(client): ClientAddress,
     Query(query): Query<InspectQuery>,
 ) -> ApiResult<Json<Value>> {
-    let valid = check_token(&state, &query.token, peer.ip()).await?;
+    let valid = check_token(&state, &query.token, client).await?;
     Ok(Json(json!({
         "role": valid.invitation.role,
         "name": valid.invitation.name,

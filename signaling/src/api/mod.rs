@@ -14,7 +14,8 @@ mod web;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::{
-    HeaderName, HeaderValue, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    HeaderName, HeaderValue, CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
+    X_CONTENT_TYPE_OPTIONS,
 };
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,6 +23,7 @@ use serde_json::{json, Value};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::config::TlsMode;
 use crate::state::AppState;
 use crate::ws;
 use error::ApiError;
@@ -30,6 +32,14 @@ use error::ApiError;
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    // With a real certificate, browsers are told to come back only over HTTPS. Not with a
+    // self-signed one: there HSTS would turn the warning a user can click through into a wall.
+    let hsts = (state.config.tls.mode == TlsMode::Files).then(|| {
+        SetResponseHeaderLayer::overriding(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        )
+    });
     let api = Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi::document))
@@ -52,7 +62,10 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/invitations", post(sessions::invite))
         .route("/invitations/inspect", get(invitations::inspect))
         .route("/invitations/{id}/revoke", post(invitations::revoke))
-        .fallback(|| async { ApiError::NotFound("API route") });
+        .fallback(|| async { ApiError::NotFound("API route") })
+        .layer(axum::middleware::from_fn(
+            crate::origin::refuse_cross_origin,
+        ));
 
     Router::new()
         .nest("/api", api)
@@ -89,6 +102,7 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static("permissions-policy"),
             HeaderValue::from_static("camera=(self), microphone=(self), geolocation=()"),
         ))
+        .layer(tower::util::option_layer(hsts))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -3,10 +3,11 @@
 //! Each file is served with the media type of its container, read from its filed name:
 //! `.webm` (VP8) as `video/webm`, `.mkv` (H.264) as `video/x-matroska`.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
+use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_DISPOSITION};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
@@ -18,7 +19,9 @@ use tower_http::services::ServeFile;
 
 use super::disputes::readable_dispute;
 use super::error::{ApiError, ApiResult};
-use crate::auth::{user_from_headers, CurrentUser};
+use crate::auth::{session_token, user_from_headers, CurrentUser};
+use crate::client_address::ClientAddress;
+use crate::ratelimit::address_key;
 use crate::secrets::{new_id, now_ms, token_hash};
 use crate::state::AppState;
 use crate::store::{AuditEntry, FileKind, RecordingFile};
@@ -60,15 +63,27 @@ fn media_type(file: &RecordingFile) -> MediaType {
 }
 
 /// The caller as an account, refusing invitees with 403 (they are known, and not allowed) and
-/// everyone else without an account with 401.
-async fn staff_caller(state: &AppState, headers: &HeaderMap) -> ApiResult<CurrentUser> {
-    if let Some(user) = user_from_headers(state, headers).await? {
-        return Ok(CurrentUser(user));
-    }
+/// everyone else without an account with 401. A token that is neither a sign-in nor an
+/// invitation is a guess: it counts against the caller's address like a bad invitation link,
+/// and a caller with too many is refused before any look-up.
+async fn staff_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: IpAddr,
+) -> ApiResult<CurrentUser> {
+    let now = Instant::now();
+    let address = address_key(client);
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    let presented = bearer.is_some() || session_token(headers).is_some();
+    if presented && state.token_failures.is_blocked(&address, now) {
+        return Err(ApiError::RateLimited);
+    }
+    if let Some(user) = user_from_headers(state, headers).await? {
+        return Ok(CurrentUser(user));
+    }
     if let Some(token) = bearer {
         if state
             .store
@@ -79,15 +94,19 @@ async fn staff_caller(state: &AppState, headers: &HeaderMap) -> ApiResult<Curren
             return Err(ApiError::Forbidden);
         }
     }
+    if presented {
+        state.token_failures.record_failure(&address, now);
+    }
     Err(ApiError::Unauthenticated)
 }
 
 pub async fn list(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     Path(dispute_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user = staff_caller(&state, &headers).await?;
+    let user = staff_caller(&state, &headers, client).await?;
     readable_dispute(&state, &user, &dispute_id).await?;
     let recordings = state.store.recordings_of_dispute(&dispute_id).await?;
     let mut listed = Vec::with_capacity(recordings.len());
@@ -117,12 +136,12 @@ pub struct FileQuery {
 
 pub async fn file(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     Path(file_id): Path<String>,
     Query(query): Query<FileQuery>,
     request: Request,
 ) -> ApiResult<Response> {
-    let user = staff_caller(&state, request.headers()).await?;
+    let user = staff_caller(&state, request.headers(), client).await?;
     let (file, recording) = state
         .store
         .recording_file(&file_id)
@@ -147,7 +166,7 @@ pub async fn file(
         user_id: user.0.id.clone(),
         action: if download { "download" } else { "play" }.to_owned(),
         object_id: file.id.clone(),
-        ip: peer.ip().to_string(),
+        ip: client.to_string(),
     };
     state.store.record_audit(&new_id(), &entry).await?;
 

@@ -2,12 +2,11 @@
 //! relays between it, its session's room actor and the SFU. A single task owns the socket,
 //! so messages go out in the order they were decided.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
-use axum::http::header::{HOST, ORIGIN};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, SfuError, TileView};
@@ -23,6 +22,8 @@ use super::room::{NewMember, RoomCommand, RoomRef, ToConnection};
 use crate::api::error::ApiError;
 use crate::api::invitations::check_token;
 use crate::auth::{may_manage, user_from_headers};
+use crate::client_address::ClientAddress;
+use crate::origin::same_origin;
 use crate::ratelimit::address_key;
 use crate::secrets::{new_id, now_ms};
 use crate::state::AppState;
@@ -47,7 +48,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
 ) -> Response {
     // A cookie only counts from our own pages: a cross-site page could otherwise open a
@@ -60,24 +61,8 @@ pub async fn upgrade(
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
-            Connection::new(state, peer.ip(), user).run(socket).await;
+            Connection::new(state, client, user).run(socket).await;
         })
-}
-
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
-        // Non-browser clients send no Origin; they cannot carry a victim's cookie.
-        return true;
-    };
-    let host = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let origin_host = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
-        .unwrap_or("");
-    !host.is_empty() && origin_host == host
 }
 
 enum Phase {
