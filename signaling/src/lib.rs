@@ -13,6 +13,7 @@ mod ratelimit;
 mod recordings;
 pub mod secrets;
 mod server;
+mod sign_outs;
 mod state;
 pub mod store;
 mod tls;

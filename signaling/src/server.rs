@@ -120,6 +120,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         ),
         store,
         public_url,
+        sign_outs: Default::default(),
         config: Arc::new(config),
     };
     let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

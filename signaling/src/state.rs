@@ -3,6 +3,7 @@ use std::sync::Arc;
 use crate::auth::Hashing;
 use crate::config::Config;
 use crate::ratelimit::FailureLimiter;
+use crate::sign_outs::SignOuts;
 use crate::store::Store;
 use crate::ws::Hub;
 
@@ -20,4 +21,6 @@ pub struct AppState {
     pub hashing: Hashing,
     /// Origin for links, e.g. `http://127.0.0.1:8080`.
     pub public_url: Arc<str>,
+    /// Sign-ins that ended, for the sockets they opened.
+    pub sign_outs: SignOuts,
 }

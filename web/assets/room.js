@@ -421,6 +421,13 @@ export class Room {
       this.restartMedia();
       return;
     }
+    if (code === 'signed_out') {
+      // This sign-in ended (signed out elsewhere, a new password, the account disabled): the
+      // seat is gone and resuming would only be refused.
+      this.signaling.expectClose();
+      this.end('error', code);
+      return;
+    }
     console.warn(`room: server error ${code}: ${message || ''}`);
     this.recording.settle();
     this.toast(`err.${code}`, null, 'err.unknown');

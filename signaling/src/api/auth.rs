@@ -14,6 +14,7 @@ use crate::auth::{clear_cookie, session_token, sign_in, CurrentUser};
 use crate::client_address::ClientAddress;
 use crate::ratelimit::address_key;
 use crate::secrets::{now_ms, token_hash};
+use crate::sign_outs::Ended;
 use crate::state::AppState;
 use crate::store::Credentials;
 
@@ -73,14 +74,99 @@ async fn check_login(state: &AppState, login: Login) -> ApiResult<Credentials> {
     if !state.hashing.verify(login.password, stored).await? {
         return Err(ApiError::Unauthenticated);
     }
+    // Said only to whoever knows the password.
+    if credentials.user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
     Ok(credentials)
 }
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = session_token(&headers) {
-        state.store.delete_auth_session(&token_hash(token)).await?;
+        let hash = token_hash(token);
+        let user = state.store.user_for_auth_session(&hash, now_ms()).await?;
+        state.store.delete_auth_session(&hash).await?;
+        if let Some(user) = user {
+            state.sign_outs.announce(&user.id, Ended::One(hash));
+        }
     }
     Ok(([clear_cookie()], Json(json!({}))).into_response())
+}
+
+/// Ends every sign-in of the caller's account, this one included (a phone lost, a shared
+/// computer left signed in), and closes the sockets they opened.
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<Response> {
+    state
+        .store
+        .delete_auth_sessions_of(&user.0.id, None)
+        .await?;
+    state.sign_outs.announce(&user.0.id, Ended::All);
+    Ok(([clear_cookie()], Json(json!({}))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the caller's password, given the current one (a wrong one counts as a failed
+/// sign-in), and ends every other sign-in of the account: whoever knew the old password is
+/// out.
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Body(change): Body<PasswordChange>,
+) -> ApiResult<Json<Value>> {
+    super::validate::password(&change.new_password)?;
+    let now = Instant::now();
+    let address = address_key(client);
+    let username = user.0.username.to_lowercase();
+    if state.login_failures.is_blocked(&address, now)
+        || state.username_failures.is_blocked(&username, now)
+    {
+        return Err(ApiError::RateLimited);
+    }
+    let stored = state
+        .store
+        .credentials(&user.0.username)
+        .await?
+        .and_then(|c| c.password_hash);
+    let right = match stored {
+        Some(stored) => {
+            state
+                .hashing
+                .verify(change.current_password, stored)
+                .await?
+        }
+        None => false,
+    };
+    if !right {
+        state.login_failures.record_failure(&address, now);
+        state.username_failures.record_failure(&username, now);
+        return Err(ApiError::Validation(
+            "The current password is not right.".into(),
+        ));
+    }
+    let hash = state.hashing.hash(change.new_password).await?;
+    state.store.set_password_hash(&user.0.id, &hash).await?;
+    let this_one = session_token(&headers).map(token_hash);
+    state
+        .store
+        .delete_auth_sessions_of(&user.0.id, this_one.as_deref())
+        .await?;
+    let ended = match this_one {
+        Some(hash) => Ended::AllBut(hash),
+        None => Ended::All,
+    };
+    state.sign_outs.announce(&user.0.id, ended);
+    Ok(Json(json!({})))
 }
 
 pub async fn me(user: CurrentUser) -> Json<Value> {

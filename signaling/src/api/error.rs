@@ -17,6 +17,8 @@ pub enum ApiError {
     Forbidden,
     /// A state-changing request made by another site's page.
     CrossOrigin,
+    /// The right password for an account an administrator disabled.
+    AccountDisabled,
     NotFound(&'static str),
     Conflict(String),
     InvitationUnknown,
@@ -40,6 +42,7 @@ impl ApiError {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin"),
+            ApiError::AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::InvitationUnknown => (StatusCode::NOT_FOUND, "invitation_unknown"),
@@ -59,6 +62,9 @@ impl ApiError {
             ApiError::Unauthenticated => "Sign in first.".into(),
             ApiError::Forbidden => "Your role does not allow this.".into(),
             ApiError::CrossOrigin => "Requests from other sites are not accepted.".into(),
+            ApiError::AccountDisabled => {
+                "This account has been disabled; ask the administrator.".into()
+            }
             ApiError::NotFound(what) => format!("No such {what}."),
             ApiError::InvitationUnknown => "This invitation link is not valid.".into(),
             ApiError::InvitationExpired => "This invitation link has expired.".into(),

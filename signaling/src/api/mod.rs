@@ -17,7 +17,7 @@ use axum::http::header::{
     HeaderName, HeaderValue, CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
     X_CONTENT_TYPE_OPTIONS,
 };
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -45,9 +45,12 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/logout-everywhere", post(auth::logout_everywhere))
+        .route("/auth/password", post(auth::change_password))
         .route("/auth/me", get(auth::me))
         .route("/setup", post(auth::setup))
         .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", patch(users::update))
         .route("/media/stats", get(media::stats))
         .route("/disputes", get(disputes::list).post(disputes::create))
         .route(

@@ -35,6 +35,22 @@ const ROUTES: &[Route] = &[
         "Empty",
     ),
     (
+        "post",
+        "/api/auth/logout-everywhere",
+        "End every sign-in of the account, this one included",
+        "signed in",
+        None,
+        "Empty",
+    ),
+    (
+        "post",
+        "/api/auth/password",
+        "Change the password (the current one is required); ends the account's other sign-ins",
+        "signed in",
+        Some("PasswordChange"),
+        "Empty",
+    ),
+    (
         "get",
         "/api/auth/me",
         "The signed-in account",
@@ -64,6 +80,14 @@ const ROUTES: &[Route] = &[
         "Create an account",
         "admin",
         Some("NewUser"),
+        "UserEnvelope",
+    ),
+    (
+        "patch",
+        "/api/users/{id}",
+        "Disable an account (its sign-ins end) or enable it again; not one's own",
+        "admin",
+        Some("AccountChange"),
         "UserEnvelope",
     ),
     (
@@ -187,7 +211,9 @@ fn schemas() -> Value {
             "properties": {"code": string, "message": string}}}},
         "Health": {"type": "object", "properties": {"status": string}},
         "Empty": {"type": "object"},
-        "User": {"type": "object", "properties": {"id": string, "username": string, "display_name": string, "role": role}},
+        "User": {"type": "object", "properties": {"id": string, "username": string, "display_name": string, "role": role, "disabled": {"type": "boolean"}}},
+        "PasswordChange": {"type": "object", "required": ["current_password", "new_password"], "properties": {"current_password": string, "new_password": string}},
+        "AccountChange": {"type": "object", "required": ["disabled"], "properties": {"disabled": {"type": "boolean"}}},
         "UserEnvelope": {"type": "object", "properties": {"user": r("User")}},
         "UserList": {"type": "object", "properties": {"users": {"type": "array", "items": r("User")}}},
         "Login": {"type": "object", "required": ["username", "password"], "properties": {"username": string, "password": string}},
@@ -327,6 +353,6 @@ mod tests {
                 .collect();
             assert!(schemas.contains_key(&name), "missing schema {name}");
         }
-        assert_eq!(document["paths"].as_object().expect("paths").len(), 17);
+        assert_eq!(document["paths"].as_object().expect("paths").len(), 20);
     }
 }

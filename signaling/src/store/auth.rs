@@ -41,10 +41,25 @@ impl Store {
         match row {
             Some(row) => {
                 let user_id: String = row.try_get("user_id")?;
-                self.user(&user_id).await
+                // A disabled account's sign-ins were ended; this holds if one raced that.
+                Ok(self.user(&user_id).await?.filter(|user| !user.disabled))
             }
             None => Ok(None),
         }
+    }
+
+    /// Ends every sign-in of `user_id` but the one with `keep` (its token hash), if given.
+    pub async fn delete_auth_sessions_of(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn delete_auth_session(&self, token_hash: &str) -> StoreResult<()> {

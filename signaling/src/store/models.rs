@@ -98,6 +98,8 @@ pub struct User {
     pub username: String,
     pub display_name: String,
     pub role: AccountRole,
+    /// Disabled by an administrator: cannot sign in.
+    pub disabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

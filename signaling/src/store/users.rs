@@ -15,10 +15,11 @@ fn user_from_row(row: &AnyRow) -> StoreResult<User> {
         username: row.try_get("username")?,
         display_name: row.try_get("display_name")?,
         role: parse_column(row, "role")?,
+        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
     })
 }
 
-const USER_COLUMNS: &str = "id, username, display_name, role, password_hash";
+const USER_COLUMNS: &str = "id, username, display_name, role, password_hash, disabled_at";
 
 impl Store {
     pub async fn count_users(&self) -> StoreResult<i64> {
@@ -55,7 +56,28 @@ impl Store {
             username: username.to_owned(),
             display_name: display_name.to_owned(),
             role,
+            disabled: false,
         })
+    }
+
+    pub async fn set_password_hash(&self, id: &str, password_hash: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Disables the account (`Some(when)`) or enables it again (`None`); false when there is
+    /// no such account.
+    pub async fn set_user_disabled(&self, id: &str, disabled_at: Option<i64>) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+            .bind(disabled_at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn set_user_profile(

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, SfuError, TileView};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::hub::{account_identity, invitation_identity};
 use super::protocol::{
@@ -21,11 +21,12 @@ use super::protocol::{
 use super::room::{NewMember, RoomCommand, RoomRef, ToConnection};
 use crate::api::error::ApiError;
 use crate::api::invitations::check_token;
-use crate::auth::{may_manage, user_from_headers};
+use crate::auth::{may_manage, session_token, user_from_headers};
 use crate::client_address::ClientAddress;
 use crate::origin::same_origin;
 use crate::ratelimit::address_key;
-use crate::secrets::{new_id, now_ms};
+use crate::secrets::{new_id, now_ms, token_hash};
+use crate::sign_outs::{SignOut, SignOuts};
 use crate::state::AppState;
 use crate::store::{AccountRole, InviteeRole, SessionStatus, User};
 
@@ -58,10 +59,21 @@ pub async fn upgrade(
     } else {
         None
     };
+    // Listening from before the upgrade: a sign-out meanwhile is not missed.
+    let watch = user
+        .as_ref()
+        .zip(session_token(&headers))
+        .map(|(user, token)| SignInWatch {
+            user_id: user.id.clone(),
+            token_hash: token_hash(token),
+            sign_outs: state.sign_outs.subscribe(),
+        });
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
-            Connection::new(state, client, user).run(socket).await;
+            Connection::new(state, client, user, watch)
+                .run(socket)
+                .await;
         })
 }
 
@@ -105,13 +117,37 @@ struct Connection {
     joined_session: Option<String>,
     /// The room's word that it let this member go (see [`super::room::Removal`]).
     removal: Option<oneshot::Receiver<ServerMessage>>,
+    /// The sign-in the socket was opened with: the socket closes when it ends.
+    sign_in: Option<SignInWatch>,
     errors: u32,
+}
+
+/// A sign-in and where its end is announced.
+struct SignInWatch {
+    user_id: String,
+    token_hash: String,
+    sign_outs: broadcast::Receiver<SignOut>,
+}
+
+/// Resolves when the socket's sign-in ends; never for a socket opened without one.
+async fn signed_out(watch: &mut Option<SignInWatch>) {
+    match watch {
+        Some(watch) => {
+            SignOuts::ended(&mut watch.sign_outs, &watch.user_id, &watch.token_hash).await
+        }
+        None => std::future::pending().await,
+    }
 }
 
 type Socket = futures_util::stream::SplitSink<WebSocket, Message>;
 
 impl Connection {
-    fn new(state: AppState, ip: IpAddr, user: Option<User>) -> Connection {
+    fn new(
+        state: AppState,
+        ip: IpAddr,
+        user: Option<User>,
+        sign_in: Option<SignInWatch>,
+    ) -> Connection {
         let (outbox_tx, outbox) = mpsc::channel(OUTBOX);
         let (media_tx, media_events) = mpsc::channel(MEDIA_EVENTS);
         Connection {
@@ -125,6 +161,7 @@ impl Connection {
             media_events,
             joined_session: None,
             removal: None,
+            sign_in,
             errors: 0,
         }
     }
@@ -170,6 +207,14 @@ impl Connection {
                     if let Err(exit) = self.on_media_event(&mut sink, event).await {
                         break exit;
                     }
+                }
+                () = signed_out(&mut self.sign_in) => {
+                    let notice = ServerMessage::error(
+                        "signed_out",
+                        "This sign-in has ended; sign in again to continue.",
+                    );
+                    let _ = send(&mut sink, &notice).await;
+                    break Exit::Leave(LeaveReason::Left);
                 }
                 notice = let_go(&mut self.removal) => {
                     if let Some(notice) = notice {
