@@ -11,6 +11,8 @@ pub enum SfuError {
     SdpRefused(String),
     #[error("the ICE candidate could not be parsed")]
     BadCandidate,
+    #[error("too many ICE candidates")]
+    TooManyCandidates,
     #[error("no such participant in this room")]
     UnknownParticipant,
     #[error("this participant is already in the room")]

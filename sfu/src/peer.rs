@@ -73,6 +73,9 @@ const PADDING_QUEUE_SHOWS_WITHIN: Duration = Duration::from_secs(3);
 /// what it was sent without loss or a queue.
 const DELIVERED_REMEMBERED: Duration = Duration::from_secs(15);
 
+/// Most remote ICE candidates a participant may give per offer: a browser gathers a handful
+/// per network interface; each one is a pair str0m checks, so more are only a cost.
+const MAX_REMOTE_CANDIDATES: usize = 32;
 /// Most tracks a participant may publish (a camera, a microphone, a shared screen, with room to
 /// spare); more are ignored.
 const MAX_TRACKS_IN: usize = 8;
@@ -512,6 +515,8 @@ pub(crate) struct Peer {
     pub deadline: Instant,
     /// The client's first offer has been answered: from then on the server may offer.
     pub negotiated: bool,
+    /// Remote candidates given since the participant's last offer.
+    remote_candidates: usize,
     pub pending: Option<SdpPendingOffer>,
     /// The SDP of [`Self::pending`], to offer again to a resumed signaling connection.
     pub pending_offer: Option<String>,
@@ -600,6 +605,7 @@ impl Peer {
             events,
             deadline: now,
             negotiated: false,
+            remote_candidates: 0,
             pending: None,
             pending_offer: None,
             tracks_in: Vec::new(),
@@ -649,6 +655,8 @@ impl Peer {
             .map_err(|e| SfuError::SdpRefused(e.to_string()))?;
         self.pending = None;
         self.pending_offer = None;
+        // A new offer may restart ICE, with candidates of its own.
+        self.remote_candidates = 0;
         for track in &mut self.tracks_out {
             track.state = match track.state {
                 TrackOutState::Negotiating(_) => TrackOutState::ToOpen,
@@ -733,6 +741,10 @@ impl Peer {
             return Ok(());
         }
         let candidate = Candidate::from_sdp_string(line).map_err(|_| SfuError::BadCandidate)?;
+        if self.remote_candidates >= MAX_REMOTE_CANDIDATES {
+            return Err(SfuError::TooManyCandidates);
+        }
+        self.remote_candidates += 1;
         self.rtc.add_remote_candidate(candidate);
         Ok(())
     }

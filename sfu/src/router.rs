@@ -7,7 +7,7 @@
 //! connections over TCP ([`crate::ice_tcp`]) ask the router once which peer a fragment names,
 //! then send to its room themselves.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,6 +42,9 @@ const COMMAND_QUEUE: usize = 256;
 const ARENA_BYTES: usize = 256 * 1024;
 /// Largest datagram we accept (above any sane MTU).
 const MAX_DATAGRAM: usize = 2048;
+/// Addresses kept per peer: its current path and a few it may come back from (Wi-Fi and 4G,
+/// a NAT rebinding). The oldest goes first, so a peer that hops ports cannot grow the map.
+const MAX_ADDRESSES_PER_PEER: usize = 8;
 
 /// One received datagram on its way to a room: from the UDP socket, or a frame of a media
 /// connection over TCP ([`crate::ice_tcp`]).
@@ -91,6 +94,8 @@ pub(crate) fn spawn(runtime: &Handle, socket: Arc<UdpSocket>) -> mpsc::Sender<Ro
 struct Routes {
     by_ufrag: HashMap<String, Route>,
     by_addr: HashMap<SocketAddr, (Route, String)>,
+    /// The addresses learnt for each ufrag, oldest first.
+    learnt: HashMap<String, VecDeque<SocketAddr>>,
     /// Datagrams dropped because their room's queue was full (the room is overloaded) or no
     /// route was known; counted, never logged per packet.
     dropped_full: u64,
@@ -148,7 +153,9 @@ impl Routes {
             }
             RouterCommand::Unregister { ufrag } => {
                 self.by_ufrag.remove(&ufrag);
-                self.by_addr.retain(|_, (_, owner)| *owner != ufrag);
+                for address in self.learnt.remove(&ufrag).unwrap_or_default() {
+                    self.by_addr.remove(&address);
+                }
             }
             RouterCommand::Lookup { request, reply } => {
                 let route = self
@@ -199,9 +206,22 @@ impl Routes {
             .by_addr
             .get(&source)
             .is_some_and(|(known, _)| known.peer == route.peer);
-        if !known {
-            let entry = (route.clone(), local_ufrag);
-            self.by_addr.insert(source, entry);
+        if known {
+            return;
+        }
+        let entry = (route.clone(), local_ufrag.clone());
+        if let Some((_, previous_owner)) = self.by_addr.insert(source, entry) {
+            // The address moved from another peer (a NAT reused it).
+            if let Some(theirs) = self.learnt.get_mut(&previous_owner) {
+                theirs.retain(|a| *a != source);
+            }
+        }
+        let learnt = self.learnt.entry(local_ufrag).or_default();
+        learnt.push_back(source);
+        while learnt.len() > MAX_ADDRESSES_PER_PEER {
+            if let Some(oldest) = learnt.pop_front() {
+                self.by_addr.remove(&oldest);
+            }
         }
     }
 
@@ -278,5 +298,34 @@ mod tests {
         );
         assert_eq!(routes.forged, 1);
         assert!(routes.by_addr.is_empty());
+    }
+
+    #[test]
+    fn a_peer_hopping_addresses_keeps_only_its_latest_few() {
+        let (mut routes, mut received) = routes_with_peer();
+        let request = binding_request("ourfrag1", "our-password-for-the-peer");
+        for port in 0..100u16 {
+            routes.route(
+                SocketAddr::from(([10, 0, 0, 2], 40000 + port)),
+                request.clone(),
+            );
+        }
+        assert_eq!(routes.by_addr.len(), MAX_ADDRESSES_PER_PEER);
+        // The latest still routes; the first no longer does.
+        while received.try_recv().is_ok() {}
+        routes.route(
+            SocketAddr::from(([10, 0, 0, 2], 40099)),
+            Bytes::from_static(b"\x80\x60 rtp"),
+        );
+        assert!(received.try_recv().is_ok());
+        routes.route(
+            SocketAddr::from(([10, 0, 0, 2], 40000)),
+            Bytes::from_static(b"\x80\x60 rtp"),
+        );
+        assert!(received.try_recv().is_err());
+        routes.apply(RouterCommand::Unregister {
+            ufrag: "ourfrag1".into(),
+        });
+        assert!(routes.by_addr.is_empty() && routes.learnt.is_empty());
     }
 }

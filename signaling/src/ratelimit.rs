@@ -1,5 +1,6 @@
 //! Counts failures per key (a client address, a username) in a fixed one-minute window, so
-//! invitation tokens, resume tokens and passwords cannot be guessed by brute force.
+//! invitation tokens, resume tokens and passwords cannot be guessed by brute force; and paces
+//! what one signaling connection may send.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -72,9 +73,54 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
     }
 }
 
+/// A token bucket for one connection's messages: a burst (joining sends an offer and a dozen
+/// candidates at once) and then a steady rate, far above what a page sends and far below what
+/// it takes to keep the room's task busy with one client's offers, candidates and mutes.
+#[derive(Debug, Clone)]
+pub struct MessageBudget {
+    burst: f64,
+    per_second: f64,
+    left: f64,
+    at: Instant,
+}
+
+impl MessageBudget {
+    pub fn new(burst: u32, per_second: u32, now: Instant) -> MessageBudget {
+        MessageBudget {
+            burst: f64::from(burst),
+            per_second: f64::from(per_second),
+            left: f64::from(burst),
+            at: now,
+        }
+    }
+
+    /// Takes one message from the budget; false when it is spent.
+    pub fn take(&mut self, now: Instant) -> bool {
+        let earned = now.saturating_duration_since(self.at).as_secs_f64() * self.per_second;
+        self.left = (self.left + earned).min(self.burst);
+        self.at = now;
+        if self.left < 1.0 {
+            return false;
+        }
+        self.left -= 1.0;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_budget_allows_a_burst_then_its_rate() {
+        let start = Instant::now();
+        let mut budget = MessageBudget::new(10, 5, start);
+        assert_eq!((0..20).filter(|_| budget.take(start)).count(), 10);
+        let later = start + Duration::from_secs(1);
+        assert_eq!((0..20).filter(|_| budget.take(later)).count(), 5);
+        let much_later = start + Duration::from_secs(60);
+        assert_eq!((0..20).filter(|_| budget.take(much_later)).count(), 10);
+    }
 
     #[test]
     fn blocks_after_limit_and_forgets_after_a_minute() {

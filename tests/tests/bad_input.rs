@@ -234,3 +234,55 @@ async fn a_sign_in_link_never_redirects_off_site() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_candidates_is_capped_and_a_flood_of_messages_is_paced() {
+    let server = TestServer::start().await.expect("start the server");
+    let room = server.room(false).await.expect("room");
+    let mut ws = server.signal(Some(&room.mediator)).await.expect("connect");
+    let joined = ws
+        .join_session(&room.session_id, SIGNAL_TIMEOUT)
+        .await
+        .expect("reply");
+    assert_eq!(msg_type(&joined), "joined", "{joined}");
+    // Each candidate is a pair the SFU would check: 32 per offer are taken, the rest refused.
+    for port in 0..40 {
+        let candidate = format!(
+            "candidate:{port} 1 udp 2122260223 192.0.2.1 {} typ host",
+            40000 + port
+        );
+        ws.send(json!({"type": "candidate", "candidate": candidate}))
+            .expect("send");
+    }
+    let seen = ws.round_trip(SIGNAL_TIMEOUT).await.expect("still open");
+    let refused = seen
+        .iter()
+        .filter(|m| msg_type(m) == "error" && m["code"] == "too_many_candidates")
+        .count();
+    assert_eq!(refused, 8, "candidates past 32 are refused: {seen:?}");
+
+    // Far more messages than a page sends: answered up to the burst, then refused as too many,
+    // and a client that keeps on is cut off.
+    let mut flood = server.signal(None).await.expect("connect");
+    for _ in 0..400 {
+        if flood.send(json!({"type": "ping"})).is_err() {
+            break;
+        }
+    }
+    flood
+        .expect_closed(SIGNAL_TIMEOUT)
+        .await
+        .expect("a client that floods is disconnected");
+    let history = flood.inbox().history();
+    let pongs = history.iter().filter(|m| msg_type(m) == "pong").count();
+    let paced = history
+        .iter()
+        .filter(|m| msg_type(m) == "error" && m["code"] == "rate_limited")
+        .count();
+    assert!(
+        (120..200).contains(&pongs) && paced >= 19,
+        "{pongs} pongs and {paced} rate_limited errors for 400 pings"
+    );
+    assert_server_up(&server).await;
+    server.shutdown().await;
+}

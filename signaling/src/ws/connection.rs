@@ -24,7 +24,7 @@ use crate::api::invitations::check_token;
 use crate::auth::{may_manage, session_token, user_from_headers};
 use crate::client_address::ClientAddress;
 use crate::origin::same_origin;
-use crate::ratelimit::address_key;
+use crate::ratelimit::{address_key, MessageBudget};
 use crate::secrets::{new_id, now_ms, token_hash};
 use crate::sign_outs::{SignOut, SignOuts};
 use crate::state::AppState;
@@ -35,6 +35,9 @@ use crate::store::{AccountRole, InviteeRole, SessionStatus, User};
 const MAX_FRAME_BYTES: usize = 1024 * 1024;
 /// A client that keeps sending what we refuse is cut off.
 const MAX_ERRORS: u32 = 20;
+/// Messages a client may send at once, and per second after that (see [`MessageBudget`]).
+const MESSAGE_BURST: u32 = 120;
+const MESSAGES_PER_SECOND: u32 = 30;
 const OUTBOX: usize = 256;
 const MEDIA_EVENTS: usize = 32;
 /// Silence is checked a few times per ping interval, never more often than this.
@@ -119,6 +122,7 @@ struct Connection {
     removal: Option<oneshot::Receiver<ServerMessage>>,
     /// The sign-in the socket was opened with: the socket closes when it ends.
     sign_in: Option<SignInWatch>,
+    messages: MessageBudget,
     errors: u32,
 }
 
@@ -162,6 +166,7 @@ impl Connection {
             joined_session: None,
             removal: None,
             sign_in,
+            messages: MessageBudget::new(MESSAGE_BURST, MESSAGES_PER_SECOND, Instant::now()),
             errors: 0,
         }
     }
@@ -265,6 +270,11 @@ impl Connection {
     }
 
     async fn on_text(&mut self, sink: &mut Socket, text: &str) -> Result<(), Exit> {
+        if !self.messages.take(Instant::now()) {
+            return self
+                .refuse(sink, "rate_limited", "Too many messages; slow down.")
+                .await;
+        }
         if text.len() > MAX_MESSAGE_BYTES {
             return self
                 .refuse(sink, "message_too_large", "Messages are limited to 64 KiB.")
@@ -755,6 +765,7 @@ impl Connection {
         let code = match error {
             SfuError::BadSdp | SfuError::SdpRefused(_) | SfuError::NoPendingOffer => "bad_sdp",
             SfuError::BadCandidate => "bad_message",
+            SfuError::TooManyCandidates => "too_many_candidates",
             SfuError::UnknownParticipant | SfuError::AlreadyJoined => "media_failed",
             SfuError::RoomClosed | SfuError::Bind(_) => "internal",
         };
