@@ -15,6 +15,13 @@ use crate::error::Error;
 const TILE: (u32, u32) = (640, 360);
 /// Enough for a case file; keeps the post-processing cheap.
 const FRAME_RATE: u32 = 15;
+/// The longest composite made: a session longer than a working day is not a session, and no
+/// file's claims about its length make ffmpeg write past it.
+const LONGEST: Duration = Duration::from_secs(12 * 3600);
+/// ffmpeg is stopped if it takes longer than this many times the composite's length, plus a
+/// minute: encoding at the lowest priority on a busy server is slow, but never that slow.
+const TIME_LIMIT_FACTOR: u32 = 4;
+const TIME_LIMIT_EXTRA: Duration = Duration::from_secs(60);
 
 /// One as-captured file and where it sits on the session clock.
 #[derive(Debug, Clone)]
@@ -23,6 +30,17 @@ pub struct CompositeInput {
     /// When the file starts, relative to the earliest file.
     pub offset: Duration,
     pub duration: Duration,
+}
+
+/// How long the composite of `inputs` runs: to the end of the last file, and no longer than
+/// [`LONGEST`].
+pub fn composite_length(inputs: &[CompositeInput]) -> Duration {
+    inputs
+        .iter()
+        .map(|i| i.offset + i.duration)
+        .max()
+        .unwrap_or_default()
+        .min(LONGEST)
 }
 
 /// The ffmpeg arguments (after the program name) for `inputs` into `output`.
@@ -82,6 +100,10 @@ pub fn ffmpeg_args(inputs: &[CompositeInput], output: &Path) -> Vec<String> {
         .iter()
         .map(|s| (*s).to_owned()),
     );
+    // Padding and mixing would otherwise go on as long as any input claims to.
+    let length = composite_length(inputs) + Duration::from_secs(1);
+    args.push("-t".to_owned());
+    args.push(format!("{:.3}", length.as_secs_f64()));
     args.push(output.display().to_string());
     args
 }
@@ -101,13 +123,9 @@ pub async fn compose(
             path: output.to_owned(),
         });
     }
-    let total = inputs
-        .iter()
-        .map(|i| i.offset + i.duration)
-        .max()
-        .unwrap_or_default()
-        .as_secs_f64()
-        .max(0.001);
+    let length = composite_length(inputs);
+    let total = length.as_secs_f64().max(0.001);
+    let time_limit = length * TIME_LIMIT_FACTOR + TIME_LIMIT_EXTRA;
     let mut command = Command::new("nice");
     command
         .args(["-n", "19", "ffmpeg"])
@@ -134,21 +152,31 @@ pub async fn compose(
         }
         text
     });
-    if let Some(stdout) = child.stdout.take() {
-        let mut lines = BufReader::new(stdout).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            // `out_time_us` is microseconds of output written so far.
-            if let Some(us) = line.strip_prefix("out_time_us=") {
-                if let Ok(us) = us.trim().parse::<f64>() {
-                    progress((us / 1e6 / total).clamp(0.0, 1.0));
+    let stdout = child.stdout.take();
+    let run = async {
+        if let Some(stdout) = stdout {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                // `out_time_us` is microseconds of output written so far.
+                if let Some(us) = line.strip_prefix("out_time_us=") {
+                    if let Ok(us) = us.trim().parse::<f64>() {
+                        progress((us / 1e6 / total).clamp(0.0, 1.0));
+                    }
                 }
             }
         }
-    }
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| Error::Invalid(format!("ffmpeg did not finish: {e}")))?;
+        child.wait().await
+    };
+    let status = match tokio::time::timeout(time_limit, run).await {
+        Ok(status) => status.map_err(|e| Error::Invalid(format!("ffmpeg did not finish: {e}")))?,
+        Err(_) => {
+            let _ = child.kill().await;
+            return Err(Error::Invalid(format!(
+                "ffmpeg took longer than {} s; stopped",
+                time_limit.as_secs()
+            )));
+        }
+    };
     let errors = errors.await.unwrap_or_default();
     if !status.success() {
         return Err(Error::Invalid(format!(

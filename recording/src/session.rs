@@ -185,6 +185,15 @@ struct Anchor {
 
 /// The smallest step between two frames of one stream that the container keeps apart.
 const MIN_STEP: Duration = Duration::from_millis(1);
+/// How far a frame's media time may stray from its arrival before the track is placed again at
+/// its arrival: a publisher's RTP clock that jumps (a broken or hostile stream) would otherwise
+/// put frames days away, and the file and the composite would claim that length.
+const MAX_CLOCK_STRAY: Duration = Duration::from_secs(10);
+/// A codec change opens a new file only once the current one has run this long, and a
+/// participant gets at most so many files per recording: a publisher alternating codecs would
+/// otherwise open a file (and a row) per keyframe. Video in another codec meanwhile is left out.
+const CODEC_CHANGE_AFTER: Duration = Duration::from_secs(10);
+const MAX_FILES_PER_PARTICIPANT: u32 = 16;
 
 /// `ticks` at `clock_rate` as a duration.
 fn ticks(ticks: u64, clock_rate: u64) -> Duration {
@@ -229,6 +238,8 @@ struct Participant {
     video: Option<Codec>,
     anchors: HashMap<u32, Anchor>,
     sender_base: Option<SenderBase>,
+    /// When the file was opened (on the recorder's clock).
+    opened: Instant,
 }
 
 impl Participant {
@@ -262,7 +273,13 @@ impl Participant {
         let Some(anchor) = self.anchors.get_mut(&frame.track) else {
             return arrival;
         };
-        let exact = anchor.at + ticks(frame.rtp_time.saturating_sub(anchor.rtp), anchor.clock_rate);
+        let mut exact =
+            anchor.at + ticks(frame.rtp_time.saturating_sub(anchor.rtp), anchor.clock_rate);
+        if frame.rtp_time < anchor.rtp || exact.abs_diff(arrival) > MAX_CLOCK_STRAY {
+            anchor.rtp = frame.rtp_time;
+            anchor.at = arrival;
+            exact = arrival;
+        }
         // Whole milliseconds, as WebM keeps them: the writer's and libwebm's offsets then
         // subtract exactly and two frames can never round onto one millisecond.
         let mut timestamp =
@@ -293,6 +310,8 @@ struct WriterThread {
     failed: Vec<Arc<str>>,
     /// When each participant was last asked for a keyframe (throttle).
     keyframe_requests: HashMap<Arc<str>, Instant>,
+    /// Files opened per participant in this recording.
+    files_opened: HashMap<Arc<str>, u32>,
     error: Option<String>,
 }
 
@@ -306,6 +325,7 @@ impl WriterThread {
             pending: HashMap::new(),
             failed: Vec::new(),
             keyframe_requests: HashMap::new(),
+            files_opened: HashMap::new(),
             error: None,
         }
     }
@@ -383,8 +403,18 @@ impl WriterThread {
             .participants
             .get(&frame.participant)
             .map(|p| frame.kind == TapKind::Video && p.video != tap_codec(frame.codec));
+        let files = self
+            .files_opened
+            .get(&frame.participant)
+            .copied()
+            .unwrap_or(0);
+        let may_reopen = self
+            .participants
+            .get(&frame.participant)
+            .is_some_and(|p| may_start_another(p.video, p.opened.elapsed(), files));
         match new_video {
             Some(false) => self.push(frame),
+            Some(true) if !may_reopen => {}
             // The file has no video track (the camera came on) or another codec (a
             // renegotiation): finish it and go on in one that fits, from a frame that can
             // start one.
@@ -535,12 +565,14 @@ impl WriterThread {
             path: path.clone(),
             at: SystemTime::now(),
         });
+        *self.files_opened.entry(participant.into()).or_default() += 1;
         Ok(Participant {
             writer,
             path,
             video: codec,
             anchors: HashMap::new(),
             sender_base: None,
+            opened: Instant::now(),
         })
     }
 
@@ -625,6 +657,13 @@ fn sanitize(stem: &str) -> String {
     }
 }
 
+/// Whether a participant whose file holds `video` (its codec, if any) and has been open for
+/// `open_for`, with `files` opened so far, may start another one for video that does not fit
+/// it: the camera that came on may at once, a change of codec once the file has run a while.
+fn may_start_another(video: Option<Codec>, open_for: Duration, files: u32) -> bool {
+    (video.is_none() || open_for >= CODEC_CHANGE_AFTER) && files < MAX_FILES_PER_PARTICIPANT
+}
+
 /// The file codec a tapped video frame asks for.
 fn tap_codec(codec: TapCodec) -> Option<Codec> {
     match codec {
@@ -700,6 +739,7 @@ mod tests {
             video: Some(Codec::Vp8),
             anchors: HashMap::new(),
             sender_base: None,
+            opened: Instant::now(),
         }
     }
 
@@ -728,6 +768,49 @@ mod tests {
             Duration::from_millis(1251),
             "never two frames in one millisecond"
         );
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn codec_changes_open_files_sparingly() {
+        let second = Duration::from_secs(1);
+        assert!(
+            may_start_another(None, Duration::ZERO, 1),
+            "the camera came on"
+        );
+        assert!(
+            !may_start_another(Some(Codec::Vp8), 2 * second, 1),
+            "a codec per keyframe gets no file per keyframe"
+        );
+        assert!(may_start_another(Some(Codec::Vp8), CODEC_CHANGE_AFTER, 1));
+        assert!(!may_start_another(
+            None,
+            CODEC_CHANGE_AFTER,
+            MAX_FILES_PER_PARTICIPANT
+        ));
+    }
+
+    #[test]
+    fn a_jump_in_rtp_time_is_placed_at_its_arrival_not_days_away() {
+        let path = std::env::temp_dir().join(format!("concord-jump-{}.webm", std::process::id()));
+        let mut participant = participant(&path);
+        participant.timestamp(&frame(0, 90_000, 90_000, None), Duration::from_millis(100));
+        // Three days of RTP ticks later, a second after the first frame arrived.
+        let three_days = 3 * 24 * 3600 * 90_000;
+        let jumped = participant.timestamp(
+            &frame(0, 90_000 + three_days, 90_000, None),
+            Duration::from_millis(1100),
+        );
+        assert_eq!(jumped, Duration::from_millis(1100), "placed at its arrival");
+        // The stream goes on from there, by its own clock again.
+        let next = participant.timestamp(
+            &frame(0, 90_000 + three_days + 9_000, 90_000, None),
+            Duration::from_millis(1230),
+        );
+        assert_eq!(next, Duration::from_millis(1200));
+        // And backwards is no way around it.
+        let back = participant.timestamp(&frame(0, 0, 90_000, None), Duration::from_millis(1300));
+        assert_eq!(back, Duration::from_millis(1300));
         let _ = std::fs::remove_file(&path);
     }
 
