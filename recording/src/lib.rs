@@ -32,6 +32,8 @@ mod composite;
 mod config;
 mod error;
 mod frame;
+#[cfg(test)]
+mod fuzz;
 mod h264;
 mod hash;
 mod interleave;

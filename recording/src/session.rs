@@ -189,11 +189,11 @@ const MIN_STEP: Duration = Duration::from_millis(1);
 /// its arrival: a publisher's RTP clock that jumps (a broken or hostile stream) would otherwise
 /// put frames days away, and the file and the composite would claim that length.
 const MAX_CLOCK_STRAY: Duration = Duration::from_secs(10);
-/// A codec change opens a new file only once the current one has run this long, and a
-/// participant gets at most so many files per recording: a publisher alternating codecs would
-/// otherwise open a file (and a row) per keyframe. Video in another codec meanwhile is left out.
-const CODEC_CHANGE_AFTER: Duration = Duration::from_secs(10);
-const MAX_FILES_PER_PARTICIPANT: u32 = 16;
+/// Codec changes that open a new file per participant while they stay (a renegotiation to
+/// H.264 and back is one too many): a publisher alternating codecs would otherwise open a file
+/// (and a row) per keyframe. Video in yet another codec is left out of the recording until the
+/// participant leaves and comes back.
+const CODEC_CHANGES_PER_STAY: u32 = 1;
 
 /// `ticks` at `clock_rate` as a duration.
 fn ticks(ticks: u64, clock_rate: u64) -> Duration {
@@ -238,8 +238,6 @@ struct Participant {
     video: Option<Codec>,
     anchors: HashMap<u32, Anchor>,
     sender_base: Option<SenderBase>,
-    /// When the file was opened (on the recorder's clock).
-    opened: Instant,
 }
 
 impl Participant {
@@ -310,8 +308,8 @@ struct WriterThread {
     failed: Vec<Arc<str>>,
     /// When each participant was last asked for a keyframe (throttle).
     keyframe_requests: HashMap<Arc<str>, Instant>,
-    /// Files opened per participant in this recording.
-    files_opened: HashMap<Arc<str>, u32>,
+    /// Codec changes per participant since they came (see [`CODEC_CHANGES_PER_STAY`]).
+    codec_changes: HashMap<Arc<str>, u32>,
     error: Option<String>,
 }
 
@@ -325,7 +323,7 @@ impl WriterThread {
             pending: HashMap::new(),
             failed: Vec::new(),
             keyframe_requests: HashMap::new(),
-            files_opened: HashMap::new(),
+            codec_changes: HashMap::new(),
             error: None,
         }
     }
@@ -351,6 +349,7 @@ impl WriterThread {
                                 self.assembler.remove_participant(&participant);
                                 self.write_assembled();
                                 self.close(&participant);
+                                self.codec_changes.remove(&participant);
                             }
                         }
                         if self.error.is_some() {
@@ -403,15 +402,15 @@ impl WriterThread {
             .participants
             .get(&frame.participant)
             .map(|p| frame.kind == TapKind::Video && p.video != tap_codec(frame.codec));
-        let files = self
-            .files_opened
+        let changes = self
+            .codec_changes
             .get(&frame.participant)
             .copied()
             .unwrap_or(0);
         let may_reopen = self
             .participants
             .get(&frame.participant)
-            .is_some_and(|p| may_start_another(p.video, p.opened.elapsed(), files));
+            .is_some_and(|p| may_start_another(p.video, changes));
         match new_video {
             Some(false) => self.push(frame),
             Some(true) if !may_reopen => {}
@@ -424,6 +423,13 @@ impl WriterThread {
                     self.request_keyframe(&name);
                     return;
                 };
+                let changing = self
+                    .participants
+                    .get(&name)
+                    .is_some_and(|p| p.video.is_some());
+                if changing {
+                    *self.codec_changes.entry(name.clone()).or_default() += 1;
+                }
                 let timing = self.close(&name);
                 if self.reopen(&name, Some(video), timing) {
                     self.push(frame);
@@ -565,14 +571,12 @@ impl WriterThread {
             path: path.clone(),
             at: SystemTime::now(),
         });
-        *self.files_opened.entry(participant.into()).or_default() += 1;
         Ok(Participant {
             writer,
             path,
             video: codec,
             anchors: HashMap::new(),
             sender_base: None,
-            opened: Instant::now(),
         })
     }
 
@@ -657,11 +661,11 @@ fn sanitize(stem: &str) -> String {
     }
 }
 
-/// Whether a participant whose file holds `video` (its codec, if any) and has been open for
-/// `open_for`, with `files` opened so far, may start another one for video that does not fit
-/// it: the camera that came on may at once, a change of codec once the file has run a while.
-fn may_start_another(video: Option<Codec>, open_for: Duration, files: u32) -> bool {
-    (video.is_none() || open_for >= CODEC_CHANGE_AFTER) && files < MAX_FILES_PER_PARTICIPANT
+/// Whether a participant whose file holds `video` (its codec, if any), after `changes` codec
+/// changes, may start another file for video that does not fit it: for a camera that came on,
+/// always; for a change of codec, [`CODEC_CHANGES_PER_STAY`] times.
+fn may_start_another(video: Option<Codec>, changes: u32) -> bool {
+    video.is_none() || changes < CODEC_CHANGES_PER_STAY
 }
 
 /// The file codec a tapped video frame asks for.
@@ -739,7 +743,6 @@ mod tests {
             video: Some(Codec::Vp8),
             anchors: HashMap::new(),
             sender_base: None,
-            opened: Instant::now(),
         }
     }
 
@@ -773,21 +776,15 @@ mod tests {
 
     #[test]
     fn codec_changes_open_files_sparingly() {
-        let second = Duration::from_secs(1);
         assert!(
-            may_start_another(None, Duration::ZERO, 1),
-            "the camera came on"
+            may_start_another(None, 5),
+            "a camera that came on gets its file"
         );
+        assert!(may_start_another(Some(Codec::Vp8), 0), "one renegotiation");
         assert!(
-            !may_start_another(Some(Codec::Vp8), 2 * second, 1),
-            "a codec per keyframe gets no file per keyframe"
+            !may_start_another(Some(Codec::H264), 1),
+            "alternating codecs get no file per keyframe"
         );
-        assert!(may_start_another(Some(Codec::Vp8), CODEC_CHANGE_AFTER, 1));
-        assert!(!may_start_another(
-            None,
-            CODEC_CHANGE_AFTER,
-            MAX_FILES_PER_PARTICIPANT
-        ));
     }
 
     #[test]

@@ -355,6 +355,36 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_framing_never_panics_and_never_yields_an_impossible_frame() {
+        let mut m = crate::fuzzing::Mutator::new(0x5eed_0005);
+        let seed = framed(&[b"\x00\x01 a stun request", b"\x80\x60 rtp"]);
+        for _ in 0..crate::fuzzing::iterations() / 10 {
+            let stream = m.mutate(&[&seed]);
+            let mut frames = Frames::default();
+            let mut rest = &stream[..];
+            while !rest.is_empty() {
+                let take = (1 + m.below(rest.len())).min(rest.len());
+                frames.buffer().extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                loop {
+                    match frames.next() {
+                        Ok(Some(frame)) => {
+                            assert!(!frame.is_empty() && frame.len() <= MAX_FRAME);
+                            let _ = binding_request_ufrag(&frame);
+                        }
+                        Ok(None) => break,
+                        // The connection is closed at the first bad frame.
+                        Err(()) => {
+                            rest = &[];
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn an_empty_or_oversized_frame_is_refused() {
         let mut frames = Frames::default();
         frames.buffer().extend_from_slice(&[0, 0]);

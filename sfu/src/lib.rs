@@ -10,6 +10,7 @@
 mod assemble;
 mod error;
 mod forwarding;
+pub mod fuzzing;
 mod handle;
 mod ice_tcp;
 mod ids;

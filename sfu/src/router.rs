@@ -301,6 +301,23 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_datagrams_from_anywhere_route_nowhere_unless_signed() {
+        let (mut routes, mut received) = routes_with_peer();
+        let seed = binding_request("ourfrag1", "a-guessed-password");
+        let mut m = crate::fuzzing::Mutator::new(0x5eed_0006);
+        for _ in 0..crate::fuzzing::iterations() {
+            let datagram = Bytes::from(m.mutate(&[&seed, b"\x80\x60 rtp", b"\x16\xfe\xfd"]));
+            let port = 1024 + m.below(60_000) as u16;
+            routes.route(SocketAddr::from(([10, 0, 0, 9], port)), datagram);
+        }
+        assert!(
+            received.try_recv().is_err(),
+            "nothing unsigned reached the room"
+        );
+        assert!(routes.by_addr.is_empty());
+    }
+
+    #[test]
     fn a_peer_hopping_addresses_keeps_only_its_latest_few() {
         let (mut routes, mut received) = routes_with_peer();
         let request = binding_request("ourfrag1", "our-password-for-the-peer");

@@ -110,6 +110,24 @@ struct TcpRoute {
     link: TcpLink,
 }
 
+/// The SFU's side of a participant's connection, as every peer gets it.
+pub(crate) fn server_rtc(credentials: IceCreds, now: Instant) -> Rtc {
+    Rtc::builder()
+        .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .set_local_ice_credentials(credentials)
+        .clear_codecs()
+        // RED for Opus where the browser offers it: a lost voice packet comes again in the
+        // next one. Forwarded as sent; unwrapped for subscribers without it.
+        .enable_opus(true, true)
+        .enable_vp8(true)
+        .enable_h264(true)
+        .set_send_buffer_video(SEND_BUFFER_VIDEO)
+        .enable_bwe(Some(INITIAL_ESTIMATE))
+        .set_stats_interval(Some(STATS_INTERVAL))
+        .build(now)
+}
+
 impl Room {
     /// A room whose peers are offered `candidate_addr` over UDP and, if given,
     /// `tcp_candidate_addr` over TCP.
@@ -170,20 +188,7 @@ impl Room {
         let credentials = IceCreds::new();
         let ufrag = credentials.ufrag.clone();
         let registration = credentials.clone();
-        let mut rtc = Rtc::builder()
-            .set_ice_lite(true)
-            .set_rtp_mode(true)
-            .set_local_ice_credentials(credentials)
-            .clear_codecs()
-            // RED for Opus where the browser offers it: a lost voice packet comes again in the
-            // next one. Forwarded as sent; unwrapped for subscribers without it.
-            .enable_opus(true, true)
-            .enable_vp8(true)
-            .enable_h264(true)
-            .set_send_buffer_video(SEND_BUFFER_VIDEO)
-            .enable_bwe(Some(INITIAL_ESTIMATE))
-            .set_stats_interval(Some(STATS_INTERVAL))
-            .build(now);
+        let mut rtc = server_rtc(credentials, now);
         let candidate = Candidate::host(self.candidate_addr, "udp")
             .map_err(|e| SfuError::SdpRefused(e.to_string()))?;
         rtc.add_local_candidate(candidate);

@@ -241,3 +241,55 @@ impl ServerMessage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use concord_sfu::fuzzing::{iterations, Mutator};
+
+    use super::ClientMessage;
+
+    /// Messages a page sends, as seeds for mutation.
+    const SEEDS: [&[u8]; 8] = [
+        br#"{"type":"join","token":"abcdefghijklmnopqrstuvwxyz0123456789"}"#,
+        br#"{"type":"join","session_id":"0123456789abcdef"}"#,
+        br#"{"type":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}"#,
+        br#"{"type":"candidate","candidate":"candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host"}"#,
+        br#"{"type":"mute","kind":"audio","muted":true}"#,
+        br#"{"type":"view","tiles":[{"participant_id":"abc","width":640,"height":360}]}"#,
+        br#"{"type":"kick","participant_id":"abc"}"#,
+        br#"{"type":"resume","token":"s.t"}"#,
+    ];
+
+    #[test]
+    fn fuzz_client_messages_are_parsed_or_refused_never_panicked_on() {
+        let mut m = Mutator::new(0x5eed_0201);
+        let mut parsed = 0u64;
+        for _ in 0..iterations() {
+            let bytes = m.mutate(&SEEDS);
+            let text = String::from_utf8_lossy(&bytes);
+            parsed += u64::from(serde_json::from_str::<ClientMessage>(&text).is_ok());
+        }
+        // Mutations keep enough messages whole that the typed paths are exercised too.
+        assert!(parsed > 0, "no mutated message parsed at all");
+    }
+
+    #[test]
+    fn fuzz_forwarded_for_headers() {
+        use axum::http::{HeaderMap, HeaderValue};
+        let proxy = std::net::IpAddr::from([10, 0, 0, 1]);
+        let mut m = Mutator::new(0x5eed_0202);
+        let seeds: [&[u8]; 3] = [
+            b"203.0.113.9",
+            b"1.2.3.4, 203.0.113.9",
+            b"::ffff:203.0.113.9, 10.0.0.1",
+        ];
+        for _ in 0..iterations() {
+            let Ok(value) = HeaderValue::from_bytes(&m.mutate(&seeds)) else {
+                continue;
+            };
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", value);
+            let _ = crate::client_address::client_of(proxy, &headers, &[proxy]);
+        }
+    }
+}
