@@ -6,6 +6,7 @@ pub mod auth;
 mod client_address;
 pub mod config;
 mod demo;
+pub mod error_code;
 mod http_guard;
 mod origin;
 mod private_files;

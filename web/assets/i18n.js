@@ -340,6 +340,16 @@ const TABLE = {
   'err.media_failed': ['视频连接中断，正在重新连接…', 'The video connection failed, reconnecting…'],
   'err.bad_message': ['消息有误。', 'A message was not understood.'],
   'err.bad_sdp': ['视频设置有误。', 'The video setup was not understood.'],
+  'err.busy': ['服务器正忙，请稍等片刻再试。', 'The server is busy. Please try again in a moment.'],
+  'err.message_too_large': ['消息太长了。', 'The message is too long.'],
+  'err.not_joined': ['还没有进入视频调解。', 'You have not joined yet.'],
+  'err.already_joined': ['您已经进入了。', 'You have already joined.'],
+  'err.join_timeout': ['进入超时，请重新打开链接。', 'Joining took too long. Please open the link again.'],
+  'err.resume_refused': ['无法恢复连接，请重新进入。', 'The connection could not be resumed. Please join again.'],
+  'err.too_many_candidates': ['发送的网络地址太多，无法连接。', 'Too many network addresses were sent.'],
+  'err.recording_failed': ['录像出了问题。', 'The recording failed.'],
+  'err.joined_elsewhere': ['您已在另一个窗口或设备上进入。', 'You joined from another window or device.'],
+  'err.server_stopping': ['服务器正在重启，请稍后重新进入。', 'The server is restarting. Please join again shortly.'],
 };
 
 function stored() {

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::error_code::ErrorCode;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -35,24 +36,26 @@ pub enum ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
-            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin"),
-            ApiError::AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::InvitationUnknown => (StatusCode::NOT_FOUND, "invitation_unknown"),
-            ApiError::InvitationExpired => (StatusCode::GONE, "invitation_expired"),
-            ApiError::InvitationRevoked => (StatusCode::GONE, "invitation_revoked"),
-            ApiError::SessionEnded => (StatusCode::GONE, "session_ended"),
-            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            ApiError::Busy => (StatusCode::TOO_MANY_REQUESTS, "busy"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+            ApiError::Validation(_) => (StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed),
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            ApiError::CrossOrigin => (StatusCode::FORBIDDEN, ErrorCode::CrossOrigin),
+            ApiError::AccountDisabled => (StatusCode::FORBIDDEN, ErrorCode::AccountDisabled),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            ApiError::InvitationUnknown => (StatusCode::NOT_FOUND, ErrorCode::InvitationUnknown),
+            ApiError::InvitationExpired => (StatusCode::GONE, ErrorCode::InvitationExpired),
+            ApiError::InvitationRevoked => (StatusCode::GONE, ErrorCode::InvitationRevoked),
+            ApiError::SessionEnded => (StatusCode::GONE, ErrorCode::SessionEnded),
+            ApiError::PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
+            }
+            ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            ApiError::Busy => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::Busy),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 

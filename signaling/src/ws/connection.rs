@@ -23,6 +23,7 @@ use crate::api::error::ApiError;
 use crate::api::invitations::check_token;
 use crate::auth::{may_manage, session_token, user_from_headers};
 use crate::client_address::ClientAddress;
+use crate::error_code::ErrorCode;
 use crate::origin::same_origin;
 use crate::ratelimit::{address_key, MessageBudget};
 use crate::secrets::{new_id, now_ms, token_hash};
@@ -194,7 +195,7 @@ impl Connection {
                     let step = match frame {
                         Message::Text(text) => self.on_text(&mut sink, text.as_str()).await,
                         Message::Binary(_) => {
-                            self.refuse(&mut sink, "bad_message", "Send JSON text messages.").await
+                            self.refuse(&mut sink, ErrorCode::BadMessage, "Send JSON text messages.").await
                         }
                         Message::Close(_) => Err(Exit::Leave(LeaveReason::Left)),
                         Message::Ping(_) | Message::Pong(_) => Ok(()),
@@ -215,7 +216,7 @@ impl Connection {
                 }
                 () = signed_out(&mut self.sign_in) => {
                     let notice = ServerMessage::error(
-                        "signed_out",
+                        ErrorCode::SignedOut,
                         "This sign-in has ended; sign in again to continue.",
                     );
                     let _ = send(&mut sink, &notice).await;
@@ -230,7 +231,7 @@ impl Connection {
                 _ = heartbeat.tick() => {
                     if matches!(self.phase, Phase::New) && Instant::now() >= join_by {
                         let late = ServerMessage::error(
-                            "join_timeout",
+                            ErrorCode::JoinTimeout,
                             "No join arrived in time; connect again to join.",
                         );
                         let _ = send(&mut sink, &late).await;
@@ -272,19 +273,27 @@ impl Connection {
     async fn on_text(&mut self, sink: &mut Socket, text: &str) -> Result<(), Exit> {
         if !self.messages.take(Instant::now()) {
             return self
-                .refuse(sink, "rate_limited", "Too many messages; slow down.")
+                .refuse(
+                    sink,
+                    ErrorCode::RateLimited,
+                    "Too many messages; slow down.",
+                )
                 .await;
         }
         if text.len() > MAX_MESSAGE_BYTES {
             return self
-                .refuse(sink, "message_too_large", "Messages are limited to 64 KiB.")
+                .refuse(
+                    sink,
+                    ErrorCode::MessageTooLarge,
+                    "Messages are limited to 64 KiB.",
+                )
                 .await;
         }
         let message = match serde_json::from_str::<ClientMessage>(text) {
             Ok(message) => message,
             Err(error) => {
                 let detail = format!("Not a valid message: {error}");
-                return self.refuse(sink, "bad_message", detail).await;
+                return self.refuse(sink, ErrorCode::BadMessage, detail).await;
             }
         };
         match message {
@@ -307,14 +316,14 @@ impl Connection {
     ) -> Result<(), Exit> {
         if !matches!(self.phase, Phase::New) {
             return self
-                .refuse(sink, "already_joined", "You have already joined.")
+                .refuse(sink, ErrorCode::AlreadyJoined, "You have already joined.")
                 .await;
         }
         let arrival = match (token, session_id) {
             (Some(token), None) => self.arrival_by_invitation(&token).await,
             (None, Some(session_id)) => self.arrival_by_account(&session_id).await,
             _ => Err((
-                "bad_message",
+                ErrorCode::BadMessage,
                 "Join with either a token or a session_id.".to_owned(),
             )),
         };
@@ -334,7 +343,7 @@ impl Connection {
         let Some(room) = self.state.hub.enter(&session, member).await else {
             let _ = send(
                 sink,
-                &ServerMessage::error("internal", "The room is not available."),
+                &ServerMessage::error(ErrorCode::Internal, "The room is not available."),
             )
             .await;
             return Err(Exit::Released);
@@ -351,14 +360,14 @@ impl Connection {
     async fn on_resume(&mut self, sink: &mut Socket, token: String) -> Result<(), Exit> {
         if !matches!(self.phase, Phase::New) {
             return self
-                .refuse(sink, "already_joined", "You have already joined.")
+                .refuse(sink, ErrorCode::AlreadyJoined, "You have already joined.")
                 .await;
         }
         let now = Instant::now();
         let limiter = &self.state.token_failures;
         let address = address_key(self.ip);
         if limiter.is_blocked(&address, now) {
-            let refusal = ServerMessage::error("rate_limited", "Too many failed attempts.");
+            let refusal = ServerMessage::error(ErrorCode::RateLimited, "Too many failed attempts.");
             let _ = send(sink, &refusal).await;
             return Err(Exit::Released);
         }
@@ -375,7 +384,7 @@ impl Connection {
         let Some((room, resumed)) = resumed else {
             limiter.record_failure(&address, now);
             let refusal = ServerMessage::error(
-                "resume_refused",
+                ErrorCode::ResumeRefused,
                 "This seat cannot be resumed; join again from your link.",
             );
             let _ = send(sink, &refusal).await;
@@ -394,7 +403,7 @@ impl Connection {
         if !resumed.media_joined {
             // The media peer did not outlast the drop: the page needs a new peer connection.
             let notice = ServerMessage::error(
-                "media_failed",
+                ErrorCode::MediaFailed,
                 "The media connection was lost; send a new offer to reconnect.",
             );
             send(sink, &notice).await?;
@@ -418,7 +427,7 @@ impl Connection {
     async fn arrival_by_invitation(
         &self,
         token: &str,
-    ) -> Result<(SessionInfo, NewMember), (&'static str, String)> {
+    ) -> Result<(SessionInfo, NewMember), (ErrorCode, String)> {
         let valid = check_token(&self.state, token, self.ip)
             .await
             .map_err(api_error_to_signal)?;
@@ -453,12 +462,17 @@ impl Connection {
     async fn arrival_by_account(
         &self,
         session_id: &str,
-    ) -> Result<(SessionInfo, NewMember), (&'static str, String)> {
+    ) -> Result<(SessionInfo, NewMember), (ErrorCode, String)> {
         let user = self
             .user
             .clone()
-            .ok_or(("unauthenticated", "Sign in first.".to_owned()))?;
-        let not_found = || ("session_not_found", "There is no such session.".to_owned());
+            .ok_or((ErrorCode::Unauthenticated, "Sign in first.".to_owned()))?;
+        let not_found = || {
+            (
+                ErrorCode::SessionNotFound,
+                "There is no such session.".to_owned(),
+            )
+        };
         let store = &self.state.store;
         let session = store
             .session(session_id)
@@ -466,7 +480,10 @@ impl Connection {
             .map_err(|_| internal())?
             .ok_or_else(not_found)?;
         if session.status == SessionStatus::Ended {
-            return Err(("session_ended", "This session has ended.".to_owned()));
+            return Err((
+                ErrorCode::SessionEnded,
+                "This session has ended.".to_owned(),
+            ));
         }
         let dispute = store
             .dispute(&session.dispute_id)
@@ -478,7 +495,7 @@ impl Connection {
         } else if user.role == AccountRole::Staff {
             (ParticipantRole::Staff, false)
         } else {
-            return Err(("forbidden", "This is not your session.".to_owned()));
+            return Err((ErrorCode::Forbidden, "This is not your session.".to_owned()));
         };
         if is_host {
             store
@@ -530,11 +547,17 @@ impl Connection {
     async fn on_in_room(&mut self, sink: &mut Socket, message: ClientMessage) -> Result<(), Exit> {
         let (member, room, media, is_host, media_joined) = match &self.phase {
             Phase::New => {
-                return self.refuse(sink, "not_joined", "Send join first.").await;
+                return self
+                    .refuse(sink, ErrorCode::NotJoined, "Send join first.")
+                    .await;
             }
             Phase::Waiting { .. } => {
                 return self
-                    .refuse(sink, "not_admitted", "Wait until the mediator lets you in.")
+                    .refuse(
+                        sink,
+                        ErrorCode::NotAdmitted,
+                        "Wait until the mediator lets you in.",
+                    )
                     .await;
             }
             Phase::Admitted {
@@ -563,7 +586,7 @@ impl Connection {
         );
         if host_only && !is_host {
             return self
-                .refuse(sink, "forbidden", "Only the mediator may do that.")
+                .refuse(sink, ErrorCode::Forbidden, "Only the mediator may do that.")
                 .await;
         }
         match message {
@@ -606,7 +629,11 @@ impl Connection {
             ClientMessage::View { tiles } => {
                 if tiles.len() > MAX_VIEW_TILES {
                     return self
-                        .refuse(sink, "bad_message", "A view describes at most 64 tiles.")
+                        .refuse(
+                            sink,
+                            ErrorCode::BadMessage,
+                            "A view describes at most 64 tiles.",
+                        )
                         .await;
                 }
                 let tiles = tiles
@@ -680,7 +707,7 @@ impl Connection {
                     if let Err(error) = self.state.hub.end_session(&session_id, &name).await {
                         tracing::error!(?error, "ending a session failed");
                         return self
-                            .refuse(sink, "internal", "Could not end the session.")
+                            .refuse(sink, ErrorCode::Internal, "Could not end the session.")
                             .await;
                     }
                 }
@@ -753,7 +780,7 @@ impl Connection {
             PeerEvent::Failed => {
                 self.set_media_joined(false);
                 let notice = ServerMessage::error(
-                    "media_failed",
+                    ErrorCode::MediaFailed,
                     "The media connection was lost; send a new offer to reconnect.",
                 );
                 send(sink, &notice).await
@@ -763,11 +790,13 @@ impl Connection {
 
     async fn refuse_sfu(&mut self, sink: &mut Socket, error: SfuError) -> Result<(), Exit> {
         let code = match error {
-            SfuError::BadSdp | SfuError::SdpRefused(_) | SfuError::NoPendingOffer => "bad_sdp",
-            SfuError::BadCandidate => "bad_message",
-            SfuError::TooManyCandidates => "too_many_candidates",
-            SfuError::UnknownParticipant | SfuError::AlreadyJoined => "media_failed",
-            SfuError::RoomClosed | SfuError::Bind(_) => "internal",
+            SfuError::BadSdp | SfuError::SdpRefused(_) | SfuError::NoPendingOffer => {
+                ErrorCode::BadSdp
+            }
+            SfuError::BadCandidate => ErrorCode::BadMessage,
+            SfuError::TooManyCandidates => ErrorCode::TooManyCandidates,
+            SfuError::UnknownParticipant | SfuError::AlreadyJoined => ErrorCode::MediaFailed,
+            SfuError::RoomClosed | SfuError::Bind(_) => ErrorCode::Internal,
         };
         self.refuse(sink, code, error.to_string()).await
     }
@@ -776,7 +805,7 @@ impl Connection {
     async fn refuse(
         &mut self,
         sink: &mut Socket,
-        code: &'static str,
+        code: ErrorCode,
         message: impl Into<String>,
     ) -> Result<(), Exit> {
         self.errors += 1;
@@ -784,7 +813,7 @@ impl Connection {
         if self.errors >= MAX_ERRORS {
             let _ = send(
                 sink,
-                &ServerMessage::error("bad_message", "Too many refused messages; goodbye."),
+                &ServerMessage::error(ErrorCode::BadMessage, "Too many refused messages; goodbye."),
             )
             .await;
             return Err(Exit::Leave(LeaveReason::Disconnected));
@@ -819,11 +848,14 @@ async fn let_go(removal: &mut Option<oneshot::Receiver<ServerMessage>>) -> Optio
     notice
 }
 
-fn internal() -> (&'static str, String) {
-    ("internal", "Something went wrong on the server.".to_owned())
+fn internal() -> (ErrorCode, String) {
+    (
+        ErrorCode::Internal,
+        "Something went wrong on the server.".to_owned(),
+    )
 }
 
-fn api_error_to_signal(error: ApiError) -> (&'static str, String) {
+fn api_error_to_signal(error: ApiError) -> (ErrorCode, String) {
     let (_, code) = error.status_and_code();
     (code, error.message())
 }

@@ -1,5 +1,6 @@
 //! The signaling messages, exactly as `docs/protocol.md` writes them down.
 
+use crate::error_code::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 /// Largest text message a client may send (an SDP offer with many codecs is ~10 KiB).
@@ -226,7 +227,7 @@ pub enum ServerMessage {
     Kicked,
     SessionEnded,
     Error {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
     Ping,
@@ -234,7 +235,7 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
-    pub fn error(code: &'static str, message: impl Into<String>) -> ServerMessage {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerMessage {
         ServerMessage::Error {
             code,
             message: message.into(),

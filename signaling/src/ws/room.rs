@@ -15,6 +15,7 @@ use super::network::NetworkLedger;
 use super::protocol::{
     LeaveReason, ParticipantInfo, ParticipantRole, RecordingState, ServerMessage, SessionInfo,
 };
+use crate::error_code::ErrorCode;
 use crate::recordings::{self, ActiveRecording, RecordingContext, Roster};
 use crate::secrets::{new_id, new_token, now_ms, token_hash};
 use crate::store::{SessionEvent, Store};
@@ -454,7 +455,7 @@ impl Room {
                     .collect();
                 for id in ids {
                     let notice = ServerMessage::error(
-                        "invitation_revoked",
+                        ErrorCode::InvitationRevoked,
                         "Your invitation was withdrawn by the mediator.",
                     );
                     self.remove(&id, LeaveReason::Kicked, Some(notice)).await;
@@ -495,7 +496,7 @@ impl Room {
                 self.stop_recording_now().await;
                 for mut member in std::mem::take(&mut self.members) {
                     let notice = ServerMessage::error(
-                        "server_stopping",
+                        ErrorCode::ServerStopping,
                         "The server is restarting; join again in a moment.",
                     );
                     let_go(&mut member, notice);
@@ -521,7 +522,7 @@ impl Room {
             // Someone the host let in already (a page reloaded) is not made to wait again.
             seated_before = admitted;
             let notice = ServerMessage::error(
-                "joined_elsewhere",
+                ErrorCode::JoinedElsewhere,
                 "You joined this session from another window or device.",
             );
             self.remove(&old, LeaveReason::Disconnected, Some(notice))
@@ -575,7 +576,8 @@ impl Room {
         let participant = ParticipantId(id.to_owned());
         if let Err(error) = self.media.join(participant, options, events).await {
             tracing::error!(%error, "could not add a participant to the media room");
-            let notice = ServerMessage::error("internal", "The media server could not add you.");
+            let notice =
+                ServerMessage::error(ErrorCode::Internal, "The media server could not add you.");
             self.remove(id, LeaveReason::Disconnected, Some(notice))
                 .await;
             return;
@@ -718,7 +720,7 @@ impl Room {
         let name = member.info.name.clone();
         if !was_away {
             let notice = ServerMessage::error(
-                "joined_elsewhere",
+                ErrorCode::JoinedElsewhere,
                 "You joined this session from another window or device.",
             );
             if let Some(old) = old_removal {
