@@ -17,7 +17,8 @@ use tokio::task::JoinHandle;
 
 use crate::secrets::{new_id, now_ms};
 use crate::store::{
-    FileKind, FileOutcome, FileStatus, NewRecordingFile, Recording, RecordingStatus, Store,
+    CompositeStatus, FileKind, FileOutcome, FileStatus, NewRecordingFile, Recording,
+    RecordingStatus, Store,
 };
 use crate::ws::protocol::SessionInfo;
 
@@ -257,7 +258,9 @@ impl Filing {
     ) -> Value {
         let store = &self.store;
         let id = &self.recording_id;
-        let _ = store.set_composite_progress(id, "pending", 0).await;
+        let _ = store
+            .set_composite_progress(id, CompositeStatus::Pending, 0)
+            .await;
         let earliest = files
             .iter()
             .map(|(_, start, _)| *start)
@@ -279,7 +282,9 @@ impl Filing {
             tokio::spawn(async move {
                 while percent_rx.changed().await.is_ok() {
                     let percent = *percent_rx.borrow_and_update();
-                    let _ = store.set_composite_progress(&id, "running", percent).await;
+                    let _ = store
+                        .set_composite_progress(&id, CompositeStatus::Running, percent)
+                        .await;
                 }
             })
         };
@@ -298,7 +303,9 @@ impl Filing {
             |error: String| composite_entry(&output, FileStatus::Failed, None, Some(error));
         if let Err(error) = made {
             tracing::error!(%error, recording = %id, "the composite could not be made");
-            let _ = store.set_composite_progress(id, "failed", 0).await;
+            let _ = store
+                .set_composite_progress(id, CompositeStatus::Failed, 0)
+                .await;
             return failed(error.to_string());
         }
         let hashed = tokio::task::spawn_blocking({
@@ -309,11 +316,15 @@ impl Filing {
         let (digest, bytes) = match hashed {
             Ok(Ok(hashed)) => hashed,
             Ok(Err(error)) => {
-                let _ = store.set_composite_progress(id, "failed", 0).await;
+                let _ = store
+                    .set_composite_progress(id, CompositeStatus::Failed, 0)
+                    .await;
                 return failed(format!("could not hash the composite: {error}"));
             }
             Err(error) => {
-                let _ = store.set_composite_progress(id, "failed", 0).await;
+                let _ = store
+                    .set_composite_progress(id, CompositeStatus::Failed, 0)
+                    .await;
                 return failed(format!("could not hash the composite: {error}"));
             }
         };
@@ -332,7 +343,11 @@ impl Filing {
         let filed = self
             .file_whole(FileKind::Composite, &output, started_at, &outcome)
             .await;
-        let status = if filed.is_ok() { "done" } else { "failed" };
+        let status = if filed.is_ok() {
+            CompositeStatus::Done
+        } else {
+            CompositeStatus::Failed
+        };
         let _ = store.set_composite_progress(id, status, 100).await;
         // The file exists with this hash whether or not the store took it.
         composite_entry(&output, FileStatus::Complete, Some(&outcome), None)
@@ -654,8 +669,8 @@ async fn manifest_from_records(store: &Store, recording: &Recording, dir: &Path)
     let output = dir.join(COMPOSITE);
     let failed =
         |error: &str| composite_entry(&output, FileStatus::Failed, None, Some(error.to_owned()));
-    match recording.composite_status.as_str() {
-        "done" => {
+    match recording.composite_status {
+        CompositeStatus::Done => {
             let made = recording
                 .files
                 .iter()
@@ -679,13 +694,13 @@ async fn manifest_from_records(store: &Store, recording: &Recording, dir: &Path)
                 None => failed("the composite was made but not filed"),
             });
         }
-        "interrupted" => files.push(failed(COMPOSITE_INTERRUPTED)),
-        "failed" => files.push(failed(
+        CompositeStatus::Interrupted => files.push(failed(COMPOSITE_INTERRUPTED)),
+        CompositeStatus::Failed => files.push(failed(
             "the composite could not be made (the reason is in the log of the run that tried)",
         )),
-        // `none`: no composite was started (nothing was recorded with video, or the recording
-        // itself was interrupted).
-        _ => {}
+        // No composite was started (nothing was recorded with video, or the recording itself was
+        // interrupted), or one is still being made.
+        CompositeStatus::None | CompositeStatus::Pending | CompositeStatus::Running => {}
     }
     manifest_document(
         &recording.id,

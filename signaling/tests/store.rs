@@ -5,9 +5,9 @@
 mod support;
 
 use concord_signaling::store::{
-    AccountRole, AuditEntry, DisputeChanges, DisputeLevel, DisputeStatus, FileKind, FileOutcome,
-    FileStatus, InviteeRole, NewDispute, NewInvitation, NewRecordingFile, Party, RecordingStatus,
-    SessionEvent, SessionStatus, Store, StoreError, User,
+    AccountRole, AuditEntry, CompositeStatus, DisputeChanges, DisputeLevel, DisputeStatus,
+    FileKind, FileOutcome, FileStatus, InviteeRole, NewDispute, NewInvitation, NewRecordingFile,
+    Party, RecordingStatus, SessionEvent, SessionEventKind, SessionStatus, Store, StoreError, User,
 };
 use tempfile::TempDir;
 
@@ -879,19 +879,19 @@ async fn session_events_come_back_in_time_order(store: &Store) {
         .create_session("s2", "d1", false, None, T0)
         .await
         .unwrap();
-    let event = |at: i64, kind: &str| SessionEvent {
+    let event = |at: i64, kind: SessionEventKind| SessionEvent {
         at,
-        kind: kind.to_owned(),
+        kind,
         actor: "王五".to_owned(),
         detail: format!("{kind} at {at}"),
     };
     // Recorded out of order; "e2" and "e3" share a time and come back by id.
     let recorded = [
-        ("e4", "s1", event(T0 + 30, "ended")),
-        ("e3", "s1", event(T0 + 20, "admitted")),
-        ("e1", "s1", event(T0 + 10, "joined")),
-        ("e2", "s1", event(T0 + 20, "refused")),
-        ("x1", "s2", event(T0 + 15, "joined")),
+        ("e4", "s1", event(T0 + 30, SessionEventKind::SessionEnded)),
+        ("e3", "s1", event(T0 + 20, SessionEventKind::Admitted)),
+        ("e1", "s1", event(T0 + 10, SessionEventKind::Arrived)),
+        ("e2", "s1", event(T0 + 20, SessionEventKind::Refused)),
+        ("x1", "s2", event(T0 + 15, SessionEventKind::Arrived)),
     ];
     for (id, session_id, event) in &recorded {
         store
@@ -904,14 +904,14 @@ async fn session_events_come_back_in_time_order(store: &Store) {
     assert_eq!(
         kinds,
         [
-            (T0 + 10, "joined"),
+            (T0 + 10, "arrived"),
             (T0 + 20, "refused"),
             (T0 + 20, "admitted"),
-            (T0 + 30, "ended"),
+            (T0 + 30, "session_ended"),
         ]
     );
     assert_eq!(events[0].actor, "王五");
-    assert_eq!(events[0].detail, format!("joined at {}", T0 + 10));
+    assert_eq!(events[0].detail, format!("arrived at {}", T0 + 10));
     assert!(store.session_events("nope").await.unwrap().is_empty());
 }
 
@@ -1119,11 +1119,11 @@ async fn unfinished_composites_are_marked_interrupted_after_a_restart(store: &St
     // r1: ffmpeg was running; r2: the composite had not started; r3: filed complete before
     // the stop, not yet said `done`; r4 done and r5 failed are left alone.
     for (n, (id, status)) in [
-        ("r1", "running"),
-        ("r2", "pending"),
-        ("r3", "running"),
-        ("r4", "done"),
-        ("r5", "failed"),
+        ("r1", CompositeStatus::Running),
+        ("r2", CompositeStatus::Pending),
+        ("r3", CompositeStatus::Running),
+        ("r4", CompositeStatus::Done),
+        ("r5", CompositeStatus::Failed),
     ]
     .into_iter()
     .enumerate()
@@ -1164,17 +1164,17 @@ async fn unfinished_composites_are_marked_interrupted_after_a_restart(store: &St
         .unwrap();
     assert_eq!(interrupted, ["r1", "r2"]);
     let composite = |r: &concord_signaling::store::Recording| {
-        (
-            r.composite_status.clone(),
-            r.status,
-            r.manifest_sha256.clone(),
-        )
+        (r.composite_status, r.status, r.manifest_sha256.clone())
     };
     for id in ["r1", "r2"] {
         let r = store.recording(id).await.unwrap().expect(id);
         assert_eq!(
             composite(&r),
-            ("interrupted".to_owned(), RecordingStatus::Finished, None),
+            (
+                CompositeStatus::Interrupted,
+                RecordingStatus::Finished,
+                None
+            ),
             "{id}: the recording itself stays finished"
         );
     }
@@ -1193,7 +1193,8 @@ async fn unfinished_composites_are_marked_interrupted_after_a_restart(store: &St
     );
     let r3 = store.recording("r3").await.unwrap().expect("r3");
     assert_eq!(
-        r3.composite_status, "done",
+        r3.composite_status,
+        CompositeStatus::Done,
         "a composite filed complete was made"
     );
     assert_eq!(r3.composite_progress, 100);
@@ -1205,7 +1206,7 @@ async fn unfinished_composites_are_marked_interrupted_after_a_restart(store: &St
             .unwrap()
             .expect("r4")
             .composite_status,
-        "done"
+        CompositeStatus::Done
     );
     assert_eq!(
         store
@@ -1214,7 +1215,7 @@ async fn unfinished_composites_are_marked_interrupted_after_a_restart(store: &St
             .unwrap()
             .expect("r5")
             .composite_status,
-        "failed"
+        CompositeStatus::Failed
     );
     assert!(store
         .interrupt_unfinished_composites(T0 + 2_000)

@@ -85,6 +85,43 @@ text_enum!(
     FileKind { Participant => "participant", Composite => "composite", Manifest => "manifest" }
 );
 
+text_enum!(
+    /// Where a recording's composite is (`interrupted`: the server restarted while making it).
+    CompositeStatus {
+        None => "none",
+        Pending => "pending",
+        Running => "running",
+        Done => "done",
+        Failed => "failed",
+        Interrupted => "interrupted",
+    }
+);
+
+text_enum!(
+    /// What happened in a session, as its case file lists it.
+    SessionEventKind {
+        Arrived => "arrived",
+        Admitted => "admitted",
+        Refused => "refused",
+        Left => "left",
+        Removed => "removed",
+        Disconnected => "disconnected",
+        ConnectionLost => "connection_lost",
+        Reconnected => "reconnected",
+        MovedConnection => "moved_connection",
+        NetworkSummary => "network_summary",
+        RecordingNotice => "recording_notice",
+        RecordingConsent => "recording_consent",
+        RecordingObjection => "recording_objection",
+        RecordingStarted => "recording_started",
+        RecordingStopRequested => "recording_stop_requested",
+        RecordingStopped => "recording_stopped",
+        RecordingCancelled => "recording_cancelled",
+        RecordingFailed => "recording_failed",
+        SessionEnded => "session_ended",
+    }
+);
+
 impl AccountRole {
     /// May open disputes and host sessions.
     pub fn can_host(self) -> bool {
@@ -187,7 +224,7 @@ pub struct NewInvitation {
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionEvent {
     pub at: i64,
-    pub kind: String,
+    pub kind: SessionEventKind,
     pub actor: String,
     pub detail: String,
 }
@@ -205,7 +242,7 @@ pub struct Recording {
     pub manifest_sha256: Option<String>,
     /// The side-by-side file made afterwards: `none`, `pending`, `running`, `done`, `failed`,
     /// `interrupted` (the server stopped while making it).
-    pub composite_status: String,
+    pub composite_status: CompositeStatus,
     /// Percent done while `running`.
     pub composite_progress: i64,
     pub files: Vec<RecordingFile>,

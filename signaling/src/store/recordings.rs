@@ -4,8 +4,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{
-    conflict_on_unique, parse_column, AuditEntry, FileKind, FileOutcome, FileStatus,
-    NewRecordingFile, Recording, RecordingFile, RecordingStatus, Store, StoreResult,
+    conflict_on_unique, parse_column, AuditEntry, CompositeStatus, FileKind, FileOutcome,
+    FileStatus, NewRecordingFile, Recording, RecordingFile, RecordingStatus, Store, StoreResult,
 };
 
 const RECORDING_COLUMNS: &str = "id, session_id, dispute_id, status, started_by, started_at, \
@@ -24,7 +24,7 @@ fn recording_from_row(row: &AnyRow, files: Vec<RecordingFile>) -> StoreResult<Re
         ended_at: row.try_get("ended_at")?,
         error: row.try_get("error")?,
         manifest_sha256: row.try_get("manifest_sha256")?,
-        composite_status: row.try_get("composite_status")?,
+        composite_status: parse_column(row, "composite_status")?,
         composite_progress: row.try_get("composite_progress")?,
         files,
     })
@@ -132,13 +132,13 @@ impl Store {
     pub async fn set_composite_progress(
         &self,
         id: &str,
-        status: &str,
+        status: CompositeStatus,
         percent: i64,
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE recordings SET composite_status = $1, composite_progress = $2 WHERE id = $3",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(percent.clamp(0, 100))
         .bind(id)
         .execute(&self.pool)

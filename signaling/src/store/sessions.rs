@@ -103,7 +103,7 @@ impl Store {
         .bind(id)
         .bind(session_id)
         .bind(event.at)
-        .bind(&event.kind)
+        .bind(event.kind.as_str())
         .bind(&event.actor)
         .bind(&event.detail)
         .execute(&self.pool)
@@ -123,7 +123,7 @@ impl Store {
             .map(|row| {
                 Ok(SessionEvent {
                     at: row.try_get("at")?,
-                    kind: row.try_get("kind")?,
+                    kind: parse_column(row, "kind")?,
                     actor: row.try_get("actor")?,
                     detail: row.try_get("detail")?,
                 })

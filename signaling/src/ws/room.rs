@@ -18,7 +18,7 @@ use super::protocol::{
 use crate::error_code::ErrorCode;
 use crate::recordings::{self, ActiveRecording, RecordingContext, Roster};
 use crate::secrets::{new_id, new_token, now_ms, token_hash};
-use crate::store::{SessionEvent, Store};
+use crate::store::{SessionEvent, SessionEventKind, Store};
 
 /// Commands for one session are few per second; a full queue means a stuck room.
 const COMMAND_QUEUE: usize = 128;
@@ -468,7 +468,7 @@ impl Room {
                     self.file_network_summary(&member).await;
                     self.media.leave(ParticipantId(member.info.id)).await;
                 }
-                self.record("session_ended", &by, "").await;
+                self.record(SessionEventKind::SessionEnded, &by, "").await;
                 let _ = reply.send(());
                 return false;
             }
@@ -530,7 +530,8 @@ impl Room {
         }
         let id = new.id.clone();
         let trusted = new.trusted || seated_before || !self.session.lobby_enabled;
-        self.record("arrived", &new.name, role_name(new.role)).await;
+        self.record(SessionEventKind::Arrived, &new.name, role_name(new.role))
+            .await;
         self.members.push(Member {
             info: ParticipantInfo {
                 id: new.id,
@@ -604,7 +605,7 @@ impl Room {
             },
         );
         self.announce_lobby();
-        self.record("admitted", &info.name, role_name(info.role))
+        self.record(SessionEventKind::Admitted, &info.name, role_name(info.role))
             .await;
         if info.is_host && self.session.record_by_default {
             self.announce_recording(info.name.clone()).await;
@@ -682,7 +683,7 @@ impl Room {
             },
         );
         let gap = serde_json::json!({ "participant_id": id, "from_ms": since_ms });
-        self.record("connection_lost", &name, &gap.to_string())
+        self.record(SessionEventKind::ConnectionLost, &name, &gap.to_string())
             .await;
         let myself = self.myself.clone();
         let grace = self.settings.resume_grace;
@@ -743,11 +744,11 @@ impl Room {
         // The gap, for the case file and the recording's timeline: who, from when, to when.
         let (kind, detail) = match away {
             Some(away) => (
-                "reconnected",
+                SessionEventKind::Reconnected,
                 serde_json::json!({ "participant_id": id, "from_ms": away.since_ms, "to_ms": now_ms() }),
             ),
             None => (
-                "moved_connection",
+                SessionEventKind::MovedConnection,
                 serde_json::json!({ "participant_id": id }),
             ),
         };
@@ -806,10 +807,10 @@ impl Room {
             self.announce_lobby();
         }
         let kind = match reason {
-            LeaveReason::Left => "left",
-            LeaveReason::Kicked => "removed",
-            LeaveReason::Disconnected => "disconnected",
-            LeaveReason::Refused => "refused",
+            LeaveReason::Left => SessionEventKind::Left,
+            LeaveReason::Kicked => SessionEventKind::Removed,
+            LeaveReason::Disconnected => SessionEventKind::Disconnected,
+            LeaveReason::Refused => SessionEventKind::Refused,
         };
         self.record(kind, &member.info.name, role_name(member.info.role))
             .await;
@@ -851,7 +852,7 @@ impl Room {
         };
         match serde_json::to_string(&detail) {
             Ok(detail) => {
-                self.record("network_summary", &member.info.name, &detail)
+                self.record(SessionEventKind::NetworkSummary, &member.info.name, &detail)
                     .await
             }
             Err(error) => tracing::error!(%error, "could not write a network summary"),
@@ -892,7 +893,8 @@ impl Room {
             starts_in_ms: Some(u64::try_from(notice.as_millis()).unwrap_or(u64::MAX)),
             message: None,
         });
-        self.record("recording_notice", &by, "").await;
+        self.record(SessionEventKind::RecordingNotice, &by, "")
+            .await;
         let myself = self.myself.clone();
         tokio::spawn(async move {
             tokio::time::sleep(notice).await;
@@ -924,7 +926,8 @@ impl Room {
         };
         match recordings::start(context, on_end).await {
             Ok(active) => {
-                self.record("recording_started", &by, &active.id).await;
+                self.record(SessionEventKind::RecordingStarted, &by, &active.id)
+                    .await;
                 self.recording = Recording::On { generation, active };
                 self.broadcast_all(ServerMessage::Recording {
                     state: RecordingState::On,
@@ -935,7 +938,8 @@ impl Room {
             Err(error) => {
                 tracing::error!(%error, "recording could not start");
                 self.recording = Recording::Off;
-                self.record("recording_failed", &by, &error).await;
+                self.record(SessionEventKind::RecordingFailed, &by, &error)
+                    .await;
                 self.broadcast_all(ServerMessage::Recording {
                     state: RecordingState::Failed,
                     starts_in_ms: None,
@@ -948,11 +952,12 @@ impl Room {
     async fn stop_recording(&mut self, by: &str) {
         match std::mem::replace(&mut self.recording, Recording::Off) {
             Recording::Notice { .. } => {
-                self.record("recording_cancelled", by, "").await;
+                self.record(SessionEventKind::RecordingCancelled, by, "")
+                    .await;
                 self.broadcast_recording_off();
             }
             Recording::On { generation, active } => {
-                self.record("recording_stop_requested", by, &active.id)
+                self.record(SessionEventKind::RecordingStopRequested, by, &active.id)
                     .await;
                 self.recording = Recording::Stopping { generation };
                 // Finishing files may take a moment; the room goes on meanwhile and hears
@@ -982,11 +987,13 @@ impl Room {
         self.recording = Recording::Off;
         match error {
             None => {
-                self.record("recording_stopped", "", "").await;
+                self.record(SessionEventKind::RecordingStopped, "", "")
+                    .await;
                 self.broadcast_recording_off();
             }
             Some(error) => {
-                self.record("recording_failed", "", &error).await;
+                self.record(SessionEventKind::RecordingFailed, "", &error)
+                    .await;
                 self.broadcast_all(ServerMessage::Recording {
                     state: RecordingState::Failed,
                     starts_in_ms: None,
@@ -1006,9 +1013,9 @@ impl Room {
         };
         let name = member.info.name.clone();
         let kind = if consent {
-            "recording_consent"
+            SessionEventKind::RecordingConsent
         } else {
-            "recording_objection"
+            SessionEventKind::RecordingObjection
         };
         self.record(kind, &name, role_name(member.info.role)).await;
         let answer = ServerMessage::RecordingConsent {
@@ -1091,10 +1098,10 @@ impl Room {
 
     /// Session events are part of the case file. Written in order, before the room moves on
     /// (they are a few per minute), so none is lost when the server stops.
-    async fn record(&self, kind: &str, actor: &str, detail: &str) {
+    async fn record(&self, kind: SessionEventKind, actor: &str, detail: &str) {
         let event = SessionEvent {
             at: now_ms(),
-            kind: kind.to_owned(),
+            kind,
             actor: actor.to_owned(),
             detail: detail.to_owned(),
         };
