@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::api::error::ApiError;
+use crate::error::ApiError;
 use crate::secrets::{new_token, now_ms, token_hash};
 use crate::state::AppState;
 use crate::store::{AccountRole, User};

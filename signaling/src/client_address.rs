@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
-use crate::api::error::ApiError;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 const FORWARDED_FOR: &str = "x-forwarded-for";

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::api::error::ApiError;
+use crate::error::ApiError;
 
 /// Whether the request comes from one of our own pages (or from no browser page at all: a
 /// client that sends no `Origin` cannot be carrying a victim's cookie).

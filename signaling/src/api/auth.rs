@@ -8,10 +8,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult, Body};
 use super::validate::{required, username};
 use crate::auth::{clear_cookie, session_token, sign_in, CurrentUser};
 use crate::client_address::ClientAddress;
+use crate::error::{ApiError, ApiResult, Body};
 use crate::ratelimit::address_key;
 use crate::secrets::{now_ms, token_hash};
 use crate::sign_outs::Ended;

@@ -3,9 +3,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult, Body};
 use super::validate::{optional, phone, required};
 use crate::auth::{may_manage, CurrentUser};
+use crate::error::{ApiError, ApiResult, Body};
 use crate::secrets::{new_id, now_ms};
 use crate::state::AppState;
 use crate::store::{

@@ -5,8 +5,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::ApiResult;
 use crate::auth::CurrentUser;
+use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::AccountRole;
 

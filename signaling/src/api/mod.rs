@@ -2,7 +2,6 @@
 
 pub mod auth;
 pub mod disputes;
-pub mod error;
 pub mod invitations;
 pub mod media;
 mod openapi;
@@ -24,9 +23,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::TlsMode;
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ws;
-use error::ApiError;
 
 /// Request bodies are small JSON documents.
 const MAX_BODY_BYTES: usize = 256 * 1024;

@@ -18,9 +18,9 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::disputes::readable_dispute;
-use super::error::{ApiError, ApiResult};
 use crate::auth::{session_token, user_from_headers, CurrentUser};
 use crate::client_address::ClientAddress;
+use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::address_key;
 use crate::secrets::{new_id, now_ms, token_hash};
 use crate::state::AppState;

@@ -4,9 +4,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::disputes::{managed_dispute, readable_dispute};
-use super::error::{ApiError, ApiResult, Body};
 use super::validate::{phone, required};
 use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult, Body};
 use crate::secrets::{new_id, new_token, now_ms, token_hash};
 use crate::state::AppState;
 use crate::store::{InviteeRole, NewInvitation, Session, SessionStatus};

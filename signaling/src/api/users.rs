@@ -3,9 +3,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult, Body};
 use super::validate::{password, required, username};
 use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult, Body};
 use crate::secrets::{new_id, now_ms};
 use crate::sign_outs::Ended;
 use crate::state::AppState;

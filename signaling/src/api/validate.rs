@@ -1,6 +1,6 @@
 //! Input checks shared by handlers; each failure names the field.
 
-use super::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 
 /// A trimmed, non-empty string of at most `max` characters.
 pub fn required(field: &str, value: &str, max: usize) -> ApiResult<String> {

@@ -19,11 +19,11 @@ use super::protocol::{
     MAX_VIEW_TILES,
 };
 use super::room::{NewMember, RoomCommand, RoomRef, ToConnection};
-use crate::api::error::ApiError;
-use crate::api::invitations::check_token;
 use crate::auth::{may_manage, session_token, user_from_headers};
 use crate::client_address::ClientAddress;
+use crate::error::ApiError;
 use crate::error_code::ErrorCode;
+use crate::invitation_tokens::check_token;
 use crate::origin::same_origin;
 use crate::ratelimit::{address_key, MessageBudget};
 use crate::secrets::{new_id, now_ms, token_hash};

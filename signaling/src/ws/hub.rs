@@ -10,7 +10,7 @@ use super::protocol::SessionInfo;
 use super::room::{
     self, NewMember, Removal, Resumed, RoomCommand, RoomRef, RoomSettings, ToConnection,
 };
-use crate::api::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::secrets::now_ms;
 use crate::store::Store;
 
