@@ -8,8 +8,9 @@ use concord_tests::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// As many as were found still open 45 s after connecting before the timeout existed.
-const SLOW_CLIENTS: usize = 1_100;
+/// As many as the issue asks for (1,100 were found still open 45 s after connecting before the
+/// timeout existed).
+const SLOW_CLIENTS: usize = 1_500;
 /// The server's header timeout (10 s) and a margin for a busy machine.
 const CLOSED_WITHIN: Duration = Duration::from_secs(25);
 
@@ -30,9 +31,27 @@ async fn closed_by(mut stream: TcpStream, deadline: Instant) -> bool {
     }
 }
 
+/// Lets this process open as many descriptors as the system allows it: the clients and the
+/// server's ends of their connections all live here.
+fn raise_descriptor_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_that_never_finish_their_headers_are_closed() {
     let _one = ONE_AT_A_TIME.lock().await;
+    raise_descriptor_limit();
     // Room for all of them from this address: what is tested here is the timeout.
     let server = TestServer::start_with(|config| {
         config.signaling.max_connections_per_address = 2 * SLOW_CLIENTS;

@@ -40,11 +40,15 @@ const SETTLED_FOR: Duration = Duration::from_secs(20);
 const VOICE_PACKET_HEADERS: u64 = 80;
 /// Opus sends a 20 ms frame per packet while the voice speaks.
 const VOICE_PACKETS_PER_SECOND: f64 = 50.0;
-/// The pausing cap over what the two voices cost on the wire while both speak: what goes to the
-/// party with them (reports, feedback on its own media: measured at the capped link, about 36
-/// kbit/s more than the voices while video was paused). The lowest layer (about 75 kbit/s on
-/// the wire) does not fit in it.
-const REPORTS_KBPS: f64 = 40.0;
+/// The pausing cap over what the two voices cost on the wire while both speak, between two
+/// bounds. What reaches the party with the voices (reports, feedback on its own media) was
+/// measured at the capped link at about 36 kbit/s more than the voices while video was paused;
+/// the lowest layer costs 40-75 kbit/s on the wire as the fake camera's picture varies, and must
+/// not fit beside them. 40 left the voices 4 kbit/s: the link stayed full with the voices alone
+/// (it carried 156 kbit/s under a 151 kbit/s cap), and the queue a sudden cap leaves cost them
+/// 5.3 % in one local run. 60 leaves them about 24, and the lowest layer still misses by 16 or
+/// more.
+const PAUSING_CAP_OVER_VOICES_KBPS: f64 = 60.0;
 /// The longest a party may take to climb above the low layer once a cap is lifted: the
 /// allocator proves each step up before the next, and waits longer after a link flapped.
 const LIFTED_CLIMBS_WITHIN: Duration = Duration::from_secs(60);
@@ -339,7 +343,7 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
     // tone and silence, DTX): a fixed cap was below them in some runs and above them and a
     // layer in others, so the cap is set from what they cost in this one while both speak.
     let voices_kbps = voices_on_the_wire(&call).await;
-    let cap = (voices_kbps + REPORTS_KBPS).round() as u32;
+    let cap = (voices_kbps + PAUSING_CAP_OVER_VOICES_KBPS).round() as u32;
     println!("the voices cost {voices_kbps:.0} kbit/s on the wire while both speak: capped at {cap} kbit/s");
     namespace(&call)
         .cap_downlink(Some(cap))

@@ -627,8 +627,8 @@ impl Allocator {
         let kept_since = |at: Option<Instant>| {
             at.is_some_and(|at| now.saturating_duration_since(at) < RESTORED_KEPT)
         };
-        let after_trial = kept_since(self.trial_filled) || kept_since(self.calm_queue);
-        let undoing = !after_trial
+        let passing_queue = kept_since(self.trial_filled) || kept_since(self.calm_queue);
+        let undoing = !passing_queue
             && self.last_increase.is_some_and(|at| {
                 now.saturating_duration_since(at) < FLAP_WINDOW
                     && self.last_decrease.is_none_or(|d| d < at)

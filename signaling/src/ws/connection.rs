@@ -36,7 +36,8 @@ use crate::store::{AccountRole, InviteeRole, SessionStatus, User};
 const MAX_FRAME_BYTES: usize = 1024 * 1024;
 /// A client that keeps sending what we refuse is cut off.
 const MAX_ERRORS: u32 = 20;
-/// Messages a client may send at once, and per second after that (see [`MessageBudget`]).
+/// Messages other than pings a client may send at once, and per second after that (see
+/// [`MessageBudget`]).
 const MESSAGE_BURST: u32 = 120;
 const MESSAGES_PER_SECOND: u32 = 30;
 const OUTBOX: usize = 256;
@@ -271,15 +272,6 @@ impl Connection {
     }
 
     async fn on_text(&mut self, sink: &mut Socket, text: &str) -> Result<(), Exit> {
-        if !self.messages.take(Instant::now()) {
-            return self
-                .refuse(
-                    sink,
-                    ErrorCode::RateLimited,
-                    "Too many messages; slow down.",
-                )
-                .await;
-        }
         if text.len() > MAX_MESSAGE_BYTES {
             return self
                 .refuse(
@@ -296,6 +288,18 @@ impl Connection {
                 return self.refuse(sink, ErrorCode::BadMessage, detail).await;
             }
         };
+        // Pings stay with this connection's task (and its writes time out); everything else
+        // may reach the room's, which one client must not keep busy.
+        let keepalive = matches!(message, ClientMessage::Ping | ClientMessage::Pong);
+        if !keepalive && !self.messages.take(Instant::now()) {
+            return self
+                .refuse(
+                    sink,
+                    ErrorCode::RateLimited,
+                    "Too many messages; slow down.",
+                )
+                .await;
+        }
         match message {
             ClientMessage::Join {
                 token, session_id, ..
