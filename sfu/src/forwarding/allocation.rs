@@ -259,7 +259,7 @@ pub(crate) struct Allocator {
     before_increase: Vec<Option<u8>>,
     /// The layers an undone increase went back to, and until when they are kept.
     restored: Option<(Instant, Vec<Option<u8>>)>,
-    /// When padding that tried a step last filled a queue: the queue is the padding's, and the
+    /// When padding (a trial's, a nudge's) last filled a queue: the queue is the padding's, and the
     /// layers sent with it are kept (see [`Self::decrease_floor`]).
     trial_filled: Option<Instant>,
     /// When a queue last began on a link that had carried its layers calmly (see
@@ -267,6 +267,10 @@ pub(crate) struct Allocator {
     calm_queue: Option<Instant>,
     /// A step being tried with padding.
     trial: Option<Trial>,
+    /// When more than the media last went out for another reason than a trial (a stuck
+    /// estimate's nudge, probes, resends): a queue that begins then is that excess's, as a
+    /// trial's is its padding's, and costs none of the layers sent with it.
+    excess_sent: Option<Instant>,
     /// That trial pads over the ceiling a queue left (see [`CEILING_PROBE_EVERY`]).
     probing_ceiling: bool,
     /// When the last try over the ceiling began, with the estimate then, and the wait before
@@ -316,6 +320,7 @@ impl Allocator {
             trial_filled: None,
             calm_queue: None,
             trial: None,
+            excess_sent: None,
             probing_ceiling: false,
             last_ceiling_probe: None,
             ceiling_probe_every: CEILING_PROBE_EVERY,
@@ -349,6 +354,11 @@ impl Allocator {
         }
     }
 
+    /// Notes that well over what the media costs went out, for another reason than a trial.
+    pub fn note_excess_sent(&mut self, now: Instant) {
+        self.excess_sent = Some(now);
+    }
+
     /// What to pad the link up to (in all, audio included) while a step is tried.
     pub fn padding_trial(&self) -> Option<u64> {
         self.trial.map(|(_, level, _)| level)
@@ -378,7 +388,10 @@ impl Allocator {
         // A trial goes on only while the step it tries is still the next one and the link holds.
         let tried = self.trial.take();
         let trial = tried.filter(|_| !strained);
-        if strain == Strain::Queueing && tried.is_some() {
+        let excess_sent = self
+            .excess_sent
+            .is_some_and(|at| now.saturating_duration_since(at) < PADDING_QUEUE_DRAINS);
+        if strain == Strain::Queueing && (tried.is_some() || excess_sent) {
             // The padding stops now, and the queue it filled drains: what went out with it had
             // gone through calmly, whatever the estimate says while that queue shows.
             self.trial_filled = Some(now);
@@ -403,7 +416,7 @@ impl Allocator {
             at.is_none_or(|at| now.saturating_duration_since(at) >= CARRIED_CALMLY)
         };
         let steady = calm(self.last_strain) && calm(self.last_increase) && calm(self.last_decrease);
-        if strain == Strain::Queueing && steady && tried.is_none() {
+        if strain == Strain::Queueing && steady && tried.is_none() && !excess_sent {
             self.calm_queue = Some(now);
             self.restored = Some((now + RESTORED_KEPT, targets.to_vec()));
         }
@@ -1342,6 +1355,42 @@ mod tests {
             tick(&mut allocator, 250, Strain::Queueing),
             [Some(0), None],
             "sending far over the estimate"
+        );
+    }
+
+    #[test]
+    fn a_queue_a_nudge_filled_costs_none_of_the_layers_sent_with_it() {
+        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
+        let audio = 100 * KBPS;
+        let mut allocator = Allocator::new();
+        let mut targets = [Some(0), Some(0)];
+        let mut at = Instant::now();
+        let mut tick = |allocator: &mut Allocator, estimate: u64, strain: Strain| {
+            at += Duration::from_millis(250);
+            allocator.decide(at, estimate * KBPS, audio, strain, &demands, &mut targets);
+            (at, targets)
+        };
+        for _ in 0..40 {
+            tick(&mut allocator, 450, Strain::None);
+        }
+        // A stuck estimate is nudged: padding up to 500 kbit/s goes out, a queue fills, and
+        // the estimate falls far under what the media sends.
+        let (now, _) = tick(&mut allocator, 450, Strain::None);
+        allocator.note_excess_sent(now);
+        for _ in 0..7 {
+            assert_eq!(
+                tick(&mut allocator, 250, Strain::Queueing).1,
+                [Some(0), Some(0)],
+                "the nudge's queue drains"
+            );
+        }
+        for _ in 0..40 {
+            tick(&mut allocator, 450, Strain::None);
+        }
+        assert_eq!(
+            tick(&mut allocator, 250, Strain::Queueing).1,
+            [Some(0), None],
+            "without padding, congestion beyond doubt is acted on at once"
         );
     }
 

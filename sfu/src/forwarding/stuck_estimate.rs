@@ -27,6 +27,15 @@ const NUDGE_EVERY_LONGEST: Duration = Duration::from_secs(120);
 /// The share of the estimate (or of what the link last delivered saturated, if less) a nudge
 /// pads up to: what the link is said to carry, less a margin for a figure that is right.
 const NUDGE_SHARE: f64 = 0.9;
+/// What a saturated link delivered bounds a nudge for this long after it was measured. Past
+/// that, on a link that has since carried what it is sent calmly, it may be long gone (a cap
+/// lifted), and the estimate it holds down never moves: str0m's estimate of a link sending
+/// little grows to 1.5 times what is acknowledged, and no further.
+const DELIVERED_BOUNDS_FOR: Duration = Duration::from_secs(30);
+/// Past that, a nudge pads this share over what is sent: enough for what is acknowledged,
+/// and so the estimate, to move, and little enough for a link still capped near what it
+/// carries to absorb for the few seconds of a nudge.
+const NUDGE_OVER_SENDING: f64 = 1.15;
 
 /// What to do for a stuck estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,9 +89,10 @@ pub(crate) struct Link {
     pub strained: bool,
     /// The most that may be sent after a queue filled lately.
     pub ceiling: Option<u64>,
-    /// What the link was last measured to deliver while saturated: a nudge never pads past it,
-    /// as on a link still capped there it would only fill the queue at the voices' cost.
-    pub delivered: Option<u64>,
+    /// What the link was last measured to deliver while saturated, and when: a nudge soon
+    /// after never pads past it, as on a link still capped there it would only fill the queue
+    /// at the voices' cost.
+    pub delivered: Option<(Instant, u64)>,
 }
 
 impl StuckEstimate {
@@ -119,7 +129,7 @@ impl StuckEstimate {
                 return if self.strained_during {
                     None
                 } else {
-                    Self::level(link).map(Nudge::Pad)
+                    Self::level(link, now).map(Nudge::Pad)
                 };
             }
             if since < self.every {
@@ -141,7 +151,7 @@ impl StuckEstimate {
         let nudge = if (link.estimate as f64) < link.sending as f64 * FAR_BEHIND {
             Nudge::Restart(link.sending)
         } else if now.saturating_duration_since(since) >= FLAT_FOR {
-            Nudge::Pad(Self::level(link)?)
+            Nudge::Pad(Self::level(link, now)?)
         } else {
             return None;
         };
@@ -153,11 +163,20 @@ impl StuckEstimate {
         Some(nudge)
     }
 
-    fn level(link: Link) -> Option<u64> {
-        let measured = link
-            .delivered
-            .map_or(link.estimate, |d| d.min(link.estimate));
-        let level = (measured as f64 * NUDGE_SHARE) as u64;
+    fn level(link: Link, now: Instant) -> Option<u64> {
+        let said = (link.estimate as f64 * NUDGE_SHARE) as u64;
+        let level = match link.delivered {
+            None => said,
+            Some((measured_at, delivered))
+                if now.saturating_duration_since(measured_at) < DELIVERED_BOUNDS_FOR =>
+            {
+                said.min((delivered as f64 * NUDGE_SHARE) as u64)
+            }
+            Some((_, delivered)) => {
+                let past_it = (link.sending as f64 * NUDGE_OVER_SENDING).round();
+                said.min((delivered as f64 * NUDGE_SHARE).max(past_it) as u64)
+            }
+        };
         let level = link.ceiling.map_or(level, |ceiling| level.min(ceiling));
         (level > link.sending).then_some(level)
     }
@@ -265,7 +284,7 @@ mod tests {
         stuck.note_estimate(332 * KBPS, start);
         stuck.padding(stuck_link(), start);
         let delivered = Link {
-            delivered: Some(280 * KBPS),
+            delivered: Some((start, 280 * KBPS)),
             ..stuck_link()
         };
         assert_eq!(stuck.padding(delivered, at(9)), Some(252 * KBPS));
@@ -277,10 +296,37 @@ mod tests {
             estimate: 160 * KBPS,
             sending: 112 * KBPS,
             next_step: Some(60 * KBPS),
-            delivered: Some(115 * KBPS),
+            delivered: Some((start, 115 * KBPS)),
             ..stuck_link()
         };
         assert_eq!(stuck.padding(capped, at(9)), None);
+    }
+
+    #[test]
+    fn a_delivery_measured_long_ago_lets_a_nudge_pad_a_little_past_what_is_sent() {
+        // Capped at 300 kbit/s a minute ago, the link delivered 199 kbit/s; the cap is gone and
+        // it carries 200 calmly. The estimate stays at 356, held there by what is acknowledged.
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let lifted = |measured_at: Instant| Link {
+            estimate: 356 * KBPS,
+            sending: 200 * KBPS,
+            next_step: Some(450 * KBPS),
+            delivered: Some((measured_at, 199 * KBPS)),
+            ..stuck_link()
+        };
+        let mut stuck = StuckEstimate::default();
+        stuck.note_estimate(356 * KBPS, start);
+        stuck.padding(lifted(start), start);
+        assert_eq!(
+            stuck.padding(lifted(start), at(9)),
+            None,
+            "measured 9 s ago: the link may still be capped there"
+        );
+        let mut stuck = StuckEstimate::default();
+        stuck.note_estimate(356 * KBPS, at(22));
+        stuck.padding(lifted(start), at(22));
+        assert_eq!(stuck.padding(lifted(start), at(31)), Some(230 * KBPS));
     }
 
     #[test]

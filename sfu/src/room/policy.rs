@@ -37,6 +37,10 @@ const PROBE_BACKOFF: Duration = Duration::from_secs(3);
 const PROBE_BACKOFF_LONGEST: Duration = Duration::from_secs(30);
 /// A probing target within this share of the last one is left as it is.
 const PROBE_TARGET_SLACK: f64 = 0.1;
+/// What went out to a calm link this many times over what the media costs was mostly probes,
+/// padding or resends: a queue that follows is theirs, and they stop (no probing while a queue
+/// fills), where cutting the media that had gone through calmly would only cost a picture.
+const EXCESS_ON_THE_WIRE: f64 = 1.3;
 /// An audio track before it has been measured: Opus at 32 kbit/s plus packet overhead.
 const NOMINAL_AUDIO: u64 = 56_000;
 /// The heights our web client's layers have at a 720p capture, lowest first, for layers whose
@@ -143,6 +147,13 @@ impl Room {
             })
             .collect();
         let before = targets.clone();
+        if strain == Strain::None {
+            if let Some(wire) = subscriber.link.wire {
+                if wire as f64 > subscriber.sending as f64 * EXCESS_ON_THE_WIRE {
+                    subscriber.allocator.note_excess_sent(now);
+                }
+            }
+        }
         let floor = subscriber.delivered_floor(now);
         subscriber.allocator.measured_floor(floor);
         let delivery = subscriber.last_delivery();
@@ -231,12 +242,15 @@ impl Room {
                 next_step,
                 strained: strain != Strain::None,
                 ceiling,
-                delivered: subscriber.delivered.map(|(_, delivered)| delivered),
+                delivered: subscriber.last_delivery(),
             },
             now,
         );
         let nudge_to = match nudge {
-            Some(Nudge::Pad(level)) => Some(level),
+            Some(Nudge::Pad(level)) => {
+                subscriber.allocator.note_excess_sent(now);
+                Some(level)
+            }
             Some(Nudge::Restart(from)) => {
                 tracing::debug!(
                     participant = %subscriber.participant,
