@@ -647,6 +647,14 @@ impl Peer {
     /// Accepts the client's offer. Any server offer still waiting for its answer is abandoned
     /// (the client's offer wins the glare) and redone after.
     pub fn accept_offer(&mut self, sdp: &str) -> Result<String, SfuError> {
+        // Candidates in the offer count too: each is a pair for str0m to keep.
+        let candidates = sdp
+            .lines()
+            .filter(|line| line.trim_start().starts_with("a=candidate"))
+            .count();
+        if candidates > MAX_REMOTE_CANDIDATES {
+            return Err(SfuError::TooManyCandidates);
+        }
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|_| SfuError::BadSdp)?;
         let answer = self
             .rtc
@@ -656,7 +664,7 @@ impl Peer {
         self.pending = None;
         self.pending_offer = None;
         // A new offer may restart ICE, with candidates of its own.
-        self.remote_candidates = 0;
+        self.remote_candidates = candidates;
         for track in &mut self.tracks_out {
             track.state = match track.state {
                 TrackOutState::Negotiating(_) => TrackOutState::ToOpen,
@@ -1300,6 +1308,66 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    /// A peer as the room makes one, fed a real offer (a simulcast camera and a microphone,
+    /// with the browser's own candidate) with `candidates` host candidates more.
+    fn peer_offered(candidates: usize, now: Instant) -> (Peer, Result<String, SfuError>) {
+        let mut browser =
+            crate::sim::client::Client::new("browser", "127.0.0.1:40000".parse().expect("ip"), now);
+        let (offer, _) = browser.offer(true, now);
+        let lines: String = (0..candidates)
+            .map(|n| {
+                format!(
+                    "a=candidate:{n} 1 udp 2122260223 192.0.2.1 {} typ host\r\n",
+                    10_000 + n % 50_000
+                )
+            })
+            .collect();
+        // In the first media section, where a browser puts them.
+        let offer = offer.replacen("a=mid:", &format!("{lines}a=mid:"), 1);
+        let (events, _) = tokio::sync::mpsc::channel(8);
+        let mut peer = Peer::new(
+            PeerKey(1),
+            ParticipantId("offerer".into()),
+            crate::room::server_rtc(str0m::IceCreds::new(), now),
+            "ufrag".into(),
+            events,
+            now,
+        );
+        let answer = peer.accept_offer(&offer);
+        (peer, answer)
+    }
+
+    #[test]
+    fn fifty_thousand_candidates_are_refused_past_the_cap_in_an_offer_or_trickled() {
+        let now = Instant::now();
+        let (_, answer) = peer_offered(50_000, now);
+        assert!(
+            matches!(answer, Err(SfuError::TooManyCandidates)),
+            "an offer carrying 50,000 candidates: {answer:?}"
+        );
+        let (mut peer, answer) = peer_offered(20, now);
+        assert!(answer.is_ok(), "20 in an offer are taken: {answer:?}");
+        let trickled: Vec<bool> = (0..50_000)
+            .map(|n| {
+                let line = format!(
+                    "candidate:{n} 1 udp 2122260223 192.0.2.2 {} typ host",
+                    1 + n % 60_000
+                );
+                peer.add_remote_candidate(&line).is_ok()
+            })
+            .collect();
+        let taken = trickled.iter().filter(|taken| **taken).count();
+        assert_eq!(
+            taken,
+            MAX_REMOTE_CANDIDATES - 21,
+            "the offer's 21 candidates count towards the cap"
+        );
+        assert!(
+            trickled[taken..].iter().all(|taken| !taken),
+            "none taken past it"
+        );
+    }
 
     #[test]
     fn redundancy_is_cut_to_what_fits_with_the_voices_under_the_room_a_queue_left() {
