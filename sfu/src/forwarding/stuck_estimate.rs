@@ -63,6 +63,8 @@ pub(crate) struct StuckEstimate {
     every: Duration,
     /// Since when the link has shown no strain.
     calm_since: Option<Instant>,
+    /// The current or last nudge padded (rather than restarted the estimator).
+    padding: bool,
 }
 
 impl Default for StuckEstimate {
@@ -73,6 +75,7 @@ impl Default for StuckEstimate {
             strained_during: false,
             every: NUDGE_EVERY,
             calm_since: None,
+            padding: false,
         }
     }
 }
@@ -126,26 +129,28 @@ impl StuckEstimate {
                     self.strained_during = true;
                     self.every = (self.every * 2).min(NUDGE_EVERY_LONGEST);
                 }
-                return if self.strained_during {
+                return if self.strained_during || !self.padding {
                     None
                 } else {
                     Self::level(link, now).map(Nudge::Pad)
                 };
+            }
+            let padded_in_vain = std::mem::take(&mut self.padding)
+                && !self.strained_during
+                && self.last.is_some_and(|(_, changed)| changed <= began);
+            if padded_in_vain && self.stuck(link, now) {
+                // The padding went through and the estimate did not move: str0m is holding
+                // it (its probes wait for a cause it records only when the estimate changes).
+                // A fresh estimator from what the link carries probes again, as at the start.
+                self.nudged = Some(now);
+                return Some(Nudge::Restart(link.sending));
             }
             if since < self.every {
                 return None;
             }
         }
         let (_, since) = self.last?;
-        // Flat on a calm link: a link that keeps showing a queue (a narrow one the voices
-        // alone fill) is not padded into.
-        let calm = self
-            .calm_since
-            .is_some_and(|calm| now.saturating_duration_since(calm) >= FLAT_FOR);
-        let blocked = link
-            .next_step
-            .is_some_and(|step| link.sending + step > link.estimate);
-        if !calm || !blocked || link.strained {
+        if !self.stuck(link, now) {
             return None;
         }
         let nudge = if (link.estimate as f64) < link.sending as f64 * FAR_BEHIND {
@@ -160,7 +165,20 @@ impl StuckEstimate {
         }
         self.nudged = Some(now);
         self.strained_during = false;
+        self.padding = matches!(nudge, Nudge::Pad(_));
         Some(nudge)
+    }
+
+    /// Whether the link is calm and the next step waits on the estimate: a link that keeps
+    /// showing a queue (a narrow one the voices alone fill) is not padded into.
+    fn stuck(&self, link: Link, now: Instant) -> bool {
+        let calm = self
+            .calm_since
+            .is_some_and(|calm| now.saturating_duration_since(calm) >= FLAT_FOR);
+        let blocked = link
+            .next_step
+            .is_some_and(|step| link.sending + step > link.estimate);
+        calm && blocked && !link.strained
     }
 
     fn level(link: Link, now: Instant) -> Option<u64> {
@@ -217,9 +235,40 @@ mod tests {
             Some(298_800),
             "still nudging"
         );
+        // The padding moves the estimate, which goes flat again.
+        stuck.note_estimate(340 * KBPS, at(10));
         assert_eq!(stuck.padding(stuck_link(), at(12)), None, "nudged enough");
         assert_eq!(stuck.padding(stuck_link(), at(22)), None, "too soon again");
         assert_eq!(stuck.padding(stuck_link(), at(23)), Some(298_800));
+    }
+
+    #[test]
+    fn padding_that_goes_through_and_leaves_the_estimate_where_it_was_restarts_the_estimator() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut stuck = StuckEstimate::default();
+        stuck.note_estimate(332 * KBPS, start);
+        stuck.nudge(stuck_link(), start);
+        assert_eq!(stuck.nudge(stuck_link(), at(8)), Some(Nudge::Pad(298_800)));
+        assert_eq!(
+            stuck.nudge(stuck_link(), at(11)),
+            Some(Nudge::Restart(230 * KBPS)),
+            "padded for 3 s, calmly, and the estimate never moved"
+        );
+        assert_eq!(stuck.nudge(stuck_link(), at(12)), None, "once");
+        // Padding that filled a queue says the estimate is right: no restart.
+        let mut stuck = StuckEstimate::default();
+        stuck.note_estimate(332 * KBPS, start);
+        stuck.nudge(stuck_link(), start);
+        assert!(stuck.nudge(stuck_link(), at(8)).is_some());
+        let strained = Link {
+            strained: true,
+            ..stuck_link()
+        };
+        assert_eq!(stuck.nudge(strained, at(9)), None);
+        for secs in 10..30 {
+            assert_eq!(stuck.nudge(stuck_link(), at(secs)), None, "{secs} s");
+        }
     }
 
     #[test]
@@ -353,12 +402,14 @@ mod tests {
             "waits 30 s, not 15"
         );
         assert!(stuck.padding(stuck_link(), at(38)).is_some());
-        // That one went through: the wait is back to 15 s.
+        // That one went through, and moved the estimate: the wait is back to 15 s.
+        stuck.note_estimate(340 * KBPS, at(40));
         assert!(
             stuck.padding(stuck_link(), at(53)).is_none(),
             "30 s after a strained one"
         );
         assert!(stuck.padding(stuck_link(), at(68)).is_some());
+        stuck.note_estimate(332 * KBPS, at(70));
         assert!(
             stuck.padding(stuck_link(), at(83)).is_some(),
             "15 s after a clean one"
