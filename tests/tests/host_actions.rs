@@ -172,24 +172,21 @@ async fn muting_is_announced_to_the_others() {
 
 /// Pings a client that stops reading sends to fill the socket buffers both ways with pongs.
 const FLOOD_PINGS: usize = 400_000;
+/// How long the server waits on a write to a client before it gives the connection up
+/// (`WRITE_TIMEOUT` in the signaling's connection).
+const SERVER_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_removed_party_that_stopped_reading_is_disconnected_all_the_same() {
+type StuckStream = futures_util::stream::SplitStream<
+    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+>;
+
+/// A party whose socket takes in little, who joins with `invitation` and then stops reading,
+/// and asks for pongs it never reads until the server's writes to it block: its unread stream
+/// and its participant id.
+async fn stuck_party(server: &TestServer, invitation: &str) -> (StuckStream, String) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
 
-    let server = TestServer::start().await.expect("start the server");
-    let room = server.room(false).await.expect("room");
-    let cookie = room.mediator_cookie().expect("mediator cookie");
-    let mut host = SignalClient::connect(&server.ws_url(), Some(&cookie))
-        .await
-        .expect("the host connects");
-    host.join_session(&room.session_id, SIGNAL_TIMEOUT)
-        .await
-        .expect("the host joins");
-    let invitation = room.invite("party", "Stuck").await.expect("invite");
-
-    // A party whose socket takes in little and who stops reading after `joined`.
     let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
     socket
         .set_recv_buffer_size(4096)
@@ -199,7 +196,7 @@ async fn a_removed_party_that_stopped_reading_is_disconnected_all_the_same() {
         .await
         .expect("the WebSocket handshake");
     let (mut sink, mut stream) = ws.split();
-    let join = json!({"type": "join", "token": invitation.token}).to_string();
+    let join = json!({"type": "join", "token": invitation}).to_string();
     sink.send(Message::text(join)).await.expect("join");
     let party_id = loop {
         let Some(Ok(Message::Text(text))) = stream.next().await else {
@@ -210,7 +207,6 @@ async fn a_removed_party_that_stopped_reading_is_disconnected_all_the_same() {
             break message["participant_id"].as_str().expect("id").to_owned();
         }
     };
-    // It asks for pongs it never reads, until the server's writes to it block.
     let ping = json!({"type": "ping"}).to_string();
     let flood = async {
         for _ in 0..FLOOD_PINGS {
@@ -221,19 +217,75 @@ async fn a_removed_party_that_stopped_reading_is_disconnected_all_the_same() {
         let _ = sink.flush().await;
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(20), flood).await;
+    (stream, party_id)
+}
+
+/// Whether the server closes `stream` (it is read to its end, for at most 10 s).
+async fn closed_by_the_server(mut stream: StuckStream) -> bool {
+    use futures_util::StreamExt;
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await
+    .is_ok()
+}
+
+async fn host_of(server: &TestServer, room: &Room) -> SignalClient {
+    let cookie = room.mediator_cookie().expect("mediator cookie");
+    let mut host = SignalClient::connect(&server.ws_url(), Some(&cookie))
+        .await
+        .expect("the host connects");
+    host.join_session(&room.session_id, SIGNAL_TIMEOUT)
+        .await
+        .expect("the host joins");
+    host
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_party_that_stopped_reading_is_disconnected_all_the_same() {
+    let server = TestServer::start().await.expect("start the server");
+    let room = server.room(false).await.expect("room");
+    let mut host = host_of(&server, &room).await;
+    let invitation = room.invite("party", "Stuck").await.expect("invite");
+    let (stream, party_id) = stuck_party(&server, &invitation.token).await;
 
     // The host removes it: the room lets it go at once, and its connection is closed although
     // it reads nothing.
     host.send(json!({"type": "kick", "participant_id": party_id}))
         .expect("kick");
     assert_eq!(left_reason(&mut host, &party_id).await, "kicked");
-    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
-    let drained = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while let Some(Ok(_)) = stream.next().await {}
-    })
-    .await;
+    tokio::time::sleep(SERVER_WRITE_TIMEOUT + std::time::Duration::from_secs(2)).await;
     assert!(
-        drained.is_ok(),
+        closed_by_the_server(stream).await,
+        "the server closed the stuck party's connection"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_that_stops_reading_is_let_go_when_a_write_to_it_times_out() {
+    let server = TestServer::start().await.expect("start the server");
+    let room = server.room(false).await.expect("room");
+    let mut host = host_of(&server, &room).await;
+    let invitation = room.invite("party", "Stuck").await.expect("invite");
+    let (stream, party_id) = stuck_party(&server, &invitation.token).await;
+
+    // Nobody removes it. The server's write to it times out: the connection is given up, and
+    // the others see the party reconnecting (its seat is held for a resume).
+    let given_up = host
+        .inbox()
+        .expect_where(
+            "participant_reconnecting",
+            SERVER_WRITE_TIMEOUT + SIGNAL_TIMEOUT,
+            |m| m["type"] == "participant_reconnecting" && m["participant_id"] == party_id,
+        )
+        .await;
+    assert!(
+        given_up.is_ok(),
+        "the host sees the stuck party's connection given up: {given_up:?}"
+    );
+    assert!(
+        closed_by_the_server(stream).await,
         "the server closed the stuck party's connection"
     );
     server.shutdown().await;
