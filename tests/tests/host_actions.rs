@@ -176,9 +176,8 @@ const FLOOD_PINGS: usize = 400_000;
 /// (`WRITE_TIMEOUT` in the signaling's connection).
 const SERVER_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-type StuckStream = futures_util::stream::SplitStream<
-    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
->;
+type StuckStream =
+    futures_util::stream::SplitStream<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>>;
 
 /// A party whose socket takes in little, who joins with `invitation` and then stops reading,
 /// and asks for pongs it never reads until the server's writes to it block: its unread stream
