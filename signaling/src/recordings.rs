@@ -16,11 +16,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::secrets::{new_id, now_ms};
+use crate::session_summary::SessionInfo;
 use crate::store::{
     CompositeStatus, FileKind, FileOutcome, FileStatus, NewRecordingFile, Recording,
     RecordingStatus, Store,
 };
-use crate::ws::protocol::SessionInfo;
 
 /// Frames between the room and the recorder. Past this the room drops (and the recorder
 /// waits for a keyframe): the call never waits for the disk.

@@ -445,14 +445,7 @@ impl Connection {
             InviteeRole::Expert => ParticipantRole::Expert,
             InviteeRole::Observer => ParticipantRole::Observer,
         };
-        let session = SessionInfo {
-            id: valid.session.id.clone(),
-            dispute_id: valid.dispute.id.clone(),
-            case_number: valid.dispute.case_number.clone(),
-            title: valid.dispute.title.clone(),
-            lobby_enabled: valid.session.lobby_enabled,
-            record_by_default: valid.dispute.record_by_default,
-        };
+        let session = SessionInfo::of(&valid.session, &valid.dispute);
         let member = self.new_member(
             valid.invitation.name.clone(),
             role,
@@ -507,14 +500,7 @@ impl Connection {
                 .await
                 .map_err(|_| internal())?;
         }
-        let info = SessionInfo {
-            id: session.id.clone(),
-            dispute_id: dispute.id.clone(),
-            case_number: dispute.case_number.clone(),
-            title: dispute.title.clone(),
-            lobby_enabled: session.lobby_enabled,
-            record_by_default: dispute.record_by_default,
-        };
+        let info = SessionInfo::of(&session, &dispute);
         // Only the host skips the lobby: parties see staff come in like anyone else.
         let member = self.new_member(
             user.display_name.clone(),

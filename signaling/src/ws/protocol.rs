@@ -1,6 +1,7 @@
 //! The signaling messages, exactly as `docs/protocol.md` writes them down.
 
 use crate::error_code::ErrorCode;
+pub use crate::session_summary::SessionInfo;
 use serde::{Deserialize, Serialize};
 
 /// Largest text message a client may send (an SDP offer with many codecs is ~10 KiB).
@@ -123,16 +124,6 @@ pub struct ParticipantInfo {
     pub is_host: bool,
     pub audio_muted: bool,
     pub video_muted: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SessionInfo {
-    pub id: String,
-    pub dispute_id: String,
-    pub case_number: String,
-    pub title: String,
-    pub lobby_enabled: bool,
-    pub record_by_default: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
