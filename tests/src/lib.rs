@@ -1,7 +1,8 @@
 //! End-to-end test support for Concord: a real server in-process, real WebRTC peers driven
 //! through the real signaling protocol, and a minimal Chrome DevTools Protocol driver.
 //!
-//! - [`server`]: `TestServer` (the server on port 0 with a fresh SQLite file) and a REST client.
+//! - [`server`]: `TestServer` (the server on port 0 with a fresh SQLite file), a REST client,
+//!   and seats over signaling: a host joined with an account, an invitee in the lobby, admission.
 //! - [`signal`], [`peer`], [`media`], [`api`]: re-exported from `concord-client` (the headless
 //!   participant the load generator shares): the WebSocket signaling client, the webrtc-rs
 //!   participant, the RTP payloads, the REST client.
@@ -30,7 +31,7 @@ pub mod webclient;
 pub use concord_client::{api, media, peer, signal};
 
 pub use peer::{JoinAs, MediaKind, Peer, PeerOptions};
-pub use server::{ApiClient, ApiResponse, Invitation, Room, TestServer};
+pub use server::{admit, whoami, ApiClient, ApiResponse, Invitation, Room, TestServer};
 pub use signal::{msg_type, SignalClient};
 
 /// How long a signaling reply may take.

@@ -10,13 +10,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use concord_signaling::{Config, DemoInvitation, Server};
 
 pub use concord_client::api::{id_of, ApiClient, ApiResponse, Invitation};
 use concord_client::peer::{JoinAs, Peer, PeerOptions};
-use concord_client::signal::SignalClient;
+use concord_client::signal::{msg_type, SignalClient};
 
 use crate::netns::{self, Netns};
 use crate::SIGNAL_TIMEOUT;
@@ -204,6 +204,28 @@ impl TestServer {
         SignalClient::connect(&self.ws_url(), cookie.as_deref()).await
     }
 
+    /// A signaling connection with `client`'s sign-in, joined straight into `session_id` as its
+    /// host; with its participant id.
+    pub async fn join_as_host(
+        &self,
+        client: &ApiClient,
+        session_id: &str,
+    ) -> Result<(SignalClient, String)> {
+        let mut socket = self.signal(Some(client)).await?;
+        let joined = socket.join_session(session_id, SIGNAL_TIMEOUT).await?;
+        let id = participant_id(&joined, "joined")?;
+        Ok((socket, id))
+    }
+
+    /// A signaling connection that presents the invitation `token` and is put in the lobby;
+    /// with its participant id.
+    pub async fn wait_in_lobby(&self, token: &str) -> Result<(SignalClient, String)> {
+        let mut socket = self.signal(None).await?;
+        let lobby = socket.join_with_token(token, SIGNAL_TIMEOUT).await?;
+        let id = participant_id(&lobby, "lobby")?;
+        Ok((socket, id))
+    }
+
     /// A new mediator with a dispute and a session on it.
     pub async fn room(&self, lobby_enabled: bool) -> Result<Room> {
         let mediator = self.mediator().await?;
@@ -216,6 +238,14 @@ impl TestServer {
             dispute_id,
             session_id,
         })
+    }
+
+    /// A new [`room`](Self::room) whose mediator is joined over signaling as its host: the
+    /// room, the host's connection and participant id.
+    pub async fn hosted_room(&self, lobby_enabled: bool) -> Result<(Room, SignalClient, String)> {
+        let room = self.room(lobby_enabled).await?;
+        let (host, host_id) = self.join_as_host(&room.mediator, &room.session_id).await?;
+        Ok((room, host, host_id))
     }
 }
 
@@ -264,6 +294,38 @@ impl Room {
             .cookie()
             .ok_or_else(|| anyhow!("the mediator has no session cookie"))
     }
+}
+
+/// The participant id in `reply`, which must be a `want` message (`joined`, `lobby`).
+pub fn participant_id(reply: &Value, want: &str) -> Result<String> {
+    if msg_type(reply) != want {
+        bail!("expected {want}, got {reply}");
+    }
+    reply["participant_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no participant_id in {reply}"))
+}
+
+/// `host` admits participant `id`, whose connection is `member`: the `joined` it gets.
+pub async fn admit(host: &SignalClient, member: &mut SignalClient, id: &str) -> Result<Value> {
+    host.send(json!({"type": "admit", "participant_id": id}))?;
+    member
+        .expect("joined", SIGNAL_TIMEOUT)
+        .await
+        .with_context(|| format!("{id} admitted by the host"))
+}
+
+/// The id and username of the account `client` is signed in as.
+pub async fn whoami(client: &ApiClient) -> Result<(String, String)> {
+    let me = client.get("/api/auth/me").await?.ok()?;
+    let field = |name: &str| {
+        me["user"][name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no user.{name} in {me}"))
+    };
+    Ok((field("id")?, field("username")?))
 }
 
 /// The `nth` demo link (from [`TestServer::seed_demo`]) for `role`.

@@ -2,37 +2,50 @@
 //! signs out everywhere, and every sign-in that ends takes the sockets it opened with it (a
 //! mediator's tab left open elsewhere stops hosting).
 
-use concord_tests::{msg_type, ApiClient, SignalClient, TestServer, SIGNAL_TIMEOUT};
+use concord_tests::server::TEST_PASSWORD;
+use concord_tests::{whoami, ApiClient, ApiResponse, SignalClient, TestServer, SIGNAL_TIMEOUT};
 use serde_json::json;
 
 const NEW_PASSWORD: &str = "another-long-password-5678";
-
-/// The signed-in account's id and username.
-async fn whoami(client: &ApiClient) -> (String, String) {
-    let me = client
-        .get("/api/auth/me")
-        .await
-        .and_then(|r| r.ok())
-        .expect("me");
-    let user = &me["user"];
-    (
-        user["id"].as_str().expect("id").to_owned(),
-        user["username"].as_str().expect("username").to_owned(),
-    )
-}
 
 async fn signed_in(client: &ApiClient) -> bool {
     client.get("/api/auth/me").await.expect("me").status == 200
 }
 
+/// A new client signed in as `username` with `password`.
+async fn sign_in(server: &TestServer, username: &str, password: &str) -> ApiClient {
+    let client = server.client().expect("client");
+    client
+        .login(username, password)
+        .await
+        .unwrap_or_else(|e| panic!("{username} signs in: {e:#}"));
+    client
+}
+
+/// A sign-in attempt by `client`, whatever its answer.
+async fn try_sign_in(client: &ApiClient, username: &str, password: &str) -> ApiResponse {
+    client
+        .post(
+            "/api/auth/login",
+            json!({"username": username, "password": password}),
+        )
+        .await
+        .expect("a reply")
+}
+
+/// `by` disables (or enables) account `id`, whatever the answer.
+async fn set_disabled(by: &ApiClient, id: &str, disabled: bool) -> ApiResponse {
+    by.patch(&format!("/api/users/{id}"), json!({"disabled": disabled}))
+        .await
+        .expect("a reply")
+}
+
 /// A socket opened with `client`'s sign-in, hosting `session_id`.
 async fn hosting(server: &TestServer, client: &ApiClient, session_id: &str) -> SignalClient {
-    let mut socket = server.signal(Some(client)).await.expect("connect");
-    let joined = socket
-        .join_session(session_id, SIGNAL_TIMEOUT)
+    let (socket, _) = server
+        .join_as_host(client, session_id)
         .await
-        .expect("a reply to join");
-    assert_eq!(msg_type(&joined), "joined", "{joined}");
+        .expect("the sign-in joins as the host");
     socket
 }
 
@@ -51,29 +64,24 @@ async fn assert_closed_signed_out(socket: &mut SignalClient, why: &str) {
 async fn a_disabled_account_cannot_sign_in_and_its_open_sockets_close() {
     let server = TestServer::start().await.expect("start the server");
     let room = server.room(false).await.expect("a session");
-    let (id, username) = whoami(&room.mediator).await;
+    let (id, username) = whoami(&room.mediator).await.expect("me");
     let mut socket = hosting(&server, &room.mediator, &room.session_id).await;
     let admin = server.admin().await.expect("the administrator");
 
     // Only an administrator may, and not to their own account.
-    room.mediator
-        .patch(&format!("/api/users/{id}"), json!({"disabled": true}))
+    set_disabled(&room.mediator, &id, true)
         .await
-        .expect("a reply")
         .expect_error(403, "forbidden")
         .expect("a mediator cannot disable accounts");
-    let (admin_id, _) = whoami(&admin).await;
-    admin
-        .patch(&format!("/api/users/{admin_id}"), json!({"disabled": true}))
+    let (admin_id, _) = whoami(&admin).await.expect("me");
+    set_disabled(&admin, &admin_id, true)
         .await
-        .expect("a reply")
         .expect_error(409, "conflict")
         .expect("nor can an administrator disable their own");
 
-    let disabled = admin
-        .patch(&format!("/api/users/{id}"), json!({"disabled": true}))
+    let disabled = set_disabled(&admin, &id, true)
         .await
-        .and_then(|r| r.ok())
+        .ok()
         .expect("the administrator disables the mediator");
     assert_eq!(disabled["user"]["disabled"], true, "{disabled}");
     assert_closed_signed_out(&mut socket, "disabled").await;
@@ -82,32 +90,21 @@ async fn a_disabled_account_cannot_sign_in_and_its_open_sockets_close() {
         "the cookie no longer works"
     );
     let again = server.client().expect("client");
-    again
-        .post(
-            "/api/auth/login",
-            json!({"username": username, "password": concord_tests::server::TEST_PASSWORD}),
-        )
+    try_sign_in(&again, &username, TEST_PASSWORD)
         .await
-        .expect("a reply")
         .expect_error(403, "account_disabled")
         .expect("the right password is told the account is disabled");
-    again
-        .post(
-            "/api/auth/login",
-            json!({"username": username, "password": "not-the-password-at-all"}),
-        )
+    try_sign_in(&again, &username, "not-the-password-at-all")
         .await
-        .expect("a reply")
         .expect_error(401, "unauthenticated")
         .expect("a wrong one learns nothing");
 
-    admin
-        .patch(&format!("/api/users/{id}"), json!({"disabled": false}))
+    set_disabled(&admin, &id, false)
         .await
-        .and_then(|r| r.ok())
+        .ok()
         .expect("enabled again");
     again
-        .login(&username, concord_tests::server::TEST_PASSWORD)
+        .login(&username, TEST_PASSWORD)
         .await
         .expect("signs in again");
     assert!(signed_in(&again).await);
@@ -118,13 +115,9 @@ async fn a_disabled_account_cannot_sign_in_and_its_open_sockets_close() {
 async fn a_new_password_ends_every_other_sign_in_and_signing_out_everywhere_ends_all() {
     let server = TestServer::start().await.expect("start the server");
     let room = server.room(false).await.expect("a session");
-    let (_, username) = whoami(&room.mediator).await;
+    let (_, username) = whoami(&room.mediator).await.expect("me");
     let laptop = &room.mediator;
-    let phone = server.client().expect("client");
-    phone
-        .login(&username, concord_tests::server::TEST_PASSWORD)
-        .await
-        .expect("a second sign-in");
+    let phone = sign_in(&server, &username, TEST_PASSWORD).await;
     let mut on_phone = hosting(&server, &phone, &room.session_id).await;
 
     laptop
@@ -140,7 +133,7 @@ async fn a_new_password_ends_every_other_sign_in_and_signing_out_everywhere_ends
         .post(
             "/api/auth/password",
             json!({
-                "current_password": concord_tests::server::TEST_PASSWORD,
+                "current_password": TEST_PASSWORD,
                 "new_password": NEW_PASSWORD,
             }),
         )
@@ -151,13 +144,8 @@ async fn a_new_password_ends_every_other_sign_in_and_signing_out_everywhere_ends
     assert!(!signed_in(&phone).await, "the other sign-in ended");
     assert!(signed_in(laptop).await, "the one that changed it goes on");
     let check = server.client().expect("client");
-    check
-        .post(
-            "/api/auth/login",
-            json!({"username": username, "password": concord_tests::server::TEST_PASSWORD}),
-        )
+    try_sign_in(&check, &username, TEST_PASSWORD)
         .await
-        .expect("a reply")
         .expect_error(401, "unauthenticated")
         .expect("the old password no longer works");
     check
@@ -177,13 +165,8 @@ async fn a_new_password_ends_every_other_sign_in_and_signing_out_everywhere_ends
     assert!(!signed_in(&check).await);
 
     // A plain sign-out closes that sign-in's sockets only.
-    let first = server.client().expect("client");
-    first.login(&username, NEW_PASSWORD).await.expect("sign in");
-    let second = server.client().expect("client");
-    second
-        .login(&username, NEW_PASSWORD)
-        .await
-        .expect("sign in");
+    let first = sign_in(&server, &username, NEW_PASSWORD).await;
+    let second = sign_in(&server, &username, NEW_PASSWORD).await;
     let mut first_socket = hosting(&server, &first, &room.session_id).await;
     let mut second_socket = server.signal(Some(&second)).await.expect("connect");
     first

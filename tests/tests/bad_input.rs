@@ -109,13 +109,7 @@ async fn client_that_keeps_sending_garbage_is_disconnected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_sdp_gets_bad_sdp() {
     let server = TestServer::start().await.expect("start the server");
-    let room = server.room(false).await.expect("room");
-    let mut ws = server.signal(Some(&room.mediator)).await.expect("connect");
-    let joined = ws
-        .join_session(&room.session_id, SIGNAL_TIMEOUT)
-        .await
-        .expect("reply");
-    assert_eq!(msg_type(&joined), "joined", "{joined}");
+    let (_room, mut ws, _) = server.hosted_room(false).await.expect("room, its host in");
 
     for sdp in [
         "this is not SDP at all",
@@ -238,13 +232,7 @@ async fn a_sign_in_link_never_redirects_off_site() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_candidates_is_capped_and_a_flood_of_messages_is_paced() {
     let server = TestServer::start().await.expect("start the server");
-    let room = server.room(false).await.expect("room");
-    let mut ws = server.signal(Some(&room.mediator)).await.expect("connect");
-    let joined = ws
-        .join_session(&room.session_id, SIGNAL_TIMEOUT)
-        .await
-        .expect("reply");
-    assert_eq!(msg_type(&joined), "joined", "{joined}");
+    let (_room, mut ws, _) = server.hosted_room(false).await.expect("room, its host in");
     // Each candidate is a pair the SFU would check: 32 per offer are taken, the rest refused.
     for port in 0..40 {
         let candidate = format!(

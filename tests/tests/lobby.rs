@@ -1,8 +1,9 @@
 //! With the lobby on, an invitee waits until the host admits them: nothing is negotiated before
 //! that, and a refused invitee is told and disconnected.
 
+use concord_tests::server::participant_id;
 use concord_tests::{
-    msg_type, MediaKind, Peer, PeerOptions, SignalClient, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT,
+    admit, msg_type, MediaKind, Peer, PeerOptions, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -31,16 +32,10 @@ async fn party_waits_in_lobby_and_receives_no_media_before_admission() {
     assert_eq!(mediator.joined()["is_host"], true);
 
     let invitation = room.invite("party", "Party One").await.expect("invite");
-    let mut party = SignalClient::connect(&ws, None).await.expect("connect");
-    let reply = party
-        .join_with_token(&invitation.token, SIGNAL_TIMEOUT)
+    let (mut party, party_id) = server
+        .wait_in_lobby(&invitation.token)
         .await
-        .expect("a reply to join");
-    assert_eq!(msg_type(&reply), "lobby", "the party waits: {reply}");
-    let party_id = reply["participant_id"]
-        .as_str()
-        .expect("lobby carries the participant id")
-        .to_owned();
+        .expect("the party waits in the lobby");
 
     // Media before admission is refused.
     party
@@ -124,28 +119,16 @@ async fn party_waits_in_lobby_and_receives_no_media_before_admission() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_party_is_told_and_disconnected() {
     let server = TestServer::start().await.expect("start the server");
-    let room = server
-        .room(true)
+    let (room, mut host, _) = server
+        .hosted_room(true)
         .await
-        .expect("a session with the lobby on");
-    let mut host = server
-        .signal(Some(&room.mediator))
-        .await
-        .expect("connect as the mediator");
-    let joined = host
-        .join_session(&room.session_id, SIGNAL_TIMEOUT)
-        .await
-        .expect("reply");
-    assert_eq!(msg_type(&joined), "joined", "the host joins: {joined}");
+        .expect("a session with the lobby on, the host in");
 
     let invitation = room.invite("party", "Party One").await.expect("invite");
-    let mut party = server.signal(None).await.expect("connect");
-    let reply = party
-        .join_with_token(&invitation.token, SIGNAL_TIMEOUT)
+    let (mut party, party_id) = server
+        .wait_in_lobby(&invitation.token)
         .await
-        .expect("reply");
-    assert_eq!(msg_type(&reply), "lobby", "the party waits: {reply}");
-    let party_id = reply["participant_id"].as_str().expect("id").to_owned();
+        .expect("the party waits in the lobby");
 
     host.inbox()
         .expect_where("a lobby_update listing the party", SIGNAL_TIMEOUT, |m| {
@@ -185,54 +168,29 @@ async fn refused_party_is_told_and_disconnected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_attending_wait_for_the_host_like_anyone_else() {
     let server = TestServer::start().await.expect("start the server");
-    let room = server
-        .room(true)
+    let (room, mut host, _) = server
+        .hosted_room(true)
         .await
-        .expect("a session with the lobby on");
-    let host_cookie = room.mediator_cookie().expect("mediator cookie");
-    let mut host = SignalClient::connect(&server.ws_url(), Some(&host_cookie))
-        .await
-        .expect("the host connects");
-    let joined = host
-        .join_session(&room.session_id, SIGNAL_TIMEOUT)
-        .await
-        .expect("the host joins");
-    assert_eq!(
-        joined["type"], "joined",
-        "the host skips the lobby: {joined}"
-    );
+        .expect("a session with the lobby on, the host in without waiting");
 
     let clerk = server.account("staff").await.expect("a staff account");
-    let clerk_cookie = clerk.cookie().expect("staff cookie");
-    let mut staff = SignalClient::connect(&server.ws_url(), Some(&clerk_cookie))
+    let mut staff = server
+        .signal(Some(&clerk))
         .await
         .expect("the clerk connects");
     let waiting = staff
         .join_session(&room.session_id, SIGNAL_TIMEOUT)
         .await
         .expect("the clerk's join is answered");
-    assert_eq!(
-        waiting["type"], "lobby",
-        "staff wait in the lobby: {waiting}"
-    );
-    let staff_id = waiting["participant_id"]
-        .as_str()
-        .expect("a participant id")
-        .to_owned();
+    let staff_id = participant_id(&waiting, "lobby").expect("staff wait in the lobby");
 
     host.inbox()
         .expect_where("lobby_update", SIGNAL_TIMEOUT, |m| {
-            m["type"] == "lobby_update"
-                && m["lobby"]
-                    .as_array()
-                    .is_some_and(|l| l.iter().any(|p| p["id"] == staff_id.as_str()))
+            m["type"] == "lobby_update" && lobby_lists(m, &staff_id)
         })
         .await
         .expect("the host sees the clerk waiting");
-    host.send(json!({"type": "admit", "participant_id": staff_id}))
-        .expect("admit");
-    let admitted = staff
-        .expect("joined", SIGNAL_TIMEOUT)
+    let admitted = admit(&host, &mut staff, &staff_id)
         .await
         .expect("the clerk is admitted");
     assert_eq!(admitted["role"], "staff", "{admitted}");

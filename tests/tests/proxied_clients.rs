@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use concord_tests::TestServer;
-use reqwest::StatusCode;
+use reqwest::{RequestBuilder, StatusCode};
 
 /// The address the trusted proxy connects from (all of 127.0.0.0/8 is this machine).
 const PROXY: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -19,6 +19,11 @@ fn client_from(local: Ipv4Addr) -> reqwest::Client {
         .local_address(IpAddr::V4(local))
         .build()
         .expect("an HTTP client")
+}
+
+/// The status `request` is answered with.
+async fn status_of(request: RequestBuilder) -> StatusCode {
+    request.send().await.expect("a response").status()
 }
 
 /// Looks up a made-up invitation token, claiming to forward for `forwarded_for`.
@@ -35,7 +40,25 @@ async fn probe_invitation(
     if let Some(address) = forwarded_for {
         request = request.header("X-Forwarded-For", address);
     }
-    request.send().await.expect("a response").status()
+    status_of(request).await
+}
+
+/// A request by `client` for a recording's file (one that does not exist).
+fn recording_file(server: &TestServer, client: &reqwest::Client) -> RequestBuilder {
+    client.get(server.url("/api/recordings/files/some-file"))
+}
+
+/// Makes a caller's whole allowance of failures, `probe(0)` to `probe(FAILURES_PER_MINUTE - 1)`:
+/// each must still be answered with `answer` (`"{what} {n} is answered"`, from 1).
+async fn use_up_allowance(
+    what: &str,
+    answer: StatusCode,
+    probe: impl AsyncFn(usize) -> StatusCode,
+) {
+    for n in 0..FAILURES_PER_MINUTE {
+        let status = probe(n).await;
+        assert_eq!(status, answer, "{what} {} is answered", n + 1);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,15 +72,10 @@ async fn a_trusted_proxy_is_counted_per_client_and_anyone_else_per_connection() 
 
     // One village's client guesses until it is refused...
     let village = Some("203.0.113.5");
-    for n in 0..FAILURES_PER_MINUTE {
-        let status = probe_invitation(&server, &proxy, village, n).await;
-        assert_eq!(
-            status,
-            StatusCode::NOT_FOUND,
-            "failure {} is answered",
-            n + 1
-        );
-    }
+    use_up_allowance("failure", StatusCode::NOT_FOUND, async |n| {
+        probe_invitation(&server, &proxy, village, n).await
+    })
+    .await;
     let status = probe_invitation(&server, &proxy, village, FAILURES_PER_MINUTE).await;
     assert_eq!(
         status,
@@ -83,16 +101,11 @@ async fn a_trusted_proxy_is_counted_per_client_and_anyone_else_per_connection() 
 
     // A client connecting directly names whatever it likes: it is counted as itself.
     let direct = client_from(Ipv4Addr::LOCALHOST);
-    for n in 0..FAILURES_PER_MINUTE {
+    use_up_allowance("failure", StatusCode::NOT_FOUND, async |n| {
         let claimed = format!("192.0.2.{n}");
-        let status = probe_invitation(&server, &direct, Some(&claimed), 200 + n).await;
-        assert_eq!(
-            status,
-            StatusCode::NOT_FOUND,
-            "failure {} is answered",
-            n + 1
-        );
-    }
+        probe_invitation(&server, &direct, Some(&claimed), 200 + n).await
+    })
+    .await;
     let status = probe_invitation(&server, &direct, Some("192.0.2.99"), 299).await;
     assert_eq!(
         status,
@@ -106,25 +119,12 @@ async fn a_trusted_proxy_is_counted_per_client_and_anyone_else_per_connection() 
 async fn guessed_tokens_on_recording_urls_count_as_failures() {
     let server = TestServer::start().await.expect("start the server");
     let prober = client_from(Ipv4Addr::LOCALHOST);
-    let probe = |n: usize| {
-        prober
-            .get(server.url("/api/recordings/files/some-file"))
-            .bearer_auth(format!("guessed-bearer-token-{n:04}"))
-            .send()
+    let probe = async |n: usize| {
+        let guess = format!("guessed-bearer-token-{n:04}");
+        status_of(recording_file(&server, &prober).bearer_auth(guess)).await
     };
-    for n in 0..FAILURES_PER_MINUTE {
-        let status = probe(n).await.expect("a response").status();
-        assert_eq!(
-            status,
-            StatusCode::UNAUTHORIZED,
-            "probe {} is answered",
-            n + 1
-        );
-    }
-    let status = probe(FAILURES_PER_MINUTE)
-        .await
-        .expect("a response")
-        .status();
+    use_up_allowance("probe", StatusCode::UNAUTHORIZED, &probe).await;
+    let status = probe(FAILURES_PER_MINUTE).await;
     assert_eq!(
         status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -140,13 +140,8 @@ async fn guessed_tokens_on_recording_urls_count_as_failures() {
     // Someone else, with a real sign-in, still gets in.
     let mediator = server.mediator().await.expect("a mediator");
     let cookie = mediator.cookie().expect("the mediator's cookie");
-    let status = client_from(Ipv4Addr::new(127, 0, 0, 3))
-        .get(server.url("/api/recordings/files/some-file"))
-        .header("Cookie", cookie)
-        .send()
-        .await
-        .expect("a response")
-        .status();
+    let elsewhere = client_from(Ipv4Addr::new(127, 0, 0, 3));
+    let status = status_of(recording_file(&server, &elsewhere).header("Cookie", cookie)).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,

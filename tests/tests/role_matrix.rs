@@ -3,9 +3,12 @@
 //! session's, revoked, expired, made up) presenting them as bearer tokens. Each cell's status is
 //! asserted; on a mismatch the whole matrix is printed.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use concord_tests::{ApiClient, TestServer};
+use concord_tests::server::id_of;
+use concord_tests::{admit, whoami, ApiClient, Room, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -31,18 +34,59 @@ struct Action {
     expected: [u16; 10],
 }
 
-/// What the actions act on. Destructive actions (end, revoke) get a fresh target per caller.
+/// What the actions act on. Destructive actions (end, revoke) get a fresh target per caller,
+/// made by the dispute's mediator beforehand.
 struct Fixture {
     dispute: String,
     session: String,
     other_mediator_id: String,
-    unique: std::sync::atomic::AtomicU32,
+    unique: AtomicU32,
+    fresh_invitations: Mutex<Vec<String>>,
+    fresh_sessions: Mutex<Vec<String>>,
 }
 
 impl Fixture {
+    /// The fixture for `room`, with a fresh invitation and session for each caller.
+    async fn new(room: &Room, other_mediator_id: String) -> Fixture {
+        let mut fresh_invitations = Vec::new();
+        let mut fresh_sessions = Vec::new();
+        for _ in CALLERS {
+            let fresh = room.invite("party", "Fresh").await.expect("an invitation");
+            fresh_invitations.push(fresh.id);
+            let fresh = room
+                .mediator
+                .create_session(&room.dispute_id, false)
+                .await
+                .expect("a session");
+            fresh_sessions.push(id_of(&fresh).expect("its id"));
+        }
+        Fixture {
+            dispute: room.dispute_id.clone(),
+            session: room.session_id.clone(),
+            other_mediator_id,
+            unique: Default::default(),
+            fresh_invitations: Mutex::new(fresh_invitations),
+            fresh_sessions: Mutex::new(fresh_sessions),
+        }
+    }
+
     fn next(&self) -> u32 {
-        self.unique
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        self.unique.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A destructive action on a target of its own for one caller: `POST {under}/{id}/{action}`.
+    fn post_to_fresh(
+        targets: &Mutex<Vec<String>>,
+        under: &str,
+        action: &str,
+    ) -> (Method, String, Option<Value>) {
+        let mut targets = targets.lock().expect("the targets");
+        let id = targets.pop().expect("a fresh target for each caller");
+        (
+            Method::POST,
+            format!("{under}/{id}/{action}"),
+            Some(json!({})),
+        )
     }
 }
 
@@ -173,13 +217,48 @@ fn actions() -> Vec<Action> {
             request: |_| (Method::GET, "/api/media/stats".into(), None),
             expected: ADMIN_ONLY,
         },
+        Action {
+            label: "revoke",
+            request: |f| Fixture::post_to_fresh(&f.fresh_invitations, "/api/invitations", "revoke"),
+            expected: MANAGERS,
+        },
+        Action {
+            label: "end the session",
+            request: |f| Fixture::post_to_fresh(&f.fresh_sessions, "/api/sessions", "end"),
+            expected: MANAGERS,
+        },
     ]
+}
+
+/// Who makes a request: a client with its cookie jar, and the bearer token it presents if any.
+type Caller = (ApiClient, Option<String>);
+
+/// `action`'s row of the matrix, made by each caller in turn: each status, marked
+/// `got!=expected` where it is not the one expected, and how many are not.
+async fn row(
+    server: &TestServer,
+    callers: &[Caller],
+    fixture: &Fixture,
+    action: &Action,
+) -> (String, usize) {
+    let mut row = format!("{:<20}", action.label);
+    let mut wrong = 0;
+    for (caller, expected) in callers.iter().zip(action.expected) {
+        let got = send(server, caller, (action.request)(fixture)).await;
+        if got == expected {
+            row.push_str(&format!(" {got:>9}"));
+        } else {
+            wrong += 1;
+            row.push_str(&format!(" {got:>3}!={expected:<3}"));
+        }
+    }
+    (row, wrong)
 }
 
 /// A request as `caller`: its cookie jar, or a bearer token.
 async fn send(
     server: &TestServer,
-    caller: &(ApiClient, Option<String>),
+    caller: &Caller,
     (method, path, body): (Method, String, Option<Value>),
 ) -> u16 {
     let (client, bearer) = caller;
@@ -210,15 +289,7 @@ async fn every_rest_action_against_every_caller() {
         .room(false)
         .await
         .expect("another mediator's session");
-    let other_mediator_id = other_room
-        .mediator
-        .get("/api/auth/me")
-        .await
-        .and_then(|r| r.ok())
-        .expect("me")["user"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
+    let (other_mediator_id, _) = whoami(&other_room.mediator).await.expect("me");
     let party = room.invite("party", "Party").await.expect("a party");
     let elsewhere = other_room
         .invite("party", "Elsewhere")
@@ -228,14 +299,7 @@ async fn every_rest_action_against_every_caller() {
         .invite("party", "Revoked")
         .await
         .expect("an invitation");
-    room.mediator
-        .post(
-            &format!("/api/invitations/{}/revoke", revoked.id),
-            json!({}),
-        )
-        .await
-        .and_then(|r| r.ok())
-        .expect("revoked");
+    room.mediator.revoke(&revoked.id).await.expect("revoked");
     let expired = room
         .mediator
         .invite_with(
@@ -247,7 +311,7 @@ async fn every_rest_action_against_every_caller() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
 
     let anonymous = || server.client().expect("client");
-    let callers: Vec<(ApiClient, Option<String>)> = vec![
+    let callers: Vec<Caller> = vec![
         (server.admin().await.expect("admin"), None),
         (room.mediator.clone(), None),
         (other_room.mediator.clone(), None),
@@ -262,65 +326,14 @@ async fn every_rest_action_against_every_caller() {
             Some("made-up-token-0000000000000000000".into()),
         ),
     ];
-    let fixture = Fixture {
-        dispute: room.dispute_id.clone(),
-        session: room.session_id.clone(),
-        other_mediator_id,
-        unique: Default::default(),
-    };
+    let fixture = Fixture::new(&room, other_mediator_id).await;
 
     let mut table = Vec::new();
     let mut wrong = 0;
     for action in actions() {
-        let mut row = format!("{:<20}", action.label);
-        for (caller, expected) in callers.iter().zip(action.expected) {
-            let got = send(&server, caller, (action.request)(&fixture)).await;
-            if got == expected {
-                row.push_str(&format!(" {got:>9}"));
-            } else {
-                wrong += 1;
-                row.push_str(&format!(" {got:>3}!={expected:<3}"));
-            }
-        }
+        let (row, wrong_in_row) = row(&server, &callers, &fixture, &action).await;
         table.push(row);
-    }
-    // Destructive actions: a fresh target for each caller, made by the dispute's mediator.
-    for (label, expected) in [("revoke", MANAGERS), ("end the session", MANAGERS)] {
-        let mut row = format!("{label:<20}");
-        for (caller, expected) in callers.iter().zip(expected) {
-            let request = if label == "revoke" {
-                let fresh = room.invite("party", "Fresh").await.expect("an invitation");
-                (
-                    Method::POST,
-                    format!("/api/invitations/{}/revoke", fresh.id),
-                    Some(json!({})),
-                )
-            } else {
-                let fresh = room
-                    .mediator
-                    .create_session(&room.dispute_id, false)
-                    .await
-                    .expect("a session");
-                let id = fresh["id"]
-                    .as_str()
-                    .or_else(|| fresh["session"]["id"].as_str())
-                    .expect("its id")
-                    .to_owned();
-                (
-                    Method::POST,
-                    format!("/api/sessions/{id}/end"),
-                    Some(json!({})),
-                )
-            };
-            let got = send(&server, caller, request).await;
-            if got == expected {
-                row.push_str(&format!(" {got:>9}"));
-            } else {
-                wrong += 1;
-                row.push_str(&format!(" {got:>3}!={expected:<3}"));
-            }
-        }
-        table.push(row);
+        wrong += wrong_in_row;
     }
     let header = CALLERS.iter().fold(format!("{:<20}", ""), |mut h, c| {
         h.push_str(&format!(" {c:>9}"));
@@ -340,36 +353,23 @@ async fn every_host_action_over_signaling_against_every_other_role() {
     use concord_tests::{msg_type, SignalClient, SIGNAL_TIMEOUT};
 
     let server = TestServer::start().await.expect("start the server");
-    let room = server
-        .room(true)
+    let (room, mut host, host_id) = server
+        .hosted_room(true)
         .await
-        .expect("a session with the lobby on");
-    let mut host = server.signal(Some(&room.mediator)).await.expect("connect");
-    let joined = host
-        .join_session(&room.session_id, SIGNAL_TIMEOUT)
-        .await
-        .expect("reply");
-    assert_eq!(msg_type(&joined), "joined", "{joined}");
-    let host_id = joined["participant_id"].as_str().expect("id").to_owned();
+        .expect("a session with the lobby on, the host in");
 
     // Everyone but the last is admitted.
     let mut members: Vec<(&str, SignalClient, String)> = Vec::new();
     for role in ["party", "expert", "observer", "party"] {
         let invitation = room.invite(role, role).await.expect("invite");
-        let mut client = server.signal(None).await.expect("connect");
-        let lobby = client
-            .join_with_token(&invitation.token, SIGNAL_TIMEOUT)
+        let (client, id) = server
+            .wait_in_lobby(&invitation.token)
             .await
-            .expect("reply");
-        assert_eq!(msg_type(&lobby), "lobby", "{lobby}");
-        let id = lobby["participant_id"].as_str().expect("id").to_owned();
+            .expect("the invitee waits in the lobby");
         members.push((role, client, id));
     }
     for (_, client, id) in members.iter_mut().take(3) {
-        host.send(json!({"type": "admit", "participant_id": id}))
-            .expect("send");
-        client
-            .expect("joined", SIGNAL_TIMEOUT)
+        admit(&host, client, id)
             .await
             .expect("admitted by the host");
     }
@@ -440,11 +440,7 @@ async fn every_host_action_over_signaling_against_every_other_role() {
             "{role}: {seen:?}"
         );
     }
-    host.send(json!({"type": "admit", "participant_id": waiting_id}))
-        .expect("send");
-    members[3]
-        .1
-        .expect("joined", SIGNAL_TIMEOUT)
+    admit(&host, &mut members[3].1, &waiting_id)
         .await
         .expect("the host's powers still work");
     server.shutdown().await;

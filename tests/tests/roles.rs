@@ -1,7 +1,7 @@
 //! Who may do what: a party cannot use the host's powers over signaling, an invitee has no
 //! access to the REST API, staff only read, and a mediator only manages their own disputes.
 
-use concord_tests::{msg_type, SignalClient, TestServer, SIGNAL_TIMEOUT};
+use concord_tests::{admit, msg_type, TestServer, SIGNAL_TIMEOUT};
 use serde_json::{json, Value};
 
 /// Asserts that none of `messages` has one of `types`.
@@ -16,42 +16,26 @@ fn assert_none_of(messages: &[Value], types: &[&str], what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn party_cannot_admit_kick_or_end_the_session() {
     let server = TestServer::start().await.expect("start the server");
-    let room = server
-        .room(true)
+    let (room, mut host, host_id) = server
+        .hosted_room(true)
         .await
-        .expect("a session with the lobby on");
-
-    let mut host = server.signal(Some(&room.mediator)).await.expect("connect");
-    let joined = host
-        .join_session(&room.session_id, SIGNAL_TIMEOUT)
-        .await
-        .expect("reply");
-    assert_eq!(msg_type(&joined), "joined", "{joined}");
-    let host_id = joined["participant_id"].as_str().expect("id").to_owned();
+        .expect("a session with the lobby on, the host in");
 
     // Party one is admitted; party two waits in the lobby.
     let one_inv = room.invite("party", "Party One").await.expect("invite");
     let two_inv = room.invite("party", "Party Two").await.expect("invite");
-    let mut one: SignalClient = server.signal(None).await.expect("connect");
-    let lobby = one
-        .join_with_token(&one_inv.token, SIGNAL_TIMEOUT)
+    let (mut one, one_id) = server
+        .wait_in_lobby(&one_inv.token)
         .await
-        .expect("reply");
-    assert_eq!(msg_type(&lobby), "lobby", "{lobby}");
-    let one_id = lobby["participant_id"].as_str().expect("id").to_owned();
-    host.send(json!({"type": "admit", "participant_id": one_id}))
-        .expect("send");
-    one.expect("joined", SIGNAL_TIMEOUT)
+        .expect("party one waits in the lobby");
+    admit(&host, &mut one, &one_id)
         .await
         .expect("party one is admitted by the host");
 
-    let mut two = server.signal(None).await.expect("connect");
-    let lobby = two
-        .join_with_token(&two_inv.token, SIGNAL_TIMEOUT)
+    let (mut two, two_id) = server
+        .wait_in_lobby(&two_inv.token)
         .await
-        .expect("reply");
-    assert_eq!(msg_type(&lobby), "lobby", "{lobby}");
-    let two_id = lobby["participant_id"].as_str().expect("id").to_owned();
+        .expect("party two waits in the lobby");
 
     // admit
     one.send(json!({"type": "admit", "participant_id": two_id}))
@@ -100,10 +84,7 @@ async fn party_cannot_admit_kick_or_end_the_session() {
     one.round_trip(SIGNAL_TIMEOUT)
         .await
         .expect("the party's connection stays open");
-    host.send(json!({"type": "admit", "participant_id": two_id}))
-        .expect("send");
-    let joined = two
-        .expect("joined", SIGNAL_TIMEOUT)
+    let joined = admit(&host, &mut two, &two_id)
         .await
         .expect("the host admits party two");
     assert_eq!(joined["participant_id"], two_id.as_str());
