@@ -278,3 +278,56 @@ async fn a_flood_of_candidates_is_capped_and_a_flood_of_messages_is_paced() {
     assert_server_up(&server).await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_thousand_candidates_go_no_further_than_the_cap_and_cut_their_sender_off() {
+    let server = TestServer::start().await.expect("start the server");
+    let (room, mut host, _) = server.hosted_room(false).await.expect("room, its host in");
+    let invitation = room.invite("party", "Neighbour").await.expect("invite");
+    let mut party = server.signal(None).await.expect("connect");
+    let joined = party
+        .join_with_token(&invitation.token, SIGNAL_TIMEOUT)
+        .await
+        .expect("reply");
+    assert_eq!(msg_type(&joined), "joined", "{joined}");
+
+    // The host's page floods candidates, as fast as its socket takes them.
+    let mut sent = 0;
+    for n in 0..50_000u32 {
+        let candidate = format!(
+            "candidate:{n} 1 udp 2122260223 192.0.2.1 {} typ host",
+            1 + n % 60_000
+        );
+        if host
+            .send(json!({"type": "candidate", "candidate": candidate}))
+            .is_err()
+        {
+            break;
+        }
+        sent += 1;
+    }
+    host.expect_closed(SIGNAL_TIMEOUT)
+        .await
+        .expect("a client that floods is disconnected");
+    let history = host.inbox().history();
+    let errors = |code: &str| {
+        history
+            .iter()
+            .filter(|m| msg_type(m) == "error" && m["code"] == code)
+            .count()
+    };
+    // 32 are taken; each one past them is refused, and 20 refusals cut the sender off before
+    // the message budget is spent.
+    assert_eq!(
+        (errors("too_many_candidates"), errors("rate_limited")),
+        (20, 0),
+        "after {sent} candidates sent: {history:?}"
+    );
+    // The room goes on for the others.
+    party
+        .round_trip(SIGNAL_TIMEOUT)
+        .await
+        .expect("the party's signaling still answers");
+    assert_server_up(&server).await;
+    server.shutdown().await;
+}
