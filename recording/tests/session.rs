@@ -160,6 +160,54 @@ async fn a_video_packet_lost_for_good_makes_the_recording_resume_at_the_next_key
     assert_eq!(decode_errors(path), "");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_alternating_codecs_at_every_keyframe_gets_two_files_at_most() {
+    let dir = tempfile::tempdir().expect("dir");
+    let secs = 8;
+    let opus = read_ogg_opus(&encode_opus(dir.path(), "voice", secs));
+    // A keyframe every second in each codec; each second comes in the other codec.
+    let vp8 = read_ivf(&encode_vp8(dir.path(), "vp8", (320, 240), secs, 30));
+    let h264 = read_h264(&encode_h264(dir.path(), "h264", (320, 240), secs, 30));
+
+    let started = Instant::now();
+    let mut feed = TapFeed::new("alternating", TapCodec::Vp8, started);
+    for (at, data) in &opus.packets {
+        feed.audio(*at, data);
+    }
+    for second in 0..u64::from(secs) {
+        let (codec, frames) = if second % 2 == 0 {
+            (TapCodec::Vp8, &vp8)
+        } else {
+            (TapCodec::H264, &h264)
+        };
+        feed.switch_video_codec(codec);
+        let this_second = |frame: &&support::VideoFrame| frame.at.as_secs() == second;
+        let mut frames = frames.iter().filter(this_second).peekable();
+        assert!(
+            frames.peek().is_some_and(|first| first.key),
+            "second {second} starts with a keyframe"
+        );
+        for frame in frames {
+            feed.video(frame.at, &frame.data);
+        }
+    }
+
+    let (closed, _) = record(dir.path(), started, feed.into_events()).await;
+    assert!(
+        (1..=2).contains(&closed.len()),
+        "{} codec changes made {} files: {closed:?}",
+        secs - 1,
+        closed.len()
+    );
+    // The voice is kept whole across them.
+    let audio_frames: u64 = closed.iter().map(|(_, s)| s.audio_frames).sum();
+    assert!(
+        audio_frames as usize + 10 >= opus.packets.len(),
+        "{audio_frames} of {} voice frames recorded",
+        opus.packets.len()
+    );
+}
+
 /// Feeds `events` to a recorder as a room's tap would and stops it: the files it closed, and
 /// how many times it asked for a keyframe.
 async fn record(

@@ -41,6 +41,12 @@ impl Packetizer {
         }
     }
 
+    /// Goes on with another video codec on the same track and numbers, as a publisher does
+    /// after a renegotiation.
+    pub fn switch_codec(&mut self, codec: TapCodec) {
+        self.codec = codec;
+    }
+
     /// The packets carrying one encoded frame (VP8 frame, Annex-B H.264 access unit, Opus
     /// packet), all arriving at `received`.
     pub fn packets(&mut self, frame: &[u8], rtp_time: u64, received: Instant) -> Vec<TappedPacket> {

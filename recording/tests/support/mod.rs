@@ -473,6 +473,11 @@ impl TapFeed {
             .extend(packets.into_iter().map(|p| (at, TapEvent::Packet(p))));
     }
 
+    /// Video frames from now on come in `codec`, on the same track.
+    pub fn switch_video_codec(&mut self, codec: TapCodec) {
+        self.video.switch_codec(codec);
+    }
+
     /// Everything, in arrival order.
     pub fn into_events(mut self) -> Vec<TapEvent> {
         // Stable: a frame's packets stay in sequence.
