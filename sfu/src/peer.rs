@@ -566,6 +566,8 @@ pub(crate) struct Peer {
     pub queueing: bool,
     /// When a queue was last seen filling on the link.
     last_queueing: Option<Instant>,
+    /// When the last queue began (the first report showing it after one without).
+    pub queue_began_at: Option<Instant>,
     /// Voices go to this participant as RED (each packet carrying the one before): its link
     /// loses packets, or has not been clean for long.
     pub wants_red: bool,
@@ -631,6 +633,7 @@ impl Peer {
             rtt_floor: RttFloor::default(),
             queueing: false,
             last_queueing: None,
+            queue_began_at: None,
             wants_red: true,
             deep_red_frames: 0,
             clean_since: None,
@@ -1221,6 +1224,9 @@ impl Peer {
         }
         let queueing = round_trip == RoundTrip::Queueing;
         let queue_began = queueing && !self.queueing;
+        if queue_began {
+            self.queue_began_at = Some(now);
+        }
         self.queueing = queueing;
         if queueing {
             self.last_queueing = Some(now);

@@ -67,6 +67,10 @@ const CARRIED_CALMLY: Duration = Duration::from_secs(5);
 const PADDING_QUEUE_DRAINS: Duration = Duration::from_secs(2);
 /// Sending this many times the estimate is congestion: acted on at once.
 const SEVERE_OVERSHOOT: f64 = 1.25;
+/// Sending this many times the estimate is acted on at once even while a queue that padding,
+/// probes or resends filled drains: their queue knocks the estimate down by a third at most,
+/// and this is a link that fell (a cap arriving with a probe).
+const FELL_OVERSHOOT: f64 = 1.75;
 /// A smaller shortfall is acted on when it lasts this long and the link shows signs of
 /// congestion (loss, a growing round trip): estimates dip below what is sent without any.
 const SHORTFALL_FOR: Duration = Duration::from_secs(1);
@@ -487,7 +491,8 @@ impl Allocator {
                 lasted >= UNSTRAINED_SHORTFALL_FOR
             };
             if congested || lasting {
-                let floor = self.decrease_floor(now, congested, demands, targets.len());
+                let fell = sending as f64 > estimate as f64 * FELL_OVERSHOOT;
+                let floor = self.decrease_floor(now, (congested, fell), demands, targets.len());
                 for ((target, fits), floor) in targets.iter_mut().zip(&fits).zip(floor) {
                     let to = (*fits).max(floor.min(*target));
                     if *target > to {
@@ -627,13 +632,14 @@ impl Allocator {
     /// sent before it went through without strain, and the estimate, knocked down by the queue
     /// the increase filled, says less about the link for a few seconds. Only congestion beyond
     /// doubt (sending far over the estimate) cuts below that meanwhile. The same holds for the
-    /// layers sent while padding tried a step and filled a queue, and there even congestion
-    /// cuts nothing while the padding's queue drains: the media had gone through without it.
-    /// And for layers the link had carried calmly when a queue began ([`CARRIED_CALMLY`]).
+    /// layers sent while padding (or probes, or resends) filled a queue, and there even
+    /// congestion cuts nothing while that queue drains, unless the link fell
+    /// ([`FELL_OVERSHOOT`]): the media had gone through without it. And for layers the link
+    /// had carried calmly when a queue began ([`CARRIED_CALMLY`]).
     fn decrease_floor(
         &mut self,
         now: Instant,
-        congested: bool,
+        (congested, fell): (bool, bool),
         demands: &[VideoDemand],
         videos: usize,
     ) -> Vec<Option<u8>> {
@@ -652,9 +658,10 @@ impl Allocator {
         }
         let floor = match &self.restored {
             Some((until, layers)) if now < *until && layers.len() == videos => {
-                let draining = self
-                    .trial_filled
-                    .is_some_and(|at| now.saturating_duration_since(at) < PADDING_QUEUE_DRAINS);
+                let draining = !fell
+                    && self
+                        .trial_filled
+                        .is_some_and(|at| now.saturating_duration_since(at) < PADDING_QUEUE_DRAINS);
                 if congested && !undoing && !draining {
                     self.restored = None;
                     return vec![None; videos];
@@ -1391,6 +1398,22 @@ mod tests {
             tick(&mut allocator, 250, Strain::Queueing).1,
             [Some(0), None],
             "without padding, congestion beyond doubt is acted on at once"
+        );
+        for _ in 0..40 {
+            tick(&mut allocator, 450, Strain::None);
+        }
+        assert_eq!(
+            tick(&mut allocator, 450, Strain::None).1,
+            [Some(0), Some(0)]
+        );
+        // A cap arrives with a nudge: sending twice the estimate is a link that fell, cut at
+        // once to what fits beside the voices.
+        let (now, _) = tick(&mut allocator, 450, Strain::None);
+        allocator.note_excess_sent(now);
+        assert_eq!(
+            tick(&mut allocator, 200, Strain::Queueing).1,
+            [None, None],
+            "a link that fell is acted on at once"
         );
     }
 

@@ -41,6 +41,9 @@ const PROBE_TARGET_SLACK: f64 = 0.1;
 /// padding or resends: a queue that follows is theirs, and they stop (no probing while a queue
 /// fills), where cutting the media that had gone through calmly would only cost a picture.
 const EXCESS_ON_THE_WIRE: f64 = 1.3;
+/// The same holds for excess seen with the queue's first report: one round of stats often
+/// shows both the burst and the round trip it lengthened.
+const QUEUE_ONSET: Duration = Duration::from_millis(1_500);
 /// An audio track before it has been measured: Opus at 32 kbit/s plus packet overhead.
 const NOMINAL_AUDIO: u64 = 56_000;
 /// The heights our web client's layers have at a 720p capture, lowest first, for layers whose
@@ -147,7 +150,10 @@ impl Room {
             })
             .collect();
         let before = targets.clone();
-        if strain == Strain::None {
+        let queue_onset = subscriber
+            .queue_began_at
+            .is_some_and(|at| now.saturating_duration_since(at) < QUEUE_ONSET);
+        if strain == Strain::None || queue_onset {
             if let Some(wire) = subscriber.link.wire {
                 if wire as f64 > subscriber.sending as f64 * EXCESS_ON_THE_WIRE {
                     subscriber.allocator.note_excess_sent(now);
