@@ -369,6 +369,7 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
     );
     let link_before = namespace(&call).downlink_counters();
     let voices = watch(&call.third, Duration::from_secs(15), |_| false).await;
+    let mut dropped_meanwhile = None;
     // What the capped link carried and dropped meanwhile, in packets with all their headers:
     // whether the voices alone fit under the cap, as this test assumes.
     if let (Ok(before), Ok(after), (Some(first), Some(last))) = (
@@ -377,6 +378,7 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
         (voices.first(), voices.last()),
     ) {
         let carried = after.since(&before);
+        dropped_meanwhile = Some(carried.dropped);
         let secs = last.elapsed_since(first).as_secs_f64().max(1.0);
         let packet_bits = carried.sent_bytes as f64 * 8.0 / carried.sent_packets.max(1) as f64;
         let offered = carried.sent_packets + carried.dropped;
@@ -402,8 +404,16 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
         suggested.is_ok(),
         "the capped party is offered voice only: {suggested:?}"
     );
-    // It stays paused: what cannot fit is not tried again and again at the voices' cost.
-    let resumed = voices.iter().filter(|s| !all_paused(s)).count();
+    // It stays paused: what cannot fit is not tried again and again at the voices' cost. The
+    // lowest layer costs 40-75 kbit/s on the wire as the fake camera's picture varies; cheap,
+    // with the voices pausing (DTX), it can fit beside them after all (one local run of four:
+    // the link carried the voices and a low layer, 166 kbit/s under a 169 cap, and dropped
+    // nothing). Sending it then is right, as long as the choice holds: once shown, shown to the
+    // end, with nothing dropped by the link meanwhile.
+    let showing: Vec<bool> = voices.iter().map(|s| !all_paused(s)).collect();
+    let resumed = showing.iter().filter(|showed| **showed).count();
+    let changes = showing.windows(2).filter(|pair| pair[0] != pair[1]).count();
+    let fitted = changes <= 1 && showing.last() == Some(&true) && dropped_meanwhile == Some(0);
     let restarts = call
         .third
         .evaluate("window.concord.iceRestarts")
@@ -415,8 +425,9 @@ async fn below_the_voices_and_the_lowest_layer_video_pauses_the_voices_go_on_and
         voices.len()
     );
     assert!(
-        resumed * 10 <= voices.len(),
-        "video stays paused under the cap: {resumed} of {} samples showed a video",
+        resumed * 10 <= voices.len() || fitted,
+        "video stays paused under the cap: {resumed} of {} samples showed a video, in {changes} \
+         changes, the link dropping {dropped_meanwhile:?} packets meanwhile",
         voices.len()
     );
     for who in [&ids.mediator, &ids.party] {
