@@ -1,5 +1,12 @@
 // The REST API of docs/protocol.md. Every failure becomes an ApiError carrying the server's
 // stable error code, so views can pick a friendly message by code and never show internals.
+//
+// A sign-in can end while its page stays open (signed out everywhere from another device, the
+// password changed elsewhere, the account disabled): the next call then gets 401, and
+// SIGNED_OUT_EVENT tells the console to show the sign-in form instead of a dead page.
+
+export const SIGNED_OUT_EVENT = 'concord:signed-out';
+const LOGIN_PATH = '/api/auth/login';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -44,6 +51,8 @@ async function request(method, path, body) {
     data = null;
   }
   if (!res.ok) {
+    // A refused sign-in is an answer to the form, not the end of a sign-in.
+    if (res.status === 401 && path !== LOGIN_PATH) window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT));
     const err = data && data.error;
     throw new ApiError(res.status, (err && err.code) || codeForStatus(res.status), err && err.message);
   }
@@ -54,9 +63,15 @@ const seg = encodeURIComponent;
 
 export const api = {
   me: () => request('GET', '/api/auth/me'),
-  login: (username, password) => request('POST', '/api/auth/login', { username, password }),
+  login: (username, password) => request('POST', LOGIN_PATH, { username, password }),
   logout: () => request('POST', '/api/auth/logout'),
+  logoutEverywhere: () => request('POST', '/api/auth/logout-everywhere'),
+  changePassword: (currentPassword, newPassword) => request('POST', '/api/auth/password', { current_password: currentPassword, new_password: newPassword }),
   setup: (fields) => request('POST', '/api/setup', fields),
+
+  listUsers: () => request('GET', '/api/users'),
+  createUser: (fields) => request('POST', '/api/users', fields),
+  setUserDisabled: (id, disabled) => request('PATCH', `/api/users/${seg(id)}`, { disabled }),
 
   listDisputes: () => request('GET', '/api/disputes'),
   createDispute: (fields) => request('POST', '/api/disputes', fields),

@@ -20,6 +20,8 @@ export const LEVELS = ['village', 'township', 'county'];
 export const DISPUTE_STATUSES = ['open', 'in_mediation', 'settled', 'escalated', 'closed'];
 export const CATEGORIES = ['land', 'family', 'neighbour', 'contract', 'labour', 'debt', 'other'];
 export const INVITE_ROLES = ['party', 'expert', 'observer'];
+// The roles an administrator can give an account, the usual one first.
+export const ACCOUNT_ROLES = ['mediator', 'staff', 'admin'];
 // Validity choices for an invitation link, in minutes.
 export const VALIDITY_MINUTES = [60, 240, 1440, 4320, 10080];
 

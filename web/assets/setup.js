@@ -1,14 +1,12 @@
 // First start: the holder of the setup link /setup/{token} creates the administrator account.
 import { api } from './api.js';
 import { h, mount } from './dom.js';
-import { field, errorBox, showError } from './forms.js';
-
-const MIN_PASSWORD = 8;
+import { field, errorBox, showError, passwordProblem, MIN_PASSWORD_CHARS } from './forms.js';
 
 export function startSetup(main, token) {
   const username = h('input', { name: 'username', autocomplete: 'username', required: true, testid: 'setup-username', autocapitalize: 'none', spellcheck: 'false' });
   const displayName = h('input', { name: 'display_name', autocomplete: 'name', required: true, testid: 'setup-display-name' });
-  const password = h('input', { name: 'password', type: 'password', autocomplete: 'new-password', required: true, minlength: MIN_PASSWORD, testid: 'setup-password' });
+  const password = h('input', { name: 'password', type: 'password', autocomplete: 'new-password', required: true, minlength: MIN_PASSWORD_CHARS, testid: 'setup-password' });
   const again = h('input', { name: 'password2', type: 'password', autocomplete: 'new-password', required: true, testid: 'setup-password-again' });
   const error = errorBox();
   const submit = h('button', { type: 'submit', class: 'btn btn-go btn-wide', testid: 'setup-submit', i18n: 'setup.submit' });
@@ -18,7 +16,7 @@ export function startSetup(main, token) {
     h('p', { class: 'hint', i18n: 'setup.intro' }),
     field('setup.username', username),
     field('setup.display_name', displayName),
-    field('setup.password', password, 'setup.password_hint'),
+    field('setup.password', password, ['password.hint', { n: MIN_PASSWORD_CHARS }]),
     field('setup.password_again', again),
     error,
     submit,
@@ -28,8 +26,8 @@ export function startSetup(main, token) {
   async function onSubmit(ev) {
     ev.preventDefault();
     error.hidden = true;
-    if (password.value.length < MIN_PASSWORD) return showError(error, 'setup.password_short');
-    if (password.value !== again.value) return showError(error, 'setup.password_mismatch');
+    const problem = passwordProblem(password.value, again.value);
+    if (problem) return showError(error, problem);
     submit.disabled = true;
     try {
       await api.setup({
