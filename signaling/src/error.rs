@@ -20,6 +20,8 @@ pub enum ApiError {
     CrossOrigin,
     /// The right password for an account an administrator disabled.
     AccountDisabled,
+    /// The current password given to change it is not the account's.
+    WrongPassword,
     NotFound(&'static str),
     Conflict(String),
     InvitationUnknown,
@@ -44,6 +46,7 @@ impl ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             ApiError::CrossOrigin => (StatusCode::FORBIDDEN, ErrorCode::CrossOrigin),
             ApiError::AccountDisabled => (StatusCode::FORBIDDEN, ErrorCode::AccountDisabled),
+            ApiError::WrongPassword => (StatusCode::BAD_REQUEST, ErrorCode::WrongPassword),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             ApiError::InvitationUnknown => (StatusCode::NOT_FOUND, ErrorCode::InvitationUnknown),
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::AccountDisabled => {
                 "This account has been disabled; ask the administrator.".into()
             }
+            ApiError::WrongPassword => "The current password is not right.".into(),
             ApiError::NotFound(what) => format!("No such {what}."),
             ApiError::InvitationUnknown => "This invitation link is not valid.".into(),
             ApiError::InvitationExpired => "This invitation link has expired.".into(),

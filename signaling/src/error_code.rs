@@ -12,6 +12,7 @@ text_enum!(
         Forbidden => "forbidden",
         CrossOrigin => "cross_origin",
         AccountDisabled => "account_disabled",
+        WrongPassword => "wrong_password",
         NotFound => "not_found",
         Conflict => "conflict",
         InvitationUnknown => "invitation_unknown",

@@ -127,7 +127,7 @@ async fn a_new_password_ends_every_other_sign_in_and_signing_out_everywhere_ends
         )
         .await
         .expect("a reply")
-        .expect_error(400, "validation_failed")
+        .expect_error(400, "wrong_password")
         .expect("the current password must be right");
     laptop
         .post(

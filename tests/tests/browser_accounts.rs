@@ -378,7 +378,7 @@ async fn administrator_manages_accounts_and_a_mediator_looks_after_their_own_in_
     assert_error_says(
         &laptop,
         &password_form,
-        "account.wrong_current_password",
+        "err.wrong_password",
         json!({}),
         "a wrong current password",
     )

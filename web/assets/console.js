@@ -214,12 +214,8 @@ function passwordForm() {
       form.reset();
       changed.hidden = false;
     } catch (e) {
-      // The new password passed the server's rule above, so its `validation_failed` means the
-      // current password is wrong (the server has no code of its own for that).
-      if (e.code === 'validation_failed') {
-        showError(error, 'account.wrong_current_password');
-        current.select();
-      } else showError(error, e);
+      showError(error, e);
+      if (e.code === 'wrong_password') current.select();
     }
     submit.disabled = false;
   }

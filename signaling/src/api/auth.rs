@@ -150,9 +150,7 @@ pub async fn change_password(
     if !right {
         state.login_failures.record_failure(&address, now);
         state.username_failures.record_failure(&username, now);
-        return Err(ApiError::Validation(
-            "The current password is not right.".into(),
-        ));
+        return Err(ApiError::WrongPassword);
     }
     let hash = state.hashing.hash(change.new_password).await?;
     state.store.set_password_hash(&user.0.id, &hash).await?;
