@@ -10,6 +10,7 @@ pub mod error;
 pub mod error_code;
 mod http_guard;
 mod invitation_tokens;
+mod liveness;
 mod origin;
 mod private_files;
 mod ratelimit;

@@ -17,6 +17,7 @@ use crate::auth::Hashing;
 use crate::config::Config;
 use crate::demo::{self, DemoInvitation};
 use crate::http_guard::{ConnectionGuard, Limits};
+use crate::liveness::{self, Liveness};
 use crate::ratelimit::FailureLimiter;
 use crate::secrets::{new_id, new_token, now_ms, token_hash};
 use crate::state::AppState;
@@ -35,6 +36,7 @@ pub struct Server {
     state: AppState,
     handle: axum_server::Handle,
     task: JoinHandle<std::io::Result<()>>,
+    liveness: Liveness,
 }
 
 /// Starts a server with this configuration; it runs until [`Server::shutdown`].
@@ -97,6 +99,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     // composite, or while recording) get one now; an unfinished composite is marked
     // interrupted and its partial file removed.
     crate::recordings::complete_after_restart(&store, &config.recordings_dir()).await;
+    // The seats of whoever was in a session when the last run stopped are held for the grace
+    // period from then: their clients reconnect and resume them (`ws/seats.rs`).
+    let grace = Duration::from_secs(config.signaling.resume_grace_secs);
+    let held = liveness::hold_seats_of_last_run(&store, grace).await?;
+    if held > 0 {
+        tracing::info!(seats = held, "seats held for members of the last run");
+    }
 
     let state = AppState {
         token_failures: Arc::new(FailureLimiter::new(config.invitations.failures_per_minute)),
@@ -115,7 +124,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
                 notice: Duration::from_secs(config.recording.notice_secs),
                 simulcast: config.media.simulcast,
                 turn: config.turn.clone(),
-                resume_grace: Duration::from_secs(config.signaling.resume_grace_secs),
+                resume_grace: grace,
             },
         ),
         store,
@@ -153,6 +162,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         }
     };
     tracing::info!(%http_addr, media = %sfu.local_addr(), "concord is serving");
+    let liveness = Liveness::start(state.store.clone(), liveness::mark_every(grace));
     Ok(Server {
         http_addr,
         media_addr: sfu.local_addr(),
@@ -161,6 +171,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         state,
         handle,
         task,
+        liveness,
     })
 }
 
@@ -263,6 +274,7 @@ impl Server {
             Ok(Err(error)) => tracing::error!(%error, "HTTP server stopped with an error"),
             Err(error) => tracing::error!(%error, "HTTP server task failed"),
         }
+        self.liveness.stop().await;
         self.state.store.close().await;
     }
 }

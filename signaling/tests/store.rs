@@ -7,7 +7,8 @@ mod support;
 use concord_signaling::store::{
     AccountRole, AuditEntry, CompositeStatus, DisputeChanges, DisputeLevel, DisputeStatus,
     FileKind, FileOutcome, FileStatus, InviteeRole, NewDispute, NewInvitation, NewRecordingFile,
-    Party, RecordingStatus, SessionEvent, SessionEventKind, SessionStatus, Store, StoreError, User,
+    ParticipantRole, Party, RecordingStatus, ResumeSeat, SeatHolder, SessionEvent,
+    SessionEventKind, SessionStatus, Store, StoreError, User,
 };
 use tempfile::TempDir;
 
@@ -120,6 +121,10 @@ on_both_backends!(
     unfinished_composites_are_marked_interrupted_after_a_restart,
     ended_recordings_without_a_manifest_are_found_after_a_restart,
     audit_entries_come_back_in_order,
+    // resume seats
+    a_resume_seat_is_replaced_held_and_deleted,
+    resume_seats_go_with_their_invitation_or_session,
+    seats_of_a_stopped_run_are_held_from_its_last_sign_of_life,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -913,6 +918,133 @@ async fn session_events_come_back_in_time_order(store: &Store) {
     assert_eq!(events[0].actor, "王五");
     assert_eq!(events[0].detail, format!("arrived at {}", T0 + 10));
     assert!(store.session_events("nope").await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resume seats
+
+/// Seat `participant` of session `s1` held on `holder`, resumed by the token hashed `hash`.
+fn seat(participant: &str, holder: SeatHolder, hash: &str, issued_at: i64) -> ResumeSeat {
+    let host = matches!(holder, SeatHolder::Account(_));
+    ResumeSeat {
+        participant_id: participant.to_owned(),
+        session_id: "s1".to_owned(),
+        token_hash: hash.to_owned(),
+        holder,
+        name: format!("Member {participant}"),
+        role: if host {
+            ParticipantRole::Mediator
+        } else {
+            ParticipantRole::Party
+        },
+        is_host: host,
+        issued_at,
+        dropped_at: None,
+        held_until: None,
+    }
+}
+
+/// A scheduled session `s1` with invitation `i1`: a party's seat `p1` on it and the mediator's
+/// `p2`, both connected.
+async fn two_seats(store: &Store) -> (ResumeSeat, ResumeSeat) {
+    let session = scheduled_session(store).await;
+    store
+        .create_invitation("i1", &new_invitation(&session, "inv-hash", "王五"), T0)
+        .await
+        .unwrap();
+    let party = seat("p1", SeatHolder::Invitation("i1".into()), "hash-p1", T0);
+    let host = seat("p2", SeatHolder::Account("m1".into()), "hash-p2", T0 + 1);
+    store.save_resume_seat(&party).await.unwrap();
+    store.save_resume_seat(&host).await.unwrap();
+    (party, host)
+}
+
+async fn a_resume_seat_is_replaced_held_and_deleted(store: &Store) {
+    let (party, host) = two_seats(store).await;
+    assert_eq!(
+        store.resume_seat_by_token_hash("hash-p1").await.unwrap(),
+        Some(party.clone())
+    );
+    assert_eq!(
+        store.resume_seats_of_session("s1").await.unwrap(),
+        [party.clone(), host.clone()]
+    );
+
+    // Dropped: held for a while.
+    store
+        .hold_resume_seat("p1", T0 + 10, T0 + 70)
+        .await
+        .unwrap();
+    let held = store.resume_seat_by_token_hash("hash-p1").await.unwrap();
+    let held = held.expect("the held seat");
+    assert_eq!(
+        (held.dropped_at, held.held_until),
+        (Some(T0 + 10), Some(T0 + 70))
+    );
+
+    // Resumed: the next token replaces the used one, and nothing is held any more.
+    let next = ResumeSeat {
+        token_hash: "hash-p1-next".to_owned(),
+        issued_at: T0 + 20,
+        ..party.clone()
+    };
+    store.save_resume_seat(&next).await.unwrap();
+    assert_eq!(
+        store.resume_seat_by_token_hash("hash-p1").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .resume_seat_by_token_hash("hash-p1-next")
+            .await
+            .unwrap(),
+        Some(next)
+    );
+
+    // Left: gone.
+    store.delete_resume_seat("p1").await.unwrap();
+    assert_eq!(store.resume_seats_of_session("s1").await.unwrap(), [host]);
+}
+
+async fn resume_seats_go_with_their_invitation_or_session(store: &Store) {
+    let (_, host) = two_seats(store).await;
+    store.delete_resume_seats_of_invitation("i1").await.unwrap();
+    assert_eq!(store.resume_seats_of_session("s1").await.unwrap(), [host]);
+    store.delete_resume_seats_of_session("s1").await.unwrap();
+    assert!(store
+        .resume_seats_of_session("s1")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.resume_seat_by_token_hash("hash-p2").await.unwrap(),
+        None
+    );
+}
+
+async fn seats_of_a_stopped_run_are_held_from_its_last_sign_of_life(store: &Store) {
+    assert_eq!(store.last_alive().await.unwrap(), None);
+    store.mark_alive(T0).await.unwrap();
+    store.mark_alive(T0 + 5).await.unwrap();
+    assert_eq!(store.last_alive().await.unwrap(), Some(T0 + 5));
+
+    // p1 was connected when the run stopped; p2 had dropped, and its hold ends before now.
+    let (party, _) = two_seats(store).await;
+    store.hold_resume_seat("p2", T0 + 1, T0 + 6).await.unwrap();
+    let held = store
+        .hold_seats_of_stopped_run(T0 + 5, T0 + 65, T0 + 7)
+        .await
+        .unwrap();
+    assert_eq!(held, 1);
+    let expected = ResumeSeat {
+        dropped_at: Some(T0 + 5),
+        held_until: Some(T0 + 65),
+        ..party
+    };
+    assert_eq!(
+        store.resume_seats_of_session("s1").await.unwrap(),
+        [expected]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

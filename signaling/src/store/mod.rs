@@ -1,4 +1,5 @@
-//! The records store: accounts, disputes, sessions, invitations and session events.
+//! The records store: accounts, disputes, sessions, invitations, session events, and the seats
+//! a restarted server gives back.
 //!
 //! One `sqlx::Any` pool over SQLite (the default, embedded) or PostgreSQL, with the same
 //! migrations for both. Queries use only portable SQL and portable types (TEXT, BIGINT).
@@ -8,6 +9,7 @@ mod disputes;
 mod invitations;
 mod models;
 mod recordings;
+mod resume_seats;
 mod sessions;
 mod users;
 

@@ -15,6 +15,25 @@ text_enum!(
 );
 
 text_enum!(
+    /// What someone is in a session's room: the host's and staff's from their account, an
+    /// invitee's from their invitation.
+    ParticipantRole {
+        Mediator => "mediator",
+        Party => "party",
+        Expert => "expert",
+        Observer => "observer",
+        Staff => "staff",
+    }
+);
+
+impl ParticipantRole {
+    /// Observers watch and listen; everyone else may send audio and video.
+    pub fn may_publish(self) -> bool {
+        self != ParticipantRole::Observer
+    }
+}
+
+text_enum!(
     /// The administrative level handling a dispute (cases escalate village → township → county).
     DisputeLevel { Village => "village", Township => "township", County => "county" }
 );
@@ -264,4 +283,29 @@ pub struct AuditEntry {
     pub action: String,
     pub object_id: String,
     pub ip: String,
+}
+
+/// Who holds a resume seat: the invitation or the account they came in on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeatHolder {
+    Invitation(String),
+    Account(String),
+}
+
+/// An admitted member's seat as a restarted server finds it: the hash of the one token that
+/// resumes it, who holds it, and what they were in the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeSeat {
+    pub participant_id: String,
+    pub session_id: String,
+    pub token_hash: String,
+    pub holder: SeatHolder,
+    pub name: String,
+    pub role: ParticipantRole,
+    pub is_host: bool,
+    pub issued_at: i64,
+    /// When the member's connection dropped; `None` while connected.
+    pub dropped_at: Option<i64>,
+    /// The end of the grace period after that drop; `None` while connected.
+    pub held_until: Option<i64>,
 }

@@ -13,13 +13,13 @@ use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, SfuError, T
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::hub::{account_identity, invitation_identity};
 use super::protocol::{
     ClientMessage, LeaveReason, ParticipantRole, ServerMessage, SessionInfo, MAX_MESSAGE_BYTES,
     MAX_VIEW_TILES,
 };
 use super::room::{NewMember, RoomCommand, RoomRef, ToConnection};
-use crate::auth::{may_manage, session_token, user_from_headers};
+use super::seats::{account_place, invitee_place};
+use crate::auth::{session_token, user_from_headers};
 use crate::client_address::ClientAddress;
 use crate::error::ApiError;
 use crate::error_code::ErrorCode;
@@ -29,7 +29,7 @@ use crate::ratelimit::{address_key, MessageBudget};
 use crate::secrets::{new_id, now_ms, token_hash};
 use crate::sign_outs::{SignOut, SignOuts};
 use crate::state::AppState;
-use crate::store::{AccountRole, InviteeRole, SessionStatus, User};
+use crate::store::{SeatHolder, SessionStatus, User};
 
 /// Frames above this are refused by the WebSocket layer itself (and close the connection);
 /// between `MAX_MESSAGE_BYTES` and this, the client gets `message_too_large` and stays.
@@ -440,18 +440,14 @@ impl Connection {
             .store
             .touch_invitation(&valid.invitation.id, now_ms())
             .await;
-        let role = match valid.invitation.role {
-            InviteeRole::Party => ParticipantRole::Party,
-            InviteeRole::Expert => ParticipantRole::Expert,
-            InviteeRole::Observer => ParticipantRole::Observer,
-        };
+        let role = invitee_place(valid.invitation.role);
         let session = SessionInfo::of(&valid.session, &valid.dispute);
         let member = self.new_member(
             valid.invitation.name.clone(),
             role,
             false,
             false,
-            invitation_identity(&valid.invitation.id),
+            SeatHolder::Invitation(valid.invitation.id.clone()),
         );
         Ok((session, member))
     }
@@ -487,11 +483,7 @@ impl Connection {
             .await
             .map_err(|_| internal())?
             .ok_or_else(not_found)?;
-        let (role, is_host) = if may_manage(&user, &dispute.mediator_id) {
-            (ParticipantRole::Mediator, true)
-        } else if user.role == AccountRole::Staff {
-            (ParticipantRole::Staff, false)
-        } else {
+        let Some((role, is_host)) = account_place(&user, &dispute.mediator_id) else {
             return Err((ErrorCode::Forbidden, "This is not your session.".to_owned()));
         };
         if is_host {
@@ -507,7 +499,7 @@ impl Connection {
             role,
             is_host,
             is_host,
-            account_identity(&user.id),
+            SeatHolder::Account(user.id.clone()),
         );
         Ok((info, member))
     }
@@ -518,7 +510,7 @@ impl Connection {
         role: ParticipantRole,
         is_host: bool,
         trusted: bool,
-        identity: String,
+        identity: SeatHolder,
     ) -> NewMember {
         NewMember {
             id: new_id(),

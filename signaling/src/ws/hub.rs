@@ -11,8 +11,8 @@ use super::room::{
     self, NewMember, Removal, Resumed, RoomCommand, RoomRef, RoomSettings, ToConnection,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::secrets::now_ms;
-use crate::store::Store;
+use crate::secrets::{now_ms, token_hash};
+use crate::store::{SeatHolder, SessionStatus, Store, StoreResult};
 
 /// The registry of running rooms. The lock guards only the map (held for a look-up, never
 /// across an await); each room's state lives in its own task.
@@ -62,7 +62,8 @@ impl Hub {
     }
 
     /// Resumes a seat with a token from `joined` (it names its session); `None` if no room
-    /// holds a seat for it.
+    /// holds a seat for it. A session without a running room (the server restarted) has its
+    /// room opened again if the records hold a seat for the token.
     pub async fn resume(
         &self,
         token: String,
@@ -71,12 +72,36 @@ impl Hub {
         removal: Removal,
     ) -> Option<(RoomRef, Resumed)> {
         let (session_id, _) = token.split_once('.')?;
-        let room = self.existing(session_id)?;
+        let room = match self.existing(session_id).filter(|room| !room.is_closed()) {
+            Some(room) => room,
+            None => self.reopen_for(session_id, &token).await?,
+        };
         let resumed = room
             .resume(token, outbox, media_events, removal)
             .await
             .ok()??;
         Some((room, resumed))
+    }
+
+    /// Opens the room of `session_id` again if the records hold a seat for `token` in it,
+    /// still held, in a session still live. Nothing is opened for a token the records do not
+    /// know, so guesses cost a look-up and no more.
+    async fn reopen_for(&self, session_id: &str, token: &str) -> Option<RoomRef> {
+        if token.len() > MAX_RESUME_TOKEN_LEN {
+            return None;
+        }
+        let store = &self.inner.store;
+        let seat = logged(store.resume_seat_by_token_hash(&token_hash(token)).await)??;
+        let held = seat.held_until.is_none_or(|until| until > now_ms());
+        if seat.session_id != session_id || !held {
+            return None;
+        }
+        let session = logged(store.session(session_id).await)??;
+        if session.status == SessionStatus::Ended {
+            return None;
+        }
+        let dispute = logged(store.dispute(&session.dispute_id).await)??;
+        Some(self.room(&SessionInfo::of(&session, &dispute)))
     }
 
     fn room(&self, session: &SessionInfo) -> RoomRef {
@@ -113,14 +138,18 @@ impl Hub {
         self.inner.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Ends a session: recorded as ended, and everyone in its room is told and let go.
+    /// Ends a session: recorded as ended, everyone in its room is told and let go, and no seat
+    /// of it can be resumed.
     pub async fn end_session(&self, session_id: &str, by: &str) -> ApiResult<()> {
-        let newly_ended = self
-            .inner
-            .store
+        let store = &self.inner.store;
+        let newly_ended = store
             .mark_session_ended(session_id, now_ms())
             .await
             .map_err(ApiError::from)?;
+        if let Err(error) = store.delete_resume_seats_of_session(session_id).await {
+            // Harmless: a seat of an ended session is never given back.
+            tracing::error!(%error, "could not delete the seats of an ended session");
+        }
         if let Some(room) = self.existing(session_id) {
             let _ = room.end(by.to_owned()).await;
         }
@@ -153,19 +182,27 @@ impl Hub {
         }
     }
 
-    /// Whoever is in the room on a revoked invitation is removed.
+    /// Whoever is in the room on a revoked invitation is removed, and no seat of theirs on
+    /// record can be resumed.
     pub async fn invitation_revoked(&self, session_id: &str, invitation_id: &str) {
+        let store = &self.inner.store;
+        if let Err(error) = store.delete_resume_seats_of_invitation(invitation_id).await {
+            // The seat is checked against the invitation again before it is given back.
+            tracing::error!(%error, "could not delete the seats of a revoked invitation");
+        }
         if let Some(room) = self.existing(session_id) {
-            let identity = invitation_identity(invitation_id);
+            let identity = SeatHolder::Invitation(invitation_id.to_owned());
             let _ = room.send(RoomCommand::Evict { identity }).await;
         }
     }
 }
 
-pub fn invitation_identity(invitation_id: &str) -> String {
-    format!("invitation:{invitation_id}")
-}
+/// Longer tokens are refused unread (ours are a session id, a dot and 32 characters).
+const MAX_RESUME_TOKEN_LEN: usize = 128;
 
-pub fn account_identity(user_id: &str) -> String {
-    format!("account:{user_id}")
+/// The value of a store look-up, an error logged and taken for "none".
+fn logged<T>(result: StoreResult<T>) -> Option<T> {
+    result
+        .map_err(|error| tracing::error!(%error, "a seat look-up failed"))
+        .ok()
 }

@@ -6,6 +6,7 @@ mod hub;
 mod network;
 pub mod protocol;
 mod room;
+mod seats;
 
 pub use connection::upgrade;
 pub use hub::Hub;

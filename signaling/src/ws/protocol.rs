@@ -2,6 +2,7 @@
 
 use crate::error_code::ErrorCode;
 pub use crate::session_summary::SessionInfo;
+pub use crate::store::ParticipantRole;
 use serde::{Deserialize, Serialize};
 
 /// Largest text message a client may send (an SDP offer with many codecs is ~10 KiB).
@@ -99,23 +100,6 @@ pub enum RecordingState {
     Failed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ParticipantRole {
-    Mediator,
-    Party,
-    Expert,
-    Observer,
-    Staff,
-}
-
-impl ParticipantRole {
-    /// Observers watch and listen; everyone else may send audio and video.
-    pub fn may_publish(self) -> bool {
-        self != ParticipantRole::Observer
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct ParticipantInfo {
     pub id: String,
@@ -159,6 +143,10 @@ pub enum ServerMessage {
         resume_token: String,
         /// This `joined` answers a `resume`: the seat, and media, carry on.
         resumed: bool,
+        /// With `resumed`: the server no longer has this member's media peer (it let it go, or
+        /// the server restarted), so only an offer from a new peer connection brings media
+        /// back; an ICE restart cannot. `media_failed` follows as well.
+        media_lost: bool,
     },
     Answer {
         sdp: String,

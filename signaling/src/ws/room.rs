@@ -1,7 +1,8 @@
 //! One live session's signaling state, owned by one task: who is in the room, who waits in the
 //! lobby, who hosts. Connections talk to it through a [`RoomRef`]; it talks back through each
 //! member's outbox. Media goes to the SFU, which this actor joins members to on admission, so
-//! nobody receives media before the host lets them in.
+//! nobody receives media before the host lets them in. Each admitted member's seat is also on
+//! record (`seats.rs`): a room opened after a restart starts with those seats held.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -15,10 +16,11 @@ use super::network::NetworkLedger;
 use super::protocol::{
     LeaveReason, ParticipantInfo, ParticipantRole, RecordingState, ServerMessage, SessionInfo,
 };
+use super::seats::{self, HeldSeat};
 use crate::error_code::ErrorCode;
 use crate::recordings::{self, ActiveRecording, RecordingContext, Roster};
 use crate::secrets::{new_id, new_token, now_ms, token_hash};
-use crate::store::{SessionEvent, SessionEventKind, Store};
+use crate::store::{ResumeSeat, SeatHolder, SessionEvent, SessionEventKind, Store};
 
 /// Commands for one session are few per second; a full queue means a stuck room.
 const COMMAND_QUEUE: usize = 128;
@@ -49,7 +51,7 @@ pub struct NewMember {
     /// Skips the lobby (hosts, staff).
     pub trusted: bool,
     /// One person per invitation / account: a second arrival replaces the first.
-    pub identity: String,
+    pub identity: SeatHolder,
     pub outbox: mpsc::Sender<ToConnection>,
     pub media_events: mpsc::Sender<PeerEvent>,
     pub removal: Option<Removal>,
@@ -57,7 +59,7 @@ pub struct NewMember {
 
 struct Member {
     info: ParticipantInfo,
-    identity: String,
+    identity: SeatHolder,
     admitted: bool,
     /// Its connection: messages go here, and only commands from it speak for the member.
     outbox: mpsc::Sender<ToConnection>,
@@ -86,6 +88,18 @@ pub struct Resumed {
     pub media: MediaRoom,
     /// The SFU still has the member's media peer: the page's peer connection carries on.
     pub media_joined: bool,
+}
+
+/// How a member came to be in the room, as their `joined` says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    /// Let in (by the host, or straight in).
+    Admitted,
+    /// Took their seat back; their media peer carries on.
+    Resumed,
+    /// Took their seat back, but the SFU has no media peer for them (it let it go, or the
+    /// server restarted): only a new peer connection brings media back.
+    ResumedWithoutMedia,
 }
 
 pub enum RoomCommand {
@@ -150,7 +164,7 @@ pub enum RoomCommand {
     },
     /// Remove whoever came in on this invitation (it was revoked).
     Evict {
-        identity: String,
+        identity: SeatHolder,
     },
     End {
         by: String,
@@ -310,6 +324,9 @@ pub fn spawn(
         away_spells: 0,
     };
     tokio::spawn(async move {
+        let mut room = room;
+        // Before any command: an arrival finds the seats on record (a restarted server's).
+        room.restore_seats().await;
         room.run(inbox).await;
         on_stop();
     });
@@ -530,7 +547,7 @@ impl Room {
         }
         let id = new.id.clone();
         let trusted = new.trusted || seated_before || !self.session.lobby_enabled;
-        self.record(SessionEventKind::Arrived, &new.name, role_name(new.role))
+        self.record(SessionEventKind::Arrived, &new.name, new.role.as_str())
             .await;
         self.members.push(Member {
             info: ParticipantInfo {
@@ -584,12 +601,12 @@ impl Room {
             return;
         }
         self.members[index].admitted = true;
-        let resume_token = self.new_resume_token(index);
-        let joined = self.joined(index, resume_token, false);
+        let resume_token = self.new_resume_token(index).await;
+        let joined = self.joined(index, resume_token, Arrival::Admitted);
         let member = &self.members[index];
         let info = member.info.clone();
         if let Ok(mut roster) = self.roster.lock() {
-            roster.insert(info.id.clone(), (info.name.clone(), role_name(info.role)));
+            roster.insert(info.id.clone(), (info.name.clone(), info.role.as_str()));
         }
         self.send_to(
             id,
@@ -605,7 +622,7 @@ impl Room {
             },
         );
         self.announce_lobby();
-        self.record(SessionEventKind::Admitted, &info.name, role_name(info.role))
+        self.record(SessionEventKind::Admitted, &info.name, info.role.as_str())
             .await;
         if info.is_host && self.session.record_by_default {
             self.announce_recording(info.name.clone()).await;
@@ -614,7 +631,7 @@ impl Room {
 
     /// `joined` for member `index`: who else is in, the lobby for the host, and the token that
     /// resumes the seat.
-    fn joined(&self, index: usize, resume_token: String, resumed: bool) -> ServerMessage {
+    fn joined(&self, index: usize, resume_token: String, arrival: Arrival) -> ServerMessage {
         let member = &self.members[index];
         ServerMessage::Joined {
             participant_id: member.info.id.clone(),
@@ -640,16 +657,99 @@ impl Room {
                 crate::secrets::now_ms() / 1000,
             ),
             resume_token,
-            resumed,
+            resumed: arrival != Arrival::Admitted,
+            media_lost: arrival == Arrival::ResumedWithoutMedia,
         }
     }
 
     /// A new single-use resume token for member `index` (its session's id, so the hub finds
-    /// the room, and 192 random bits); only its hash is kept.
-    fn new_resume_token(&mut self, index: usize) -> String {
+    /// the room, and 192 random bits); only its hash is kept, here and on record, where it
+    /// replaces the one before.
+    async fn new_resume_token(&mut self, index: usize) -> String {
         let token = format!("{}.{}", self.session.id, new_token());
-        self.members[index].resume_hash = Some(token_hash(&token));
+        let hash = token_hash(&token);
+        let member = &mut self.members[index];
+        member.resume_hash = Some(hash.clone());
+        let seat = ResumeSeat {
+            participant_id: member.info.id.clone(),
+            session_id: self.session.id.clone(),
+            token_hash: hash,
+            holder: member.identity.clone(),
+            name: member.info.name.clone(),
+            role: member.info.role,
+            is_host: member.info.is_host,
+            issued_at: now_ms(),
+            dropped_at: None,
+            held_until: None,
+        };
+        if let Err(error) = self.store.save_resume_seat(&seat).await {
+            // The seat still resumes while this process runs; only a restart would lose it.
+            tracing::error!(%error, "could not record a resume seat");
+        }
         token
+    }
+
+    /// Before any arrival: the seats on record for this session (a restarted server's) are
+    /// held as if their members' connections had just dropped.
+    async fn restore_seats(&mut self) {
+        let held = seats::held_seats(&self.store, &self.session, self.settings.resume_grace).await;
+        if !held.is_empty() {
+            tracing::info!(session = %self.session.id, seats = held.len(), "seats held from the records");
+        }
+        for seat in held {
+            self.hold_restored(seat);
+        }
+    }
+
+    /// Seats member `held` as admitted and away until their hold ends. They have no connection
+    /// (nothing speaks for them) and no media peer until they resume.
+    fn hold_restored(&mut self, held: HeldSeat) {
+        let HeldSeat {
+            seat,
+            dropped_at,
+            held_until,
+        } = held;
+        self.away_spells += 1;
+        let spell = self.away_spells;
+        let (outbox, _) = mpsc::channel(1);
+        let (media_events, _) = mpsc::channel(1);
+        let info = ParticipantInfo {
+            id: seat.participant_id,
+            name: seat.name,
+            role: seat.role,
+            is_host: seat.is_host,
+            audio_muted: false,
+            video_muted: false,
+        };
+        if let Ok(mut roster) = self.roster.lock() {
+            roster.insert(info.id.clone(), (info.name.clone(), info.role.as_str()));
+        }
+        let left = u64::try_from(held_until.saturating_sub(now_ms())).unwrap_or(0);
+        self.expire_seat_after(info.id.clone(), spell, Duration::from_millis(left));
+        self.members.push(Member {
+            info,
+            identity: seat.holder,
+            admitted: true,
+            outbox,
+            media_events,
+            removal: None,
+            resume_hash: Some(seat.token_hash),
+            away: Some(Away {
+                spell,
+                since_ms: dropped_at,
+            }),
+        });
+    }
+
+    /// Lets member `id` go when `after` has passed, if they are still away in spell `spell`.
+    fn expire_seat_after(&self, id: String, spell: u64, after: Duration) {
+        let myself = self.myself.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            if let Some(room) = myself.upgrade() {
+                let _ = room.send(RoomCommand::SeatExpired { id, spell }).await;
+            }
+        });
     }
 
     /// Whether commands from the connection `from` speak for member `id`: not once the
@@ -685,15 +785,13 @@ impl Room {
         let gap = serde_json::json!({ "participant_id": id, "from_ms": since_ms });
         self.record(SessionEventKind::ConnectionLost, &name, &gap.to_string())
             .await;
-        let myself = self.myself.clone();
         let grace = self.settings.resume_grace;
-        let id = id.to_owned();
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            if let Some(room) = myself.upgrade() {
-                let _ = room.send(RoomCommand::SeatExpired { id, spell }).await;
-            }
-        });
+        let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        let held_until = since_ms.saturating_add(grace_ms);
+        if let Err(error) = self.store.hold_resume_seat(id, since_ms, held_until).await {
+            tracing::error!(%error, "could not record a held seat");
+        }
+        self.expire_seat_after(id.to_owned(), spell, grace);
     }
 
     /// Gives the seat `token` resumes to a new connection. The token is used up; the old
@@ -710,7 +808,7 @@ impl Room {
             .members
             .iter()
             .position(|m| m.admitted && m.resume_hash.as_deref() == Some(hash.as_str()))?;
-        let next_token = self.new_resume_token(index);
+        let next_token = self.new_resume_token(index).await;
         let member = &mut self.members[index];
         member.outbox = outbox;
         let old_removal = member.removal.replace(removal);
@@ -753,9 +851,14 @@ impl Room {
             ),
         };
         self.record(kind, &name, &detail.to_string()).await;
+        let arrival = if media_joined {
+            Arrival::Resumed
+        } else {
+            Arrival::ResumedWithoutMedia
+        };
         Some(Resumed {
             member: id,
-            joined: self.joined(index, next_token, true),
+            joined: self.joined(index, next_token, arrival),
             media: self.media.clone(),
             media_joined,
         })
@@ -792,6 +895,9 @@ impl Room {
             let_go(&mut member, notice);
         }
         if member.admitted {
+            if let Err(error) = self.store.delete_resume_seat(&member.info.id).await {
+                tracing::error!(%error, "could not delete a resume seat");
+            }
             self.media
                 .leave(ParticipantId(member.info.id.clone()))
                 .await;
@@ -812,7 +918,7 @@ impl Room {
             LeaveReason::Disconnected => SessionEventKind::Disconnected,
             LeaveReason::Refused => SessionEventKind::Refused,
         };
-        self.record(kind, &member.info.name, role_name(member.info.role))
+        self.record(kind, &member.info.name, member.info.role.as_str())
             .await;
     }
 
@@ -847,7 +953,7 @@ impl Room {
         }
         let detail = Detail {
             participant_id: &member.info.id,
-            role: role_name(member.info.role),
+            role: member.info.role.as_str(),
             summary,
         };
         match serde_json::to_string(&detail) {
@@ -1017,7 +1123,7 @@ impl Room {
         } else {
             SessionEventKind::RecordingObjection
         };
-        self.record(kind, &name, role_name(member.info.role)).await;
+        self.record(kind, &name, member.info.role.as_str()).await;
         let answer = ServerMessage::RecordingConsent {
             participant_id: id.to_owned(),
             name,
@@ -1116,20 +1222,14 @@ impl Room {
 }
 
 /// Overload policy: a connection whose outbox is full is not reading; it will be dropped by
-/// its heartbeat. The room never waits for one member.
+/// its heartbeat. The room never waits for one member. A member who is away has no connection
+/// to tell: their `joined` brings them up to date when they resume.
 fn deliver(member: &Member, message: ToConnection) {
+    if member.away.is_some() {
+        return;
+    }
     if member.outbox.try_send(message).is_err() {
         tracing::warn!(participant = %member.info.id, "signaling outbox full; message dropped");
-    }
-}
-
-fn role_name(role: ParticipantRole) -> &'static str {
-    match role {
-        ParticipantRole::Mediator => "mediator",
-        ParticipantRole::Party => "party",
-        ParticipantRole::Expert => "expert",
-        ParticipantRole::Observer => "observer",
-        ParticipantRole::Staff => "staff",
     }
 }
 
