@@ -8,6 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
@@ -42,6 +43,8 @@ pub struct TestServer {
     base_url: String,
     addr: SocketAddr,
     next_name: AtomicU32,
+    /// What it was started with, for [`TestServer::restart`].
+    config: Config,
     // Dropped after the server.
     data_dir: tempfile::TempDir,
 }
@@ -85,7 +88,7 @@ impl TestServer {
         config.listen = SocketAddr::new(IpAddr::V4(ip), 0);
         config.media.bind = SocketAddr::new(IpAddr::V4(ip), 0);
         configure(&mut config);
-        let server = concord_signaling::start(config)
+        let server = concord_signaling::start(config.clone())
             .await
             .context("starting the Concord server")?;
         let addr = server.http_addr();
@@ -100,8 +103,33 @@ impl TestServer {
             base_url,
             addr,
             next_name: AtomicU32::new(1),
+            config,
             data_dir,
         })
+    }
+
+    /// Stops the server as an operator's restart does (everyone in a room is told
+    /// `server_stopping`) and starts it again with the same configuration, on the same HTTP
+    /// address and port, media port and data directory: what clients that reconnect by
+    /// themselves find.
+    pub async fn restart(&mut self) -> Result<()> {
+        let running = self
+            .server
+            .take()
+            .ok_or_else(|| anyhow!("server already shut down"))?;
+        let media = running.media_addr();
+        running.shutdown().await;
+        let mut config = self.config.clone();
+        config.listen = self.addr;
+        config.media.bind = media;
+        let server = start_on_freed_ports(config).await?;
+        if server.http_addr() != self.addr {
+            let addr = server.http_addr();
+            server.shutdown().await;
+            bail!("the restarted server listens on {addr}, not {}", self.addr);
+        }
+        self.server = Some(server);
+        Ok(())
     }
 
     /// `http://127.0.0.1:PORT` (or the veth address it is bound on)
@@ -173,24 +201,7 @@ impl TestServer {
     /// client signed in as it.
     pub async fn account(&self, role: &str) -> Result<ApiClient> {
         let n = self.next_name.fetch_add(1, Ordering::Relaxed);
-        let username = format!("{role}{n}");
-        let admin = self.admin().await?;
-        admin
-            .post(
-                "/api/users",
-                json!({
-                    "username": username,
-                    "display_name": format!("Test {role} {n}"),
-                    "password": TEST_PASSWORD,
-                    "role": role,
-                }),
-            )
-            .await?
-            .ok()
-            .with_context(|| format!("creating the {role} account {username}"))?;
-        let client = self.client()?;
-        client.login(&username, TEST_PASSWORD).await?;
-        Ok(client)
+        create_account(&self.admin().await?, self.client()?, role, n).await
     }
 
     /// A new mediator account, signed in.
@@ -246,6 +257,50 @@ impl TestServer {
         let room = self.room(lobby_enabled).await?;
         let (host, host_id) = self.join_as_host(&room.mediator, &room.session_id).await?;
         Ok((room, host, host_id))
+    }
+}
+
+/// Has `admin` create account number `n` with `role`, and signs `client` in as it.
+async fn create_account(
+    admin: &ApiClient,
+    client: ApiClient,
+    role: &str,
+    n: u32,
+) -> Result<ApiClient> {
+    let username = format!("{role}{n}");
+    admin
+        .post(
+            "/api/users",
+            json!({
+                "username": username,
+                "display_name": format!("Test {role} {n}"),
+                "password": TEST_PASSWORD,
+                "role": role,
+            }),
+        )
+        .await?
+        .ok()
+        .with_context(|| format!("creating the {role} account {username}"))?;
+    client.login(&username, TEST_PASSWORD).await?;
+    Ok(client)
+}
+
+/// How long a restarted server may wait for the ports its last run held (the media threads of a
+/// stopped in-process server let go of their socket a moment after it stops).
+const PORTS_FREED_WITHIN: Duration = Duration::from_secs(10);
+
+/// Starts a server on the ports of one that just stopped, trying again while they are still
+/// taken.
+async fn start_on_freed_ports(config: Config) -> Result<Server> {
+    let give_up = Instant::now() + PORTS_FREED_WITHIN;
+    loop {
+        match concord_signaling::start(config.clone()).await {
+            Ok(server) => return Ok(server),
+            Err(_) if Instant::now() < give_up => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => return Err(error.context("starting the server again")),
+        }
     }
 }
 
@@ -336,4 +391,242 @@ pub fn demo_link(links: &[DemoInvitation], role: &str, nth: usize) -> String {
         .nth(nth)
         .map(|l| l.url.clone())
         .unwrap_or_else(|| panic!("no demo link number {nth} for {role}"))
+}
+
+/// Where a [`ServerProcess`]'s child keeps its data and listens (set by the parent).
+const CHILD_DATA_DIR: &str = "CONCORD_TEST_SERVER_PROCESS_DIR";
+const CHILD_LISTEN: &str = "CONCORD_TEST_SERVER_PROCESS_LISTEN";
+const CHILD_MEDIA: &str = "CONCORD_TEST_SERVER_PROCESS_MEDIA";
+/// What the child prints once it serves: `CONCORD_SERVING {http} {media} {base url}`.
+const SERVING: &str = "CONCORD_SERVING ";
+/// How long a child may take to start (a cold cache, two busy cores).
+const CHILD_STARTS_WITHIN: Duration = Duration::from_secs(60);
+
+/// A real server in a child process, so that a test can kill it as a crash would (`kill -9`:
+/// no goodbye to any client, nothing flushed) and start it again on the same HTTP address and
+/// port, media port and data directory. The child is the test binary itself, run again with
+/// only `entry`: an ignored test of the same file whose body is [`serve_in_child_process`].
+pub struct ServerProcess {
+    entry: String,
+    child: Option<tokio::process::Child>,
+    base_url: String,
+    http_addr: SocketAddr,
+    media_addr: SocketAddr,
+    next_name: AtomicU32,
+    // Outlives every child.
+    data_dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts the child on 127.0.0.1 (ports chosen by the system) with a fresh data directory.
+    pub async fn start(entry: &str) -> Result<ServerProcess> {
+        let data_dir = tempfile::Builder::new()
+            .prefix("concord-test-")
+            .tempdir()
+            .context("creating the server's data directory")?;
+        let any_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let serving = spawn_child(entry, data_dir.path(), any_port, any_port).await?;
+        Ok(ServerProcess {
+            entry: entry.to_owned(),
+            child: Some(serving.child),
+            base_url: serving.base_url,
+            http_addr: serving.http_addr,
+            media_addr: serving.media_addr,
+            next_name: AtomicU32::new(1),
+            data_dir,
+        })
+    }
+
+    /// Kills the server (SIGKILL) and waits until it is gone.
+    pub async fn kill(&mut self) -> Result<()> {
+        let mut child = self
+            .child
+            .take()
+            .ok_or_else(|| anyhow!("the server is not running"))?;
+        child.start_kill().context("killing the server")?;
+        child
+            .wait()
+            .await
+            .context("waiting for the killed server")?;
+        Ok(())
+    }
+
+    /// Starts the server again after [`ServerProcess::kill`]: the same HTTP address and port,
+    /// media port and data directory.
+    pub async fn start_again(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            bail!("the server is still running");
+        }
+        let give_up = Instant::now() + PORTS_FREED_WITHIN;
+        let serving = loop {
+            let started = spawn_child(
+                &self.entry,
+                self.data_dir.path(),
+                self.http_addr,
+                self.media_addr,
+            )
+            .await;
+            match started {
+                Ok(serving) => break serving,
+                Err(_) if Instant::now() < give_up => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(error) => return Err(error.context("starting the server again")),
+            }
+        };
+        if (serving.http_addr, serving.media_addr) != (self.http_addr, self.media_addr) {
+            bail!(
+                "the server came back on {} and {}, not {} and {}",
+                serving.http_addr,
+                serving.media_addr,
+                self.http_addr,
+                self.media_addr
+            );
+        }
+        self.child = Some(serving.child);
+        Ok(())
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// `base_url` + `path` (`path` starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// `ws://127.0.0.1:PORT/ws`
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.http_addr)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// A client with no account (its own cookie jar).
+    pub fn client(&self) -> Result<ApiClient> {
+        ApiClient::new(&self.base_url)
+    }
+
+    /// A client signed in as the admin.
+    pub async fn admin(&self) -> Result<ApiClient> {
+        let client = self.client()?;
+        client.login(ADMIN_USERNAME, ADMIN_PASSWORD).await?;
+        Ok(client)
+    }
+
+    /// Creates an account with `role` as the admin; a client signed in as it, and its username
+    /// (its password is [`TEST_PASSWORD`]).
+    pub async fn account(&self, role: &str) -> Result<(ApiClient, String)> {
+        let n = self.next_name.fetch_add(1, Ordering::Relaxed);
+        let client = create_account(&self.admin().await?, self.client()?, role, n).await?;
+        Ok((client, format!("{role}{n}")))
+    }
+}
+
+/// A child that serves, and where.
+struct Serving {
+    child: tokio::process::Child,
+    http_addr: SocketAddr,
+    media_addr: SocketAddr,
+    base_url: String,
+}
+
+/// Runs this test binary again with only `entry`, serving from `data_dir` on `listen` and
+/// `media`, and waits until it says it serves.
+async fn spawn_child(
+    entry: &str,
+    data_dir: &Path,
+    listen: SocketAddr,
+    media: SocketAddr,
+) -> Result<Serving> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let exe = std::env::current_exe().context("the test binary")?;
+    // The child's logs are of use only to someone reading them.
+    let stderr = match std::env::var_os("RUST_LOG") {
+        Some(_) => std::process::Stdio::inherit(),
+        None => std::process::Stdio::null(),
+    };
+    let mut child = tokio::process::Command::new(exe)
+        .args(["--ignored", "--exact", entry, "--nocapture"])
+        .env(CHILD_DATA_DIR, data_dir)
+        .env(CHILD_LISTEN, listen.to_string())
+        .env(CHILD_MEDIA, media.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the server process")?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("the server process has no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let serving = tokio::time::timeout(CHILD_STARTS_WITHIN, async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(serving) = line.strip_prefix(SERVING) {
+                return Ok(serving.to_owned());
+            }
+        }
+        bail!("the server process exited before serving")
+    })
+    .await
+    .context("the server process did not start in time")??;
+    // Keep reading its output, so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mut words = serving.split_whitespace();
+    let mut next = |what: &str| {
+        words
+            .next()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("the server process did not say its {what}: {serving}"))
+    };
+    let http_addr = next("HTTP address")?.parse()?;
+    let media_addr = next("media address")?.parse()?;
+    let base_url = next("base URL")?.trim_end_matches('/').to_owned();
+    Ok(Serving {
+        child,
+        http_addr,
+        media_addr,
+        base_url,
+    })
+}
+
+/// The body of a [`ServerProcess`]'s entry test: serves with [`Config::for_tests`] on the data
+/// directory and addresses its parent chose, changed by `configure`, until it is killed.
+pub async fn serve_in_child_process(configure: impl FnOnce(&mut Config)) {
+    init_logging();
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by ServerProcess"))
+    };
+    let address = |name: &str| -> SocketAddr {
+        var(name)
+            .parse()
+            .unwrap_or_else(|e| panic!("{name} is an address: {e}"))
+    };
+    let data_dir = std::path::PathBuf::from(var(CHILD_DATA_DIR));
+    let mut config = Config::for_tests(&data_dir);
+    config.listen = address(CHILD_LISTEN);
+    config.media.bind = address(CHILD_MEDIA);
+    configure(&mut config);
+    for addr in [config.listen, config.media.bind] {
+        assert!(
+            addr.ip().is_loopback(),
+            "the test server stays on loopback, not {addr}"
+        );
+    }
+    let server = concord_signaling::start(config)
+        .await
+        .expect("the server starts");
+    println!(
+        "{SERVING}{} {} {}",
+        server.http_addr(),
+        server.media_addr(),
+        server.base_url()
+    );
+    std::future::pending::<()>().await;
 }
