@@ -7,6 +7,10 @@
 //! [`Relay::bind_on`] binds it on a veth address of [`crate::netns`] instead, so a browser in a
 //! network namespace can use it too.
 //!
+//! [`Relay::change_source_port`] gives one client a new upstream socket mid-call, as a NAT that
+//! rebinds gives a phone a new public port: the SFU then sees the same client come from a new
+//! address.
+//!
 //! Impairments are per client and per [`Direction`], so one participant suffers and the others
 //! do not:
 //! - a [`LossRule`] drops every `every_nth` RTP packet carrying one of its payload types, up to
@@ -33,7 +37,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -232,10 +236,98 @@ enum Verdict {
     Delay(Duration),
 }
 
+/// What the SFU sent to one upstream socket (one source address of a client, as the SFU sees
+/// it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceCounts {
+    pub stun: u64,
+    pub dtls: u64,
+    pub rtp: u64,
+    pub rtcp: u64,
+    pub other: u64,
+    /// When its first RTP packet arrived.
+    pub first_rtp: Option<std::time::Instant>,
+}
+
+impl SourceCounts {
+    fn count(&mut self, packet: Packet) {
+        match packet {
+            Packet::Stun => self.stun += 1,
+            Packet::Dtls => self.dtls += 1,
+            Packet::Rtp { .. } => {
+                self.rtp += 1;
+                self.first_rtp.get_or_insert_with(std::time::Instant::now);
+            }
+            Packet::Rtcp => self.rtcp += 1,
+            Packet::Other => self.other += 1,
+        }
+    }
+}
+
+/// One client's current way to the SFU.
+struct Upstream {
+    client: SocketAddr,
+    socket: Arc<UdpSocket>,
+    /// Bumped by [`Relay::change_source_port`], so the client side sends what comes next from
+    /// the new socket rather than through a delay queue that holds the old one.
+    generation: u64,
+    /// Dropped when the socket is replaced: that stops the socket's reader, so the socket
+    /// closes and whatever the SFU still sends to the old port goes nowhere, as after a NAT
+    /// rebinding.
+    _stop_reader: oneshot::Sender<()>,
+}
+
+/// An upstream socket whose reader (SFU → client) is still to be started.
+struct NewUpstream {
+    client: SocketAddr,
+    socket: Arc<UdpSocket>,
+    /// Resolves when the socket is replaced.
+    stop: oneshot::Receiver<()>,
+}
+
+/// A fresh upstream socket for `client`: its entry in the state and what its reader needs.
+fn new_upstream(
+    client: SocketAddr,
+    socket: Arc<UdpSocket>,
+    generation: u64,
+) -> (Upstream, NewUpstream) {
+    let (stop_reader, stop) = oneshot::channel();
+    let entry = Upstream {
+        client,
+        socket: Arc::clone(&socket),
+        generation,
+        _stop_reader: stop_reader,
+    };
+    (
+        entry,
+        NewUpstream {
+            client,
+            socket,
+            stop,
+        },
+    )
+}
+
+/// A socket towards `upstream` (the SFU), bound from the SFU's side of things: loopback to a
+/// loopback SFU, else the veth address the SFU is bound on (one of ours), never an outside
+/// interface.
+async fn bind_upstream(upstream: SocketAddr) -> std::io::Result<UdpSocket> {
+    let local = if upstream.ip().is_loopback() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        upstream.ip()
+    };
+    let sock = UdpSocket::bind((local, 0)).await?;
+    sock.connect(upstream).await?;
+    Ok(sock)
+}
+
 #[derive(Default)]
 struct State {
-    /// Client address → its upstream socket, in order of first appearance.
-    clients: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    /// Each client's upstream socket, in order of the client's first datagram.
+    clients: Vec<Upstream>,
+    /// What the SFU sent to each upstream socket, by the socket's address.
+    from_sfu: HashMap<SocketAddr, SourceCounts>,
     counts: HashMap<(SocketAddr, Direction), FlowCounts>,
     rules: HashMap<(SocketAddr, Direction), ActiveRule>,
     random: HashMap<(SocketAddr, Direction), ActiveRandom>,
@@ -429,6 +521,15 @@ pub struct Relay {
     addr: SocketAddr,
     state: Shared,
     tasks: JoinSet<()>,
+    started: Option<Started>,
+}
+
+/// What [`Relay::change_source_port`] needs of a started relay.
+struct Started {
+    upstream: SocketAddr,
+    /// Where new upstream sockets go to get their reader. Weak, so that the readers still stop
+    /// when the client side does.
+    new_readers: mpsc::WeakSender<NewUpstream>,
 }
 
 impl Relay {
@@ -457,6 +558,7 @@ impl Relay {
             addr,
             state: Shared::default(),
             tasks: JoinSet::new(),
+            started: None,
         })
     }
 
@@ -476,8 +578,11 @@ impl Relay {
         };
         let socket = Arc::new(socket);
         let state = Arc::clone(&self.state);
-        let (spawn_tx, mut spawn_rx) =
-            tokio::sync::mpsc::channel::<(SocketAddr, Arc<UdpSocket>)>(MAX_CLIENTS);
+        let (spawn_tx, mut spawn_rx) = mpsc::channel::<NewUpstream>(MAX_CLIENTS);
+        self.started = Some(Started {
+            upstream,
+            new_readers: spawn_tx.downgrade(),
+        });
         // Client → SFU, and the creation of each client's upstream socket.
         let client_side = {
             let socket = Arc::clone(&socket);
@@ -497,16 +602,16 @@ impl Relay {
                         continue;
                     }
                     let datagram = &buf[..len];
-                    let upstream_socket = match Self::upstream_for(&state, from, upstream).await {
-                        Some((sock, true)) => {
-                            if spawn_tx.send((from, Arc::clone(&sock))).await.is_err() {
-                                return;
-                            }
-                            sock
-                        }
-                        Some((sock, false)) => sock,
-                        None => continue,
+                    let Some((upstream_socket, generation, new)) =
+                        Self::upstream_for(&state, from, upstream).await
+                    else {
+                        continue;
                     };
+                    if let Some(new) = new {
+                        if spawn_tx.send(new).await.is_err() {
+                            return;
+                        }
+                    }
                     let packet = Packet::classify(datagram);
                     let verdict = lock(&state).verdict(from, Direction::Upstream, packet);
                     let outlet = Outlet {
@@ -515,7 +620,13 @@ impl Relay {
                         client: from,
                         direction: Direction::Upstream,
                     };
-                    let line = lines.entry(from).or_insert(None);
+                    let (line_generation, line) = lines.entry(from).or_insert((generation, None));
+                    if *line_generation != generation {
+                        // A new source port: what the old queue holds still leaves from the
+                        // old one (it was in flight), what comes now from the new one.
+                        *line_generation = generation;
+                        *line = None;
+                    }
                     outlet
                         .dispatch(&state, verdict, datagram, line, &mut line_tasks)
                         .await;
@@ -528,7 +639,15 @@ impl Relay {
             let state = Arc::clone(&state);
             async move {
                 let mut readers = JoinSet::new();
-                while let Some((client, upstream_socket)) = spawn_rx.recv().await {
+                while let Some(NewUpstream {
+                    client,
+                    socket: upstream_socket,
+                    mut stop,
+                }) = spawn_rx.recv().await
+                {
+                    // Readers of replaced sockets have ended: forget them.
+                    while readers.try_join_next().is_some() {}
+                    let source = upstream_socket.local_addr().ok();
                     let outlet = Outlet {
                         socket: Arc::clone(&socket),
                         to: Some(client),
@@ -541,17 +660,32 @@ impl Relay {
                         let mut line = None;
                         let mut line_task = JoinSet::new();
                         loop {
-                            let Ok(len) = upstream_socket.recv(&mut buf).await else {
+                            let received = tokio::select! {
+                                // The client has a new source port (or the relay is gone).
+                                _ = &mut stop => break,
+                                received = upstream_socket.recv(&mut buf) => received,
+                            };
+                            let Ok(len) = received else {
                                 continue;
                             };
                             let datagram = &buf[..len];
                             let packet = Packet::classify(datagram);
-                            let verdict =
-                                lock(&state).verdict(client, Direction::Downstream, packet);
+                            let verdict = {
+                                let mut st = lock(&state);
+                                if let Some(source) = source {
+                                    st.from_sfu.entry(source).or_default().count(packet);
+                                }
+                                st.verdict(client, Direction::Downstream, packet)
+                            };
                             outlet
                                 .dispatch(&state, verdict, datagram, &mut line, &mut line_task)
                                 .await;
                         }
+                        // The old port closes now; what the SFU sent to it before still
+                        // reaches the client after its delay, as packets in flight would.
+                        drop(upstream_socket);
+                        drop(line);
+                        while line_task.join_next().await.is_some() {}
                     });
                 }
                 // The client side stopped: stop the readers too.
@@ -568,35 +702,89 @@ impl Relay {
         Ok(())
     }
 
-    /// The upstream socket for `client`, creating it (connected to `upstream`) for a new client;
-    /// `true` when it was just created. `None` past [`MAX_CLIENTS`] or if binding failed.
+    /// The upstream socket for `client` and its generation, creating it (connected to
+    /// `upstream`) for a new client, with what its reader needs. `None` past [`MAX_CLIENTS`] or
+    /// if binding failed.
     async fn upstream_for(
         state: &Shared,
         client: SocketAddr,
         upstream: SocketAddr,
-    ) -> Option<(Arc<UdpSocket>, bool)> {
+    ) -> Option<(Arc<UdpSocket>, u64, Option<NewUpstream>)> {
         {
             let mut st = lock(state);
-            if let Some((_, sock)) = st.clients.iter().find(|(addr, _)| *addr == client) {
-                return Some((Arc::clone(sock), false));
+            if let Some(known) = st.clients.iter().find(|known| known.client == client) {
+                return Some((Arc::clone(&known.socket), known.generation, None));
             }
             if st.clients.len() >= MAX_CLIENTS {
                 st.ignored_clients += 1;
                 return None;
             }
         }
-        // From the SFU's side of things: loopback to a loopback SFU, else the veth address the
-        // SFU is bound on (one of ours), never an outside interface.
-        let local = if upstream.ip().is_loopback() {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        } else {
-            upstream.ip()
+        let sock = Arc::new(bind_upstream(upstream).await.ok()?);
+        let (entry, new) = new_upstream(client, Arc::clone(&sock), 0);
+        lock(state).clients.push(entry);
+        Some((sock, 0, Some(new)))
+    }
+
+    /// Gives `client` a new upstream socket, as a NAT that rebinds gives a phone a new public
+    /// port: the old socket closes at once (whatever the SFU sends to its port goes nowhere),
+    /// the client's next datagrams reach the SFU from the new one, and the SFU's replies to the
+    /// new one reach the client. Returns the old and the new source address the SFU sees.
+    /// Impairments and counts stay with the client.
+    pub async fn change_source_port(&self, client: SocketAddr) -> Result<(SocketAddr, SocketAddr)> {
+        let Some(started) = &self.started else {
+            bail!("the relay is not started");
         };
-        let sock = UdpSocket::bind((local, 0)).await.ok()?;
-        sock.connect(upstream).await.ok()?;
-        let sock = Arc::new(sock);
-        lock(state).clients.push((client, Arc::clone(&sock)));
-        Some((sock, true))
+        let readers = started
+            .new_readers
+            .upgrade()
+            .context("the relay has stopped")?;
+        let old = self
+            .clients()
+            .into_iter()
+            .find(|(known, _)| *known == client)
+            .map(|(_, source)| source);
+        let Some(old) = old else {
+            bail!(
+                "{client} is no client of the relay; its clients (client, source) are {:?}",
+                self.clients()
+            );
+        };
+        // Bound while the old socket still is, so the kernel cannot hand out the same port.
+        let socket = Arc::new(
+            bind_upstream(started.upstream)
+                .await
+                .with_context(|| format!("a new upstream socket for {client}"))?,
+        );
+        let new = socket
+            .local_addr()
+            .context("the new upstream socket's address")?;
+        let reader = {
+            let mut st = lock(&self.state);
+            let Some(known) = st.clients.iter_mut().find(|known| known.client == client) else {
+                bail!("{client} is no longer a client of the relay");
+            };
+            let (entry, reader) = new_upstream(client, socket, known.generation + 1);
+            // Replacing the entry drops the old socket's stop sender: its reader ends.
+            *known = entry;
+            reader
+        };
+        readers
+            .send(reader)
+            .await
+            .map_err(|_| anyhow::anyhow!("the relay has stopped"))?;
+        Ok((old, new))
+    }
+
+    /// What the SFU has sent to the upstream socket whose address is `source` (a client's
+    /// source address as the SFU sees it, from [`Relay::clients`] or
+    /// [`Relay::change_source_port`]).
+    pub fn from_sfu(&self, source: SocketAddr) -> SourceCounts {
+        lock(&self.state)
+            .from_sfu
+            .get(&source)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Sets (or with `None` clears) the loss rule for `client`'s datagrams going `direction`.
@@ -650,13 +838,14 @@ impl Relay {
     }
 
     /// Clients seen, in order of their first datagram: each client's address and the address
-    /// of its upstream socket (what the SFU sees as the client's source, and tells the client
-    /// back in STUN responses: a browser lists it as its peer-reflexive local candidate).
+    /// of its current upstream socket (what the SFU sees as the client's source, and tells the
+    /// client back in STUN responses: a browser lists it as its peer-reflexive local
+    /// candidate).
     pub fn clients(&self) -> Vec<(SocketAddr, SocketAddr)> {
         lock(&self.state)
             .clients
             .iter()
-            .filter_map(|(addr, sock)| sock.local_addr().ok().map(|up| (*addr, up)))
+            .filter_map(|known| known.socket.local_addr().ok().map(|up| (known.client, up)))
             .collect()
     }
 
@@ -697,6 +886,65 @@ impl Drop for Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A datagram from `socket` within a second, with its source.
+    async fn receive(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+        let mut buf = [0u8; 64];
+        let (len, from) = tokio::time::timeout(Duration::from_secs(1), socket.recv_from(&mut buf))
+            .await
+            .expect("a datagram within a second")
+            .expect("receive");
+        (buf[..len].to_vec(), from)
+    }
+
+    #[tokio::test]
+    async fn a_new_source_port_carries_the_client_both_ways_and_closes_the_old_one() {
+        let sfu = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("the SFU's socket");
+        let mut relay = Relay::bind().await.expect("bind the relay");
+        relay
+            .start(sfu.local_addr().expect("the SFU's address"))
+            .expect("start the relay");
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("the client");
+        client.connect(relay.addr()).await.expect("connect");
+        let me = client.local_addr().expect("the client's address");
+        // STUN-looking datagrams: the relay forwards them whatever the rules.
+        client.send(b"\x00\x01first").await.expect("send");
+        let (_, first_source) = receive(&sfu).await;
+
+        let (old, new) = relay.change_source_port(me).await.expect("a new port");
+        assert_eq!(old, first_source, "the old port is the one the SFU saw");
+        assert_ne!(new, old);
+        assert_eq!(relay.clients(), vec![(me, new)]);
+        client.send(b"\x00\x01second").await.expect("send");
+        let (datagram, second_source) = receive(&sfu).await;
+        assert_eq!(
+            (datagram.as_slice(), second_source),
+            (&b"\x00\x01second"[..], new)
+        );
+        sfu.send_to(b"\x01\x01reply", new).await.expect("reply");
+        assert_eq!(
+            receive(&client).await,
+            (b"\x01\x01reply".to_vec(), relay.addr())
+        );
+        assert_eq!(relay.from_sfu(new).stun, 1);
+        assert_eq!(relay.counts(me, Direction::Upstream).stun_forwarded, 2);
+
+        // The old port is closed: it can be bound again (once its reader has let go of it).
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while UdpSocket::bind(old).await.is_err() {
+            assert!(Instant::now() < deadline, "the old port {old} is closed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            relay
+                .change_source_port(sfu.local_addr().expect("an address"))
+                .await
+                .is_err(),
+            "only a client gets a new port"
+        );
+    }
 
     #[test]
     fn classifies_by_first_byte_and_payload_type() {

@@ -13,16 +13,25 @@
 //! - The whole path gone for ten seconds (signaling too): the page reconnects and resumes its
 //!   seat by itself, the others see "reconnecting" on its tile, never a leave, and media flows
 //!   again.
+//! - The party's source port changes mid-call (its NAT rebinds; here all media goes through the
+//!   user-space relay, which gives the party a new upstream socket): the SFU takes the party's
+//!   media from the new port after the page's next signed STUN check, and media flows again
+//!   both ways on the same peer connection, with no ICE restart and no resume. How long that
+//!   took is printed: str0m keeps sending to the old port for up to 15 s (see
+//!   [`NEW_PORT_TAKEN_WITHIN`]).
+//! - Only the party's signaling socket is cut: the page resumes its seat over a new socket
+//!   while its media never stops; the others never see it leave.
 //!
 //! Needs root, iproute2, nftables, coturn and Debian's `chromium`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use concord_tests::call::{sample, Call, CallSetup, ONE_CALL_AT_A_TIME};
+use concord_tests::call::{sample, Call, CallSetup, Ids, ONE_CALL_AT_A_TIME, SAMPLE_EVERY};
 use concord_tests::chromium::Page;
 use concord_tests::netns::Netns;
-use concord_tests::probes::StatsSample;
+use concord_tests::probes::{longest_stall, StatsSample};
+use concord_tests::relay::Direction;
 use concord_tests::turn::TurnServer;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -452,5 +461,531 @@ async fn a_party_out_of_coverage_for_ten_seconds_comes_back_in_its_seat_by_itsel
         "the mediator's tile of the party was never removed, and is back to normal: {same_tile:?}"
     );
     media_flows_both_ways(&call, "after resuming").await;
+    call.finish().await;
+}
+
+/// What the page says of its own call: its seat, its signaling, its media, and whether the
+/// peer connection marked by [`mark_peer_connection`] is still the one in use.
+const CALL_STATE: &str = "(() => {
+    const c = window.concord;
+    return { state: c.state, signaling: c.signaling, resumes: c.resumes, media: c.mediaState,
+             iceRestarts: c.iceRestarts, samePeerConnection: c.pc === window.firstPeerConnection };
+})()";
+
+async fn call_state(page: &Page) -> Value {
+    page.evaluate(CALL_STATE).await.unwrap_or_default()
+}
+
+/// Remembers the page's peer connection, so [`CALL_STATE`] can tell whether it was replaced.
+async fn mark_peer_connection(page: &Page) {
+    let marked = page
+        .evaluate("window.firstPeerConnection = window.concord.pc; !!window.firstPeerConnection")
+        .await
+        .expect("mark the page's peer connection");
+    assert_eq!(marked, Value::Bool(true), "the page has a peer connection");
+}
+
+/// Asserts the page is in its seat with media connected on the peer connection it started
+/// with, which no ICE restart had to rescue.
+fn assert_same_connection_no_restart(state: &Value, how: &str) {
+    assert_eq!(
+        state["samePeerConnection"],
+        Value::Bool(true),
+        "{how}: the page keeps its peer connection: {state}"
+    );
+    assert_eq!(
+        state["iceRestarts"], 0,
+        "{how}: no ICE restart was needed: {state}"
+    );
+    assert_eq!(
+        state["state"], "joined",
+        "{how}: still in the room: {state}"
+    );
+    assert_eq!(
+        state["media"], "connected",
+        "{how}: media is connected: {state}"
+    );
+}
+
+/// Between two new frames of one video, a gap this long is a stall (the cameras send 15 frames
+/// a second, a frame every 67 ms).
+const STALL: Duration = Duration::from_secs(1);
+/// A video flows once it has decoded this long without a stall.
+const STEADY: Duration = Duration::from_secs(3);
+/// How soon after the call starts its three videos all flow steadily: a publisher's estimate
+/// starts low and a freshly started call may still be ramping up (FIELD-NOTES: 5–15 s).
+const WARMED_UP_WITHIN: Duration = Duration::from_secs(30);
+/// How often the pages are read while timing a gap: fine enough to time a short one.
+const SAMPLE_FINELY: Duration = Duration::from_millis(200);
+
+/// Milliseconds since the Unix epoch, the clock of [`StatsSample::timestamp_ms`].
+fn epoch_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64() * 1000.0)
+}
+
+/// When, in `samples` of one page, the video from `who` last started to flow after a stall
+/// (the page's clock, ms; the first sample's time if it never stalled), and whether it has
+/// flowed for [`STEADY`] since without stalling. A stall is as [`longest_stall`] measures it: a
+/// sample more than [`STALL`] after the last one with a new frame.
+fn flowing_since(samples: &[StatsSample], who: &str) -> (f64, bool) {
+    let stall_ms = STALL.as_secs_f64() * 1000.0;
+    let Some(first) = samples.first() else {
+        return (0.0, false);
+    };
+    let mut frames = first.frames_decoded_from(who);
+    let mut since = first.timestamp_ms;
+    let mut last_new = first.timestamp_ms;
+    let mut stalled = false;
+    for sample in &samples[1..] {
+        let now = sample.frames_decoded_from(who);
+        if now > frames {
+            if stalled {
+                since = sample.timestamp_ms;
+                stalled = false;
+            }
+            last_new = sample.timestamp_ms;
+            frames = now;
+        } else if sample.timestamp_ms - last_new > stall_ms {
+            stalled = true;
+        }
+    }
+    let last = samples.last().map_or(since, |s| s.timestamp_ms);
+    (
+        since,
+        !stalled && last - since >= STEADY.as_secs_f64() * 1000.0,
+    )
+}
+
+/// One of the three videos that cross the party's (the third page's) path.
+struct Stream<'a> {
+    /// Whose video it is.
+    who: &'a str,
+    /// Decoded by the mediator (the party's own video), else by the party.
+    at_mediator: bool,
+    name: &'static str,
+}
+
+fn party_streams(ids: &Ids) -> [Stream<'_>; 3] {
+    [
+        Stream {
+            who: &ids.mediator,
+            at_mediator: false,
+            name: "the mediator → the party",
+        },
+        Stream {
+            who: &ids.party,
+            at_mediator: false,
+            name: "the other party → the party",
+        },
+        Stream {
+            who: &ids.third,
+            at_mediator: true,
+            name: "the party → the mediator",
+        },
+    ]
+}
+
+/// The party's and the mediator's pages, read together again and again: between them they
+/// decode every video that crosses the party's path.
+#[derive(Default)]
+struct PathSamples {
+    party: Vec<StatsSample>,
+    mediator: Vec<StatsSample>,
+}
+
+impl PathSamples {
+    async fn read(&mut self, call: &Call) {
+        let (party, mediator) = tokio::join!(sample(&call.third), sample(&call.mediator));
+        self.party.push(party);
+        self.mediator.push(mediator);
+    }
+
+    /// The samples of the page that decodes `stream`.
+    fn of(&self, stream: &Stream) -> &[StatsSample] {
+        match stream.at_mediator {
+            true => &self.mediator,
+            false => &self.party,
+        }
+    }
+
+    /// Frames of `stream` decoded by the `nth` reading.
+    fn frames(&self, stream: &Stream, nth: usize) -> u64 {
+        self.of(stream)
+            .get(nth)
+            .map_or(0, |s| s.frames_decoded_from(stream.who))
+    }
+
+    fn steady(&self, ids: &Ids) -> bool {
+        party_streams(ids)
+            .iter()
+            .all(|stream| flowing_since(self.of(stream), stream.who).1)
+    }
+
+    /// Keeps reading every [`SAMPLE_FINELY`] until every video across the party's path flows
+    /// steadily or `within` has passed; `each` runs after every reading. Whether they flow.
+    async fn read_until_steady(
+        &mut self,
+        call: &Call,
+        within: Duration,
+        mut each: impl FnMut(),
+    ) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while !self.steady(&call.ids) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(SAMPLE_FINELY).await;
+            self.read(call).await;
+            each();
+        }
+        self.steady(&call.ids)
+    }
+}
+
+/// Waits until the call's three videos across the party's path flow steadily.
+async fn warmed_up(call: &Call) {
+    let mut warm_up = PathSamples::default();
+    warm_up.read(call).await;
+    let flowing = warm_up
+        .read_until_steady(call, WARMED_UP_WITHIN, || {})
+        .await;
+    assert!(
+        flowing,
+        "the call's videos flow steadily within {WARMED_UP_WITHIN:?} of its start"
+    );
+}
+
+/// The generous deadline for media to flow steadily again after the party's source port changes
+/// (the time it took is printed). str0m 0.25's ICE-lite agent answers the page's checks from the
+/// new port at once, and takes its media from there, but goes on sending to the old port until
+/// that pair has gone 15 s without a binding request (`RECENT_BINDING_REQUEST` of its ICE
+/// agent): a newly nominated pair of the same priority does not displace the one in use.
+/// Measured here: about 14 to 15 s.
+const NEW_PORT_TAKEN_WITHIN: Duration = Duration::from_secs(30);
+/// Chromium checks its selected candidate pair every 2.5 s once it is stable: by then the SFU
+/// has had a signed binding request from the new port.
+const CHECKED_FROM_NEW_PORT_WITHIN: Duration = Duration::from_secs(3);
+
+/// How `stream` came through a change at `changed_ms`: when it flowed again, its longest stall,
+/// and the packets and PLIs of it between `quiet_from` and `quiet_until` (page clock, ms):
+/// packets arriving while nothing is decoded mean a decoder waiting for a keyframe on a path
+/// that works; none, a path that carries nothing.
+fn gap_figures(
+    samples: &PathSamples,
+    stream: &Stream,
+    changed_ms: f64,
+    (quiet_from, quiet_until): (f64, f64),
+) -> String {
+    let samples = samples.of(stream);
+    let video = |sample: Option<&StatsSample>| {
+        sample
+            .and_then(|s| s.video_from(stream.who))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let from = video(samples.iter().find(|s| s.timestamp_ms >= quiet_from));
+    let until = video(samples.iter().rev().find(|s| s.timestamp_ms <= quiet_until));
+    format!(
+        "{}: back after {:.2} s, longest stall {:.2} s; from {:.1} s to {:.1} s after the \
+         change: {} packets received, {} PLIs sent",
+        stream.name,
+        ((flowing_since(samples, stream.who).0 - changed_ms) / 1000.0).max(0.0),
+        longest_stall(samples, stream.who).as_secs_f64(),
+        (quiet_from - changed_ms) / 1000.0,
+        (quiet_until - changed_ms) / 1000.0,
+        until.packets_received.saturating_sub(from.packets_received),
+        until.pli_count.saturating_sub(from.pli_count),
+    )
+}
+
+/// What the party (`who`) sent, what the relay took on to the SFU of it (`relayed`: the page's
+/// clock in ms, RTP packets so far) and what reached the mediator, between `quiet_from` and
+/// `quiet_until`: which of them stopped.
+fn upstream_figures(
+    samples: &PathSamples,
+    relayed: &[(f64, u64)],
+    who: &str,
+    changed_ms: f64,
+    (quiet_from, quiet_until): (f64, f64),
+) -> String {
+    let within = |at: f64| at >= quiet_from && at <= quiet_until;
+    let span = |values: Vec<u64>| match (values.first(), values.last()) {
+        (Some(first), Some(last)) => last.saturating_sub(*first),
+        _ => 0,
+    };
+    let in_window = |samples: &[StatsSample], value: &dyn Fn(&StatsSample) -> u64| {
+        span(
+            samples
+                .iter()
+                .filter(|s| within(s.timestamp_ms))
+                .map(value)
+                .collect(),
+        )
+    };
+    let sent_video = |s: &StatsSample| s.outbound_video.iter().map(|v| v.packets_sent).sum();
+    let sent_audio = |s: &StatsSample| s.outbound_audio.iter().map(|a| a.packets_sent).sum();
+    let received_video = |s: &StatsSample| s.video_from(who).map_or(0, |v| v.packets_received);
+    let received_audio = |s: &StatsSample| s.audio_from(who).map_or(0, |a| a.packets_received);
+    let relayed = span(
+        relayed
+            .iter()
+            .filter(|(at, _)| within(*at))
+            .map(|(_, rtp)| *rtp)
+            .collect(),
+    );
+    format!(
+        "the party's uplink from {:.1} s to {:.1} s after the change: it sent {} video and {} \
+         audio packets, the relay took {relayed} RTP packets on to the SFU, the mediator \
+         received {} video and {} audio packets of it",
+        (quiet_from - changed_ms) / 1000.0,
+        (quiet_until - changed_ms) / 1000.0,
+        in_window(&samples.party, &sent_video),
+        in_window(&samples.party, &sent_audio),
+        in_window(&samples.mediator, &received_video),
+        in_window(&samples.mediator, &received_audio),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_whose_source_port_changes_mid_call_carries_on_on_the_same_connection() {
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
+    let call = Call::start(CallSetup {
+        through_relay: true,
+        ..CallSetup::default()
+    })
+    .await;
+    let relay = call
+        .relay
+        .as_ref()
+        .expect("the call goes through the relay");
+    let client = call.relay_client(&call.third).await;
+    mark_peer_connection(&call.third).await;
+    warmed_up(&call).await;
+
+    let mut samples = PathSamples::default();
+    samples.read(&call).await;
+    // RTP the relay took from the party to the SFU so far (with the page's clock, ms).
+    let relayed_up = || {
+        let counts = relay.counts(client, Direction::Upstream);
+        (epoch_ms(), counts.rtp_forwarded)
+    };
+    let mut relayed = vec![relayed_up()];
+    // The party's NAT rebinds: the SFU sees it come from a new port, and the old one is gone.
+    let changed_ms = epoch_ms();
+    let changed_at = std::time::Instant::now();
+    let (old, new) = relay
+        .change_source_port(client)
+        .await
+        .expect("a new source port for the party");
+    let flowing = samples
+        .read_until_steady(&call, NEW_PORT_TAKEN_WITHIN, || relayed.push(relayed_up()))
+        .await;
+    let state = call_state(&call.third).await;
+    let from_sfu = relay.from_sfu(new);
+    let sfu_switched_after = from_sfu
+        .first_rtp
+        .map(|at| at.saturating_duration_since(changed_at).as_secs_f64());
+
+    // Figures for the docs: how long each video took to flow again and what carried on
+    // meanwhile, in the window where the SFU had heard from the new port but (if it had not
+    // switched yet) still sent to the old one.
+    let quiet = (
+        changed_ms + CHECKED_FROM_NEW_PORT_WITHIN.as_secs_f64() * 1000.0,
+        changed_ms + sfu_switched_after.unwrap_or(0.0) * 1000.0,
+    );
+    let mut figures: Vec<String> = party_streams(&call.ids)
+        .iter()
+        .map(|stream| gap_figures(&samples, stream, changed_ms, quiet))
+        .collect();
+    figures.push(upstream_figures(
+        &samples,
+        &relayed,
+        &call.ids.third,
+        changed_ms,
+        quiet,
+    ));
+    let connection_states: std::collections::BTreeSet<&str> = samples
+        .party
+        .iter()
+        .map(|s| s.connection.as_str())
+        .collect();
+    println!(
+        "source port changed {old} → {new}; the SFU's first RTP to the new port after {}; \
+         from the SFU to the new port: {from_sfu:?}\n  {}\n  the party's connection states \
+         seen: {connection_states:?}; the page: {state}",
+        sfu_switched_after.map_or("(none)".to_owned(), |s| format!("{s:.2} s")),
+        figures.join("\n  "),
+    );
+    assert_ne!(old, new, "the SFU sees the party from a new port");
+    assert!(
+        flowing,
+        "media flows steadily both ways within {NEW_PORT_TAKEN_WITHIN:?} of the new source port"
+    );
+    assert!(
+        from_sfu.rtp > 0,
+        "the SFU sends the party's media to its new port: {from_sfu:?}"
+    );
+    assert_same_connection_no_restart(&state, "after the new source port");
+    assert_eq!(state["resumes"], 0, "signaling was never resumed: {state}");
+    media_flows_both_ways(&call, "from the new source port").await;
+    call.finish().await;
+}
+
+/// How long the party's signaling stays cut (its socket reset, new ones refused): long enough
+/// for the page to notice and fail to resume a few times while its media goes on.
+const SIGNALING_CUT: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_whose_signaling_socket_is_cut_resumes_it_while_the_call_goes_on() {
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
+    let call = Call::start(CallSetup {
+        third_in_netns: true,
+        // The server pings within 2 s of silence: the page's answer meets the reset at once,
+        // and the server gives up on the dead socket within seconds.
+        configure: Some(Box::new(|config| {
+            config.signaling.ping_after_secs = 2;
+            config.signaling.drop_after_secs = 4;
+        })),
+        ..CallSetup::default()
+    })
+    .await;
+    let ns = call.ns.as_ref().expect("the party's namespace");
+    mark_peer_connection(&call.third).await;
+    // The others' tiles of the party: a participant_left would remove them.
+    let tile = format!(
+        "document.querySelector('[data-testid=tile][data-participant-id=\"{}\"]')",
+        call.ids.third
+    );
+    for page in [&call.mediator, &call.party] {
+        let found = page
+            .evaluate(&format!("window.partyTile = {tile}; !!window.partyTile"))
+            .await
+            .expect("look for the tile of the party");
+        assert_eq!(found, Value::Bool(true), "a tile of the party");
+    }
+    warmed_up(&call).await;
+
+    let mut samples = PathSamples::default();
+    samples.read(&call).await;
+    // Only the party's TCP to the HTTP port: its socket is reset at its next packet, new ones
+    // are refused. The media path is untouched.
+    let SocketAddr::V4(http) = call.server.http_addr() else {
+        panic!("test servers bind IPv4");
+    };
+    let cut_at = std::time::Instant::now();
+    ns.reset_tcp_to(*http.ip(), http.port())
+        .expect("cut the party's signaling");
+    // The readings taken while the page was resuming, by index in `samples`.
+    let mut resuming = Vec::new();
+    let mut noticed_after = None;
+    let mut others_saw_reconnecting = false;
+    let mut media_states = std::collections::BTreeSet::new();
+    while cut_at.elapsed() < SIGNALING_CUT {
+        tokio::time::sleep(SAMPLE_EVERY).await;
+        samples.read(&call).await;
+        let state = call_state(&call.third).await;
+        let reconnecting = call
+            .mediator
+            .evaluate("window.partyTile.dataset.reconnecting === 'true'")
+            .await
+            .unwrap_or_default();
+        others_saw_reconnecting |= reconnecting == Value::Bool(true);
+        media_states.insert(state["media"].to_string());
+        if state["signaling"] == "resuming" {
+            noticed_after.get_or_insert(cut_at.elapsed());
+            resuming.push(samples.party.len() - 1);
+        }
+    }
+    ns.unblock().expect("give the party its signaling back");
+    let unblocked_at = std::time::Instant::now();
+    let resumed = call
+        .third
+        .wait_for(
+            "window.concord.resumes >= 1 && window.concord.signaling === 'connected' \
+             && window.concord.state === 'joined'",
+            RESUMED_WITHIN,
+        )
+        .await;
+    let resumed_after = unblocked_at.elapsed();
+    samples.read(&call).await;
+    let state = call_state(&call.third).await;
+
+    // Frames of each video before the cut, at each reading while the page was resuming, and
+    // after it resumed.
+    let after = samples.party.len() - 1;
+    let readings: Vec<usize> = std::iter::once(0)
+        .chain(resuming.iter().copied())
+        .chain([after])
+        .collect();
+    let streams = party_streams(&call.ids);
+    let frames: Vec<[u64; 3]> = readings
+        .iter()
+        .map(|&nth| streams.each_ref().map(|stream| samples.frames(stream, nth)))
+        .collect();
+    let stalls: Vec<String> = streams
+        .iter()
+        .map(|stream| {
+            let stall = longest_stall(samples.of(stream), stream.who);
+            format!("{} {:.2} s", stream.name, stall.as_secs_f64())
+        })
+        .collect();
+    println!(
+        "signaling cut for {:.1} s: the page noticed after {}, resumed {:.1} s after its path \
+         came back; {} readings while resuming; frames decoded ({}) before, while resuming, \
+         after: {frames:?}; longest stalls: {}; media states while cut: {media_states:?}; the \
+         others saw it reconnecting: {others_saw_reconnecting}; the page: {state}",
+        unblocked_at.duration_since(cut_at).as_secs_f64(),
+        noticed_after.map_or("(never)".to_owned(), |d| format!(
+            "{:.1} s",
+            d.as_secs_f64()
+        )),
+        resumed_after.as_secs_f64(),
+        resuming.len(),
+        streams.each_ref().map(|s| s.name).join(", "),
+        stalls.join(", "),
+    );
+    assert!(
+        resuming.len() >= 2,
+        "the page noticed its signaling was cut and tried to resume it while cut: {state}"
+    );
+    assert!(
+        resumed.is_ok(),
+        "the page resumes its signaling: {resumed:?}"
+    );
+    assert!(
+        state["resumes"].as_u64() >= Some(1),
+        "the seat was resumed: {state}"
+    );
+    for (i, stream) in streams.iter().enumerate() {
+        for (earlier, later) in frames.iter().zip(&frames[1..]) {
+            assert!(
+                later[i] > earlier[i],
+                "{}: new frames at every reading before, during and after the cut: {frames:?}",
+                stream.name
+            );
+        }
+    }
+    assert_eq!(
+        media_states.iter().collect::<Vec<_>>(),
+        ["\"connected\""],
+        "media stayed connected while signaling was cut"
+    );
+    assert_same_connection_no_restart(&state, "after resuming signaling");
+    for (page, who) in [
+        (&call.mediator, "the mediator"),
+        (&call.party, "the other party"),
+    ] {
+        let same_tile = page
+            .wait_for(
+                "window.partyTile.isConnected && window.partyTile.dataset.reconnecting === 'false'",
+                Duration::from_secs(10),
+            )
+            .await;
+        assert!(
+            same_tile.is_ok(),
+            "{who}'s tile of the party was never removed (no participant_left) and is back to \
+             normal: {same_tile:?}"
+        );
+    }
+    media_flows_both_ways(&call, "after resuming signaling").await;
     call.finish().await;
 }
