@@ -3,10 +3,12 @@
 //! its link (bandwidth estimate, loss, round-trip time) and its wishes (tile sizes, voice only).
 
 use std::cell::OnceCell;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::ice::StunMessage;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc, Vp8Descriptor};
 use str0m::{Candidate, Rtc};
@@ -528,6 +530,9 @@ pub(crate) struct Peer {
     pub path_lost_since: Option<Instant>,
     /// Observers receive only: whatever they offer is not forwarded.
     pub may_publish: bool,
+    /// The source of the peer's last nominating check (STUN with USE-CANDIDATE) over UDP:
+    /// where the browser, the controlling agent, has chosen to be reached.
+    nominated: Option<SocketAddr>,
     /// The host's video is kept longest when others' bandwidth is short.
     pub host: bool,
     /// Something was fed to `rtc` (input, a write, an SDP change) since it was last drained.
@@ -644,6 +649,7 @@ impl Peer {
             quality: QualityMark::new(),
             paused_for: Duration::ZERO,
             past_switches: 0,
+            nominated: None,
         }
     }
 
@@ -742,6 +748,32 @@ impl Peer {
             }
         }
         queued
+    }
+
+    /// Notes a datagram from `source` over UDP that the router let through (a source it learnt
+    /// from a signed check): a nominating check moves where the peer is reached.
+    pub fn note_nomination(&mut self, source: SocketAddr, datagram: &[u8]) {
+        // STUN starts with two zero bits (RFC 7983); media is never parsed here.
+        if datagram.first().is_none_or(|b| *b > 3) || self.nominated == Some(source) {
+            return;
+        }
+        let nominating = StunMessage::parse(datagram)
+            .is_ok_and(|message| message.is_binding_request() && message.use_candidate());
+        if nominating {
+            self.nominated = Some(source);
+        }
+    }
+
+    /// Where a UDP datagram str0m addressed to `destination` goes. Media, DTLS and RTCP go to
+    /// the address the browser last nominated: str0m keeps its selected pair when a new
+    /// nomination has the same priority, which a NAT rebinding's always has, and would send to
+    /// the dead address until that pair expires (15 s). STUN answers go where str0m says.
+    pub fn udp_destination(&self, destination: SocketAddr, datagram: &[u8]) -> SocketAddr {
+        let stun = datagram.first().is_some_and(|b| *b <= 3);
+        match self.nominated {
+            Some(nominated) if !stun => nominated,
+            _ => destination,
+        }
     }
 
     pub fn add_remote_candidate(&mut self, candidate: &str) -> Result<(), SfuError> {
@@ -1342,6 +1374,56 @@ mod tests {
         );
         let answer = peer.accept_offer(&offer);
         (peer, answer)
+    }
+
+    #[test]
+    fn media_follows_the_browsers_latest_nomination_and_stun_answers_stay_put() {
+        let now = Instant::now();
+        let (mut peer, _) = peer_offered(0, now);
+        let check = |nominating: bool| {
+            let message = StunMessage::binding_request(
+                "ufrag:browser",
+                str0m::ice::TransId::new(),
+                true,
+                7,
+                100,
+                nominating,
+            );
+            let mut buffer = [0u8; 512];
+            let length = message
+                .to_bytes(Some(b"password"), &mut buffer, crate::router::sha1_hmac)
+                .expect("a binding request fits");
+            buffer[..length].to_vec()
+        };
+        let selected: SocketAddr = "192.0.2.1:40000".parse().expect("address");
+        let rebound: SocketAddr = "192.0.2.1:40017".parse().expect("address");
+        let rtp = [0x80, 96, 0, 1];
+        assert_eq!(
+            peer.udp_destination(selected, &rtp),
+            selected,
+            "nothing nominated"
+        );
+        peer.note_nomination(rebound, &check(false));
+        assert_eq!(
+            peer.udp_destination(selected, &rtp),
+            selected,
+            "a check alone"
+        );
+        peer.note_nomination(rebound, &rtp);
+        assert_eq!(
+            peer.udp_destination(selected, &rtp),
+            selected,
+            "media alone"
+        );
+        // The NAT rebound the browser's port: its next nominating check comes from the new one.
+        peer.note_nomination(rebound, &check(true));
+        assert_eq!(peer.udp_destination(selected, &rtp), rebound);
+        let answer = check(false);
+        assert_eq!(
+            peer.udp_destination(selected, &answer),
+            selected,
+            "STUN goes where str0m sends it"
+        );
     }
 
     #[test]

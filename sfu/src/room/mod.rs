@@ -437,6 +437,9 @@ impl Room {
         let Ok(receive) = Receive::new(proto, source, destination, payload) else {
             return;
         };
+        if proto == Protocol::Udp {
+            self.peers[index].note_nomination(source, payload);
+        }
         let input = Input::Receive(received, receive);
         contained(&mut self.peers[index], |rtc| rtc.handle_input(input));
         // In RTP mode str0m holds one received packet until the next poll: polling later, after
@@ -571,7 +574,10 @@ impl Room {
                 Output::Transmit(transmit) => {
                     self.counters.datagrams_out += 1;
                     let sent = match transmit.proto {
-                        Protocol::Udp => out.send(transmit.destination, &transmit.contents),
+                        Protocol::Udp => out.send(
+                            peer.udp_destination(transmit.destination, &transmit.contents),
+                            &transmit.contents,
+                        ),
                         _ => send_tcp(
                             &mut self.tcp_routes,
                             transmit.destination,
