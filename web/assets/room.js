@@ -20,11 +20,15 @@ const DISCONNECTED_FOR_MS = 4000;
 const ICE_RESTART_WAIT_MS = 8000;
 const ICE_RESTARTS = 2;
 // A dropped signaling connection is resumed by itself: tries after 0.5, 1, 2, 4 s, then every
-// RESUME_MAX_WAIT_MS, for as long as the server holds the seat (60 s by default), then a fresh
-// join.
+// RESUME_MAX_WAIT_MS, for as long as the server holds the seat (60 s by default, also across a
+// server restart), then a fresh join.
 const RESUME_FIRST_WAIT_MS = 500;
 const RESUME_MAX_WAIT_MS = 5000;
 const RESUME_FOR_MS = 60000;
+// A place that could not be resumed (the seat is gone, or we were waiting in the lobby, which
+// the server does not hold) is joined afresh by itself, at the same pace, for this long: a
+// server being restarted is back within it. Only then the banner asks for a tap.
+const REJOIN_FOR_MS = 5 * 60000;
 
 export class Room {
   // root: element to draw in. join: the join message ({type:'join', token} or {session_id}).
@@ -37,6 +41,8 @@ export class Room {
     this.signaling = null;
     this.resumeToken = null;
     this.resuming = null; // { tries, until } while a dropped connection is being resumed
+    this.rejoining = null; // { tries, until } while we join afresh by ourselves
+    this.awaitingNewPeer = false; // resumed without media: media_failed brings a new connection
     this.peer = null;
     this.selfId = null;
     this.isHost = false;
@@ -89,6 +95,7 @@ export class Room {
     try {
       await signaling.open();
     } catch {
+      if (this.rejoinLater()) return;
       setStatus({ state: 'error', pc: null });
       this.showBanner('lost');
       return;
@@ -128,7 +135,8 @@ export class Room {
 
   enterLobby(msg) {
     this.phase = 'lobby';
-    setStatus({ state: 'lobby', participantId: msg.participant_id, pc: null });
+    this.rejoining = null;
+    setStatus({ state: 'lobby', participantId: msg.participant_id, pc: null, signaling: 'connected' });
     this.hideBanner();
     // Their own picture while they wait: proof the camera works, so nobody gives up early.
     let preview = null;
@@ -150,12 +158,13 @@ export class Room {
     this.resumeToken = msg.resume_token || null;
     if (msg.resumed && this.grid && this.phase === 'joined') return this.resumed(msg);
     this.phase = 'joined';
+    this.rejoining = null;
     this.selfId = msg.participant_id;
     this.isHost = !!msg.is_host;
     this.simulcast = msg.simulcast !== false;
     this.iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
     if (msg.role === 'observer') this.publish = false;
-    setStatus({ state: 'joined', participantId: this.selfId });
+    setStatus({ state: 'joined', participantId: this.selfId, signaling: 'connected' });
     this.drawRoom();
     const others = (msg.participants || []).filter((p) => p.id !== this.selfId);
     const mine = (msg.participants || []).find((p) => p.id === this.selfId) || {};
@@ -187,7 +196,7 @@ export class Room {
       simulcast: this.simulcast !== false,
       iceServers: this.iceServers || [],
       send: (m) => this.signaling.send(m),
-      onTrack: (id, stream) => this.grid.addStream(id, stream),
+      onTrack: (id, stream) => this.remoteStream(id, stream),
       onState: (s) => this.mediaState(s),
       onLayers: ({ rids, active, sending }) => setStatus({ simulcast: rids, layers: active, videoSending: sending }),
     });
@@ -197,6 +206,14 @@ export class Room {
     await peer.offer();
     // The first offer may have rebuilt the connection (a camera that sends only H.264).
     if (this.peer === peer && !this.ended) setStatus({ pc: peer.pc });
+  }
+
+  // Someone's media reached us. The SFU is told our tile sizes again: a view sent before their
+  // media peer existed there (they were still reconnecting, or the server had restarted) could
+  // not name them, and without a size the SFU sends them no video at all.
+  remoteStream(id, stream) {
+    this.grid.addStream(id, stream);
+    if (this.viewReporter) this.viewReporter.resend();
   }
 
   // Media that never connects usually means a network that blocks UDP: say so rather than
@@ -227,11 +244,13 @@ export class Room {
   }
 
   // Media stalled: first an ICE restart on the same peer connection; if media is not back
-  // soon after, a new peer connection.
+  // soon after, a new peer connection. Not while signaling is being resumed (resumed() looks
+  // again), nor while the server is about to ask for a new connection (awaitingNewPeer).
   recoverMedia() {
     clearTimeout(this.recoverTimer);
     this.recoverTimer = null;
     if (this.ended || this.phase !== 'joined' || this.restarting || !this.peer) return;
+    if (this.resuming || this.awaitingNewPeer) return;
     if (this.peer.pc.connectionState === 'connected') return;
     if ((this.iceRestarts || 0) >= ICE_RESTARTS) {
       this.restartMedia();
@@ -248,9 +267,13 @@ export class Room {
     this.recoverTimer = setTimeout(() => this.recoverMedia(), ICE_RESTART_WAIT_MS);
   }
 
-  // A new peer connection and a fresh offer, as the protocol allows after media_failed.
+  // A new peer connection and a fresh offer, as the protocol allows after media_failed. Not
+  // while signaling is being resumed: the offer would have nowhere to go.
   restartMedia() {
-    if (this.ended || this.phase !== 'joined' || this.restarting) return;
+    if (this.ended || this.phase !== 'joined' || this.restarting || this.resuming) return;
+    this.awaitingNewPeer = false;
+    clearTimeout(this.recoverTimer);
+    this.recoverTimer = null;
     this.iceRestarts = 0;
     this.restarting = true;
     this.mediaConnected = false;
@@ -259,6 +282,9 @@ export class Room {
     this.signaling.run(async () => {
       this.grid.detachRemote();
       await this.startPeer();
+      // The server's new media peer knows nothing of what the last one was told.
+      if (this.audioOnly.enabled) this.signaling.send({ type: 'audio_only', enabled: true });
+      if (this.viewReporter) this.viewReporter.resend();
     }).finally(() => { this.restarting = false; });
   }
 
@@ -400,10 +426,11 @@ export class Room {
 
   serverError(code, message) {
     if (this.resuming && (code === 'resume_refused' || code === 'rate_limited')) {
-      // The seat is gone (it expired, or we were removed meanwhile): join afresh.
+      // The seat is gone (it expired, or we were removed meanwhile): join afresh, from our
+      // link or sign-in (the lobby again, if the host uses one).
       this.signaling.expectClose();
       this.resuming = null;
-      this.rejoin();
+      this.rejoin({ automatic: true });
       return;
     }
     if (this.phase === 'connecting') {
@@ -446,6 +473,9 @@ export class Room {
       this.resumeSeat();
       return;
     }
+    // Waiting in the lobby (the server holds no place there), or joining afresh: join again by
+    // ourselves, to the lobby again if the host had not let us in.
+    if ((this.phase === 'lobby' || this.rejoining) && this.rejoinLater()) return;
     if (this.peer) this.peer.close();
     this.peer = null;
     this.mediaConnected = false;
@@ -462,7 +492,7 @@ export class Room {
     const resuming = this.resuming;
     if (now > resuming.until) {
       this.resuming = null;
-      this.rejoin();
+      this.rejoin({ automatic: true });
       return;
     }
     this.showBanner('reconnecting');
@@ -492,8 +522,9 @@ export class Room {
   }
 
   // Our seat is ours again: the others never saw us leave. The roster and lobby may have
-  // changed meanwhile; our peer connection carries on (the server sends media_failed if its
-  // side of it is gone).
+  // changed meanwhile; our peer connection carries on, unless the server says its side of it
+  // is gone (media_lost: it let it go, or it restarted): then the media_failed that follows
+  // brings a new one, which no ICE restart could replace.
   resumed(msg) {
     this.resuming = null;
     setStatus({ signaling: 'connected', resumes: (status.resumes || 0) + 1 });
@@ -505,7 +536,13 @@ export class Room {
     if (this.publish) this.sendMute();
     if (this.audioOnly.enabled) this.signaling.send({ type: 'audio_only', enabled: true });
     if (this.viewReporter) this.viewReporter.layoutChanged();
-    if (this.mediaConnected) this.hideBanner();
+    if (msg.media_lost) {
+      this.awaitingNewPeer = true;
+      this.mediaConnected = false;
+      clearTimeout(this.recoverTimer);
+      this.recoverTimer = null;
+      this.showBanner('reconnecting');
+    } else if (this.mediaConnected) this.hideBanner();
     else this.recoverMedia();
   }
 
@@ -523,14 +560,43 @@ export class Room {
     this.banner.replaceChildren();
   }
 
-  // After a lost connection: join again with the same camera; the host may have to admit us again.
-  rejoin() {
+  // After a lost connection: join again with the same camera; the host may have to admit us
+  // again. `automatic`: we did not ask the person, so keep trying for a while if the server
+  // cannot be reached (see rejoinLater).
+  rejoin({ automatic = false } = {}) {
     clearTimeout(this.resumeTimer);
+    clearTimeout(this.rejoinTimer);
     this.resuming = null;
+    this.awaitingNewPeer = false;
+    if (automatic) this.rejoining = this.rejoining || { tries: 0, until: Date.now() + REJOIN_FOR_MS };
+    else this.rejoining = null;
     if (this.signaling) this.signaling.close();
     if (this.peer) this.peer.close();
     this.peer = null;
+    this.mediaConnected = false;
     this.start();
+  }
+
+  // One more automatic fresh join, after a wait that doubles up to RESUME_MAX_WAIT_MS; false
+  // when none is under way or its REJOIN_FOR_MS are up (then the banner asks for a tap).
+  rejoinLater() {
+    if (this.ended) return false;
+    const now = Date.now();
+    if (this.phase === 'lobby' && !this.rejoining) this.rejoining = { tries: 0, until: now + REJOIN_FOR_MS };
+    const rejoining = this.rejoining;
+    if (!rejoining || now > rejoining.until) {
+      this.rejoining = null;
+      return false;
+    }
+    this.showBanner('reconnecting');
+    setStatus({ signaling: 'rejoining' });
+    const wait = Math.min(RESUME_FIRST_WAIT_MS * 2 ** rejoining.tries, RESUME_MAX_WAIT_MS);
+    rejoining.tries += 1;
+    clearTimeout(this.rejoinTimer);
+    this.rejoinTimer = setTimeout(() => {
+      if (!this.ended && this.rejoining === rejoining) this.rejoin({ automatic: true });
+    }, wait);
+    return true;
   }
 
   leave() {
@@ -564,7 +630,9 @@ export class Room {
     window.removeEventListener('pagehide', this.onPageHide);
     clearTimeout(this.slowTimer);
     clearTimeout(this.resumeTimer);
+    clearTimeout(this.rejoinTimer);
     this.resuming = null;
+    this.rejoining = null;
     this.recording.stop();
     this.audioOnly.stop();
     if (this.viewReporter) this.viewReporter.stop();

@@ -7,8 +7,9 @@
 // audioOnly: voice-only mode is on. view: the tiles last reported in a `view` message.
 // quality: our own level from the last `quality` message ('good', 'fair', 'poor' or null).
 // mediaState: the peer connection's connectionState; iceRestarts: ICE restarts tried on the
-// same connection after media stalled. signaling: 'connected', or 'resuming' while a dropped
-// socket is being resumed; resumes: seats taken back after a drop.
+// same connection after media stalled. signaling: 'connected', 'resuming' while a dropped
+// socket is being resumed, or 'rejoining' while we join afresh by ourselves (a seat that could
+// not be resumed, a lobby left by a dropped socket); resumes: seats taken back after a drop.
 // Views update it through setStatus so the object is never replaced, only changed.
 
 export const status = {
