@@ -143,7 +143,8 @@ pub struct SignalingConfig {
     /// Seconds a new WebSocket has to send `join` before it is closed.
     pub join_within_secs: u64,
     /// Seconds an admitted participant's seat is held after their connection drops, for them
-    /// to `resume` it; after that they have left.
+    /// to `resume` it; after that they have left. Also across a restart, from the last moment
+    /// the stopped run was known running (`liveness.rs`).
     pub resume_grace_secs: u64,
     /// HTTP connections (WebSockets included) open at once from one address (IPv6: one /64),
     /// and in all; more are closed as they arrive.
