@@ -93,6 +93,7 @@ struct Seated {
     party_id: String,
     party_token: String,
     party_invitation: String,
+    party_link_token: String,
 }
 
 async fn seated(server: &TestServer) -> Seated {
@@ -126,6 +127,7 @@ async fn seated(server: &TestServer) -> Seated {
         party_token: token_of(&party_joined),
         party,
         party_invitation: invitation.id,
+        party_link_token: invitation.token,
     }
 }
 
@@ -276,6 +278,34 @@ async fn a_seat_nobody_takes_back_after_a_restart_is_let_go_after_the_grace() {
         .expect("the party, not back within the grace, has left");
     assert_eq!(left["reason"], "disconnected", "{left}");
     refused(&ws_url, &seated.party_token, "a token whose seat expired").await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_someone_let_in_who_joins_afresh_from_the_link_skips_the_lobby() {
+    let mut server = TestServer::start().await.expect("start the server");
+    let seated = seated(&server).await;
+    server.restart().await.expect("restart the server");
+    drop((seated.party, seated.host));
+    // The party's page lost its token (a reload): it joins with its link again.
+    let mut party = server.signal(None).await.expect("connect");
+    let reply = party
+        .join_with_token(&seated.party_link_token, SIGNAL_TIMEOUT)
+        .await
+        .expect("a reply to join");
+    assert_eq!(
+        msg_type(&reply),
+        "joined",
+        "no lobby for someone let in: {reply}"
+    );
+    assert_eq!(reply["resumed"], false, "{reply}");
+    // Its held seat was replaced: its token resumes nothing now.
+    refused(
+        &server.ws_url(),
+        &seated.party_token,
+        "the token of a replaced seat",
+    )
+    .await;
     server.shutdown().await;
 }
 
