@@ -12,9 +12,15 @@
 //! With [`RunOptions::record`] every room is recorded over the measured window: started after
 //! the warm-up (and before the settling pause), stopped after the window, and filed before the
 //! run ends (see [`SfuAdapter::start_recording`]).
+//!
+//! [`soak`] is the long run of another kind: rooms churning for an hour against a server
+//! process whose memory, threads and descriptors are watched for leaks.
 
+mod child_log;
 pub mod compare;
 pub mod procfs;
+pub mod slope;
+pub mod soak;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

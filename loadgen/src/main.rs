@@ -1,6 +1,7 @@
 //! `concord-loadgen`: see `docs/benchmarks.md`.
 
 mod compare_cmd;
+mod soak_cmd;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -46,6 +47,12 @@ enum Command {
     /// server fresh per scenario and samples its CPU and memory from /proc (see
     /// loadgen/bench/compare.sh, which sets up the network namespace Janus needs).
     Compare(compare_cmd::CompareArgs),
+    /// A long run at a steady load (an hour by default) against a server process of its own:
+    /// rooms churn (sessions open and end, parties join, leave and resume dropped connections,
+    /// recordings start and stop) while the server's RSS, open descriptors and threads are
+    /// sampled; prints each one's slope per hour and checks that no recording file was lost
+    /// or left unfiled.
+    Soak(soak_cmd::SoakArgs),
 }
 
 #[derive(Args)]
@@ -144,6 +151,8 @@ fn main() -> Result<()> {
             let runtime = runtime(args.measure.threads)?;
             return runtime.block_on(compare_cmd::run(args));
         }
+        // One thread, as for the other commands: webrtc-rs is cheapest per packet on one.
+        Command::Soak(args) => return runtime(0)?.block_on(soak_cmd::run(args)),
         Command::Fanout {
             subscribers,
             common,

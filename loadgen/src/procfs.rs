@@ -1,8 +1,10 @@
-//! A process's CPU time and memory from `/proc/<pid>/stat` and `/proc/<pid>/status`.
+//! A process's CPU time, memory, threads and open files from `/proc/<pid>/stat`,
+//! `/proc/<pid>/status` and `/proc/<pid>/fd`.
 //!
 //! `stat` fields 14 and 15 (`utime`, `stime`) are the CPU time of every thread of the process,
 //! alive or gone, in clock ticks of 1/100 s (USER_HZ is 100 in Linux's user-space ABI).
-//! `status` gives `VmRSS` (resident now) and `VmHWM` (the resident peak), in kB. `io` gives
+//! `status` gives `VmRSS` (resident now) and `VmHWM` (the resident peak), in kB, and `Threads`.
+//! `fd` has one entry per open file descriptor (sockets, pipes and the database included). `io` gives
 //! `write_bytes` (bytes the process caused to be written to storage, counted as it dirties
 //! page-cache pages: what it wrote to its files, the database included) and `wchar` (bytes
 //! passed to `write` and its kin, sockets and pipes included); reading it needs the right to
@@ -62,6 +64,62 @@ pub fn sample(pid: u32) -> Result<ProcSample> {
     })
 }
 
+/// What a long run watches for leaks: one reading of memory, threads and descriptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ResourceSample {
+    /// utime + stime, clock ticks.
+    pub cpu_ticks: u64,
+    /// cutime + cstime: children that have exited (counted when each one ends), clock ticks.
+    pub children_cpu_ticks: u64,
+    pub rss_kb: u64,
+    pub threads: u64,
+    pub open_fds: u64,
+}
+
+impl ResourceSample {
+    pub fn cpu_seconds(&self) -> f64 {
+        ticks_to_seconds(self.cpu_ticks)
+    }
+
+    pub fn children_cpu_seconds(&self) -> f64 {
+        ticks_to_seconds(self.children_cpu_ticks)
+    }
+}
+
+/// Reads `pid`'s memory, threads, open descriptors and CPU time now.
+pub fn resources(pid: u32) -> Result<ResourceSample> {
+    let stat_path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&stat_path)
+        .with_context(|| format!("reading {stat_path} (has the process exited?)"))?;
+    let status_path = format!("/proc/{pid}/status");
+    let status =
+        std::fs::read_to_string(&status_path).with_context(|| format!("reading {status_path}"))?;
+    let field =
+        |key| parse_status_number(&status, key).ok_or_else(|| anyhow!("no {key} in {status_path}"));
+    let [utime, stime, cutime, cstime] = parse_cpu_fields(&stat)
+        .ok_or_else(|| anyhow!("unexpected format of {stat_path}: {stat}"))?;
+    Ok(ResourceSample {
+        cpu_ticks: utime + stime,
+        children_cpu_ticks: cutime + cstime,
+        rss_kb: field("VmRSS")?,
+        threads: field("Threads")?,
+        open_fds: count_open_fds(pid)?,
+    })
+}
+
+/// Entries of `/proc/<pid>/fd`: the process's open file descriptors. Listing it needs the right
+/// to trace the process (the same user, or root).
+pub fn count_open_fds(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/fd");
+    let entries = std::fs::read_dir(&path).with_context(|| format!("listing {path}"))?;
+    let mut count = 0;
+    for entry in entries {
+        entry.with_context(|| format!("listing {path}"))?;
+        count += 1;
+    }
+    Ok(count)
+}
+
 /// `write_bytes` and `wchar` from the text of `/proc/<pid>/io`.
 pub fn parse_io(io: &str) -> Option<IoCounters> {
     let field = |key: &str| {
@@ -78,18 +136,38 @@ pub fn parse_io(io: &str) -> Option<IoCounters> {
 
 /// utime + stime from the text of `/proc/<pid>/stat`.
 pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let [utime, stime, _, _] = parse_cpu_fields(stat)?;
+    Some(utime + stime)
+}
+
+/// cutime + cstime from the text of `/proc/<pid>/stat`: the CPU time of the process's children
+/// that have exited and been waited for (a server's ffmpeg runs, once each one ends).
+pub fn parse_children_cpu_ticks(stat: &str) -> Option<u64> {
+    let [_, _, cutime, cstime] = parse_cpu_fields(stat)?;
+    Some(cutime + cstime)
+}
+
+/// Fields 14 to 17 of `/proc/<pid>/stat`: utime, stime, cutime, cstime.
+fn parse_cpu_fields(stat: &str) -> Option<[u64; 4]> {
     // The command name (field 2) is in parentheses and may hold spaces or parentheses itself:
     // the fields after it start past the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
-    // `rest` starts at field 3 (state), so utime (14) and stime (15) are its 12th and 13th.
+    // `rest` starts at field 3 (state), so utime (14) is its 12th.
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    let cutime: u64 = fields.next()?.parse().ok()?;
+    let cstime: u64 = fields.next()?.parse().ok()?;
+    Some([utime, stime, cutime, cstime])
 }
 
 /// The value in kB of a `Key:   1234 kB` line of `/proc/<pid>/status`.
 pub fn parse_status_kb(status: &str, key: &str) -> Option<u64> {
+    parse_status_number(status, key)
+}
+
+/// The number of a `Key:   1234 kB` or `Key:\t12` line of `/proc/<pid>/status`.
+pub fn parse_status_number(status: &str, key: &str) -> Option<u64> {
     status.lines().find_map(|line| {
         let value = line.strip_prefix(key)?.strip_prefix(':')?;
         value.split_whitespace().next()?.parse().ok()
@@ -106,6 +184,11 @@ mod tests {
         let stat = "4242 (janus (x) y) S 1 4242 4242 0 -1 4194560 2000 0 3 0 250 40 0 0 20 0 \
                     12 0 123456 456789 1234 18446744073709551615";
         assert_eq!(parse_cpu_ticks(stat), Some(290));
+        assert_eq!(parse_children_cpu_ticks(stat), Some(0));
+        // Fields 16 and 17, the children's, are 7 and 5.
+        let with_children = "4242 (concord) S 1 4242 4242 0 -1 4194560 2000 0 3 0 250 40 7 5 20 0";
+        assert_eq!(parse_children_cpu_ticks(with_children), Some(12));
+        assert_eq!(parse_cpu_ticks(with_children), Some(290));
         assert_eq!(parse_cpu_ticks("4242 (cut short) S 1 2"), None);
         assert_eq!(parse_cpu_ticks("no parenthesis"), None);
     }
@@ -118,6 +201,7 @@ mod tests {
         assert_eq!(parse_status_kb(status, "VmSwap"), None);
         // A key that is a prefix of another is not confused with it.
         assert_eq!(parse_status_kb("VmRSSx:\t1 kB\n", "VmRSS"), None);
+        assert_eq!(parse_status_number(status, "Threads"), Some(12));
     }
 
     #[test]
@@ -136,5 +220,9 @@ mod tests {
         let me = sample(std::process::id()).expect("sample /proc/self");
         assert!(me.rss_kb > 0 && me.hwm_kb >= me.rss_kb);
         assert!(me.io.is_some(), "a process may read its own /proc/<pid>/io");
+        let resources = resources(std::process::id()).expect("resources of /proc/self");
+        assert!(resources.threads >= 1 && resources.rss_kb > 0);
+        // At least the standard streams, or whatever the harness left open instead.
+        assert!(resources.open_fds >= 1, "{resources:?}");
     }
 }

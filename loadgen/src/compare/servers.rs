@@ -2,23 +2,20 @@
 //! scratch directory (data, generated configuration, log), and an adapter to drive it.
 
 use std::net::{IpAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::oneshot;
 
 use concord_client::{ConcordAdapter, JanusAdapter, SfuAdapter};
 
 use super::janus_config::JanusConfig;
+use crate::child_log::{copy_log_until, tail};
 
 /// How long a server may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// Lines of a server's log quoted when it fails.
-const LOG_TAIL: usize = 25;
 /// Concord's recording notice in the comparison, seconds (its default is 5): the recorded run
 /// waits this long for recording to start, before the window.
 const CONCORD_NOTICE_SECS: &str = "1";
@@ -221,41 +218,4 @@ fn scratch(name: &str) -> Result<tempfile::TempDir> {
 fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
-}
-
-/// Copies `stream` line by line into `path`; the returned receiver gets the first value `pick`
-/// finds. The copy goes on after that, until the stream ends.
-fn copy_log_until<R>(
-    stream: R,
-    path: &Path,
-    pick: impl Fn(&str) -> Option<String> + Send + 'static,
-) -> oneshot::Receiver<String>
-where
-    R: tokio::io::AsyncRead + Unpin + Send + 'static,
-{
-    let (tx, rx) = oneshot::channel();
-    let path = path.to_owned();
-    tokio::spawn(async move {
-        let Ok(mut file) = tokio::fs::File::create(&path).await else {
-            return;
-        };
-        let mut tx = Some(tx);
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(found) = tx.is_some().then(|| pick(&line)).flatten() {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(found);
-                }
-            }
-            let _ = file.write_all(line.as_bytes()).await;
-            let _ = file.write_all(b"\n").await;
-        }
-    });
-    rx
-}
-
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n")
 }
