@@ -113,7 +113,7 @@ pub fn ffmpeg_args(inputs: &[CompositeInput], output: &Path) -> Vec<String> {
 pub async fn compose(
     inputs: &[CompositeInput],
     output: &Path,
-    mut progress: impl FnMut(f64),
+    progress: impl FnMut(f64),
 ) -> Result<(), Error> {
     if inputs.is_empty() {
         return Err(Error::Invalid("a composite needs at least one file".into()));
@@ -123,6 +123,20 @@ pub async fn compose(
             path: output.to_owned(),
         });
     }
+    let composed = run_ffmpeg(inputs, output, progress).await;
+    if composed.is_err() {
+        // What a failed or stopped ffmpeg wrote is no composite: left on disk, it would lie
+        // there unfiled.
+        let _ = tokio::fs::remove_file(output).await;
+    }
+    composed
+}
+
+async fn run_ffmpeg(
+    inputs: &[CompositeInput],
+    output: &Path,
+    mut progress: impl FnMut(f64),
+) -> Result<(), Error> {
     let length = composite_length(inputs);
     let total = length.as_secs_f64().max(0.001);
     let time_limit = length * TIME_LIMIT_FACTOR + TIME_LIMIT_EXTRA;
