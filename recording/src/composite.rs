@@ -27,9 +27,14 @@ const TIME_LIMIT_EXTRA: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct CompositeInput {
     pub path: PathBuf,
+    /// Whose file it is: the parts of one participant's recording (split when their
+    /// connection was replaced, or their camera came on) share one tile.
+    pub participant: String,
     /// When the file starts, relative to the earliest file.
     pub offset: Duration,
     pub duration: Duration,
+    pub has_video: bool,
+    pub has_audio: bool,
 }
 
 /// How long the composite of `inputs` runs: to the end of the last file, and no longer than
@@ -43,7 +48,24 @@ pub fn composite_length(inputs: &[CompositeInput]) -> Duration {
         .min(LONGEST)
 }
 
+/// The participants in the order their first file appears in `inputs`: one tile each.
+fn tiles(inputs: &[CompositeInput]) -> Vec<&str> {
+    let mut tiles: Vec<&str> = Vec::new();
+    for input in inputs {
+        if !tiles.contains(&input.participant.as_str()) {
+            tiles.push(&input.participant);
+        }
+    }
+    tiles
+}
+
 /// The ffmpeg arguments (after the program name) for `inputs` into `output`.
+///
+/// Each participant's tile is a black picture as long as the composite, with each of their
+/// files laid over it from the moment that file starts: a participant whose camera is off
+/// stays a black tile (their voice is still mixed), one who dropped out and came back
+/// continues in the same place. Audio is placed by its timestamps, so a gap inside a file
+/// stays a silence of the same length instead of pulling what follows forward.
 pub fn ffmpeg_args(inputs: &[CompositeInput], output: &Path) -> Vec<String> {
     let mut args: Vec<String> = ["-nostdin", "-v", "error", "-progress", "pipe:1", "-nostats"]
         .iter()
@@ -53,29 +75,58 @@ pub fn ffmpeg_args(inputs: &[CompositeInput], output: &Path) -> Vec<String> {
         args.push("-i".to_owned());
         args.push(input.path.display().to_string());
     }
+    let length = composite_length(inputs).as_secs_f64();
     let (width, height) = TILE;
+    let tiles = tiles(inputs);
     let mut filter = String::new();
-    for (i, input) in inputs.iter().enumerate() {
-        let delay = input.offset.as_secs_f64();
+    for (t, participant) in tiles.iter().enumerate() {
+        filter.push_str(&format!(
+            "color=c=black:s={width}x{height}:r={FRAME_RATE}:d={length:.3},setsar=1[tile{t}_0];"
+        ));
+        let parts = inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, input)| input.participant == *participant && input.has_video);
+        for (k, (i, input)) in parts.enumerate() {
+            let at = input.offset.as_secs_f64();
+            filter.push_str(&format!(
+                "[{i}:v]scale={width}:{height}:force_original_aspect_ratio=decrease,\
+                 pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,setpts=PTS+{at:.3}/TB[part{i}];\
+                 [tile{t}_{k}][part{i}]overlay=eof_action=pass[tile{t}_{next}];",
+                next = k + 1
+            ));
+        }
+    }
+    // Silence as long as the composite: the mix has a sound track even if nobody spoke.
+    filter.push_str(&format!(
+        "anullsrc=r=48000:cl=stereo:d={length:.3}[silence];"
+    ));
+    let mut voices = vec!["[silence]".to_owned()];
+    for (i, input) in inputs.iter().enumerate().filter(|(_, i)| i.has_audio) {
         let delay_ms = input.offset.as_millis();
-        // Pad each tile to the session's start with black, so tiles line up in time.
         filter.push_str(&format!(
-            "[{i}:v]scale={width}:{height}:force_original_aspect_ratio=decrease,\
-             pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={FRAME_RATE},\
-             tpad=start_duration={delay:.3}:color=black[v{i}];\
-             [{i}:a]aresample=48000,adelay={delay_ms}|{delay_ms}[a{i}];"
+            "[{i}:a]aresample=48000:async=1,adelay={delay_ms}:all=1[voice{i}];"
         ));
+        voices.push(format!("[voice{i}]"));
     }
-    let n = inputs.len();
-    let videos: String = (0..n).map(|i| format!("[v{i}]")).collect();
-    let audios: String = (0..n).map(|i| format!("[a{i}]")).collect();
-    if n == 1 {
-        filter.push_str("[v0]null[v];[a0]anull[a]");
-    } else {
-        filter.push_str(&format!(
-            "{videos}hstack=inputs={n}[v];{audios}amix=inputs={n}:duration=longest:normalize=0[a]"
-        ));
+    let last_of_tile = |t: usize| {
+        let parts = inputs
+            .iter()
+            .filter(|input| input.participant == tiles[t] && input.has_video)
+            .count();
+        format!("[tile{t}_{parts}]")
+    };
+    let videos: String = (0..tiles.len()).map(last_of_tile).collect();
+    // Overlaying leaves an alpha plane the VP8 encoder refuses: plain 4:2:0 out.
+    match tiles.len() {
+        1 => filter.push_str(&format!("{videos}format=yuv420p[v];")),
+        n => filter.push_str(&format!("{videos}hstack=inputs={n},format=yuv420p[v];")),
     }
+    filter.push_str(&format!(
+        "{}amix=inputs={}:duration=longest:normalize=0[a]",
+        voices.concat(),
+        voices.len()
+    ));
     args.extend(
         [
             "-filter_complex",
@@ -100,10 +151,9 @@ pub fn ffmpeg_args(inputs: &[CompositeInput], output: &Path) -> Vec<String> {
         .iter()
         .map(|s| (*s).to_owned()),
     );
-    // Padding and mixing would otherwise go on as long as any input claims to.
-    let length = composite_length(inputs) + Duration::from_secs(1);
+    // Mixing would otherwise go on as long as any input claims to.
     args.push("-t".to_owned());
-    args.push(format!("{:.3}", length.as_secs_f64()));
+    args.push(format!("{length:.3}"));
     args.push(output.display().to_string());
     args
 }
@@ -228,30 +278,53 @@ fn die_with_parent(command: &mut Command) {
 mod tests {
     use super::*;
 
+    fn input(participant: &str, offset_ms: u64, secs: u64) -> CompositeInput {
+        CompositeInput {
+            path: format!("{participant}-{offset_ms}.webm").into(),
+            participant: participant.to_owned(),
+            offset: Duration::from_millis(offset_ms),
+            duration: Duration::from_secs(secs),
+            has_video: true,
+            has_audio: true,
+        }
+    }
+
+    fn filter_of(args: &[String]) -> &str {
+        let at = args.iter().position(|a| a == "-filter_complex");
+        &args[at.expect("a filter graph") + 1]
+    }
+
     #[test]
     fn inputs_are_aligned_by_their_offsets_and_mixed() {
-        let inputs = [
-            CompositeInput {
-                path: "a.webm".into(),
-                offset: Duration::ZERO,
-                duration: Duration::from_secs(10),
-            },
-            CompositeInput {
-                path: "b.webm".into(),
-                offset: Duration::from_millis(1500),
-                duration: Duration::from_secs(8),
-            },
-        ];
+        let inputs = [input("a", 0, 10), input("b", 1500, 8)];
         let args = ffmpeg_args(&inputs, Path::new("out.webm"));
-        let filter = &args[args
-            .iter()
-            .position(|a| a == "-filter_complex")
-            .expect("filter")
-            + 1];
-        assert!(filter.contains("tpad=start_duration=1.500"), "{filter}");
-        assert!(filter.contains("adelay=1500|1500"), "{filter}");
+        let filter = filter_of(&args);
+        assert!(filter.contains("setpts=PTS+1.500/TB"), "{filter}");
+        assert!(filter.contains("adelay=1500:all=1"), "{filter}");
+        assert!(filter.contains("aresample=48000:async=1"), "{filter}");
         assert!(filter.contains("hstack=inputs=2"), "{filter}");
-        assert!(filter.contains("amix=inputs=2"), "{filter}");
+        assert!(filter.contains("amix=inputs=3"), "{filter}");
         assert_eq!(args.last().map(String::as_str), Some("out.webm"));
+    }
+
+    #[test]
+    fn the_parts_of_one_participant_share_a_tile_and_voiceless_files_are_not_mixed() {
+        let mut camera_off = input("c", 0, 12);
+        camera_off.has_video = false;
+        let mut muted = input("a", 9000, 3);
+        muted.has_audio = false;
+        let inputs = [input("a", 0, 4), input("b", 0, 12), muted, camera_off];
+        let args = ffmpeg_args(&inputs, Path::new("out.webm"));
+        let filter = filter_of(&args);
+        assert!(filter.contains("[tile0_1][part2]overlay"), "{filter}");
+        assert!(
+            filter.contains("[tile0_2][tile1_1][tile2_0]hstack=inputs=3"),
+            "{filter}"
+        );
+        assert!(!filter.contains("[2:a]"), "{filter}");
+        assert!(filter.contains("[3:a]"), "{filter}");
+        assert!(!filter.contains("[3:v]"), "{filter}");
+        let length = args.iter().position(|a| a == "-t").map(|at| &args[at + 1]);
+        assert_eq!(length.map(String::as_str), Some("12.000"));
     }
 }

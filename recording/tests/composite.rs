@@ -1,12 +1,17 @@
 //! The composite of a recording: participants' files side by side with audio mixed, aligned by
 //! their start offsets, made by Debian's ffmpeg (the tests fail, not skip, without it).
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use concord_recording::{compose, CompositeInput};
+use concord_recording::{
+    compose, AudioConfig, Codec, CompositeInput, Frame, ParticipantWriter, WriterConfig,
+};
 use serde_json::Value;
+use support::{encode_opus, push_all, read_ogg_opus};
 
 /// A WebM of `seconds` of test pattern and tone, as a participant's file would be.
 fn participant_file(path: &Path, seconds: u32, size: &str) {
@@ -21,6 +26,22 @@ fn participant_file(path: &Path, seconds: u32, size: &str) {
         .status()
         .expect("ffmpeg is installed (Debian's ffmpeg; .ci/run installs it)");
     assert!(status.success(), "ffmpeg made {}", path.display());
+}
+
+fn input(
+    path: std::path::PathBuf,
+    who: &str,
+    offset: Duration,
+    duration: Duration,
+) -> CompositeInput {
+    CompositeInput {
+        path,
+        participant: who.to_owned(),
+        offset,
+        duration,
+        has_video: true,
+        has_audio: true,
+    }
 }
 
 fn probe(path: &Path) -> Value {
@@ -45,16 +66,8 @@ async fn composite_lays_participants_side_by_side_and_aligns_them() {
     participant_file(&a, 6, "320x240");
     participant_file(&b, 4, "640x360");
     let inputs = [
-        CompositeInput {
-            path: a,
-            offset: Duration::ZERO,
-            duration: Duration::from_secs(6),
-        },
-        CompositeInput {
-            path: b,
-            offset: Duration::from_secs(1),
-            duration: Duration::from_secs(4),
-        },
+        input(a, "a", Duration::ZERO, Duration::from_secs(6)),
+        input(b, "b", Duration::from_secs(1), Duration::from_secs(4)),
     ];
     let output = dir.path().join("composite.webm");
     let mut reported = Vec::new();
@@ -93,4 +106,131 @@ async fn composite_lays_participants_side_by_side_and_aligns_them() {
 
     let again = compose(&inputs, &output, |_| {}).await;
     assert!(again.is_err(), "an existing composite is never overwritten");
+}
+
+/// Where `path`'s sound is silent, as (start, end) in seconds (ffmpeg's `silencedetect`).
+fn silences(path: &Path) -> Vec<(f64, f64)> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "info", "-nostats", "-i"])
+        .arg(path)
+        .args(["-af", "silencedetect=noise=-40dB:d=0.5", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let log = String::from_utf8_lossy(&output.stderr);
+    let value = |line: &str, key: &str| -> Option<f64> {
+        let rest = &line[line.find(key)? + key.len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    let mut found = Vec::new();
+    let mut start = None;
+    for line in log.lines() {
+        if let Some(at) = value(line, "silence_start: ") {
+            start = Some(at);
+        } else if let (Some(from), Some(to)) = (start, value(line, "silence_end: ")) {
+            found.push((from, to));
+            start = None;
+        }
+    }
+    if let Some(from) = start {
+        found.push((from, f64::INFINITY));
+    }
+    found
+}
+
+/// A voice-only file whose tone stops from `gap.0` to `gap.1` seconds (the participant's
+/// network dropped) and goes on to `until`, written by the recorder's own writer.
+fn voice_with_a_gap(dir: &Path, gap: (f64, f64), until: f64) -> std::path::PathBuf {
+    let opus = read_ogg_opus(&encode_opus(dir, "voice", until.ceil() as u32));
+    let path = dir.join("voice.webm");
+    let mut config = WriterConfig::vp8_opus(path.clone());
+    config.video = None;
+    config.audio = Some(AudioConfig {
+        channels: opus.channels,
+        pre_skip: opus.pre_skip,
+        ..AudioConfig::webrtc_opus()
+    });
+    let mut writer = ParticipantWriter::create(config).expect("a writer");
+    let frames = opus
+        .packets
+        .iter()
+        .filter(|(at, _)| {
+            let at = at.as_secs_f64();
+            at < until && !(gap.0..gap.1).contains(&at)
+        })
+        .map(|(at, data)| Frame::audio(Codec::Opus, *at, data.clone()))
+        .collect();
+    push_all(&mut writer, frames);
+    writer.finish().expect("the file is finished");
+    path
+}
+
+#[tokio::test]
+async fn a_participant_who_dropped_out_stays_in_one_tile_and_in_time() {
+    let dir = tempfile::tempdir().expect("dir");
+    // The voice: a tone with a 3 s hole where the network was gone.
+    let voice = voice_with_a_gap(dir.path(), (2.0, 5.0), 8.0);
+    // The camera of the same participant: a first connection's file, then (after the drop) a
+    // second connection's, and someone else's camera, all without sound.
+    let camera = |name: &str, seconds: u32| {
+        let path = dir.path().join(format!("{name}.webm"));
+        let status = Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=320x240:rate=15",
+            ])
+            .args(["-t", &seconds.to_string(), "-an", "-c:v", "libvpx"])
+            .args(["-deadline", "realtime"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is installed");
+        assert!(status.success(), "ffmpeg made {name}");
+        path
+    };
+    let secs = Duration::from_secs;
+    let mut voice = input(voice, "dropped", Duration::ZERO, secs(8));
+    voice.has_video = false;
+    let mut first = input(camera("first", 2), "dropped", Duration::ZERO, secs(2));
+    let mut second = input(camera("second", 3), "dropped", secs(5), secs(3));
+    let mut other = input(camera("other", 8), "other", Duration::ZERO, secs(8));
+    for silent in [&mut first, &mut second, &mut other] {
+        silent.has_audio = false;
+    }
+    let output = dir.path().join("composite.webm");
+    compose(&[first, voice, other, second], &output, |_| {})
+        .await
+        .expect("the composite is made");
+
+    let probe = probe(&output);
+    let video = probe["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"))
+        .cloned()
+        .expect("a video stream");
+    assert_eq!(
+        video["width"].as_u64(),
+        Some(1280),
+        "two participants, two tiles, however many files: {probe}"
+    );
+    // The hole in the voice is where it was: the sound after it is not pulled forward.
+    let holes = silences(&output);
+    let hole = holes
+        .iter()
+        .find(|(from, to)| *to - *from > 2.0)
+        .unwrap_or_else(|| panic!("a hole of about 3 s in the sound: {holes:?}"));
+    assert!(
+        (hole.0 - 2.0).abs() < 0.3 && (hole.1 - 5.0).abs() < 0.3,
+        "the hole lies from 2 s to 5 s: {holes:?}"
+    );
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    assert!(
+        (duration - 8.0).abs() < 0.5,
+        "as long as the session: {duration}"
+    );
 }

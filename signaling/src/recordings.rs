@@ -169,7 +169,10 @@ async fn file_events(
                 open.insert(path, (row.id, name, role));
             }
             RecorderEvent::FileClosed {
-                path, at, result, ..
+                participant,
+                path,
+                at,
+                result,
             } => {
                 let Some((file_id, name, role)) = open.remove(&path) else {
                     continue;
@@ -184,8 +187,16 @@ async fn file_events(
                 }
                 manifest_files.push(manifest_entry(&path, &name, role, &outcome, &result));
                 if let Ok(summary) = &result {
-                    if let Some(start) = summary.start.filter(|_| summary.video_frames > 0) {
-                        composite_inputs.push((path.clone(), start, summary.duration));
+                    if let Some(start) = summary.start {
+                        composite_inputs.push(CompositeInput {
+                            path: path.clone(),
+                            participant,
+                            // Made relative to the earliest file once all are known.
+                            offset: start,
+                            duration: summary.duration,
+                            has_video: summary.video_frames > 0,
+                            has_audio: summary.audio_frames > 0,
+                        });
                     }
                 }
             }
@@ -252,28 +263,20 @@ impl Filing {
     /// Makes and files the composite; its progress is kept on the recording for the dispute's
     /// page. Runs after the recording has ended, at the lowest CPU priority. Returns its
     /// manifest entry (with the reason when it could not be made).
-    async fn compose(
-        &self,
-        files: Vec<(PathBuf, std::time::Duration, std::time::Duration)>,
-    ) -> Value {
+    async fn compose(&self, mut inputs: Vec<CompositeInput>) -> Value {
         let store = &self.store;
         let id = &self.recording_id;
         let _ = store
             .set_composite_progress(id, CompositeStatus::Pending, 0)
             .await;
-        let earliest = files
+        let earliest = inputs
             .iter()
-            .map(|(_, start, _)| *start)
+            .map(|input| input.offset)
             .min()
             .unwrap_or_default();
-        let inputs: Vec<CompositeInput> = files
-            .into_iter()
-            .map(|(path, start, duration)| CompositeInput {
-                path,
-                offset: start.saturating_sub(earliest),
-                duration,
-            })
-            .collect();
+        for input in &mut inputs {
+            input.offset = input.offset.saturating_sub(earliest);
+        }
         let output = self.dir.join(COMPOSITE);
         let (percent_tx, mut percent_rx) = tokio::sync::watch::channel(0i64);
         let reporter = {
