@@ -23,6 +23,7 @@ pub mod chromium;
 pub mod netns;
 pub mod probes;
 pub mod recordings;
+pub mod recovery;
 pub mod relay;
 pub mod server;
 pub mod turn;

@@ -11,8 +11,9 @@
 use std::time::{Duration, Instant};
 
 use concord_tests::chromium::{chromium_path, Browser, Page};
-use concord_tests::server::{serve_in_child_process, ServerProcess, TEST_PASSWORD};
-use concord_tests::webclient::{enter_room, fill, wait_for_remote_streams, BROWSER_TIMEOUT};
+use concord_tests::recovery::{click, mediator_enters, party_admitted};
+use concord_tests::server::{serve_in_child_process, ServerProcess};
+use concord_tests::webclient::{wait_for_remote_streams, BROWSER_TIMEOUT};
 
 /// Generous: the seats are held for 60 s, and the pages try to resume every 5 s at most.
 const BACK_WITHIN: Duration = Duration::from_secs(90);
@@ -21,74 +22,6 @@ const BACK_WITHIN: Duration = Duration::from_secs(90);
 #[ignore = "the server process of the_server_is_killed_and_restarted_and_all_three_pages_are_back"]
 async fn child_server() {
     serve_in_child_process(|_| {}).await;
-}
-
-async fn wait_for_testid(page: &Page, testid: &str, what: &str) {
-    let expression = format!("!!document.querySelector('[data-testid={testid}]')");
-    page.wait_for(&expression, BROWSER_TIMEOUT)
-        .await
-        .unwrap_or_else(|e| panic!("{what} ({testid}) appears: {e:#}\n{:?}", page.console()));
-}
-
-async fn click(page: &Page, selector: &str, what: &str) {
-    page.wait_and_click(selector, BROWSER_TIMEOUT)
-        .await
-        .unwrap_or_else(|e| panic!("{what}: clicking {selector}: {e:#}\n{:?}", page.console()));
-}
-
-/// The mediator signs in on the console and opens the session's room.
-async fn mediator_enters(
-    browser: &Browser,
-    server: &ServerProcess,
-    username: &str,
-    session_id: &str,
-) -> Page {
-    let page = browser
-        .new_page(&server.url("/"))
-        .await
-        .expect("open the console");
-    wait_for_testid(&page, "login-username", "the sign-in form").await;
-    for (testid, value) in [
-        ("login-username", username),
-        ("login-password", TEST_PASSWORD),
-    ] {
-        fill(&page, testid, value)
-            .await
-            .unwrap_or_else(|e| panic!("typing into {testid}: {e:#}"));
-    }
-    click(&page, "[data-testid=login-submit]", "signing in").await;
-    page.wait_for(
-        "!document.querySelector('[data-testid=login-form]')",
-        BROWSER_TIMEOUT,
-    )
-    .await
-    .expect("signed in");
-    page.evaluate(&format!("location.hash = '#/sessions/{session_id}/room'"))
-        .await
-        .expect("open the room");
-    enter_room(&page, "the mediator", false).await;
-    page
-}
-
-/// A party opens its link, passes the device check, waits in the lobby and is let in from
-/// the mediator's lobby panel.
-async fn party_admitted(browser: &Browser, host: &Page, link: &str, who: &str) -> Page {
-    let page = browser.new_page(link).await.expect("open the party's link");
-    click(&page, "[data-testid=join-button]", &format!("{who} joins")).await;
-    let id = page
-        .wait_for(
-            "window.concord && window.concord.state === 'lobby' && window.concord.participantId",
-            BROWSER_TIMEOUT,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{who} waits in the lobby: {e:#}"));
-    let id = id.as_str().expect("a participant id").to_owned();
-    let admit = format!(
-        "[data-testid=lobby-entry][data-participant-id=\"{id}\"] [data-testid=admit-button]"
-    );
-    click(host, &admit, &format!("the mediator lets {who} in")).await;
-    enter_room(&page, who, false).await;
-    page
 }
 
 /// Reads `page`'s participant id, and from now on notes every state its client goes through
