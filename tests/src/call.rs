@@ -15,7 +15,9 @@ use crate::netns::Netns;
 use crate::probes::StatsSample;
 use crate::relay::Relay;
 use crate::server::demo_link;
-use crate::webclient::{enter_room, wait_for_remote_streams};
+use crate::webclient::{
+    enter_room, wait_for_recording_state, wait_for_remote_streams, BROWSER_TIMEOUT,
+};
 use crate::TestServer;
 
 /// A laptop's window: every tile of the room large on screen.
@@ -289,6 +291,44 @@ impl Call {
             relay.stop().await;
         }
         drop(self.ns);
+    }
+
+    /// The mediator presses record, both parties agree, and every page shows it on.
+    pub async fn start_recording(&self) {
+        self.mediator
+            .wait_and_click("[data-testid=record-button]", BROWSER_TIMEOUT)
+            .await
+            .expect("the mediator presses record");
+        for page in [&self.party, &self.third] {
+            page.wait_and_click("[data-testid=consent-yes]", BROWSER_TIMEOUT)
+                .await
+                .expect("each party is asked and agrees");
+        }
+        for (page, who) in self.pages() {
+            wait_for_recording_state(page, "on", who).await;
+        }
+    }
+
+    /// The mediator stops the recording (and confirms it).
+    pub async fn stop_recording(&self) {
+        self.mediator
+            .evaluate("window.confirm = () => true")
+            .await
+            .expect("accept the stop dialog");
+        self.mediator
+            .wait_and_click("[data-testid=record-button]", BROWSER_TIMEOUT)
+            .await
+            .expect("the mediator stops recording");
+        wait_for_recording_state(&self.mediator, "off", "the mediator").await;
+    }
+
+    /// The three pages, each with who it is.
+    pub fn pages(&self) -> [(&Page, &'static str); 3] {
+        [
+            (&self.mediator, "the mediator"),
+            (&self.party, "the party"),
+            (&self.third, "the third page"),
+        ]
     }
 
     /// The relay's name for `page`'s media path (what its selected ICE pair sends from).
