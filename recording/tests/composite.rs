@@ -13,12 +13,24 @@ use concord_recording::{
 use serde_json::Value;
 use support::{encode_opus, push_all, read_ogg_opus};
 
-/// A WebM of `seconds` of test pattern and tone, as a participant's file would be.
-fn participant_file(path: &Path, seconds: u32, size: &str) {
-    let status = Command::new("ffmpeg")
+/// Whether a made-up participant's file has a voice.
+#[derive(Clone, Copy, PartialEq)]
+enum Sound {
+    Tone,
+    None,
+}
+
+/// A WebM of `seconds` of test pattern (and tone), as a participant's file would be.
+fn participant_file(path: &Path, seconds: u32, size: &str, sound: Sound) {
+    let mut ffmpeg = Command::new("ffmpeg");
+    ffmpeg
         .args(["-v", "error", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc=size={size}:rate=15"))
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .arg(format!("testsrc=size={size}:rate=15"));
+    match sound {
+        Sound::Tone => ffmpeg.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]),
+        Sound::None => ffmpeg.arg("-an"),
+    };
+    let status = ffmpeg
         .arg("-t")
         .arg(seconds.to_string())
         .args(["-c:v", "libvpx", "-deadline", "realtime", "-c:a", "libopus"])
@@ -26,6 +38,13 @@ fn participant_file(path: &Path, seconds: u32, size: &str) {
         .status()
         .expect("ffmpeg is installed (Debian's ffmpeg; .ci/run installs it)");
     assert!(status.success(), "ffmpeg made {}", path.display());
+}
+
+fn duration_of(probe: &Value) -> f64 {
+    probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("the file's duration")
 }
 
 fn input(
@@ -63,8 +82,8 @@ async fn composite_lays_participants_side_by_side_and_aligns_them() {
     let dir = tempfile::tempdir().expect("dir");
     let a = dir.path().join("a.webm");
     let b = dir.path().join("b.webm");
-    participant_file(&a, 6, "320x240");
-    participant_file(&b, 4, "640x360");
+    participant_file(&a, 6, "320x240", Sound::Tone);
+    participant_file(&b, 4, "640x360", Sound::Tone);
     let inputs = [
         input(a, "a", Duration::ZERO, Duration::from_secs(6)),
         input(b, "b", Duration::from_secs(1), Duration::from_secs(4)),
@@ -92,10 +111,7 @@ async fn composite_lays_participants_side_by_side_and_aligns_them() {
             .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "opus"),
         "{probe}"
     );
-    let duration: f64 = probe["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .expect("duration");
+    let duration = duration_of(&probe);
     assert!(
         (duration - 6.0).abs() < 0.5,
         "as long as the longest file: {duration}"
@@ -173,21 +189,7 @@ async fn a_participant_who_dropped_out_stays_in_one_tile_and_in_time() {
     // second connection's, and someone else's camera, all without sound.
     let camera = |name: &str, seconds: u32| {
         let path = dir.path().join(format!("{name}.webm"));
-        let status = Command::new("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=size=320x240:rate=15",
-            ])
-            .args(["-t", &seconds.to_string(), "-an", "-c:v", "libvpx"])
-            .args(["-deadline", "realtime"])
-            .arg(&path)
-            .status()
-            .expect("ffmpeg is installed");
-        assert!(status.success(), "ffmpeg made {name}");
+        participant_file(&path, seconds, "320x240", Sound::None);
         path
     };
     let secs = Duration::from_secs;
@@ -225,10 +227,7 @@ async fn a_participant_who_dropped_out_stays_in_one_tile_and_in_time() {
         (hole.0 - 2.0).abs() < 0.3 && (hole.1 - 5.0).abs() < 0.3,
         "the hole lies from 2 s to 5 s: {holes:?}"
     );
-    let duration: f64 = probe["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .expect("duration");
+    let duration = duration_of(&probe);
     assert!(
         (duration - 8.0).abs() < 0.5,
         "as long as the session: {duration}"
