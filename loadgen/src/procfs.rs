@@ -4,7 +4,8 @@
 //! `stat` fields 14 and 15 (`utime`, `stime`) are the CPU time of every thread of the process,
 //! alive or gone, in clock ticks of 1/100 s (USER_HZ is 100 in Linux's user-space ABI).
 //! `status` gives `VmRSS` (resident now) and `VmHWM` (the resident peak), in kB, and `Threads`.
-//! `fd` has one entry per open file descriptor (sockets, pipes and the database included). `io` gives
+//! `fd` has one entry per open file descriptor (sockets, pipes and the database included); a
+//! socket's entry links to `socket:[<inode>]`, the inode `net/tcp` lists it by. `io` gives
 //! `write_bytes` (bytes the process caused to be written to storage, counted as it dirties
 //! page-cache pages: what it wrote to its files, the database included) and `wchar` (bytes
 //! passed to `write` and its kin, sockets and pipes included); reading it needs the right to
@@ -120,6 +121,78 @@ pub fn count_open_fds(pid: u32) -> Result<u64> {
     Ok(count)
 }
 
+/// TCP connections `pid` holds ESTABLISHED on its own `local_port` (a server's side of the
+/// connections accepted on that port). `/proc/<pid>/net/tcp` and `tcp6` list every socket of
+/// the process's network namespace; only those whose inode is one of `pid`'s descriptors count.
+pub fn established_tcp_connections(pid: u32, local_port: u16) -> Result<usize> {
+    let fd_dir = format!("/proc/{pid}/fd");
+    let mut inodes = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(&fd_dir).with_context(|| format!("listing {fd_dir}"))? {
+        // A descriptor closed between listing and reading is simply gone.
+        let Ok(target) = entry.and_then(|e| std::fs::read_link(e.path())) else {
+            continue;
+        };
+        if let Some(inode) = socket_inode(&target.to_string_lossy()) {
+            inodes.insert(inode);
+        }
+    }
+    let mut count = 0;
+    for table in ["tcp", "tcp6"] {
+        let path = format!("/proc/{pid}/net/{table}");
+        // No IPv6 in the kernel: no tcp6 table.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        count += text
+            .lines()
+            .skip(1)
+            .filter_map(parse_tcp_row)
+            .filter(|row| {
+                row.state == TCP_ESTABLISHED
+                    && row.local_port == local_port
+                    && inodes.contains(&row.inode)
+            })
+            .count();
+    }
+    Ok(count)
+}
+
+/// The `st` column of `net/tcp` for an established connection (`TCP_ESTABLISHED` in the
+/// kernel's `tcp_states.h`).
+const TCP_ESTABLISHED: u8 = 0x01;
+
+/// What a row of `/proc/<pid>/net/tcp` says of one socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TcpRow {
+    local_port: u16,
+    state: u8,
+    inode: u64,
+}
+
+/// `  0: 0100007F:1F90 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000     0        0
+/// 4242 …`: the local address and port (hex), the remote, the state (hex), queues, timers,
+/// retransmits, uid, timeout, inode.
+fn parse_tcp_row(row: &str) -> Option<TcpRow> {
+    let mut fields = row.split_whitespace();
+    let local = fields.nth(1)?;
+    let state = fields.nth(1)?;
+    let inode = fields.nth(5)?;
+    let (_, port) = local.rsplit_once(':')?;
+    Some(TcpRow {
+        local_port: u16::from_str_radix(port, 16).ok()?,
+        state: u8::from_str_radix(state, 16).ok()?,
+        inode: inode.parse().ok()?,
+    })
+}
+
+/// The inode of a `/proc/<pid>/fd` link to `socket:[<inode>]`.
+fn socket_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
 /// `write_bytes` and `wchar` from the text of `/proc/<pid>/io`.
 pub fn parse_io(io: &str) -> Option<IoCounters> {
     let field = |key: &str| {
@@ -213,6 +286,46 @@ mod tests {
         assert_eq!(counters.write_bytes, 8192);
         assert_eq!(counters.wchar, 4096);
         assert_eq!(parse_io("rchar: 1\n"), None);
+    }
+
+    #[test]
+    fn tcp_rows_give_port_state_and_inode() {
+        let established = "   3: 0100007F:9C41 0100007F:D2A4 01 00000000:00000000 00:00000000 \
+                           00000000     0        0 48213 1 0000000000000000 20 4 30 10 -1";
+        assert_eq!(
+            parse_tcp_row(established),
+            Some(TcpRow {
+                local_port: 0x9C41,
+                state: TCP_ESTABLISHED,
+                inode: 48213
+            })
+        );
+        let listening = "   0: 0100007F:9C41 00000000:0000 0A 00000000:00000000 00:00000000 \
+                         00000000     0        0 48100 1 0000000000000000 100 0 0 10 0";
+        assert_eq!(parse_tcp_row(listening).map(|r| r.state), Some(0x0A));
+        let ipv6 = "   1: 00000000000000000000000001000000:9C41 \
+                    00000000000000000000000001000000:D2A4 01 00000000:00000000 00:00000000 \
+                    00000000     0        0 777 1";
+        assert_eq!(
+            parse_tcp_row(ipv6).map(|r| (r.local_port, r.inode)),
+            Some((0x9C41, 777))
+        );
+        assert_eq!(parse_tcp_row("  sl  local_address rem_address   st"), None);
+        assert_eq!(socket_inode("socket:[48213]"), Some(48213));
+        assert_eq!(socket_inode("pipe:[48213]"), None);
+        assert_eq!(socket_inode("/dev/null"), None);
+    }
+
+    #[test]
+    fn this_process_s_accepted_connection_is_counted_on_its_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let port = listener.local_addr().expect("address").port();
+        let me = std::process::id();
+        assert_eq!(established_tcp_connections(me, port).expect("count"), 0);
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (_accepted, _) = listener.accept().expect("accept");
+        // Our accepted side is on `port`; the client's side (also ours) is not.
+        assert_eq!(established_tcp_connections(me, port).expect("count"), 1);
     }
 
     #[test]
