@@ -15,12 +15,17 @@
 //!
 //! [`soak`] is the long run of another kind: rooms churning for an hour against a server
 //! process whose memory, threads and descriptors are watched for leaks.
+//!
+//! [`transport`] runs a scenario over UDP and over ICE-TCP (each peer through a
+//! [`tcp_bridge`]) and compares the server's CPU per forwarded packet.
 
 mod child_log;
 pub mod compare;
 pub mod procfs;
 pub mod slope;
 pub mod soak;
+pub mod tcp_bridge;
+pub mod transport;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 
 mod compare_cmd;
 mod soak_cmd;
+mod transport_cmd;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -53,6 +54,12 @@ enum Command {
     /// sampled; prints each one's slope per hour and checks that no recording file was lost
     /// or left unfiled.
     Soak(soak_cmd::SoakArgs),
+    /// The same scenario over UDP and over ICE-TCP, each run against a fresh server process:
+    /// over TCP every peer reaches the SFU's TCP media port through a bridge of its own on the
+    /// loopback (webrtc-rs has no ICE-TCP); prints the server's CPU per forwarded packet over
+    /// each, their medians and the ratio TCP/UDP, and fails a run whose media did not go the
+    /// way asked.
+    Transport(transport_cmd::TransportArgs),
 }
 
 #[derive(Args)]
@@ -153,6 +160,10 @@ fn main() -> Result<()> {
         }
         // One thread, as for the other commands: webrtc-rs is cheapest per packet on one.
         Command::Soak(args) => return runtime(0)?.block_on(soak_cmd::run(args)),
+        Command::Transport(args) => {
+            let runtime = runtime(args.measure.threads)?;
+            return runtime.block_on(transport_cmd::run(args));
+        }
         Command::Fanout {
             subscribers,
             common,

@@ -2,7 +2,7 @@
 //! scratch directory (data, generated configuration, log), and an adapter to drive it.
 
 use std::net::{IpAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -52,6 +52,8 @@ pub struct ServerSetup {
 pub struct Server {
     pub kind: ServerKind,
     pub pid: u32,
+    /// Where it answers: Concord's HTTP base URL, Janus's WebSocket URL.
+    pub url: String,
     child: Child,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -64,7 +66,7 @@ impl Server {
         setup: &ServerSetup,
     ) -> Result<(Server, Box<dyn SfuAdapter>)> {
         match kind {
-            ServerKind::Concord => start_concord(setup).await,
+            ServerKind::Concord => Server::start_concord(&setup.concord_bin, setup.media_ip).await,
             ServerKind::Janus => start_janus(setup).await,
         }
     }
@@ -90,18 +92,32 @@ impl Server {
     }
 }
 
-async fn start_concord(setup: &ServerSetup) -> Result<(Server, Box<dyn SfuAdapter>)> {
+impl Server {
+    /// Starts `concord_bin` with its media (UDP and the ICE-TCP port) on `media_ip`, and
+    /// returns it with an adapter signed in as its admin.
+    pub async fn start_concord(
+        concord_bin: &Path,
+        media_ip: IpAddr,
+    ) -> Result<(Server, Box<dyn SfuAdapter>)> {
+        start_concord(concord_bin, media_ip).await
+    }
+}
+
+async fn start_concord(
+    concord_bin: &Path,
+    media_ip: IpAddr,
+) -> Result<(Server, Box<dyn SfuAdapter>)> {
     let dir = scratch("concord")?;
     let password = format!("bench-{:016x}", rand::random::<u64>());
     let log = dir.path().join("concord.log");
-    let mut child = Command::new(&setup.concord_bin)
+    let mut child = Command::new(concord_bin)
         .arg("serve")
         .arg("--listen")
         .arg("127.0.0.1:0")
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--media-bind")
-        .arg(format!("{}:0", setup.media_ip))
+        .arg(format!("{media_ip}:0"))
         .env("CONCORD_ADMIN_PASSWORD", &password)
         .env("CONCORD_RECORDING__NOTICE_SECS", CONCORD_NOTICE_SECS)
         // Every simulated participant comes from the load generator's one address.
@@ -112,7 +128,7 @@ async fn start_concord(setup: &ServerSetup) -> Result<(Server, Box<dyn SfuAdapte
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("starting {}", setup.concord_bin.display()))?;
+        .with_context(|| format!("starting {}", concord_bin.display()))?;
     let pid = child
         .id()
         .ok_or_else(|| anyhow!("concord exited at once"))?;
@@ -124,9 +140,10 @@ async fn start_concord(setup: &ServerSetup) -> Result<(Server, Box<dyn SfuAdapte
         line.strip_prefix("Concord is serving at ")
             .map(|url| url.trim().trim_end_matches('/').to_owned())
     });
-    let server = Server {
+    let mut server = Server {
         kind: ServerKind::Concord,
         pid,
+        url: String::new(),
         child,
         log,
         _dir: dir,
@@ -138,6 +155,7 @@ async fn start_concord(setup: &ServerSetup) -> Result<(Server, Box<dyn SfuAdapte
             server.log_tail()
         ),
     };
+    server.url.clone_from(&url);
     let adapter = ConcordAdapter::sign_in(&url, "admin", &password)
         .await
         .with_context(|| format!("signing in to concord at {url}"))?;
@@ -200,6 +218,7 @@ async fn start_janus(setup: &ServerSetup) -> Result<(Server, Box<dyn SfuAdapter>
     let server = Server {
         kind: ServerKind::Janus,
         pid,
+        url: ws_url,
         child,
         log,
         _dir: dir,
