@@ -310,6 +310,15 @@ impl TrackIn {
         self.layers.len() > 1
     }
 
+    /// The rids of the layers the publisher is to send: those dynacast has not switched off.
+    pub fn active_rids(&self) -> Vec<String> {
+        self.layers
+            .iter()
+            .filter(|l| !l.suspended)
+            .filter_map(|l| l.rid.map(|rid| rid.to_string()))
+            .collect()
+    }
+
     /// The layer an SSRC belongs to, by the rid str0m learnt for it.
     pub fn layer_of(&self, rid: Option<Rid>) -> Option<usize> {
         match rid {

@@ -319,6 +319,15 @@ impl Room {
         if let Some(offer) = peer.pending_offer.clone() {
             let _ = peer.notify(PeerEvent::Offer(offer));
         }
+        // What dynacast told the publisher while its connection was gone never arrived: a
+        // layer switched back on meanwhile would never be sent (and, asked for and not
+        // coming, would be taken for one its uplink cannot carry).
+        for track in peer.tracks_in.iter().filter(|t| t.is_simulcast()) {
+            let _ = peer.notify(PeerEvent::PublishLayers {
+                mid: track.mid.to_string(),
+                active: track.active_rids(),
+            });
+        }
         true
     }
 

@@ -350,12 +350,7 @@ impl Room {
                 let publisher = &mut self.peers[publisher_index];
                 let track = &mut publisher.tracks_in[track_index];
                 if update_suspensions(track, &wanted, now) {
-                    let active = track
-                        .layers
-                        .iter()
-                        .filter(|l| !l.suspended)
-                        .filter_map(|l| l.rid.map(|rid| rid.to_string()))
-                        .collect();
+                    let active = track.active_rids();
                     let mid = track.mid.to_string();
                     let _ = publisher.notify(PeerEvent::PublishLayers { mid, active });
                 }

@@ -304,6 +304,58 @@ fn a_layer_nobody_receives_is_switched_off_at_the_publisher_and_back_on_when_nee
 }
 
 #[test]
+fn a_publisher_back_on_a_new_connection_is_told_again_which_layers_to_send() {
+    let mut sim = Sim::new();
+    let a = sim.join("a", HOST, true);
+    let b = sim.join("b", PARTY, false);
+    sim.run_for(Duration::from_secs(2));
+    let id = sim.participants[b].id.clone();
+    let small = vec![TileView {
+        publisher: sim.participants[a].id.clone(),
+        width: 320,
+        height: 180,
+    }];
+    let now = sim.now;
+    sim.room.set_view(&id, &small, now);
+    sim.run_for(Duration::from_secs(6));
+    assert_eq!(
+        sim.participants[a].client.active_layers(),
+        vec![true, false, false]
+    );
+    // a's signaling is gone (its media is not) when b wants the large picture: the layers
+    // switched back on are announced to a connection that no longer exists.
+    sim.lose_signaling(a);
+    let large = vec![TileView {
+        width: 1280,
+        height: 720,
+        ..small[0].clone()
+    }];
+    let now = sim.now;
+    sim.room.set_view(&id, &large, now);
+    // Back within the time a layer asked back on has to come.
+    sim.run_for(Duration::from_millis(2_000));
+    assert_eq!(
+        sim.participants[a].client.active_layers(),
+        vec![true, false, false],
+        "the news was lost"
+    );
+    sim.resume_signaling(a);
+    assert!(
+        sim.participants[a].client.active_layers()[1],
+        "told again on its new connection: {:?}",
+        sim.participants[a].publish_layers
+    );
+    sim.run_for(Duration::from_secs(10));
+    let got = layer_runs(&video_from(&sim, b, a, (17.0, 19.0)));
+    assert_eq!(
+        got.last(),
+        Some(&2),
+        "b climbs to the large picture: {got:?}"
+    );
+    assert_continuous(&sim, b, a);
+}
+
+#[test]
 fn a_top_layer_that_stops_at_the_publisher_is_replaced_without_a_long_freeze() {
     let mut sim = Sim::new();
     let a = sim.join("a", HOST, true);

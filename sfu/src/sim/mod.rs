@@ -133,6 +133,23 @@ impl Sim {
         index
     }
 
+    /// Participant `index`'s signaling connection is gone: what the room tells it is lost
+    /// until [`resume_signaling`](Self::resume_signaling).
+    pub fn lose_signaling(&mut self, index: usize) {
+        let (gone, _) = mpsc::channel(1);
+        let id = self.participants[index].id.clone();
+        self.room.rebind(&id, gone);
+    }
+
+    /// Participant `index` is back on a new signaling connection.
+    pub fn resume_signaling(&mut self, index: usize) {
+        let (events_tx, events) = mpsc::channel(1024);
+        let id = self.participants[index].id.clone();
+        self.participants[index].events = events;
+        self.room.rebind(&id, events_tx);
+        self.handle_events();
+    }
+
     pub fn leave(&mut self, index: usize) {
         let id = self.participants[index].id.clone();
         self.room.leave(&id);
