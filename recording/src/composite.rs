@@ -22,6 +22,8 @@ const LONGEST: Duration = Duration::from_secs(12 * 3600);
 /// minute: encoding at the lowest priority on a busy server is slow, but never that slow.
 const TIME_LIMIT_FACTOR: u32 = 4;
 const TIME_LIMIT_EXTRA: Duration = Duration::from_secs(60);
+/// How much of ffmpeg's complaints a failure keeps: the end, where it says why it stopped.
+const STDERR_KEPT: usize = 4000;
 
 /// One as-captured file and where it sits on the session clock.
 #[derive(Debug, Clone)]
@@ -122,8 +124,10 @@ pub fn ffmpeg_args(inputs: &[CompositeInput], output: &Path) -> Vec<String> {
         1 => filter.push_str(&format!("{videos}format=yuv420p[v];")),
         n => filter.push_str(&format!("{videos}hstack=inputs={n},format=yuv420p[v];")),
     }
+    // libopus takes frames of at most 20 ms; the mix follows its inputs' frame sizes (the
+    // silence comes in 1024 samples), which ffmpeg 5.1 passes on unchanged.
     filter.push_str(&format!(
-        "{}amix=inputs={}:duration=longest:normalize=0[a]",
+        "{}amix=inputs={}:duration=longest:normalize=0,asetnsamples=n=960:p=0[a]",
         voices.concat(),
         voices.len()
     ));
@@ -208,13 +212,23 @@ async fn run_ffmpeg(
         if let Some(stderr) = stderr {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if text.len() < 4000 {
-                    text.push_str(&line);
-                    text.push('\n');
+                text.push_str(&line);
+                text.push('\n');
+                // The last lines say why ffmpeg stopped; decoding complaints come before them.
+                if text.len() > 2 * STDERR_KEPT {
+                    let cut = text.len() - STDERR_KEPT;
+                    let cut = (cut..text.len())
+                        .find(|&i| text.is_char_boundary(i))
+                        .unwrap_or(cut);
+                    text.drain(..cut);
                 }
             }
         }
-        text
+        let cut = text.len().saturating_sub(STDERR_KEPT);
+        let cut = (cut..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.split_off(cut)
     });
     let stdout = child.stdout.take();
     let run = async {
