@@ -751,17 +751,20 @@ impl Peer {
     }
 
     /// Notes a datagram from `source` over UDP that the router let through (a source it learnt
-    /// from a signed check): a nominating check moves where the peer is reached.
-    pub fn note_nomination(&mut self, source: SocketAddr, datagram: &[u8]) {
+    /// from a signed check): a nominating check moves where the peer is reached. Whether it
+    /// moved the peer from an address it was reached at before (what went there meanwhile is
+    /// lost).
+    pub fn note_nomination(&mut self, source: SocketAddr, datagram: &[u8]) -> bool {
         // STUN starts with two zero bits (RFC 7983); media is never parsed here.
         if datagram.first().is_none_or(|b| *b > 3) || self.nominated == Some(source) {
-            return;
+            return false;
         }
         let nominating = StunMessage::parse(datagram)
             .is_ok_and(|message| message.is_binding_request() && message.use_candidate());
-        if nominating {
-            self.nominated = Some(source);
+        if !nominating {
+            return false;
         }
+        self.nominated.replace(source).is_some()
     }
 
     /// Where a UDP datagram str0m addressed to `destination` goes. Media, DTLS and RTCP go to
@@ -1403,21 +1406,26 @@ mod tests {
             selected,
             "nothing nominated"
         );
-        peer.note_nomination(rebound, &check(false));
+        assert!(!peer.note_nomination(selected, &check(true)), "the first");
+        assert!(!peer.note_nomination(rebound, &check(false)));
         assert_eq!(
             peer.udp_destination(selected, &rtp),
             selected,
             "a check alone"
         );
-        peer.note_nomination(rebound, &rtp);
+        assert!(!peer.note_nomination(rebound, &rtp));
         assert_eq!(
             peer.udp_destination(selected, &rtp),
             selected,
             "media alone"
         );
         // The NAT rebound the browser's port: its next nominating check comes from the new one.
-        peer.note_nomination(rebound, &check(true));
+        assert!(peer.note_nomination(rebound, &check(true)), "moved");
         assert_eq!(peer.udp_destination(selected, &rtp), rebound);
+        assert!(
+            !peer.note_nomination(rebound, &check(true)),
+            "already there"
+        );
         let answer = check(false);
         assert_eq!(
             peer.udp_destination(selected, &answer),

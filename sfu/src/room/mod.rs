@@ -446,8 +446,11 @@ impl Room {
         let Ok(receive) = Receive::new(proto, source, destination, payload) else {
             return;
         };
-        if proto == Protocol::Udp {
-            self.peers[index].note_nomination(source, payload);
+        if proto == Protocol::Udp && self.peers[index].note_nomination(source, payload) {
+            tracing::debug!(participant = %self.peers[index].participant, %source, "peer moved");
+            // A NAT rebinding or a new network: nothing sent to or from the old address
+            // arrived, and without fresh pictures decoders would wait for it for seconds.
+            ask_for_fresh_pictures(&mut self.peers[index], received, &mut self.forwards);
         }
         let input = Input::Receive(received, receive);
         contained(&mut self.peers[index], |rtc| rtc.handle_input(input));
@@ -652,21 +655,7 @@ fn on_event(peer: &mut Peer, event: Event, now: Instant, forwards: &mut VecDeque
         ) if peer.path_lost_since.is_some() => {
             peer.path_lost_since = None;
             tracing::info!(participant = %peer.participant, "ICE path back");
-            // What was sent meanwhile is lost both ways: decoders need a fresh picture, of
-            // what it receives and of what it publishes.
-            for track in &peer.tracks_out {
-                if track.kind == MediaKind::Video {
-                    forwards.push_back(Forward::KeyframeRequest {
-                        source: track.source,
-                        layer: None,
-                    });
-                }
-            }
-            for index in 0..peer.tracks_in.len() {
-                let mid = peer.tracks_in[index].mid;
-                // Not video: request_keyframe ignores it.
-                peer.request_keyframe(mid, None, now);
-            }
+            ask_for_fresh_pictures(peer, now, forwards);
         }
         Event::MediaAdded(added) => {
             let publishes = peer.may_publish
@@ -771,3 +760,21 @@ fn contained(peer: &mut Peer, f: impl FnOnce(&mut Rtc) -> Result<(), str0m::RtcE
 
 #[cfg(test)]
 mod tests;
+
+/// What was sent to and from `peer` while its path was gone is lost both ways: decoders need a
+/// fresh picture, of every video it receives and of every video it publishes.
+fn ask_for_fresh_pictures(peer: &mut Peer, now: Instant, forwards: &mut VecDeque<Forward>) {
+    for track in &peer.tracks_out {
+        if track.kind == MediaKind::Video {
+            forwards.push_back(Forward::KeyframeRequest {
+                source: track.source,
+                layer: None,
+            });
+        }
+    }
+    for index in 0..peer.tracks_in.len() {
+        let mid = peer.tracks_in[index].mid;
+        // Not video: request_keyframe ignores it.
+        peer.request_keyframe(mid, None, now);
+    }
+}
