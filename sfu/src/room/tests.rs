@@ -60,16 +60,69 @@ fn layer_runs(packets: &[&Received]) -> Vec<u8> {
     runs
 }
 
-#[test]
-fn on_open_links_everyone_gets_the_top_layer_and_every_voice() {
+/// A room whose host "a" and parties "b", "c"... all publish, joined in that order: the
+/// participants' indices.
+fn publishing_room<const N: usize>() -> (Sim, [usize; N]) {
+    let mut sim = Sim::new();
+    let joined = std::array::from_fn(|i| {
+        let name = char::from(b'a' + i as u8).to_string();
+        sim.join(&name, if i == 0 { HOST } else { PARTY }, true)
+    });
+    (sim, joined)
+}
+
+/// The voice packets `to` received from `from` in `window` seconds of simulated time.
+fn voice_from(sim: &Sim, to: usize, from: usize, window: (f64, f64)) -> Vec<&Received> {
+    received_from(sim, to, from, MediaKind::Audio, window)
+}
+
+/// `viewer` shows each `(publisher, width, height)` in a tile of that size, and nothing else.
+fn show_tiles(sim: &mut Sim, viewer: usize, tiles: &[(usize, u32, u32)]) {
+    let view: Vec<TileView> = tiles
+        .iter()
+        .map(|&(publisher, width, height)| TileView {
+            publisher: sim.participants[publisher].id.clone(),
+            width,
+            height,
+        })
+        .collect();
+    let viewer = sim.participants[viewer].id.clone();
+    let now = sim.now;
+    sim.room.set_view(&viewer, &view, now);
+}
+
+/// Whether `to` was told that `from`'s video is paused for `pause` (resumed, for `None`).
+fn told_pause(sim: &Sim, to: usize, from: usize, pause: Option<VideoPause>) -> bool {
+    sim.participants[to]
+        .pauses
+        .iter()
+        .any(|(_, who, told)| *who == sim.participants[from].id && *told == pause)
+}
+
+/// Host "a" publishing, watched by party "b" (who publishes nothing) in a tile so small that
+/// only a's lowest layer is needed, until a has switched its other layers off.
+fn host_watched_in_a_small_tile() -> (Sim, usize, usize) {
     let mut sim = Sim::new();
     let a = sim.join("a", HOST, true);
-    let b = sim.join("b", PARTY, true);
+    let b = sim.join("b", PARTY, false);
+    sim.run_for(Duration::from_secs(2));
+    show_tiles(&mut sim, b, &[(a, 320, 180)]);
+    sim.run_for(Duration::from_secs(6));
+    assert_eq!(
+        sim.participants[a].client.active_layers(),
+        vec![true, false, false]
+    );
+    (sim, a, b)
+}
+
+#[test]
+fn on_open_links_everyone_gets_the_top_layer_and_every_voice() {
+    let (mut sim, [a, b]) = publishing_room();
     sim.run_for(Duration::from_secs(10));
     let video = video_from(&sim, b, a, (5.0, 10.0));
     assert!(!video.is_empty(), "b received no video from a");
     assert_eq!(layer_runs(&video), vec![2], "b gets a's top layer");
-    let audio = received_from(&sim, b, a, MediaKind::Audio, (5.0, 10.0));
+    let audio = voice_from(&sim, b, a, (5.0, 10.0));
     assert!(audio.len() >= 240, "{} audio packets in 5 s", audio.len());
     let video = video_from(&sim, a, b, (5.0, 10.0));
     assert_eq!(layer_runs(&video), vec![2], "a gets b's top layer");
@@ -127,10 +180,7 @@ fn longest_freeze(sim: &Sim, to: usize, from: usize, window: (f64, f64)) -> Dura
 
 #[test]
 fn a_capped_downlink_settles_on_the_low_layers_keeps_every_voice_and_climbs_back() {
-    let mut sim = Sim::new();
-    let a = sim.join("a", HOST, true);
-    let b = sim.join("b", PARTY, true);
-    let c = sim.join("c", PARTY, true);
+    let (mut sim, [a, b, c]) = publishing_room();
     sim.run_for(Duration::from_secs(8));
     assert_eq!(layer_runs(&video_from(&sim, c, a, (6.0, 8.0))), vec![2]);
 
@@ -154,7 +204,7 @@ fn a_capped_downlink_settles_on_the_low_layers_keeps_every_voice_and_climbs_back
     // The voices come through from the moment the link has been relieved (within 5 s of the
     // cap) to the end.
     for from in [a, b] {
-        let voice = received_from(&sim, c, from, MediaKind::Audio, (13.0, 50.0)).len();
+        let voice = voice_from(&sim, c, from, (13.0, 50.0)).len();
         assert!(
             voice >= 37 * 50 * 98 / 100,
             "{voice} of 1850 voice packets:\n{}",
@@ -180,22 +230,17 @@ fn a_capped_downlink_settles_on_the_low_layers_keeps_every_voice_and_climbs_back
 
 #[test]
 fn a_cap_below_the_voices_and_the_lowest_layer_pauses_video_and_keeps_audio() {
-    let mut sim = Sim::new();
-    let a = sim.join("a", HOST, true);
-    let b = sim.join("b", PARTY, true);
-    let c = sim.join("c", PARTY, true);
+    let (mut sim, [a, b, c]) = publishing_room();
     sim.run_for(Duration::from_secs(6));
     sim.participants[c].down.rate = Some(150_000);
     sim.run_for(Duration::from_secs(24));
-    let paused: Vec<_> = sim.participants[c]
-        .pauses
-        .iter()
-        .filter(|(_, _, pause)| *pause == Some(VideoPause::Bandwidth))
-        .map(|(_, who, _)| who.0.clone())
-        .collect();
-    assert!(paused.contains(&"b".to_owned()), "{paused:?}");
+    assert!(
+        told_pause(&sim, c, b, Some(VideoPause::Bandwidth)),
+        "{:?}",
+        sim.participants[c].pauses
+    );
     for from in [a, b] {
-        let voice = received_from(&sim, c, from, MediaKind::Audio, (20.0, 30.0)).len();
+        let voice = voice_from(&sim, c, from, (20.0, 30.0)).len();
         assert!(
             voice >= 500 * 90 / 100,
             "{voice} of 500 voice packets from {from}"
@@ -210,12 +255,8 @@ fn a_cap_below_the_voices_and_the_lowest_layer_pauses_video_and_keeps_audio() {
 
     sim.participants[c].down.rate = None;
     sim.run_for(Duration::from_secs(20));
-    let resumed = sim.participants[c]
-        .pauses
-        .iter()
-        .any(|(_, who, pause)| who.0 == "b" && pause.is_none());
     assert!(
-        resumed,
+        told_pause(&sim, c, b, None),
         "b's video resumes: {:?}\n{}",
         sim.participants[c].pauses,
         timeline(&sim, c)
@@ -226,69 +267,26 @@ fn a_cap_below_the_voices_and_the_lowest_layer_pauses_video_and_keeps_audio() {
 
 #[test]
 fn small_tiles_get_the_low_layer_even_on_a_fast_link() {
-    let mut sim = Sim::new();
-    let a = sim.join("a", HOST, true);
-    let b = sim.join("b", PARTY, true);
-    let c = sim.join("c", PARTY, true);
+    let (mut sim, [a, b, c]) = publishing_room();
     sim.run_for(Duration::from_secs(3));
-    let view = vec![
-        TileView {
-            publisher: sim.participants[a].id.clone(),
-            width: 240,
-            height: 135,
-        },
-        TileView {
-            publisher: sim.participants[b].id.clone(),
-            width: 1280,
-            height: 720,
-        },
-    ];
-    let id = sim.participants[c].id.clone();
-    let now = sim.now;
-    sim.room.set_view(&id, &view, now);
+    show_tiles(&mut sim, c, &[(a, 240, 135), (b, 1280, 720)]);
     sim.run_for(Duration::from_secs(10));
     assert_eq!(layer_runs(&video_from(&sim, c, a, (8.0, 13.0))), vec![0]);
     assert_eq!(layer_runs(&video_from(&sim, c, b, (8.0, 13.0))), vec![2]);
     // A tile left out of the view is not shown: its video is not sent at all.
-    let now = sim.now;
-    sim.room.set_view(&id, &view[1..], now);
+    show_tiles(&mut sim, c, &[(b, 1280, 720)]);
     sim.run_for(Duration::from_secs(3));
     assert!(video_from(&sim, c, a, (14.0, 16.0)).is_empty());
-    assert!(sim.participants[c]
-        .pauses
-        .iter()
-        .any(|(_, who, pause)| who.0 == "a" && *pause == Some(VideoPause::Hidden)));
+    assert!(told_pause(&sim, c, a, Some(VideoPause::Hidden)));
 }
 
 #[test]
 fn a_layer_nobody_receives_is_switched_off_at_the_publisher_and_back_on_when_needed() {
-    let mut sim = Sim::new();
-    let a = sim.join("a", HOST, true);
-    let b = sim.join("b", PARTY, false);
-    sim.run_for(Duration::from_secs(2));
-    let id = sim.participants[b].id.clone();
-    let small = vec![TileView {
-        publisher: sim.participants[a].id.clone(),
-        width: 320,
-        height: 180,
-    }];
-    let now = sim.now;
-    sim.room.set_view(&id, &small, now);
-    sim.run_for(Duration::from_secs(6));
-    assert_eq!(
-        sim.participants[a].client.active_layers(),
-        vec![true, false, false]
-    );
+    let (mut sim, a, b) = host_watched_in_a_small_tile();
     let (_, last) = sim.participants[a].publish_layers.last().expect("told");
     assert_eq!(last, &vec!["q".to_owned()]);
 
-    let large = vec![TileView {
-        width: 1280,
-        height: 720,
-        ..small[0].clone()
-    }];
-    let asked = sim.now;
-    sim.room.set_view(&id, &large, asked);
+    show_tiles(&mut sim, b, &[(a, 1280, 720)]);
     sim.run_for(Duration::from_millis(1_500));
     // The next layer up is switched back on as soon as b is given it (after the short wait
     // for an increase on an ample link)...
@@ -305,33 +303,11 @@ fn a_layer_nobody_receives_is_switched_off_at_the_publisher_and_back_on_when_nee
 
 #[test]
 fn a_publisher_back_on_a_new_connection_is_told_again_which_layers_to_send() {
-    let mut sim = Sim::new();
-    let a = sim.join("a", HOST, true);
-    let b = sim.join("b", PARTY, false);
-    sim.run_for(Duration::from_secs(2));
-    let id = sim.participants[b].id.clone();
-    let small = vec![TileView {
-        publisher: sim.participants[a].id.clone(),
-        width: 320,
-        height: 180,
-    }];
-    let now = sim.now;
-    sim.room.set_view(&id, &small, now);
-    sim.run_for(Duration::from_secs(6));
-    assert_eq!(
-        sim.participants[a].client.active_layers(),
-        vec![true, false, false]
-    );
+    let (mut sim, a, b) = host_watched_in_a_small_tile();
     // a's signaling is gone (its media is not) when b wants the large picture: the layers
     // switched back on are announced to a connection that no longer exists.
     sim.lose_signaling(a);
-    let large = vec![TileView {
-        width: 1280,
-        height: 720,
-        ..small[0].clone()
-    }];
-    let now = sim.now;
-    sim.room.set_view(&id, &large, now);
+    show_tiles(&mut sim, b, &[(a, 1280, 720)]);
     // Back within the time a layer asked back on has to come.
     sim.run_for(Duration::from_millis(2_000));
     assert_eq!(
@@ -357,9 +333,7 @@ fn a_publisher_back_on_a_new_connection_is_told_again_which_layers_to_send() {
 
 #[test]
 fn a_top_layer_that_stops_at_the_publisher_is_replaced_without_a_long_freeze() {
-    let mut sim = Sim::new();
-    let a = sim.join("a", HOST, true);
-    let b = sim.join("b", PARTY, true);
+    let (mut sim, [a, b]) = publishing_room();
     sim.run_for(Duration::from_secs(8));
     assert_eq!(layer_runs(&video_from(&sim, b, a, (6.0, 8.0))), vec![2]);
     // a's uplink can no longer carry its top layer; its browser stops sending it.
@@ -455,10 +429,7 @@ fn seconds_with_frames(sim: &Sim, to: usize, from: usize, (start, end): (f64, f6
 
 #[test]
 fn a_path_losing_a_fifth_of_its_packets_on_slow_round_trips_keeps_the_low_layers_playing() {
-    let mut sim = Sim::new();
-    let a = sim.join("a", HOST, true);
-    let b = sim.join("b", PARTY, true);
-    let c = sim.join("c", PARTY, true);
+    let (mut sim, [a, b, c]) = publishing_room();
     sim.run_for(Duration::from_secs(6));
     // Loss at random, not congestion: the link has room, its round trip stays where it is.
     let path = &mut sim.participants[c];
@@ -474,7 +445,7 @@ fn a_path_losing_a_fifth_of_its_packets_on_slow_round_trips_keeps_the_low_layers
             "{from}'s video played in {playing} of 30 seconds:\n{}",
             timeline(&sim, c)
         );
-        let voice = received_from(&sim, c, from, MediaKind::Audio, (20.0, 50.0)).len();
+        let voice = voice_from(&sim, c, from, (20.0, 50.0)).len();
         assert!(
             voice >= 1500 * 75 / 100,
             "{voice} of 1500 voice packets from {from}"
@@ -485,9 +456,7 @@ fn a_path_losing_a_fifth_of_its_packets_on_slow_round_trips_keeps_the_low_layers
 
 #[test]
 fn nonsense_from_clients_does_no_harm() {
-    let mut sim = Sim::new();
-    let a = sim.join("a", HOST, true);
-    let b = sim.join("b", PARTY, true);
+    let (mut sim, [a, b]) = publishing_room();
     let id = sim.participants[b].id.clone();
     let mut tiles: Vec<TileView> = (0..1_000)
         .map(|i| TileView {
@@ -516,18 +485,9 @@ fn nonsense_from_clients_does_no_harm() {
     sim.participants[b].down.rate = None;
     let now = sim.now;
     sim.room.set_audio_only(&id, false, now);
-    sim.room.set_view(&id, &[], now);
+    show_tiles(&mut sim, b, &[]);
     sim.run_for(Duration::from_secs(2));
-    let now = sim.now;
-    sim.room.set_view(
-        &id,
-        &[TileView {
-            publisher: sim.participants[a].id.clone(),
-            width: 640,
-            height: 360,
-        }],
-        now,
-    );
+    show_tiles(&mut sim, b, &[(a, 640, 360)]);
     sim.run_for(Duration::from_secs(15));
     assert!(!video_from(&sim, b, a, (30.0, 36.0)).is_empty());
     assert_continuous(&sim, b, a);
@@ -547,7 +507,7 @@ fn timeline(sim: &Sim, to: usize) -> String {
             }
             let video = video_from(sim, to, from, window);
             let frames = video.iter().filter(|p| p.starts_frame).count();
-            let audio = received_from(sim, to, from, MediaKind::Audio, window).len();
+            let audio = voice_from(sim, to, from, window).len();
             line += &format!(
                 " | {}: v{:?} f{frames} a{audio}",
                 sim.participants[from].id,
@@ -567,16 +527,13 @@ fn timeline(sim: &Sim, to: usize) -> String {
 
 #[test]
 fn a_publisher_who_leaves_stops_being_forwarded_and_the_room_goes_on() {
-    let mut sim = Sim::new();
-    let a = sim.join("a", HOST, true);
-    let b = sim.join("b", PARTY, true);
-    let c = sim.join("c", PARTY, true);
+    let (mut sim, [a, b, c]) = publishing_room();
     sim.run_for(Duration::from_secs(4));
     assert!(!video_from(&sim, c, b, (3.0, 4.0)).is_empty());
     sim.leave(b);
     sim.run_for(Duration::from_secs(4));
     assert!(video_from(&sim, c, b, (5.0, 8.0)).is_empty());
-    assert!(received_from(&sim, c, b, MediaKind::Audio, (5.0, 8.0)).is_empty());
+    assert!(voice_from(&sim, c, b, (5.0, 8.0)).is_empty());
     assert_eq!(layer_runs(&video_from(&sim, c, a, (6.0, 8.0))), vec![2]);
     assert_continuous(&sim, c, a);
 }
