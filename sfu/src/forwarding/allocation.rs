@@ -894,9 +894,6 @@ mod tests {
 
     const KBPS: u64 = 1_000;
 
-    /// One policy run of a test's link: the allocator decides with the link showing `Strain`.
-    type Tick<'a> = dyn FnMut(&mut Allocator, Strain, &mut [Option<u8>]) -> Instant + 'a;
-
     /// A camera sending all three layers at their usual rates.
     fn camera(priority: Priority) -> VideoDemand {
         VideoDemand {
@@ -906,6 +903,97 @@ mod tests {
             priority,
             fresh: false,
         }
+    }
+
+    /// One subscriber's allocator deciding for the same videos, a decision every `every`: a
+    /// test plays the estimate and the strain its link shows.
+    struct Subscriber<const N: usize> {
+        allocator: Allocator,
+        demands: [VideoDemand; N],
+        targets: [Option<u8>; N],
+        /// What the voices cost.
+        audio: u64,
+        every: Duration,
+        /// When the last decision was made.
+        at: Instant,
+    }
+
+    impl<const N: usize> Subscriber<N> {
+        fn new(
+            demands: [VideoDemand; N],
+            targets: [Option<u8>; N],
+            audio: u64,
+            every: Duration,
+        ) -> Self {
+            Subscriber {
+                allocator: Allocator::new(),
+                demands,
+                targets,
+                audio,
+                every,
+                at: Instant::now(),
+            }
+        }
+
+        /// A decision at the time of the last one, under an estimate of `estimate` kbit/s;
+        /// the targets it leaves.
+        fn decide(&mut self, estimate: u64, strain: Strain) -> [Option<u8>; N] {
+            self.allocator.decide(
+                self.at,
+                estimate * KBPS,
+                self.audio,
+                strain,
+                &self.demands,
+                &mut self.targets,
+            );
+            self.targets
+        }
+
+        /// The next decision, `every` after the last.
+        fn tick(&mut self, estimate: u64, strain: Strain) -> [Option<u8>; N] {
+            self.at += self.every;
+            self.decide(estimate, strain)
+        }
+    }
+
+    impl Subscriber<2> {
+        /// Two cameras and 100 kbit/s of voices, decided on every 250 ms as the room's policy
+        /// does, starting from `targets`.
+        fn two_cameras(targets: [Option<u8>; 2]) -> Subscriber<2> {
+            Subscriber::new(
+                [camera(Priority::Normal), camera(Priority::Normal)],
+                targets,
+                100 * KBPS,
+                Duration::from_millis(250),
+            )
+        }
+    }
+
+    /// The estimate (kbit/s) on a capped link behind a shaper: sunk while a queue shows, and
+    /// once probes the shaper's bucket let through have lifted it far above what the link
+    /// carries.
+    const SHAPED_SUNK: u64 = 120;
+    const SHAPED_PROBED: u64 = 400;
+
+    /// Decides without strain under `estimate` until a step is tried with padding, the
+    /// targets staying `held` until then (`held_because` says why); when the trial began.
+    fn until_a_padding_trial(
+        subscriber: &mut Subscriber<1>,
+        estimate: u64,
+        held: [Option<u8>; 1],
+        held_because: &str,
+    ) -> Instant {
+        for _ in 0..400 {
+            assert_eq!(
+                subscriber.tick(estimate, Strain::None),
+                held,
+                "{held_because}"
+            );
+            if subscriber.allocator.padding_trial().is_some() {
+                return subscriber.at;
+            }
+        }
+        panic!("no trial");
     }
 
     #[test]
@@ -954,38 +1042,27 @@ mod tests {
 
     #[test]
     fn decreases_are_immediate_and_increases_wait_for_the_hold() {
-        let start = Instant::now();
-        let demands = [camera(Priority::Normal)];
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(2)];
-        allocator.decide(
-            start,
-            400 * KBPS,
+        let mut subscriber = Subscriber::new(
+            [camera(Priority::Normal)],
+            [Some(2)],
             50 * KBPS,
-            Strain::Loss,
-            &demands,
-            &mut targets,
+            Duration::from_millis(100),
         );
-        assert_eq!(targets, [Some(0)], "the estimate fell: down at once");
+        assert_eq!(
+            subscriber.decide(400, Strain::Loss),
+            [Some(0)],
+            "the estimate fell: down at once"
+        );
         // Bandwidth comes back: nothing for the hold, then one layer at a time.
-        let mut at = start;
         let mut steps = Vec::new();
         for _ in 0..100 {
-            at += Duration::from_millis(100);
-            allocator.decide(
-                at,
-                2_000 * KBPS,
-                50 * KBPS,
-                Strain::Loss,
-                &demands,
-                &mut targets,
-            );
-            if steps.last() != Some(&targets[0]) {
-                steps.push(targets[0]);
+            let [target] = subscriber.tick(2_000, Strain::Loss);
+            if steps.last() != Some(&target) {
+                steps.push(target);
             }
         }
         assert_eq!(steps, vec![Some(0), Some(1), Some(2)]);
-        assert!(allocator.hold() >= BASE_HOLD);
+        assert!(subscriber.allocator.hold() >= BASE_HOLD);
     }
 
     #[test]
@@ -1082,33 +1159,31 @@ mod tests {
 
     #[test]
     fn increases_undone_quickly_make_the_next_wait_longer() {
-        let demands = [camera(Priority::Normal)];
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(0)];
-        let mut at = Instant::now();
-        let mut step = |estimate: u64, allocator: &mut Allocator, targets: &mut [Option<u8>]| {
-            at += Duration::from_millis(100);
-            allocator.decide(at, estimate * KBPS, 0, Strain::Loss, &demands, targets);
-        };
+        let mut subscriber = Subscriber::new(
+            [camera(Priority::Normal)],
+            [Some(0)],
+            0,
+            Duration::from_millis(100),
+        );
         for _ in 0..25 {
-            step(800, &mut allocator, &mut targets);
+            subscriber.tick(800, Strain::Loss);
         }
-        assert_eq!(targets, [Some(1)]);
-        step(350, &mut allocator, &mut targets);
-        assert_eq!(targets, [Some(0)]);
-        assert_eq!(allocator.hold(), BASE_HOLD * 2);
+        assert_eq!(subscriber.targets, [Some(1)]);
+        assert_eq!(subscriber.tick(350, Strain::Loss), [Some(0)]);
+        assert_eq!(subscriber.allocator.hold(), BASE_HOLD * 2);
     }
 
     #[test]
     fn increases_come_one_step_at_a_time_paused_videos_first() {
-        let demands = [camera(Priority::Host), camera(Priority::Normal)];
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(0), None];
-        let mut at = Instant::now();
-        let mut seen = vec![targets];
+        let mut subscriber = Subscriber::new(
+            [camera(Priority::Host), camera(Priority::Normal)],
+            [Some(0), None],
+            0,
+            Duration::from_millis(100),
+        );
+        let mut seen = vec![subscriber.targets];
         for _ in 0..200 {
-            at += Duration::from_millis(100);
-            allocator.decide(at, 5_000 * KBPS, 0, Strain::None, &demands, &mut targets);
+            let targets = subscriber.tick(5_000, Strain::None);
             if seen.last() != Some(&targets) {
                 seen.push(targets);
             }
@@ -1128,36 +1203,31 @@ mod tests {
 
     #[test]
     fn an_increase_that_fills_a_queue_is_undone_and_no_more() {
-        let demands = [camera(Priority::Host), camera(Priority::Normal)];
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(0), Some(0)];
-        let mut at = Instant::now();
-        let mut decide = |estimate: u64, strain: Strain, targets: &mut [Option<u8>]| {
-            at += Duration::from_millis(100);
-            allocator.decide(at, estimate * KBPS, 0, strain, &demands, targets);
-        };
-        while targets == [Some(0), Some(0)] {
-            decide(1_000, Strain::None, &mut targets);
+        let mut subscriber = Subscriber::new(
+            [camera(Priority::Host), camera(Priority::Normal)],
+            [Some(0), Some(0)],
+            0,
+            Duration::from_millis(100),
+        );
+        while subscriber.targets == [Some(0), Some(0)] {
+            subscriber.tick(1_000, Strain::None);
         }
-        assert_eq!(targets, [Some(1), Some(0)]);
+        assert_eq!(subscriber.targets, [Some(1), Some(0)]);
         // The step filled a queue: the estimate collapses below what the two low layers need.
-        decide(200, Strain::Queueing, &mut targets);
         assert_eq!(
-            targets,
+            subscriber.tick(200, Strain::Queueing),
             [Some(0), Some(0)],
             "back to where it was, not lower"
         );
         // The queue drains; the estimate, knocked down, is slow to come back.
         for _ in 0..10 {
-            decide(260, Strain::Queueing, &mut targets);
+            subscriber.tick(260, Strain::Queueing);
         }
         for _ in 0..15 {
-            decide(260, Strain::None, &mut targets);
-            assert_eq!(targets, [Some(0), Some(0)]);
+            assert_eq!(subscriber.tick(260, Strain::None), [Some(0), Some(0)]);
         }
         // Congestion beyond doubt cuts further.
-        decide(100, Strain::Queueing, &mut targets);
-        assert_eq!(targets, [None, None]);
+        assert_eq!(subscriber.tick(100, Strain::Queueing), [None, None]);
     }
 
     #[test]
@@ -1165,98 +1235,71 @@ mod tests {
         let mut demand = camera(Priority::Normal);
         // The middle layer measures 500 kbit/s now, but peaked at 900 lately.
         demand.peaks = [Some(150 * KBPS), Some(900 * KBPS), Some(1_200 * KBPS)];
-        let demands = [demand];
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(0)];
-        let mut at = Instant::now();
-        let mut tick = |allocator: &mut Allocator, strain: Strain, targets: &mut [Option<u8>]| {
-            at += Duration::from_millis(250);
-            // The estimate, fed by probes a bucket let through, runs away.
-            let estimate = if strain == Strain::Queueing {
-                200
-            } else {
-                3_000
-            };
-            allocator.decide(at, estimate * KBPS, 0, strain, &demands, targets);
-            at
-        };
-        tick(&mut allocator, Strain::Queueing, &mut targets);
-        let trial_of = |allocator: &mut Allocator, targets: &mut [Option<u8>], tick: &mut Tick| {
-            for _ in 0..400 {
-                let now = tick(allocator, Strain::None, targets);
-                assert_eq!(targets, [Some(0)], "no better picture before a trial");
-                if allocator.padding_trial().is_some() {
-                    return now;
-                }
-            }
-            panic!("no trial");
-        };
-        trial_of(&mut allocator, &mut targets, &mut tick);
+        let mut subscriber = Subscriber::new([demand], [Some(0)], 0, Duration::from_millis(250));
+        // The estimate, fed by probes a bucket let through, runs away.
+        let (queueing, runaway) = (200, 3_000);
+        let no_better = "no better picture before a trial";
+        subscriber.tick(queueing, Strain::Queueing);
+        until_a_padding_trial(&mut subscriber, runaway, [Some(0)], no_better);
         assert!(
-            allocator.padding_trial() >= Some(900 * KBPS),
+            subscriber.allocator.padding_trial() >= Some(900 * KBPS),
             "padding at the step's peak"
         );
         // The padding fills a queue: the picture stays, the trial ends.
-        tick(&mut allocator, Strain::Queueing, &mut targets);
-        assert_eq!((targets, allocator.padding_trial()), ([Some(0)], None));
+        subscriber.tick(queueing, Strain::Queueing);
+        assert_eq!(
+            (subscriber.targets, subscriber.allocator.padding_trial()),
+            ([Some(0)], None)
+        );
         // A later trial that the link carries for its whole length lets the step be made.
-        let began = trial_of(&mut allocator, &mut targets, &mut tick);
+        let began = until_a_padding_trial(&mut subscriber, runaway, [Some(0)], no_better);
         let mut raised_at = began;
         for _ in 0..40 {
-            raised_at = tick(&mut allocator, Strain::None, &mut targets);
-            if targets[0] >= Some(1) {
+            subscriber.tick(runaway, Strain::None);
+            raised_at = subscriber.at;
+            if subscriber.targets[0] >= Some(1) {
                 break;
             }
         }
         assert!(
-            targets[0] >= Some(1),
-            "raised after a trial that held: {targets:?}"
+            subscriber.targets[0] >= Some(1),
+            "raised after a trial that held: {:?}",
+            subscriber.targets
         );
         assert!(raised_at.duration_since(began) >= TRIAL_FOR);
     }
 
     #[test]
     fn after_a_queue_a_paused_video_is_resumed_only_once_padding_at_its_rate_goes_through() {
-        let demands = [camera(Priority::Normal)];
         let audio = 100 * KBPS;
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(0)];
-        let mut at = Instant::now();
-        let mut tick = |allocator: &mut Allocator, strain: Strain, targets: &mut [Option<u8>]| {
-            at += Duration::from_millis(250);
-            // Under the cap the estimate sinks; probes a shaper's bucket lets through lift it
-            // far above what the link carries.
-            let estimate = if strain == Strain::Queueing { 120 } else { 400 };
-            allocator.decide(at, estimate * KBPS, audio, strain, &demands, targets);
-            at
-        };
-        let paused = tick(&mut allocator, Strain::Queueing, &mut targets);
+        let mut subscriber = Subscriber::new(
+            [camera(Priority::Normal)],
+            [Some(0)],
+            audio,
+            Duration::from_millis(250),
+        );
         assert_eq!(
-            targets,
+            subscriber.tick(SHAPED_SUNK, Strain::Queueing),
             [None],
             "paused: the voices and the low layer fill a queue"
         );
-        let trial_of = |allocator: &mut Allocator, targets: &mut [Option<u8>], tick: &mut Tick| {
-            for _ in 0..400 {
-                let now = tick(allocator, Strain::None, targets);
-                assert_eq!(targets, [None], "no picture before a trial");
-                if allocator.padding_trial().is_some() {
-                    return now;
-                }
-            }
-            panic!("no trial");
-        };
-        let first = trial_of(&mut allocator, &mut targets, &mut tick);
+        let paused = subscriber.at;
+        let no_picture = "no picture before a trial";
+        let first = until_a_padding_trial(&mut subscriber, SHAPED_PROBED, [None], no_picture);
         assert!(
-            allocator.padding_trial() >= Some(audio + 150 * KBPS),
+            subscriber.allocator.padding_trial() >= Some(audio + 150 * KBPS),
             "padding up to the voices and the low layer: {:?}",
-            allocator.padding_trial()
+            subscriber.allocator.padding_trial()
         );
         // The padding fills the queue again: the video stays paused, and what filled it is not
         // tried again soon.
-        let failed = tick(&mut allocator, Strain::Queueing, &mut targets);
-        assert_eq!((targets, allocator.padding_trial()), ([None], None));
-        let second = trial_of(&mut allocator, &mut targets, &mut tick);
+        subscriber.tick(SHAPED_SUNK, Strain::Queueing);
+        let failed = subscriber.at;
+        assert_eq!(
+            (subscriber.targets, subscriber.allocator.padding_trial()),
+            ([None], None)
+        );
+        let second = until_a_padding_trial(&mut subscriber, SHAPED_PROBED, [None], no_picture);
         assert!(
             second.duration_since(failed) > first.duration_since(paused),
             "the next trial waits longer: {:?} after the first, {:?} after the pause",
@@ -1266,40 +1309,30 @@ mod tests {
         // A trial the link carries for its whole length brings the picture back.
         let mut resumed_at = second;
         for _ in 0..40 {
-            resumed_at = tick(&mut allocator, Strain::None, &mut targets);
-            if targets[0].is_some() {
+            subscriber.tick(SHAPED_PROBED, Strain::None);
+            resumed_at = subscriber.at;
+            if subscriber.targets[0].is_some() {
                 break;
             }
         }
-        assert_eq!(targets, [Some(0)], "resumed after a trial that held");
+        assert_eq!(
+            subscriber.targets,
+            [Some(0)],
+            "resumed after a trial that held"
+        );
         assert!(resumed_at.duration_since(second) >= TRIAL_FOR);
     }
 
     #[test]
     fn padding_that_fills_a_queue_costs_none_of_the_layers_sent_with_it() {
-        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
-        let audio = 100 * KBPS;
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(0), Some(0)];
-        let mut at = Instant::now();
-        let mut tick = |allocator: &mut Allocator, estimate: u64, strain: Strain| {
-            at += Duration::from_millis(250);
-            allocator.decide(at, estimate * KBPS, audio, strain, &demands, &mut targets);
-            targets
-        };
+        let mut subscriber = Subscriber::two_cameras([Some(0), Some(0)]);
         // A queue lately (the cap that brought both to the low layer), then the estimate
         // rises, as a shaper's bucket lets probes through: the next step is tried with padding.
-        assert_eq!(
-            tick(&mut allocator, 450, Strain::Queueing),
-            [Some(0), Some(0)]
-        );
+        assert_eq!(subscriber.tick(450, Strain::Queueing), [Some(0), Some(0)]);
         let mut tried = false;
         for _ in 0..200 {
-            assert_eq!(
-                tick(&mut allocator, 2_000, Strain::None),
-                [Some(0), Some(0)]
-            );
-            if allocator.padding_trial().is_some() {
+            assert_eq!(subscriber.tick(2_000, Strain::None), [Some(0), Some(0)]);
+            if subscriber.allocator.padding_trial().is_some() {
                 tried = true;
                 break;
             }
@@ -1309,19 +1342,23 @@ mod tests {
         // the media went through before the padding, and keeps its layers while that drains.
         for _ in 0..8 {
             assert_eq!(
-                tick(&mut allocator, 300, Strain::Queueing),
+                subscriber.tick(300, Strain::Queueing),
                 [Some(0), Some(0)],
                 "the padding's queue drains"
             );
         }
-        assert_eq!(allocator.padding_trial(), None, "the padding stopped");
+        assert_eq!(
+            subscriber.allocator.padding_trial(),
+            None,
+            "the padding stopped"
+        );
         for _ in 0..8 {
-            assert_eq!(tick(&mut allocator, 450, Strain::None), [Some(0), Some(0)]);
+            assert_eq!(subscriber.tick(450, Strain::None), [Some(0), Some(0)]);
         }
         // A queue that stays once the padding has long stopped is the media's: it is cut.
         let mut cut = false;
         for _ in 0..40 {
-            if tick(&mut allocator, 300, Strain::Queueing) != [Some(0), Some(0)] {
+            if subscriber.tick(300, Strain::Queueing) != [Some(0), Some(0)] {
                 cut = true;
                 break;
             }
@@ -1331,35 +1368,26 @@ mod tests {
 
     #[test]
     fn a_queue_on_a_link_that_carried_its_layers_calmly_takes_none_of_them_at_once() {
-        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
-        let audio = 100 * KBPS;
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(0), Some(0)];
-        let mut at = Instant::now();
-        let mut tick = |allocator: &mut Allocator, estimate: u64, strain: Strain| {
-            at += Duration::from_millis(250);
-            allocator.decide(at, estimate * KBPS, audio, strain, &demands, &mut targets);
-            targets
-        };
+        let mut subscriber = Subscriber::two_cameras([Some(0), Some(0)]);
         // Both low layers and the voices (400 kbit/s) have gone through calmly for a while.
         for _ in 0..40 {
-            assert_eq!(tick(&mut allocator, 450, Strain::None), [Some(0), Some(0)]);
+            assert_eq!(subscriber.tick(450, Strain::None), [Some(0), Some(0)]);
         }
         // A probe's burst fills a queue for a moment and knocks the estimate a little under
         // what is sent: nothing is taken.
         for _ in 0..8 {
             assert_eq!(
-                tick(&mut allocator, 350, Strain::Queueing),
+                subscriber.tick(350, Strain::Queueing),
                 [Some(0), Some(0)],
                 "a passing queue"
             );
         }
         for _ in 0..8 {
-            assert_eq!(tick(&mut allocator, 450, Strain::None), [Some(0), Some(0)]);
+            assert_eq!(subscriber.tick(450, Strain::None), [Some(0), Some(0)]);
         }
         // Congestion beyond doubt is acted on at once all the same.
         assert_eq!(
-            tick(&mut allocator, 250, Strain::Queueing),
+            subscriber.tick(250, Strain::Queueing),
             [Some(0), None],
             "sending far over the estimate"
         );
@@ -1367,51 +1395,39 @@ mod tests {
 
     #[test]
     fn a_queue_a_nudge_filled_costs_none_of_the_layers_sent_with_it() {
-        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
-        let audio = 100 * KBPS;
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(0), Some(0)];
-        let mut at = Instant::now();
-        let mut tick = |allocator: &mut Allocator, estimate: u64, strain: Strain| {
-            at += Duration::from_millis(250);
-            allocator.decide(at, estimate * KBPS, audio, strain, &demands, &mut targets);
-            (at, targets)
-        };
+        let mut subscriber = Subscriber::two_cameras([Some(0), Some(0)]);
         for _ in 0..40 {
-            tick(&mut allocator, 450, Strain::None);
+            subscriber.tick(450, Strain::None);
         }
         // A stuck estimate is nudged: padding up to 500 kbit/s goes out, a queue fills, and
         // the estimate falls far under what the media sends.
-        let (now, _) = tick(&mut allocator, 450, Strain::None);
-        allocator.note_excess_sent(now);
+        subscriber.tick(450, Strain::None);
+        subscriber.allocator.note_excess_sent(subscriber.at);
         for _ in 0..7 {
             assert_eq!(
-                tick(&mut allocator, 250, Strain::Queueing).1,
+                subscriber.tick(250, Strain::Queueing),
                 [Some(0), Some(0)],
                 "the nudge's queue drains"
             );
         }
         for _ in 0..40 {
-            tick(&mut allocator, 450, Strain::None);
+            subscriber.tick(450, Strain::None);
         }
         assert_eq!(
-            tick(&mut allocator, 250, Strain::Queueing).1,
+            subscriber.tick(250, Strain::Queueing),
             [Some(0), None],
             "without padding, congestion beyond doubt is acted on at once"
         );
         for _ in 0..40 {
-            tick(&mut allocator, 450, Strain::None);
+            subscriber.tick(450, Strain::None);
         }
-        assert_eq!(
-            tick(&mut allocator, 450, Strain::None).1,
-            [Some(0), Some(0)]
-        );
+        assert_eq!(subscriber.tick(450, Strain::None), [Some(0), Some(0)]);
         // A cap arrives with a nudge: sending twice the estimate is a link that fell, cut at
         // once to what fits beside the voices.
-        let (now, _) = tick(&mut allocator, 450, Strain::None);
-        allocator.note_excess_sent(now);
+        subscriber.tick(450, Strain::None);
+        subscriber.allocator.note_excess_sent(subscriber.at);
         assert_eq!(
-            tick(&mut allocator, 200, Strain::Queueing).1,
+            subscriber.tick(200, Strain::Queueing),
             [None, None],
             "a link that fell is acted on at once"
         );
@@ -1420,33 +1436,31 @@ mod tests {
     #[test]
     fn under_a_steady_cap_tries_over_the_ceiling_are_rare_and_once_it_lifts_one_brings_video_back()
     {
-        let demands = [camera(Priority::Normal)];
         let audio = 100 * KBPS;
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(0)];
-        let mut at = Instant::now();
-        let mut tick = |allocator: &mut Allocator, strain: Strain, targets: &mut [Option<u8>]| {
-            at += Duration::from_millis(250);
-            let estimate = if strain == Strain::Queueing { 120 } else { 400 };
-            allocator.decide(at, estimate * KBPS, audio, strain, &demands, targets);
-            at
-        };
-        let paused = tick(&mut allocator, Strain::Queueing, &mut targets);
-        assert_eq!(targets, [None]);
+        let mut subscriber = Subscriber::new(
+            [camera(Priority::Normal)],
+            [Some(0)],
+            audio,
+            Duration::from_millis(250),
+        );
+        assert_eq!(subscriber.tick(SHAPED_SUNK, Strain::Queueing), [None]);
+        let paused = subscriber.at;
         // Capped for two minutes: every try fills the queue at once.
         let mut tries = 0;
         let mut over_the_ceiling = 0;
         let mut last = paused;
         while last.duration_since(paused) < Duration::from_secs(120) {
-            let now = tick(&mut allocator, Strain::None, &mut targets);
+            let targets = subscriber.tick(SHAPED_PROBED, Strain::None);
+            let now = subscriber.at;
             assert_eq!(targets, [None], "no picture while capped");
-            if let Some(level) = allocator.padding_trial() {
+            if let Some(level) = subscriber.allocator.padding_trial() {
                 tries += 1;
-                if allocator.ceiling().is_some_and(|ceiling| level > ceiling) {
+                let ceiling = subscriber.allocator.ceiling();
+                if ceiling.is_some_and(|ceiling| level > ceiling) {
                     over_the_ceiling += 1;
                     assert!(level >= (audio + 150 * KBPS) * 11 / 10, "{level}");
                 }
-                tick(&mut allocator, Strain::Queueing, &mut targets);
+                subscriber.tick(SHAPED_SUNK, Strain::Queueing);
             }
             last = now;
         }
@@ -1458,7 +1472,8 @@ mod tests {
         // The cap lifts: the video is back within a try or two.
         let lifted = last;
         let resumed = loop {
-            let now = tick(&mut allocator, Strain::None, &mut targets);
+            let targets = subscriber.tick(SHAPED_PROBED, Strain::None);
+            let now = subscriber.at;
             if targets[0].is_some() {
                 break now;
             }
@@ -1472,7 +1487,7 @@ mod tests {
             back_after <= CEILING_PROBE_LONGEST + CEILING_PROBE_FOR + Duration::from_secs(1),
             "back {back_after:?} after the cap lifted"
         );
-        assert_eq!(allocator.ceiling(), None, "the ceiling is gone");
+        assert_eq!(subscriber.allocator.ceiling(), None, "the ceiling is gone");
     }
 
     #[test]
@@ -1497,157 +1512,128 @@ mod tests {
 
     #[test]
     fn after_strain_a_short_spike_of_the_estimate_does_not_raise_the_layers() {
-        let demands = [camera(Priority::Normal)];
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(1)];
-        let start = Instant::now();
-        // Congestion: down to the lowest layer.
-        allocator.decide(
-            start,
-            200 * KBPS,
+        let mut subscriber = Subscriber::new(
+            [camera(Priority::Normal)],
+            [Some(1)],
             50 * KBPS,
-            Strain::Loss,
-            &demands,
-            &mut targets,
+            Duration::from_millis(100),
         );
-        assert_eq!(targets, [Some(0)]);
+        // Congestion: down to the lowest layer.
+        assert_eq!(subscriber.decide(200, Strain::Loss), [Some(0)]);
         // A probe the queue absorbed makes the estimate jump for four seconds, then fall back.
-        let mut at = start;
         for tick in 0..80 {
-            at += Duration::from_millis(100);
             let estimate = if (20..60).contains(&tick) { 2_000 } else { 250 };
-            allocator.decide(
-                at,
-                estimate * KBPS,
-                50 * KBPS,
-                Strain::None,
-                &demands,
-                &mut targets,
+            assert_eq!(
+                subscriber.tick(estimate, Strain::None),
+                [Some(0)],
+                "tick {tick}"
             );
-            assert_eq!(targets, [Some(0)], "tick {tick}");
         }
     }
 
     #[test]
     fn what_filled_a_queue_is_not_tried_again_for_a_while_and_less_often_each_time() {
-        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
-        let mut allocator = Allocator::new();
+        /// Once the queue drains and the estimate, fed by probes a bucket let through, says
+        /// 2 Mbit/s: how long until both videos are back on what filled it (within a minute).
+        fn back_on_the_middle_layers_after(subscriber: &mut Subscriber<2>) -> Option<Duration> {
+            subscriber.tick(2_000, Strain::None);
+            let drained = subscriber.at;
+            loop {
+                let targets = subscriber.tick(2_000, Strain::None);
+                let since = subscriber.at.duration_since(drained);
+                if targets.iter().filter(|t| **t >= Some(1)).count() == 2 {
+                    return Some(since);
+                }
+                if since > Duration::from_secs(60) {
+                    return None;
+                }
+            }
+        }
         // Both on their middle layers, 2x500 + 100 of audio: a queue fills.
-        let mut targets = [Some(1), Some(1)];
-        let mut at = Instant::now();
-        let mut tick = |estimate: u64,
-                        strain: Strain,
-                        allocator: &mut Allocator,
-                        targets: &mut [Option<u8>; 2]| {
-            at += Duration::from_millis(250);
-            allocator.decide(at, estimate * KBPS, 100 * KBPS, strain, &demands, targets);
-            at
-        };
+        let mut subscriber = Subscriber::two_cameras([Some(1), Some(1)]);
         for _ in 0..8 {
-            tick(400, Strain::Queueing, &mut allocator, &mut targets);
+            subscriber.tick(400, Strain::Queueing);
         }
-        assert_eq!(allocator.ceiling(), Some(990 * KBPS), "0.9 of 2x500 + 100");
+        assert_eq!(
+            subscriber.allocator.ceiling(),
+            Some(990 * KBPS),
+            "0.9 of 2x500 + 100"
+        );
+        let targets = subscriber.targets;
         assert!(targets.iter().all(|t| *t < Some(1)), "{targets:?}");
-        // The queue drains and the estimate, fed by probes a bucket let through, says 2 Mbit/s:
-        // for the ceiling's time nothing goes back to what filled the queue.
-        let drained = tick(2_000, Strain::None, &mut allocator, &mut targets);
-        let mut first_try = None;
-        loop {
-            let now = tick(2_000, Strain::None, &mut allocator, &mut targets);
-            if targets.iter().filter(|t| **t >= Some(1)).count() == 2 {
-                first_try = Some(now.duration_since(drained));
-                break;
-            }
-            if now.duration_since(drained) > Duration::from_secs(60) {
-                break;
-            }
-        }
-        let first_try = first_try.expect("tried again once the ceiling expired");
+        // For the ceiling's time nothing goes back to what filled the queue.
+        let first_try = back_on_the_middle_layers_after(&mut subscriber)
+            .expect("tried again once the ceiling expired");
         assert!(first_try >= QUEUEING_CEILING_FOR, "{first_try:?}");
         // It fills the queue again: the next try waits twice as long.
         for _ in 0..8 {
-            tick(400, Strain::Queueing, &mut allocator, &mut targets);
+            subscriber.tick(400, Strain::Queueing);
         }
-        let drained = tick(2_000, Strain::None, &mut allocator, &mut targets);
-        let mut second_try = None;
-        loop {
-            let now = tick(2_000, Strain::None, &mut allocator, &mut targets);
-            if targets.iter().filter(|t| **t >= Some(1)).count() == 2 {
-                second_try = Some(now.duration_since(drained));
-                break;
-            }
-            if now.duration_since(drained) > Duration::from_secs(60) {
-                break;
-            }
-        }
-        let second_try = second_try.expect("tried again once the longer ceiling expired");
+        let second_try = back_on_the_middle_layers_after(&mut subscriber)
+            .expect("tried again once the longer ceiling expired");
         assert!(second_try >= QUEUEING_CEILING_FOR * 2, "{second_try:?}");
     }
 
     #[test]
     fn a_queue_that_never_drains_brings_the_ceiling_down_to_what_the_link_delivered() {
-        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
-        let mut allocator = Allocator::new();
-        let mut targets = [Some(1), Some(1)];
-        let start = Instant::now();
-        let mut at = start;
+        let mut subscriber = Subscriber::two_cameras([Some(1), Some(1)]);
+        let start = subscriber.at;
         // A delivery measured before this queue began is another link's (or another cap's).
-        allocator.measured_delivery(Some((start, 900 * KBPS)));
+        subscriber
+            .allocator
+            .measured_delivery(Some((start, 900 * KBPS)));
         for _ in 0..4 {
-            at += Duration::from_millis(250);
-            allocator.measured_delivery(Some((start, 900 * KBPS)));
-            allocator.decide(
-                at,
-                400 * KBPS,
-                100 * KBPS,
-                Strain::Queueing,
-                &demands,
-                &mut targets,
-            );
+            subscriber
+                .allocator
+                .measured_delivery(Some((start, 900 * KBPS)));
+            subscriber.tick(400, Strain::Queueing);
         }
-        assert_eq!(allocator.ceiling(), Some(990 * KBPS), "0.9 of 2x500 + 100");
+        assert_eq!(
+            subscriber.allocator.ceiling(),
+            Some(990 * KBPS),
+            "0.9 of 2x500 + 100"
+        );
         // The queue stays full and the link was counted delivering 130 kbit/s meanwhile.
-        allocator.measured_delivery(Some((at, 130 * KBPS)));
-        assert_eq!(allocator.ceiling(), Some(117 * KBPS), "0.9 of it");
+        let at = subscriber.at;
+        subscriber
+            .allocator
+            .measured_delivery(Some((at, 130 * KBPS)));
+        assert_eq!(
+            subscriber.allocator.ceiling(),
+            Some(117 * KBPS),
+            "0.9 of it"
+        );
         // The queue drains: the ceiling, and what the link carried with it, go in time.
         for _ in 0..(QUEUEING_CEILING_FOR.as_millis() / 250 + 1) {
-            at += Duration::from_millis(250);
-            allocator.decide(
-                at,
-                400 * KBPS,
-                100 * KBPS,
-                Strain::None,
-                &demands,
-                &mut targets,
-            );
+            subscriber.tick(400, Strain::None);
         }
-        assert_eq!(allocator.ceiling(), None);
-        allocator.measured_delivery(Some((at, 130 * KBPS)));
-        assert_eq!(allocator.ceiling(), None, "no queue, no ceiling");
+        assert_eq!(subscriber.allocator.ceiling(), None);
+        let at = subscriber.at;
+        subscriber
+            .allocator
+            .measured_delivery(Some((at, 130 * KBPS)));
+        assert_eq!(subscriber.allocator.ceiling(), None, "no queue, no ceiling");
     }
 
     #[test]
     fn a_ceiling_the_link_carries_more_than_calmly_is_forgotten() {
-        let demands = [camera(Priority::Normal), camera(Priority::Normal)];
-        let mut allocator = Allocator::new();
         // Both on their lowest layers (2x150 + 100): a passing queue (keyframes) shows.
-        let mut targets = [Some(0), Some(0)];
-        let mut at = Instant::now();
-        let mut tick = |strain: Strain, allocator: &mut Allocator, targets: &mut [Option<u8>]| {
-            at += Duration::from_millis(250);
-            allocator.decide(at, 400 * KBPS, 100 * KBPS, strain, &demands, targets);
-        };
-        tick(Strain::Queueing, &mut allocator, &mut targets);
-        assert_eq!(allocator.ceiling(), Some(360 * KBPS), "0.9 of 400");
-        assert_eq!(targets, [Some(0), Some(0)]);
+        let mut subscriber = Subscriber::two_cameras([Some(0), Some(0)]);
+        subscriber.tick(400, Strain::Queueing);
+        assert_eq!(
+            subscriber.allocator.ceiling(),
+            Some(360 * KBPS),
+            "0.9 of 400"
+        );
+        assert_eq!(subscriber.targets, [Some(0), Some(0)]);
         // It drains, and the same 400 kbit/s go through without strain.
         for _ in 0..(CEILING_DISPROVED_AFTER.as_millis() / 250) {
-            tick(Strain::None, &mut allocator, &mut targets);
+            subscriber.tick(400, Strain::None);
         }
-        assert_eq!(allocator.ceiling(), Some(360 * KBPS), "not yet");
-        tick(Strain::None, &mut allocator, &mut targets);
+        assert_eq!(subscriber.allocator.ceiling(), Some(360 * KBPS), "not yet");
+        subscriber.tick(400, Strain::None);
         assert_eq!(
-            allocator.ceiling(),
+            subscriber.allocator.ceiling(),
             None,
             "carried more than it, calmly, for 5 s"
         );
