@@ -30,6 +30,13 @@ fn recording_from_row(row: &AnyRow, files: Vec<RecordingFile>) -> StoreResult<Re
     })
 }
 
+fn ids_of(rows: &[AnyRow]) -> StoreResult<Vec<String>> {
+    Ok(rows
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, _>>()?)
+}
+
 fn file_from_row(row: &AnyRow) -> StoreResult<RecordingFile> {
     Ok(RecordingFile {
         id: row.try_get("id")?,
@@ -81,8 +88,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let files = self.files_of_recording(id).await?;
-        Ok(Some(recording_from_row(&row, files)?))
+        Ok(Some(self.recording_with_files(&row).await?))
     }
 
     /// A dispute's recordings, oldest first, each with its files.
@@ -95,13 +101,7 @@ impl Store {
             .bind(dispute_id)
             .fetch_all(&self.pool)
             .await?;
-        let mut recordings = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: String = row.try_get("id")?;
-            let files = self.files_of_recording(&id).await?;
-            recordings.push(recording_from_row(row, files)?);
-        }
-        Ok(recordings)
+        self.recordings_with_files(&rows).await
     }
 
     pub async fn finish_recording(
@@ -209,10 +209,7 @@ impl Store {
         let rows = sqlx::query("SELECT id FROM recordings WHERE status = 'recording'")
             .fetch_all(&self.pool)
             .await?;
-        let ids = rows
-            .iter()
-            .map(|row| row.try_get::<String, _>("id"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = ids_of(&rows)?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE recording_files SET status = $1, ended_at = COALESCE(ended_at, $2) \
@@ -258,10 +255,7 @@ impl Store {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let ids = rows
-            .iter()
-            .map(|row| row.try_get::<String, _>("id"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = ids_of(&rows)?;
         sqlx::query(
             "UPDATE recording_files SET status = $1, ended_at = COALESCE(ended_at, $2) \
              WHERE kind = $3 AND status <> $4 AND recording_id IN (\
@@ -299,13 +293,7 @@ impl Store {
             .bind(FileKind::Participant.as_str())
             .fetch_all(&self.pool)
             .await?;
-        let mut recordings = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: String = row.try_get("id")?;
-            let files = self.files_of_recording(&id).await?;
-            recordings.push(recording_from_row(row, files)?);
-        }
-        Ok(recordings)
+        self.recordings_with_files(&rows).await
     }
 
     pub async fn record_audit(&self, id: &str, entry: &AuditEntry) -> StoreResult<()> {
@@ -344,6 +332,21 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The recording in `row` (selected as [`RECORDING_COLUMNS`]) with its files.
+    async fn recording_with_files(&self, row: &AnyRow) -> StoreResult<Recording> {
+        let id: String = row.try_get("id")?;
+        let files = self.files_of_recording(&id).await?;
+        recording_from_row(row, files)
+    }
+
+    async fn recordings_with_files(&self, rows: &[AnyRow]) -> StoreResult<Vec<Recording>> {
+        let mut recordings = Vec::with_capacity(rows.len());
+        for row in rows {
+            recordings.push(self.recording_with_files(row).await?);
+        }
+        Ok(recordings)
     }
 
     async fn files_of_recording(&self, recording_id: &str) -> StoreResult<Vec<RecordingFile>> {
