@@ -75,6 +75,10 @@ const PADDING_QUEUE_SHOWS_WITHIN: Duration = Duration::from_secs(3);
 /// what it was sent without loss or a queue.
 const DELIVERED_REMEMBERED: Duration = Duration::from_secs(15);
 
+/// A browser in a call sends something many times a second (media, transport feedback,
+/// reports); this long with nothing from it is a path that went away.
+const SILENCE_OF_A_LOST_PATH: Duration = Duration::from_secs(1);
+
 /// Most remote ICE candidates a participant may give per offer: a browser gathers a handful
 /// per network interface; each one is a pair str0m checks, so more are only a cost.
 const MAX_REMOTE_CANDIDATES: usize = 32;
@@ -533,6 +537,8 @@ pub(crate) struct Peer {
     /// The source of the peer's last nominating check (STUN with USE-CANDIDATE) over UDP:
     /// where the browser, the controlling agent, has chosen to be reached.
     nominated: Option<SocketAddr>,
+    /// When anything last arrived from the peer.
+    last_heard: Option<Instant>,
     /// The host's video is kept longest when others' bandwidth is short.
     pub host: bool,
     /// Something was fed to `rtc` (input, a write, an SDP change) since it was last drained.
@@ -650,6 +656,7 @@ impl Peer {
             paused_for: Duration::ZERO,
             past_switches: 0,
             nominated: None,
+            last_heard: None,
         }
     }
 
@@ -765,6 +772,17 @@ impl Peer {
             return false;
         }
         self.nominated.replace(source).is_some()
+    }
+
+    /// Notes that a datagram arrived from the peer at `now`. Whether it ends a silence long
+    /// enough that what was sent either way meanwhile is lost: a path that went away and came
+    /// back on the same address, which neither ICE nor a new address tells.
+    pub fn heard(&mut self, now: Instant) -> bool {
+        let back = self
+            .last_heard
+            .is_some_and(|last| now.saturating_duration_since(last) >= SILENCE_OF_A_LOST_PATH);
+        self.last_heard = Some(now);
+        back
     }
 
     /// Where a UDP datagram str0m addressed to `destination` goes. Media, DTLS and RTCP go to

@@ -446,11 +446,14 @@ impl Room {
         let Ok(receive) = Receive::new(proto, source, destination, payload) else {
             return;
         };
-        if proto == Protocol::Udp && self.peers[index].note_nomination(source, payload) {
-            tracing::debug!(participant = %self.peers[index].participant, %source, "peer moved");
-            // A NAT rebinding or a new network: nothing sent to or from the old address
-            // arrived, and without fresh pictures decoders would wait for it for seconds.
-            ask_for_fresh_pictures(&mut self.peers[index], received, &mut self.forwards);
+        let peer = &mut self.peers[index];
+        let moved = proto == Protocol::Udp && peer.note_nomination(source, payload);
+        let back = peer.heard(received);
+        if moved || back {
+            tracing::debug!(participant = %peer.participant, %source, moved, "peer back");
+            // A NAT rebinding, a new network or a path that was gone: what was sent meanwhile
+            // is lost, and without fresh pictures decoders would wait for it for seconds.
+            ask_for_fresh_pictures(peer, received, &mut self.forwards);
         }
         let input = Input::Receive(received, receive);
         contained(&mut self.peers[index], |rtc| rtc.handle_input(input));

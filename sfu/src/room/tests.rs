@@ -537,3 +537,37 @@ fn a_publisher_who_leaves_stops_being_forwarded_and_the_room_goes_on() {
     assert_eq!(layer_runs(&video_from(&sim, c, a, (6.0, 8.0))), vec![2]);
     assert_continuous(&sim, c, a);
 }
+
+#[test]
+fn a_participant_whose_path_comes_back_after_a_silence_gets_fresh_pictures_both_ways() {
+    let (mut sim, [a, b]) = publishing_room::<2>();
+    sim.run_for(Duration::from_secs(4));
+    let requests = |sim: &Sim, who: usize| -> u32 {
+        sim.participants[who].client.keyframe_requests.iter().sum()
+    };
+    let before = (requests(&sim, a), requests(&sim, b));
+    // b walks out of coverage: nothing gets through either way, then the same path is back
+    // (no new address, and too short for ICE to give up).
+    sim.participants[b].up.loss = 1.0;
+    sim.participants[b].down.loss = 1.0;
+    sim.run_for(Duration::from_secs(3));
+    let during = (requests(&sim, a), requests(&sim, b));
+    sim.participants[b].up.loss = 0.0;
+    sim.participants[b].down.loss = 0.0;
+    sim.run_for(Duration::from_millis(500));
+    let after = (requests(&sim, a), requests(&sim, b));
+    assert!(
+        after.0 > during.0,
+        "a is asked for a picture for b, who lost what a sent meanwhile: {before:?} {during:?} \
+         {after:?}"
+    );
+    assert!(
+        after.1 > during.1,
+        "b is asked for a picture of its own for a: {before:?} {during:?} {after:?}"
+    );
+    sim.run_for(Duration::from_secs(2));
+    assert!(
+        !video_from(&sim, b, a, (7.5, 9.5)).is_empty(),
+        "b receives a's video again"
+    );
+}
