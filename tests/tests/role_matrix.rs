@@ -345,9 +345,9 @@ async fn every_rest_action_against_every_caller() {
     server.shutdown().await;
 }
 
-/// The host's powers over signaling, tried by everyone else in the room: each admitted invitee
-/// role is refused with `forbidden`, someone still in the lobby with `not_admitted`, and none of
-/// it has any effect.
+/// The host's powers over signaling (and a private chat message to another invitee), tried by
+/// everyone else in the room: each admitted invitee role is refused with `forbidden`, someone
+/// still in the lobby with `not_admitted`, and none of it has any effect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_host_action_over_signaling_against_every_other_role() {
     use concord_tests::{msg_type, SignalClient, SIGNAL_TIMEOUT};
@@ -376,7 +376,8 @@ async fn every_host_action_over_signaling_against_every_other_role() {
     let waiting_id = members[3].2.clone();
     members[3].0 = "in lobby";
 
-    let actions = |target: &str| {
+    // `peer` is another admitted invitee: a private chat message to them is the host's alone.
+    let actions = |target: &str, peer: &str| {
         [
             ("admit", json!({"type": "admit", "participant_id": target})),
             (
@@ -387,18 +388,29 @@ async fn every_host_action_over_signaling_against_every_other_role() {
             ("end_session", json!({"type": "end_session"})),
             ("start_recording", json!({"type": "start_recording"})),
             ("stop_recording", json!({"type": "stop_recording"})),
+            (
+                "private_chat",
+                json!({"type": "chat", "text": "只给你看", "to": peer}),
+            ),
         ]
     };
+    let party_id = members[0].2.clone();
+    let expert_id = members[1].2.clone();
     let mut table = Vec::new();
     let mut wrong = 0;
-    for (role, client, _) in &mut members {
+    for (role, client, id) in &mut members {
+        let peer = if *id == party_id {
+            &expert_id
+        } else {
+            &party_id
+        };
         let expected = if *role == "in lobby" {
             "not_admitted"
         } else {
             "forbidden"
         };
         let mut row = format!("{role:<10}");
-        for (action, message) in actions(&waiting_id) {
+        for (action, message) in actions(&waiting_id, peer) {
             client.send(message).expect("send");
             let code = match client.expect("error", SIGNAL_TIMEOUT).await {
                 Ok(error) => error["code"].as_str().unwrap_or("?").to_owned(),
@@ -424,7 +436,7 @@ async fn every_host_action_over_signaling_against_every_other_role() {
     assert!(
         !seen.iter().any(|m| matches!(
             msg_type(m),
-            "kicked" | "session_ended" | "recording_started"
+            "kicked" | "session_ended" | "recording_started" | "chat"
         )),
         "{seen:?}"
     );
@@ -436,7 +448,7 @@ async fn every_host_action_over_signaling_against_every_other_role() {
         assert!(
             !seen
                 .iter()
-                .any(|m| matches!(msg_type(m), "joined" | "refused" | "session_ended")),
+                .any(|m| matches!(msg_type(m), "joined" | "refused" | "session_ended" | "chat")),
             "{role}: {seen:?}"
         );
     }

@@ -108,6 +108,7 @@ text_enum!(
         RecordingCancelled => "recording_cancelled",
         RecordingFailed => "recording_failed",
         SessionEnded => "session_ended",
+        Chat => "chat",
     }
 );
 

@@ -13,6 +13,7 @@ use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, SfuError, T
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::chat::MAX_CHAT_CHARS;
 use super::protocol::{
     ClientMessage, LeaveReason, ParticipantRole, ServerMessage, SessionInfo, MAX_MESSAGE_BYTES,
     MAX_VIEW_TILES,
@@ -675,6 +676,26 @@ impl Connection {
                     RoomCommand::RecordingConsent {
                         id: member,
                         consent,
+                    },
+                )
+                .await
+            }
+            ClientMessage::Chat { text, to } => {
+                if text.len() > 4 * MAX_CHAT_CHARS {
+                    return self
+                        .refuse(
+                            sink,
+                            ErrorCode::BadMessage,
+                            "A chat message holds at most 1000 characters.",
+                        )
+                        .await;
+                }
+                room_send(
+                    &room,
+                    RoomCommand::Chat {
+                        by: member,
+                        text,
+                        to,
                     },
                 )
                 .await

@@ -1,5 +1,6 @@
 //! The signaling messages, exactly as `docs/protocol.md` writes them down.
 
+pub use super::chat::ChatMessage;
 use crate::error_code::ErrorCode;
 pub use crate::session_summary::SessionInfo;
 pub use crate::store::ParticipantRole;
@@ -55,6 +56,13 @@ pub enum ClientMessage {
     StopRecording,
     RecordingConsent {
         consent: bool,
+    },
+    /// A chat message to everyone, or with `to` privately to one participant (a party or an
+    /// expert may write privately only to the mediator).
+    Chat {
+        text: String,
+        #[serde(default)]
+        to: Option<String>,
     },
     Leave,
     Ping,
@@ -147,6 +155,8 @@ pub enum ServerMessage {
         /// the server restarted), so only an offer from a new peer connection brings media
         /// back; an ICE restart cannot. `media_failed` follows as well.
         media_lost: bool,
+        /// The room's recent chat this member may read, oldest first.
+        chat: Vec<ChatMessage>,
     },
     Answer {
         sdp: String,
@@ -202,6 +212,7 @@ pub enum ServerMessage {
     Quality {
         participants: Vec<QualityEntry>,
     },
+    Chat(ChatMessage),
     Refused,
     Kicked,
     SessionEnded,
@@ -229,7 +240,7 @@ mod tests {
     use super::ClientMessage;
 
     /// Messages a page sends, as seeds for mutation.
-    const SEEDS: [&[u8]; 8] = [
+    const SEEDS: [&[u8]; 9] = [
         br#"{"type":"join","token":"abcdefghijklmnopqrstuvwxyz0123456789"}"#,
         br#"{"type":"join","session_id":"0123456789abcdef"}"#,
         br#"{"type":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}"#,
@@ -238,6 +249,7 @@ mod tests {
         br#"{"type":"view","tiles":[{"participant_id":"abc","width":640,"height":360}]}"#,
         br#"{"type":"kick","participant_id":"abc"}"#,
         br#"{"type":"resume","token":"s.t"}"#,
+        br#"{"type":"chat","text":"\u4f60\u597d","to":"abc"}"#,
     ];
 
     #[test]

@@ -12,6 +12,7 @@ use concord_sfu::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use super::chat::{checked_text, ChatLog, ChatMessage, ChatRefusal};
 use super::network::NetworkLedger;
 use super::protocol::{
     LeaveReason, ParticipantInfo, ParticipantRole, RecordingState, ServerMessage, SessionInfo,
@@ -180,6 +181,12 @@ pub enum RoomCommand {
         id: String,
         consent: bool,
     },
+    /// `by` writes `text` in the chat: to everyone, or privately to `to`.
+    Chat {
+        by: String,
+        text: String,
+        to: Option<String>,
+    },
     /// The notice period of recording `generation` has passed.
     BeginRecording {
         generation: u64,
@@ -322,11 +329,13 @@ pub fn spawn(
         myself: commands.downgrade(),
         network: NetworkLedger::default(),
         away_spells: 0,
+        chat: ChatLog::default(),
     };
     tokio::spawn(async move {
         let mut room = room;
         // Before any command: an arrival finds the seats on record (a restarted server's).
         room.restore_seats().await;
+        room.restore_chat().await;
         room.run(inbox).await;
         on_stop();
     });
@@ -349,6 +358,7 @@ struct Room {
     network: NetworkLedger,
     /// Numbers each spell a member is away, so a late timer of an earlier one is ignored.
     away_spells: u64,
+    chat: ChatLog,
 }
 
 enum Recording {
@@ -426,6 +436,20 @@ impl Room {
                 audio_muted,
                 video_muted,
             } => self.mute(&id, audio_muted, video_muted),
+            RoomCommand::Chat { by, text, to } => {
+                if let Err(refusal) = self.chat(&by, &text, to.as_deref()).await {
+                    let code = match refusal {
+                        ChatRefusal::TooFast => ErrorCode::RateLimited,
+                        ChatRefusal::MayNotWrite | ChatRefusal::PrivateOnlyToTheMediator => {
+                            ErrorCode::Forbidden
+                        }
+                        ChatRefusal::NoSuchParticipant => ErrorCode::NotFound,
+                        ChatRefusal::Empty | ChatRefusal::TooLong => ErrorCode::BadMessage,
+                    };
+                    let error = ServerMessage::error(code, refusal.message());
+                    self.send_to(&by, ToConnection::Message(error));
+                }
+            }
             RoomCommand::Quality { id, report } => {
                 if self.members.iter().any(|m| m.info.id == id && m.admitted) {
                     self.network.update(&id, report, Instant::now());
@@ -659,6 +683,7 @@ impl Room {
             resume_token,
             resumed: arrival != Arrival::Admitted,
             media_lost: arrival == Arrival::ResumedWithoutMedia,
+            chat: self.chat.visible_to(&member.info.id),
         }
     }
 
@@ -891,6 +916,7 @@ impl Room {
             return;
         };
         let mut member = self.members.remove(index);
+        self.chat.forget(id);
         if let Some(notice) = notice {
             let_go(&mut member, notice);
         }
@@ -962,6 +988,87 @@ impl Room {
                     .await
             }
             Err(error) => tracing::error!(%error, "could not write a network summary"),
+        }
+    }
+
+    /// Passes `by`'s message to everyone, or to `to` alone, and files it with the session.
+    async fn chat(&mut self, by: &str, text: &str, to: Option<&str>) -> Result<(), ChatRefusal> {
+        let Some(sender) = self
+            .members
+            .iter()
+            .find(|m| m.info.id == by && m.admitted)
+            .map(|m| m.info.clone())
+        else {
+            return Ok(());
+        };
+        if sender.role == ParticipantRole::Observer {
+            return Err(ChatRefusal::MayNotWrite);
+        }
+        let text = checked_text(text)?;
+        let recipient = match to {
+            None => None,
+            Some(to) => {
+                let recipient = self
+                    .members
+                    .iter()
+                    .find(|m| m.info.id == to && m.admitted && m.info.id != by)
+                    .map(|m| m.info.clone())
+                    .ok_or(ChatRefusal::NoSuchParticipant)?;
+                if !sender.is_host && !recipient.is_host {
+                    return Err(ChatRefusal::PrivateOnlyToTheMediator);
+                }
+                Some(recipient)
+            }
+        };
+        let at_ms = now_ms();
+        self.chat.admit_rate(by, at_ms)?;
+        let message = ChatMessage {
+            id: new_id(),
+            from: sender.id,
+            from_name: sender.name,
+            to: recipient.as_ref().map(|r| r.id.clone()),
+            to_name: recipient.map(|r| r.name),
+            text,
+            at_ms,
+        };
+        self.file_chat(&message).await;
+        for member in self.members.iter().filter(|m| m.admitted) {
+            if message.visible_to(&member.info.id) {
+                deliver(
+                    member,
+                    ToConnection::Message(ServerMessage::Chat(message.clone())),
+                );
+            }
+        }
+        self.chat.keep(message);
+        Ok(())
+    }
+
+    /// The chat is part of the case file: each message is a session event, its text and ends
+    /// in the detail, so a room opened after a restart shows it again.
+    async fn file_chat(&self, message: &ChatMessage) {
+        self.file(SessionEvent {
+            at: message.at_ms,
+            kind: SessionEventKind::Chat,
+            actor: message.from_name.clone(),
+            detail: serde_json::to_string(message).unwrap_or_default(),
+        })
+        .await;
+    }
+
+    /// The chat of a session this room takes up again (after a restart), from its events.
+    async fn restore_chat(&mut self) {
+        let events = match self.store.session_events(&self.session.id).await {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::error!(%error, "could not read the session's chat");
+                return;
+            }
+        };
+        for event in events.iter().filter(|e| e.kind == SessionEventKind::Chat) {
+            if let Ok(message) = serde_json::from_str::<ChatMessage>(&event.detail) {
+                self.chat.keep(message);
+            }
         }
     }
 
@@ -1205,12 +1312,16 @@ impl Room {
     /// Session events are part of the case file. Written in order, before the room moves on
     /// (they are a few per minute), so none is lost when the server stops.
     async fn record(&self, kind: SessionEventKind, actor: &str, detail: &str) {
-        let event = SessionEvent {
+        self.file(SessionEvent {
             at: now_ms(),
             kind,
             actor: actor.to_owned(),
             detail: detail.to_owned(),
-        };
+        })
+        .await;
+    }
+
+    async fn file(&self, event: SessionEvent) {
         if let Err(error) = self
             .store
             .record_session_event(&new_id(), &self.session.id, &event)
