@@ -7,6 +7,12 @@ export function formatTime(ms) {
   return new Intl.DateTimeFormat(lang(), { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(ms));
 }
 
+// The time of day only, for things that happen within one sitting (a chat message).
+export function formatClock(ms) {
+  if (ms === null || ms === undefined) return '';
+  return new Intl.DateTimeFormat(lang(), { timeStyle: 'short' }).format(new Date(ms));
+}
+
 // Element props showing an enumerated value: its translation (kept up to date when the language
 // changes) or, if we do not know it, the value itself (categories are free text; a newer server
 // may add statuses). Use as h('span', { ...labelProps('status', d.status) }).

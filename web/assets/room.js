@@ -1,6 +1,7 @@
 // The room, shared by the host and the invitees: joins over signaling, waits in the lobby,
 // runs the peer connection, shows the grid and the controls (and recording, recording.js;
-// voice-only mode, audio-only.js; tile sizes for the SFU, view.js), and ends with a clear screen.
+// voice-only mode, audio-only.js; tile sizes for the SFU, view.js; the chat, chat.js), and ends
+// with a clear screen.
 import { h, icon, mount, setText, setLabel } from './dom.js';
 import { t } from './i18n.js';
 import { Signaling } from './signaling.js';
@@ -10,6 +11,7 @@ import { LobbyPanel } from './lobby-panel.js';
 import { RecordingUI } from './recording.js';
 import { AudioOnly } from './audio-only.js';
 import { ViewReporter } from './view.js';
+import { Chat } from './chat.js';
 import { stopStream } from './media.js';
 import { setStatus, status } from './state.js';
 
@@ -63,6 +65,8 @@ export class Room {
     });
     // Made once too: voice-only is the person's choice and outlasts a rejoin.
     this.audioOnly = new AudioOnly({ onChange: (on) => this.setAudioOnly(on) });
+    // And the chat, so an open panel and what was read survive a rejoin.
+    this.chat = new Chat({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.onPageHide = () => this.signaling && this.signaling.close({ leave: true });
   }
 
@@ -123,6 +127,7 @@ export class Room {
       case 'publish_layers': return void (this.peer && this.peer.publishLayers(msg.mid, msg.active));
       case 'video_paused': return this.grid && this.grid.setVideoPaused(msg.participant_id, !!msg.paused, msg.reason);
       case 'quality': return this.showQuality(msg.participants);
+      case 'chat': return this.chatMessage(msg);
       case 'refused':
       case 'kicked':
       case 'session_ended':
@@ -178,6 +183,9 @@ export class Room {
       video_muted: this.videoMuted,
     }, { self: true, stream: this.hasTrack('video') ? this.localStream : null });
     for (const p of others) this.grid.upsert(p);
+    this.chat.arrive({
+      selfId: this.selfId, isHost: this.isHost, mayWrite: msg.role !== 'observer', participants: others, history: msg.chat,
+    });
     // A fresh join starts with video on at the server: say again that we want none.
     if (this.audioOnly.enabled) this.signaling.send({ type: 'audio_only', enabled: true });
     if (this.isHost) this.lobbyUpdate(msg.lobby || [], { quiet: true });
@@ -327,7 +335,8 @@ export class Room {
       this.soundButton,
       this.grid.el,
       this.events,
-      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], this.audioOnly.button, this.isHost && this.recording.button, leave, endSession),
+      this.chat.panel,
+      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], this.audioOnly.button, this.chat.button, this.isHost && this.recording.button, leave, endSession),
     );
   }
 
@@ -393,6 +402,7 @@ export class Room {
   participantJoined(p) {
     if (!p || p.id === this.selfId || !this.grid) return;
     this.grid.upsert(p);
+    this.chat.join(p);
     this.toast('event.joined', { name: p.name });
   }
 
@@ -400,7 +410,15 @@ export class Room {
     if (id === this.selfId || !this.grid) return;
     const p = this.grid.participant(id);
     this.grid.remove(id);
+    this.chat.leave(id);
     if (p) this.toast(`event.left_${reason || 'left'}`, { name: p.name });
+  }
+
+  // A message while the panel is closed also shows as a line in the event log, so a party who
+  // never opens the chat still sees that someone wrote.
+  chatMessage(message) {
+    this.chat.add(message);
+    if (!this.chat.open && message.from !== this.selfId) this.toast('event.chat', { name: message.from_name });
   }
 
   participantAway(id, away) {

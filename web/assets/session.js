@@ -1,5 +1,6 @@
 // #/sessions/{id} : one video session: its invitations (create, copy/share the link, revoke)
-// and the way into the room. #/sessions/{id}/room : the host's room.
+// the way into the room, and the session's record (who came and went, recording, the chat).
+// #/sessions/{id}/room : the host's room.
 import { api } from './api.js';
 import { h, mount, icon } from './dom.js';
 import { t } from './i18n.js';
@@ -20,7 +21,7 @@ export function showSession(main, user, id) {
   return view;
 }
 
-function draw(main, user, { session, dispute, invitations = [] }, load, view) {
+function draw(main, user, { session, dispute, invitations = [], events = [] }, load, view) {
   const manage = canManage(user, dispute) && session.status !== 'ended';
   const list = h('div', { class: 'list', testid: 'invitation-list' });
   const linkSlot = h('div');
@@ -56,7 +57,31 @@ function draw(main, user, { session, dispute, invitations = [] }, load, view) {
     ),
     manage && inviteForm(session, dispute, linkSlot, refresh),
     linkSlot,
+    h('div', { class: 'card' },
+      h('h2', { i18n: 'session.record' }),
+      events.length === 0
+        ? h('p', { class: 'empty', i18n: 'session.no_events' })
+        : h('ol', { class: 'timeline', testid: 'session-events' }, events.map(eventRow)),
+    ),
   ));
+}
+
+// One line of the record. A chat message's detail is the message itself: who wrote it, to
+// whom if privately, and its text.
+function eventRow(e) {
+  const item = (...what) => h('li', { class: 'timeline-row', testid: 'session-event', dataset: { kind: e.kind } },
+    h('time', { class: 'muted', text: formatTime(e.at) }), h('span', { class: 'badge', ...labelProps('event_kind', e.kind) }), ...what);
+  if (e.kind === 'chat') {
+    let message = null;
+    try { message = JSON.parse(e.detail); } catch { /* an unreadable detail is shown as it is */ }
+    if (message && typeof message.text === 'string') {
+      return item(
+        h('strong', { text: message.from_name || e.actor }),
+        message.to && h('span', { class: 'chat-private', i18n: ['chat.private_to', { name: message.to_name || '' }] }),
+        h('span', { class: 'timeline-text', testid: 'chat-record-text', text: message.text }));
+    }
+  }
+  return item(e.actor && h('strong', { text: e.actor }), e.detail && h('span', { class: 'muted timeline-text', text: e.detail }));
 }
 
 function drawInvitations(list, invitations, manage, refresh) {

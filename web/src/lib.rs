@@ -33,6 +33,7 @@ assets! {
     "app.js" => JS,
     "api.js" => JS,
     "audio-only.js" => JS,
+    "chat.js" => JS,
     "console.js" => JS,
     "devicecheck.js" => JS,
     "dispute.js" => JS,

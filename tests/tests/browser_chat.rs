@@ -1,0 +1,198 @@
+//! The chat in the web client, in real Chromium: a party on a 360 px phone screen writes to
+//! everyone, the mediator answers privately, the other party never sees the private answer,
+//! and the session's record in the mediator's console shows the messages with their times.
+
+use std::time::Duration;
+
+use concord_tests::call::{Call, CallSetup};
+use concord_tests::chromium::Page;
+use concord_tests::webclient::{fill, screenshot};
+use serde_json::Value;
+
+const UI_TIMEOUT: Duration = Duration::from_secs(15);
+/// A phone held upright.
+const PHONE: (u32, u32) = (360, 740);
+
+fn js(text: &str) -> String {
+    serde_json::to_string(text).expect("a string is JSON")
+}
+
+async fn click(page: &Page, testid: &str) {
+    page.wait_and_click(&format!("[data-testid={testid}]"), UI_TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("click {testid}: {e:#}\n{:?}", page.console()));
+}
+
+/// Writes `text` in the page's chat (opening it if needed), to `to` (a participant id) or to
+/// everyone.
+async fn write(page: &Page, text: &str, to: Option<&str>) {
+    let open = page
+        .evaluate("!document.querySelector('[data-testid=chat-panel]').hidden")
+        .await
+        .expect("read the panel");
+    if open != Value::Bool(true) {
+        click(page, "chat-button").await;
+    }
+    // The box keeps the last choice, as a conversation goes on with one person.
+    fill(page, "chat-to", to.unwrap_or(""))
+        .await
+        .expect("choose whom to");
+    fill(page, "chat-input", text).await.expect("type");
+    click(page, "chat-send").await;
+}
+
+/// The chat messages the page shows: (text, private, sender id).
+async fn shown(page: &Page) -> Vec<(String, bool, String)> {
+    let listed = page
+        .evaluate(
+            "[...document.querySelectorAll('[data-testid=chat-message]')].map((m) => \
+             [m.querySelector('.chat-text').textContent, m.dataset.private === 'true', m.dataset.from])",
+        )
+        .await
+        .expect("read the chat");
+    serde_json::from_value(listed).expect("a list of messages")
+}
+
+/// Waits until the page shows a message with `text`.
+async fn wait_for_text(page: &Page, text: &str, who: &str) {
+    let expression = format!(
+        "[...document.querySelectorAll('[data-testid=chat-message] .chat-text')].some((t) => t.textContent === {})",
+        js(text)
+    );
+    page.wait_for(&expression, UI_TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("{who} shows {text:?}: {e:#}\n{:?}", page.console()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_on_a_phone_chats_the_mediator_answers_privately_and_the_record_keeps_it() {
+    let call = Call::start(CallSetup::default()).await;
+    let ids = &call.ids;
+    call.party
+        .set_viewport(PHONE.0, PHONE.1)
+        .await
+        .expect("a phone-sized screen");
+
+    // The party writes to everyone from the phone; the others read it, and a party who keeps
+    // the chat closed still sees that someone wrote.
+    let public = "我家的界桩在老槐树东边三步。";
+    write(&call.party, public, None).await;
+    wait_for_text(&call.party, public, "the party's own chat").await;
+    wait_for_text(&call.mediator, public, "the mediator's chat").await;
+    wait_for_text(&call.third, public, "the other party's chat").await;
+    let unread = call
+        .third
+        .evaluate("document.querySelector('[data-testid=chat-unread]').textContent")
+        .await
+        .expect("read the unread count");
+    assert_eq!(
+        unread, "1",
+        "the other party's chat button counts one unread message"
+    );
+
+    // On the phone the open chat and every button fit the screen, nothing scrolls sideways.
+    let layout = call
+        .party
+        .evaluate(
+            "(() => { const r = (s) => document.querySelector(s).getBoundingClientRect(); \
+             const panel = r('[data-testid=chat-panel]'), send = r('[data-testid=chat-send]'); \
+             const buttons = [...document.querySelectorAll('.controls .ctl')].map((b) => b.getBoundingClientRect()); \
+             return { scroll: document.documentElement.scrollWidth, inner: innerWidth, \
+                      panel: [panel.left, panel.right, panel.top], send: [send.left, send.right, send.bottom], \
+                      buttons: buttons.map((b) => [b.left, b.right]) }; })()",
+        )
+        .await
+        .expect("measure the page");
+    let width = f64::from(PHONE.0);
+    let within = |edges: &Value| {
+        edges
+            .as_array()
+            .is_some_and(|e| e[0].as_f64() >= Some(0.0) && e[1].as_f64() <= Some(width))
+    };
+    assert!(layout["scroll"].as_f64() <= Some(width), "{layout}");
+    assert!(
+        within(&layout["panel"]),
+        "the chat fits the screen: {layout}"
+    );
+    assert!(within(&layout["send"]), "its send button too: {layout}");
+    assert!(
+        layout["buttons"]
+            .as_array()
+            .is_some_and(|b| b.len() >= 5 && b.iter().all(within)),
+        "every button fits: {layout}"
+    );
+
+    // The mediator answers the party privately, then writes to everyone.
+    let private = "请把土地证拍给我看看，不用给对方看。";
+    let after = "大家先休息五分钟。";
+    write(&call.mediator, private, Some(&ids.party)).await;
+    write(&call.mediator, after, None).await;
+    wait_for_text(&call.party, private, "the party's chat").await;
+    screenshot(&call.party, "chat-on-a-phone")
+        .await
+        .expect("a screenshot when asked for");
+    wait_for_text(&call.third, after, "the other party's chat").await;
+    let party_sees = shown(&call.party).await;
+    assert!(
+        party_sees
+            .iter()
+            .any(|(text, privately, from)| text == private && *privately && *from == ids.mediator),
+        "the party sees the answer marked private: {party_sees:?}"
+    );
+    let third_sees = shown(&call.third).await;
+    assert_eq!(
+        third_sees
+            .iter()
+            .map(|(text, _, _)| text.as_str())
+            .collect::<Vec<_>>(),
+        vec![public, after],
+        "the other party never sees the private answer"
+    );
+
+    // The session's record in the console: every message with its time, the private one
+    // marked.
+    let hash = call
+        .mediator
+        .evaluate("location.hash")
+        .await
+        .expect("read the room's address");
+    let session_page = hash
+        .as_str()
+        .and_then(|h| h.strip_suffix("/room"))
+        .expect("the mediator's room is at #/sessions/{id}/room")
+        .to_owned();
+    call.mediator
+        .evaluate(&format!("location.hash = {}; true", js(&session_page)))
+        .await
+        .expect("open the session's page");
+    let record = "[...document.querySelectorAll('[data-testid=session-event][data-kind=chat]')]";
+    call.mediator
+        .wait_for(&format!("{record}.length === 3"), UI_TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("the record lists the three messages: {e:#}"));
+    let rows = call
+        .mediator
+        .evaluate(&format!(
+            "{record}.map((r) => [r.querySelector('time').textContent, \
+             r.querySelector('[data-testid=chat-record-text]').textContent, !!r.querySelector('.chat-private')])"
+        ))
+        .await
+        .expect("read the record");
+    let rows: Vec<(String, String, bool)> = serde_json::from_value(rows).expect("rows");
+    screenshot(&call.mediator, "chat-in-the-session-record")
+        .await
+        .expect("a screenshot when asked for");
+    assert_eq!(
+        rows.iter()
+            .map(|(_, text, privately)| (text.as_str(), *privately))
+            .collect::<Vec<_>>(),
+        vec![(public, false), (private, true), (after, false)],
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|(time, _, _)| !time.is_empty() && time != "—"),
+        "each with its time: {rows:?}"
+    );
+    call.finish().await;
+}
