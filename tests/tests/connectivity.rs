@@ -281,6 +281,25 @@ async fn media_flows_both_ways(call: &Call, how: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_party_cut_off_from_the_media_port_gets_through_a_turn_relay() {
+    through_turn(TurnTransport::Udp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_whose_network_lets_only_tcp_out_gets_through_a_turn_relay_over_tcp() {
+    through_turn(TurnTransport::Tcp).await;
+}
+
+/// How the party reaches the TURN server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TurnTransport {
+    Udp,
+    /// Nothing but TCP leaves the party's network (no UDP at all, so not to TURN either).
+    Tcp,
+}
+
+/// The party cannot reach the media port (over UDP or TCP) and gets through coturn, given to
+/// every page as TURN over UDP and over TCP; the others go direct.
+async fn through_turn(transport: TurnTransport) {
     let _one = ONE_CALL_AT_A_TIME.lock().await;
     let ns = Netns::create().expect("a network namespace (needs root and iproute2)");
     let secret = "a-secret-shared-with-coturn-for-this-test";
@@ -289,6 +308,7 @@ async fn a_party_cut_off_from_the_media_port_gets_through_a_turn_relay() {
     let call = Call::start(CallSetup {
         netns: Some(ns),
         third_cut_off_from_media: true,
+        third_udp_blocked: transport == TurnTransport::Tcp,
         configure: Some(Box::new(move |config| {
             config.turn.urls = urls;
             config.turn.secret = secret.to_owned();
@@ -299,11 +319,19 @@ async fn a_party_cut_off_from_the_media_port_gets_through_a_turn_relay() {
     let third_pair = selected_pair(&call.third).await;
     let mediator_pair = selected_pair(&call.mediator).await;
     println!(
-        "cut off from the media port: the party's selected pair {third_pair} (TURN at {}), the \
-         mediator's {mediator_pair}",
+        "cut off from the media port ({transport:?} out): the party's selected pair \
+         {third_pair} (TURN at {}), the mediator's {mediator_pair}",
         turn.addr()
     );
     assert_eq!(third_pair["local_type"], "relay", "{third_pair}");
+    let protocol = match transport {
+        TurnTransport::Udp => "udp",
+        TurnTransport::Tcp => "tcp",
+    };
+    assert_eq!(
+        third_pair["relay_protocol"], protocol,
+        "the party reaches TURN over {protocol}: {third_pair}"
+    );
     assert_ne!(
         mediator_pair["local_type"], "relay",
         "the others go direct: {mediator_pair}"
