@@ -220,7 +220,7 @@ impl SfuAdapter for ConcordAdapter {
         }
         let asked = Instant::now();
         host.send(json!({"type": "start_recording"}))?;
-        wait_for_recording_state(&mut host, "on", self.timeout)
+        host.wait_for_recording_state("on", self.timeout)
             .await
             .context("starting the recording")?;
         Ok(Box::new(ConcordRecording {
@@ -250,7 +250,8 @@ impl RoomRecording for ConcordRecording {
         let asked = Instant::now();
         self.host.send(json!({"type": "stop_recording"}))?;
         // The state stays `on` until every file is finished and filed (docs/protocol.md).
-        wait_for_recording_state(&mut self.host, "off", RECORDING_STOP_TIMEOUT)
+        self.host
+            .wait_for_recording_state("off", RECORDING_STOP_TIMEOUT)
             .await
             .context("stopping the recording")?;
         let time_to_stop = asked.elapsed();
@@ -264,37 +265,6 @@ impl RoomRecording for ConcordRecording {
         let mut files = recorded_files(&listing)?;
         files.time_to_stop = time_to_stop;
         Ok(files)
-    }
-}
-
-/// Reads `recording` messages until the state is `want`; `notice` extends the wait by its
-/// countdown, `failed` and `error` end it.
-async fn wait_for_recording_state(
-    host: &mut SignalClient,
-    want: &str,
-    timeout: Duration,
-) -> Result<()> {
-    let mut deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let msg = host
-            .inbox()
-            .expect_where(&format!("recording state `{want}`"), left, |m| {
-                matches!(msg_type(m), "recording" | "error")
-            })
-            .await?;
-        if msg_type(&msg) == "error" {
-            bail!("the server refused: {msg}");
-        }
-        match msg.get("state").and_then(Value::as_str).unwrap_or("") {
-            state if state == want => return Ok(()),
-            "failed" => bail!("the recording failed: {msg}"),
-            "notice" => {
-                let countdown = msg.get("starts_in_ms").and_then(Value::as_u64).unwrap_or(0);
-                deadline += Duration::from_millis(countdown);
-            }
-            _ => {}
-        }
     }
 }
 

@@ -363,6 +363,33 @@ impl SignalClient {
             .await
     }
 
+    /// Reads `recording` messages until the state is `want`; `notice` extends the wait by its
+    /// countdown, `failed` and `error` end it.
+    pub async fn wait_for_recording_state(&mut self, want: &str, timeout: Duration) -> Result<()> {
+        let mut deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = self
+                .inbox
+                .expect_where(&format!("recording state `{want}`"), left, |m| {
+                    matches!(msg_type(m), "recording" | "error")
+                })
+                .await?;
+            if msg_type(&msg) == "error" {
+                bail!("the server refused: {msg}");
+            }
+            match msg.get("state").and_then(Value::as_str).unwrap_or("") {
+                state if state == want => return Ok(()),
+                "failed" => bail!("the recording failed: {msg}"),
+                "notice" => {
+                    let countdown = msg.get("starts_in_ms").and_then(Value::as_u64).unwrap_or(0);
+                    deadline += Duration::from_millis(countdown);
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Splits the client into its sending half and its inbox (used by the WebRTC peer, which
     /// puts a negotiation task between the pump and the test).
     pub(crate) fn into_parts(

@@ -324,7 +324,9 @@ impl LiveSession<'_, '_> {
         self.host.send(json!({"type": "start_recording"}))?;
         // Once asked, the server may record even if the wait fails: stop it at the end.
         self.recording = true;
-        wait_for_recording_state(&mut self.host, "on", SIGNAL_TIMEOUT).await?;
+        self.host
+            .wait_for_recording_state("on", SIGNAL_TIMEOUT)
+            .await?;
         add(&self.counters().recordings_started, 1);
         Ok(())
     }
@@ -332,7 +334,9 @@ impl LiveSession<'_, '_> {
     async fn stop_recording(&mut self) -> Result<()> {
         self.host.send(json!({"type": "stop_recording"}))?;
         self.recording = false;
-        wait_for_recording_state(&mut self.host, "off", RECORDING_STOP_TIMEOUT).await?;
+        self.host
+            .wait_for_recording_state("off", RECORDING_STOP_TIMEOUT)
+            .await?;
         add(&self.counters().recordings_stopped, 1);
         Ok(())
     }
@@ -361,37 +365,6 @@ impl LiveSession<'_, '_> {
         }
         self.host.close();
         stopped.and(read).and(ended.map(|_| ()))
-    }
-}
-
-/// Reads `recording` messages until the state is `want`; `notice` extends the wait by its
-/// countdown, `failed` and `error` end it.
-async fn wait_for_recording_state(
-    host: &mut SignalClient,
-    want: &str,
-    timeout: Duration,
-) -> Result<()> {
-    let mut deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let msg = host
-            .inbox()
-            .expect_where(&format!("recording state `{want}`"), left, |m| {
-                matches!(msg_type(m), "recording" | "error")
-            })
-            .await?;
-        if msg_type(&msg) == "error" {
-            bail!("the server refused: {msg}");
-        }
-        match msg.get("state").and_then(Value::as_str).unwrap_or("") {
-            state if state == want => return Ok(()),
-            "failed" => bail!("the recording failed: {msg}"),
-            "notice" => {
-                let countdown = msg.get("starts_in_ms").and_then(Value::as_u64).unwrap_or(0);
-                deadline += Duration::from_millis(countdown);
-            }
-            _ => {}
-        }
     }
 }
 
