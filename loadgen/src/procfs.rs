@@ -46,19 +46,12 @@ pub fn ticks_to_seconds(ticks: u64) -> f64 {
 
 /// Reads `pid` now.
 pub fn sample(pid: u32) -> Result<ProcSample> {
-    let stat_path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&stat_path)
-        .with_context(|| format!("reading {stat_path} (has the process exited?)"))?;
-    let status_path = format!("/proc/{pid}/status");
-    let status =
-        std::fs::read_to_string(&status_path).with_context(|| format!("reading {status_path}"))?;
-    let field =
-        |key| parse_status_kb(&status, key).ok_or_else(|| anyhow!("no {key} in {status_path}"));
+    let proc = StatAndStatus::read(pid)?;
+    let [utime, stime, _, _] = proc.cpu_fields()?;
     Ok(ProcSample {
-        cpu_ticks: parse_cpu_ticks(&stat)
-            .ok_or_else(|| anyhow!("unexpected format of {stat_path}: {stat}"))?,
-        rss_kb: field("VmRSS")?,
-        hwm_kb: field("VmHWM")?,
+        cpu_ticks: utime + stime,
+        rss_kb: proc.status_number("VmRSS")?,
+        hwm_kb: proc.status_number("VmHWM")?,
         io: std::fs::read_to_string(format!("/proc/{pid}/io"))
             .ok()
             .and_then(|io| parse_io(&io)),
@@ -89,23 +82,53 @@ impl ResourceSample {
 
 /// Reads `pid`'s memory, threads, open descriptors and CPU time now.
 pub fn resources(pid: u32) -> Result<ResourceSample> {
-    let stat_path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&stat_path)
-        .with_context(|| format!("reading {stat_path} (has the process exited?)"))?;
-    let status_path = format!("/proc/{pid}/status");
-    let status =
-        std::fs::read_to_string(&status_path).with_context(|| format!("reading {status_path}"))?;
-    let field =
-        |key| parse_status_number(&status, key).ok_or_else(|| anyhow!("no {key} in {status_path}"));
-    let [utime, stime, cutime, cstime] = parse_cpu_fields(&stat)
-        .ok_or_else(|| anyhow!("unexpected format of {stat_path}: {stat}"))?;
+    let proc = StatAndStatus::read(pid)?;
+    let [utime, stime, cutime, cstime] = proc.cpu_fields()?;
     Ok(ResourceSample {
         cpu_ticks: utime + stime,
         children_cpu_ticks: cutime + cstime,
-        rss_kb: field("VmRSS")?,
-        threads: field("Threads")?,
+        rss_kb: proc.status_number("VmRSS")?,
+        threads: proc.status_number("Threads")?,
         open_fds: count_open_fds(pid)?,
     })
+}
+
+/// The texts of `/proc/<pid>/stat` and `/proc/<pid>/status`, kept with their paths so that a
+/// field missing from either names the file it is missing from.
+struct StatAndStatus {
+    stat_path: String,
+    stat: String,
+    status_path: String,
+    status: String,
+}
+
+impl StatAndStatus {
+    fn read(pid: u32) -> Result<Self> {
+        let stat_path = format!("/proc/{pid}/stat");
+        let stat = std::fs::read_to_string(&stat_path)
+            .with_context(|| format!("reading {stat_path} (has the process exited?)"))?;
+        let status_path = format!("/proc/{pid}/status");
+        let status = std::fs::read_to_string(&status_path)
+            .with_context(|| format!("reading {status_path}"))?;
+        Ok(StatAndStatus {
+            stat_path,
+            stat,
+            status_path,
+            status,
+        })
+    }
+
+    /// utime, stime, cutime, cstime (see [`parse_cpu_fields`]).
+    fn cpu_fields(&self) -> Result<[u64; 4]> {
+        parse_cpu_fields(&self.stat)
+            .ok_or_else(|| anyhow!("unexpected format of {}: {}", self.stat_path, self.stat))
+    }
+
+    /// The number on the `key` line of `status` (see [`parse_status_number`]).
+    fn status_number(&self, key: &str) -> Result<u64> {
+        parse_status_number(&self.status, key)
+            .ok_or_else(|| anyhow!("no {key} in {}", self.status_path))
+    }
 }
 
 /// Entries of `/proc/<pid>/fd`: the process's open file descriptors. Listing it needs the right
