@@ -97,6 +97,8 @@ pub struct CallSetup {
     pub netns: Option<Netns>,
     /// Changes to the server's configuration, after the call's own.
     pub configure: Option<ConfigureServer>,
+    /// More Chromium flags for the third page's browser.
+    pub third_browser_flags: Vec<String>,
 }
 
 impl Default for CallSetup {
@@ -110,6 +112,7 @@ impl Default for CallSetup {
             third_cut_off_from_media: false,
             netns: None,
             configure: None,
+            third_browser_flags: Vec::new(),
         }
     }
 }
@@ -233,9 +236,11 @@ impl Call {
         let outside = Browser::launch_with(&[&secure, &camera])
             .await
             .expect("Chromium in the root namespace");
+        let mut inside_flags = vec![secure.as_str(), camera.as_str()];
+        inside_flags.extend(setup.third_browser_flags.iter().map(String::as_str));
         let inside = match &ns {
             Some(ns) => Some(
-                Browser::launch_in_netns(ns, &[&secure, &camera])
+                Browser::launch_in_netns(ns, &inside_flags)
                     .await
                     .expect("Chromium in the namespace"),
             ),

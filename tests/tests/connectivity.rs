@@ -289,12 +289,19 @@ async fn a_party_whose_network_lets_only_tcp_out_gets_through_a_turn_relay_over_
     through_turn(TurnTransport::Tcp).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_whose_network_lets_only_tcp_out_gets_through_a_turn_relay_over_tls() {
+    through_turn(TurnTransport::Tls).await;
+}
+
 /// How the party reaches the TURN server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TurnTransport {
     Udp,
     /// Nothing but TCP leaves the party's network (no UDP at all, so not to TURN either).
     Tcp,
+    /// As `Tcp`, and the server offers TURN only over TLS (`turns:`), as on port 443.
+    Tls,
 }
 
 /// The party cannot reach the media port (over UDP or TCP) and gets through coturn, given to
@@ -303,16 +310,24 @@ async fn through_turn(transport: TurnTransport) {
     let _one = ONE_CALL_AT_A_TIME.lock().await;
     let ns = Netns::create().expect("a network namespace (needs root and iproute2)");
     let secret = "a-secret-shared-with-coturn-for-this-test";
-    let turn = TurnServer::start(ns.root_addr(), secret).expect("coturn (apt-get install coturn)");
-    let urls = turn.urls();
+    let turn = match transport {
+        TurnTransport::Tls => TurnServer::start_with_tls(ns.root_addr(), secret),
+        _ => TurnServer::start(ns.root_addr(), secret),
+    }
+    .expect("coturn (apt-get install coturn)");
+    let urls = match transport {
+        TurnTransport::Tls => turn.tls_url().into_iter().collect(),
+        _ => turn.urls(),
+    };
     let call = Call::start(CallSetup {
         netns: Some(ns),
         third_cut_off_from_media: true,
-        third_udp_blocked: transport == TurnTransport::Tcp,
+        third_udp_blocked: transport != TurnTransport::Udp,
         configure: Some(Box::new(move |config| {
             config.turn.urls = urls;
             config.turn.secret = secret.to_owned();
         })),
+        third_browser_flags: turn.tls_trust_flag().into_iter().collect(),
         ..CallSetup::default()
     })
     .await;
@@ -327,6 +342,7 @@ async fn through_turn(transport: TurnTransport) {
     let protocol = match transport {
         TurnTransport::Udp => "udp",
         TurnTransport::Tcp => "tcp",
+        TurnTransport::Tls => "tls",
     };
     assert_eq!(
         third_pair["relay_protocol"], protocol,
