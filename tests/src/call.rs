@@ -137,7 +137,7 @@ pub struct Call {
     pub ids: Ids,
 }
 
-/// Blocks everything from `ns` to the server's media ports (UDP and ICE-TCP), as a firewall or
+/// Blocks everything between `ns` and the server's media ports (UDP and ICE-TCP), as a firewall or
 /// a lost signal does; signaling still goes through.
 fn cut_off_from_media(ns: &Netns, server: &TestServer) -> anyhow::Result<()> {
     let running = server.server()?;

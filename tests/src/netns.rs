@@ -265,14 +265,19 @@ impl Netns {
             .with_context(|| format!("blocking UDP out of {}", self.name))
     }
 
-    /// Drops everything sent from inside the namespace to `port` of `ip`, over UDP and TCP, as
-    /// a firewall that lets nothing reach a media port does (a TURN server elsewhere is then
-    /// the only way through). Needs Debian's `nftables`.
+    /// Drops everything between the namespace and `port` of `ip`, over UDP and TCP, both
+    /// ways, as a firewall that lets nothing reach a media port does (a TURN server elsewhere
+    /// is then the only way through), or a phone out of coverage. Needs Debian's `nftables`.
     pub fn block_port(&self, ip: Ipv4Addr, port: u16) -> Result<()> {
         let (ip, port) = (ip.to_string(), port.to_string());
         for proto in ["udp", "tcp"] {
             self.add_block_rule(&["ip", "daddr", &ip, proto, "dport", &port, "counter", "drop"])
                 .with_context(|| format!("blocking {proto} to {ip}:{port} from {}", self.name))?;
+            self.add_rule(
+                Chain::In,
+                &["ip", "saddr", &ip, proto, "sport", &port, "counter", "drop"],
+            )
+            .with_context(|| format!("blocking {proto} from {ip}:{port} to {}", self.name))?;
         }
         Ok(())
     }
@@ -299,17 +304,19 @@ impl Netns {
 
     /// Adds a rule to the namespace's output filter (made on first use).
     fn add_block_rule(&self, rule: &[&str]) -> Result<()> {
+        self.add_rule(Chain::Out, rule)
+    }
+
+    /// Adds a rule to the namespace's output or input filter (made on first use).
+    fn add_rule(&self, chain: Chain, rule: &[&str]) -> Result<()> {
+        let (name, hook) = match chain {
+            Chain::Out => ("out", "{ type filter hook output priority 0 ; }"),
+            Chain::In => ("in", "{ type filter hook input priority 0 ; }"),
+        };
         // `add` leaves an existing table or chain as it is.
         self.nft(&["add", "table", "inet", UDP_BLOCK_TABLE])?;
-        self.nft(&[
-            "add",
-            "chain",
-            "inet",
-            UDP_BLOCK_TABLE,
-            "out",
-            "{ type filter hook output priority 0 ; }",
-        ])?;
-        let mut args = vec!["add", "rule", "inet", UDP_BLOCK_TABLE, "out"];
+        self.nft(&["add", "chain", "inet", UDP_BLOCK_TABLE, name, hook])?;
+        let mut args = vec!["add", "rule", "inet", UDP_BLOCK_TABLE, name];
         args.extend_from_slice(rule);
         self.nft(&args)?;
         Ok(())
@@ -688,4 +695,11 @@ mod tests {
         );
         assert!(QdiscCounters::parse("qdisc noqueue 0: root refcnt 2").is_err());
     }
+}
+
+/// The namespace's filter chains: what leaves it, and what arrives in it.
+#[derive(Clone, Copy)]
+enum Chain {
+    Out,
+    In,
 }
