@@ -21,6 +21,7 @@
 
 mod child_log;
 pub mod compare;
+mod concord_process;
 pub mod procfs;
 pub mod slope;
 pub mod soak;

@@ -12,13 +12,11 @@ use tokio::process::{Child, Command};
 use concord_client::{ConcordAdapter, JanusAdapter, SfuAdapter};
 
 use super::janus_config::JanusConfig;
-use crate::child_log::{copy_log_until, tail};
+use crate::child_log::tail;
+use crate::concord_process::spawn_until_serving;
 
 /// How long a server may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// Concord's recording notice in the comparison, seconds (its default is 5): the recorded run
-/// waits this long for recording to start, before the window.
-const CONCORD_NOTICE_SECS: &str = "1";
 
 /// Which server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,52 +108,30 @@ async fn start_concord(
     let dir = scratch("concord")?;
     let password = format!("bench-{:016x}", rand::random::<u64>());
     let log = dir.path().join("concord.log");
-    let mut child = Command::new(concord_bin)
-        .arg("serve")
-        .arg("--listen")
-        .arg("127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--media-bind")
-        .arg(format!("{media_ip}:0"))
-        .env("CONCORD_ADMIN_PASSWORD", &password)
-        .env("CONCORD_RECORDING__NOTICE_SECS", CONCORD_NOTICE_SECS)
-        // Every simulated participant comes from the load generator's one address.
-        .env("CONCORD_SIGNALING__MAX_CONNECTIONS_PER_ADDRESS", "10000")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", concord_bin.display()))?;
-    let pid = child
-        .id()
-        .ok_or_else(|| anyhow!("concord exited at once"))?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| anyhow!("no stderr pipe"))?;
-    let url = copy_log_until(stderr, &log, |line| {
-        line.strip_prefix("Concord is serving at ")
-            .map(|url| url.trim().trim_end_matches('/').to_owned())
-    });
-    let mut server = Server {
+    let concord = spawn_until_serving(
+        Command::new(concord_bin)
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--media-bind")
+            .arg(format!("{media_ip}:0")),
+        "concord",
+        &password,
+        &log,
+        START_TIMEOUT,
+    )
+    .await?;
+    let url = concord.url.clone();
+    let server = Server {
         kind: ServerKind::Concord,
-        pid,
-        url: String::new(),
-        child,
+        pid: concord.pid,
+        url: concord.url,
+        child: concord.child,
         log,
         _dir: dir,
     };
-    let url = match tokio::time::timeout(START_TIMEOUT, url).await {
-        Ok(Ok(url)) => url,
-        _ => bail!(
-            "concord did not start within {START_TIMEOUT:?}; its log ends with:\n{}",
-            server.log_tail()
-        ),
-    };
-    server.url.clone_from(&url);
     let adapter = ConcordAdapter::sign_in(&url, "admin", &password)
         .await
         .with_context(|| format!("signing in to concord at {url}"))?;

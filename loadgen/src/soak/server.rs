@@ -4,22 +4,19 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use tokio::process::{Child, Command};
 
-use crate::child_log::{copy_log_until, tail};
+use crate::child_log::tail;
+use crate::concord_process::{spawn_until_serving, ServingConcord};
 
 /// How long the server may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a graceful stop may take before the server is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-/// The recording notice, seconds (the default is 5): a recording starts this long after asking.
-const NOTICE_SECS: &str = "1";
-/// The line on the server's standard error that says where it serves.
-const SERVING_AT: &str = "Concord is serving at ";
 
 /// A program that runs Concord from its `CONCORD_*` environment and writes
 /// `Concord is serving at {url}` on its standard error: `concord serve`, or a test binary
@@ -62,48 +59,20 @@ impl ServerProcess {
         let password = format!("soak-{:016x}", rand::random::<u64>());
         let mut command = Command::new(&launch.program);
         command.args(&launch.args);
-        // Only the settings below: a CONCORD_* variable of the caller's (a database URL, a
-        // recordings directory) would point the soak at something else.
+        // Only the settings below and `spawn_until_serving`'s: a CONCORD_* variable of the
+        // caller's (a database URL, a recordings directory) would point the soak elsewhere.
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("CONCORD_") {
                 command.env_remove(name);
             }
         }
-        let mut child = command
+        command
             .env("CONCORD_DATA_DIR", &data_dir)
             .env("CONCORD_LISTEN", "127.0.0.1:0")
-            .env("CONCORD_MEDIA__BIND", "127.0.0.1:0")
-            .env("CONCORD_ADMIN_PASSWORD", &password)
-            .env("CONCORD_RECORDING__NOTICE_SECS", NOTICE_SECS)
-            // Every simulated participant comes from the load generator's one address.
-            .env("CONCORD_SIGNALING__MAX_CONNECTIONS_PER_ADDRESS", "10000")
-            // An hour's log at `info` would mostly be joins and leaves.
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", launch.program.display()))?;
-        let pid = child
-            .id()
-            .ok_or_else(|| anyhow!("{} exited at once", launch.program.display()))?;
-        let stderr = child
-            .stderr
-            .take()
-            .ok_or_else(|| anyhow!("no stderr pipe"))?;
-        let url = copy_log_until(stderr, &log, |line| {
-            line.strip_prefix(SERVING_AT)
-                .map(|url| url.trim().trim_end_matches('/').to_owned())
-        });
-        let url = match tokio::time::timeout(START_TIMEOUT, url).await {
-            Ok(Ok(url)) => url,
-            _ => bail!(
-                "{} did not start within {START_TIMEOUT:?}; its log ends with:\n{}",
-                launch.program.display(),
-                tail(&log)
-            ),
-        };
+            .env("CONCORD_MEDIA__BIND", "127.0.0.1:0");
+        let name = launch.program.display().to_string();
+        let ServingConcord { child, pid, url } =
+            spawn_until_serving(&mut command, &name, &password, &log, START_TIMEOUT).await?;
         if !url.starts_with("http://127.") {
             bail!("the server must serve on 127.0.0.0/8, it serves at {url}");
         }
