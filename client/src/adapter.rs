@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use crate::api::{id_of, ApiClient};
 use crate::peer::{JoinAs, Peer, PeerOptions};
-use crate::signal::{msg_type, SignalClient};
+use crate::signal::{msg_type, signaling_url, SignalClient};
 
 /// How long a stopped recording may take to finish and file its files.
 const RECORDING_STOP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -121,16 +121,9 @@ impl ConcordAdapter {
     pub async fn sign_in(base_url: &str, username: &str, password: &str) -> Result<Self> {
         let api = ApiClient::new(base_url)?;
         api.login(username, password).await?;
-        let ws_url = format!(
-            "{}/ws",
-            base_url
-                .trim_end_matches('/')
-                .replacen("http://", "ws://", 1)
-                .replacen("https://", "wss://", 1)
-        );
         Ok(Self {
             api,
-            ws_url,
+            ws_url: signaling_url(base_url),
             timeout: Duration::from_secs(20),
             rooms: Mutex::new(HashMap::new()),
         })

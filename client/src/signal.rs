@@ -18,6 +18,8 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::peer::JoinAs;
+
 /// How long the WebSocket handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -249,6 +251,18 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// The signaling endpoint of the Concord server at `base_url` (`http://127.0.0.1:PORT`, a
+/// trailing `/` or not): its `/ws`, over `ws://` or, behind TLS, `wss://`.
+pub fn signaling_url(base_url: &str) -> String {
+    format!(
+        "{}/ws",
+        base_url
+            .trim_end_matches('/')
+            .replacen("http://", "ws://", 1)
+            .replacen("https://", "wss://", 1)
+    )
+}
+
 /// A WebSocket signaling connection.
 #[derive(Debug)]
 pub struct SignalClient {
@@ -288,6 +302,32 @@ impl SignalClient {
             inbox: Inbox::new(in_rx),
             pump: Some(pump),
         })
+    }
+
+    /// Connects to `ws_url` and joins `how`; fails unless the server answers `joined`, which is
+    /// returned with the connection.
+    pub async fn connect_and_join(
+        ws_url: &str,
+        how: JoinAs<'_>,
+        timeout: Duration,
+    ) -> Result<(Self, Value)> {
+        let (signal, reply) = match how {
+            JoinAs::Token(token) => {
+                let mut signal = SignalClient::connect(ws_url, None).await?;
+                let reply = signal.join_with_token(token, timeout).await?;
+                (signal, reply)
+            }
+            JoinAs::Account { session_id, cookie } => {
+                let mut signal = SignalClient::connect(ws_url, Some(cookie)).await?;
+                let reply = signal.join_session(session_id, timeout).await?;
+                (signal, reply)
+            }
+        };
+        if msg_type(&reply) != "joined" {
+            signal.close();
+            bail!("expected `joined`, the server answered {reply}");
+        }
+        Ok((signal, reply))
     }
 
     /// Sends one JSON message.
@@ -469,4 +509,21 @@ async fn pump(
         }
     };
     let _ = in_tx.send(Incoming::Closed(reason));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signaling_url_follows_the_base_url_s_scheme() {
+        assert_eq!(
+            signaling_url("http://127.0.0.1:8080/"),
+            "ws://127.0.0.1:8080/ws"
+        );
+        assert_eq!(
+            signaling_url("https://concord.example"),
+            "wss://concord.example/ws"
+        );
+    }
 }

@@ -33,9 +33,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use concord_client::adapter::RoomRecording;
-use concord_client::signal::{Inbox, Incoming, Outgoing};
+use concord_client::signal::{signaling_url, Inbox, Incoming, Outgoing};
 use concord_client::{
-    msg_type, MessageChannel, Peer, PeerOptions, Role, SfuAdapter, SignalClient, Ticket,
+    msg_type, JoinAs, MessageChannel, Peer, PeerOptions, Role, SfuAdapter, SignalClient, Ticket,
 };
 
 use crate::compare::{scenario_name, Metrics, Server};
@@ -182,16 +182,9 @@ pub struct ConcordOver {
 impl ConcordOver {
     /// `inner` is signed in to the Concord server at `base_url` (`http://127.0.0.1:PORT`).
     pub fn new(inner: Box<dyn SfuAdapter>, base_url: &str, transport: Transport) -> Self {
-        let ws_url = format!(
-            "{}/ws",
-            base_url
-                .trim_end_matches('/')
-                .replacen("http://", "ws://", 1)
-                .replacen("https://", "wss://", 1)
-        );
         ConcordOver {
             inner,
-            ws_url,
+            ws_url: signaling_url(base_url),
             transport,
             paths: Arc::default(),
         }
@@ -217,14 +210,12 @@ impl SfuAdapter for ConcordOver {
 
     async fn join(&self, ticket: &Ticket, mut options: PeerOptions) -> Result<Peer> {
         options.publish = ticket.role == Role::Publisher;
-        let mut signal = SignalClient::connect(&self.ws_url, None).await?;
-        let joined = signal
-            .join_with_token(&ticket.credential, JOIN_TIMEOUT)
-            .await?;
-        if msg_type(&joined) != "joined" {
-            signal.close();
-            bail!("expected `joined`, the server answered {joined}");
-        }
+        let (signal, joined) = SignalClient::connect_and_join(
+            &self.ws_url,
+            JoinAs::Token(&ticket.credential),
+            JOIN_TIMEOUT,
+        )
+        .await?;
         let bridge = match self.transport {
             Transport::Udp => None,
             Transport::Tcp => {

@@ -44,7 +44,7 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
-use crate::signal::{msg_type, Inbox, Outgoing, SignalClient};
+use crate::signal::{Inbox, Outgoing, SignalClient};
 use connection::{build_peer_connection, Handler};
 use keyframes::listen_for_keyframe_requests;
 use negotiation::Negotiation;
@@ -112,23 +112,8 @@ impl Peer {
         options: PeerOptions,
         timeout: Duration,
     ) -> Result<Peer> {
-        let (signal, reply) = match how {
-            JoinAs::Token(token) => {
-                let mut signal = SignalClient::connect(ws_url, None).await?;
-                let reply = signal.join_with_token(token, timeout).await?;
-                (signal, reply)
-            }
-            JoinAs::Account { session_id, cookie } => {
-                let mut signal = SignalClient::connect(ws_url, Some(cookie)).await?;
-                let reply = signal.join_session(session_id, timeout).await?;
-                (signal, reply)
-            }
-        };
-        if msg_type(&reply) != "joined" {
-            signal.close();
-            bail!("expected `joined`, the server answered {reply}");
-        }
-        Peer::start(signal, reply, options).await
+        let (signal, joined) = SignalClient::connect_and_join(ws_url, how, timeout).await?;
+        Peer::start(signal, joined, options).await
     }
 
     /// Takes over a signaling connection that has just received `joined`: builds the peer

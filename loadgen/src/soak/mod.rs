@@ -31,6 +31,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use concord_client::signal::signaling_url;
 use concord_client::{ApiClient, Clip, ClipSpec, MediaSource, PeerOptions};
 
 use crate::procfs::{self, ResourceSample};
@@ -351,14 +352,7 @@ async fn drive(
     let cookie = api
         .cookie()
         .ok_or_else(|| anyhow!("signed in without a cookie"))?;
-    let ws_url = format!(
-        "{}/ws",
-        target
-            .url
-            .trim_end_matches('/')
-            .replacen("http://", "ws://", 1)
-            .replacen("https://", "wss://", 1)
-    );
+    let ws_url = signaling_url(&target.url);
     let peer_options = PeerOptions {
         source: MediaSource::Clip(Arc::clone(&clip)),
         local_ip: options.client_ip,
