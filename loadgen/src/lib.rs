@@ -281,14 +281,20 @@ fn merge(a: &mut StreamCounts, b: &StreamCounts) {
     a.delay_us.extend_from_slice(&b.delay_us);
 }
 
-/// Runs one scenario against `adapter`.
-pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Report> {
-    let clip_spec = options.clip.clone();
-    let cache = options.clip_cache.clone();
-    let clip = tokio::task::spawn_blocking(move || Clip::prepare(&clip_spec, &cache))
+/// The clip of `spec`, from `cache` or encoded there, prepared on a blocking thread: encoding
+/// takes seconds, which the runtime's own thread must not spend.
+async fn prepare_clip(spec: &ClipSpec, cache: &std::path::Path) -> Result<Arc<Clip>> {
+    let spec = spec.clone();
+    let cache = cache.to_owned();
+    let clip = tokio::task::spawn_blocking(move || Clip::prepare(&spec, &cache))
         .await
         .context("clip preparation task")??;
-    let clip = Arc::new(clip);
+    Ok(Arc::new(clip))
+}
+
+/// Runs one scenario against `adapter`.
+pub async fn run(adapter: &dyn SfuAdapter, options: &RunOptions) -> Result<Report> {
+    let clip = prepare_clip(&options.clip, &options.clip_cache).await?;
     // With simulcast: the clips, and the tile size that asks for the chosen layer.
     let simulcast = match options.simulcast {
         Some(layer) => {

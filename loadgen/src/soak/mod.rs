@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use concord_client::signal::signaling_url;
 use concord_client::{ApiClient, Clip, ClipSpec, MediaSource, PeerOptions};
 
+use crate::prepare_clip;
 use crate::procfs::{self, ResourceSample};
 use crate::slope::{self, SeriesSummary};
 use counters::ChurnCounters;
@@ -293,12 +294,7 @@ pub async fn soak(
     options: &SoakOptions,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<SoakReport> {
-    let clip_spec = options.clip.clone();
-    let cache = options.clip_cache.clone();
-    let clip = tokio::task::spawn_blocking(move || Clip::prepare(&clip_spec, &cache))
-        .await
-        .context("clip preparation task")??;
-    let clip = Arc::new(clip);
+    let clip = prepare_clip(&options.clip, &options.clip_cache).await?;
     let launch = match server {
         SoakServer::External(target) => return drive(&target, options, clip, progress).await,
         SoakServer::Launch(launch) => launch,
