@@ -9,7 +9,7 @@ use clap::Args;
 use concord_loadgen::compare::{self, CompareOptions, ServerKind, ServerSetup};
 use concord_loadgen::{RunOptions, Scenario};
 
-use crate::Measure;
+use crate::{by_scenario, Measure};
 
 #[derive(Args)]
 pub(crate) struct CompareArgs {
@@ -115,15 +115,7 @@ pub(crate) async fn run(args: CompareArgs) -> Result<()> {
         _ => {}
     })
     .await;
-    let mut scenarios: Vec<&str> = Vec::new();
-    for o in &outcomes {
-        if !scenarios.contains(&o.scenario.as_str()) {
-            scenarios.push(&o.scenario);
-        }
-    }
-    for scenario in scenarios {
-        let mine: Vec<&compare::Outcome> =
-            outcomes.iter().filter(|o| o.scenario == scenario).collect();
+    for mine in by_scenario(&outcomes, |o| &o.scenario) {
         println!("{}", compare::scenario_table(&mine));
     }
     println!("{}", compare::markdown_summary(&outcomes));

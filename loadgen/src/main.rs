@@ -277,3 +277,32 @@ fn report(report: concord_loadgen::Report, common: &Common) -> Result<()> {
     }
     Ok(())
 }
+
+/// `outcomes` grouped by scenario, each group in the order it ran and the scenarios in the order
+/// they first ran: one table each.
+fn by_scenario<T>(outcomes: &[T], scenario: impl Fn(&T) -> &str) -> Vec<Vec<&T>> {
+    let mut groups: Vec<(&str, Vec<&T>)> = Vec::new();
+    for outcome in outcomes {
+        let name = scenario(outcome);
+        match groups.iter_mut().find(|(seen, _)| *seen == name) {
+            Some((_, group)) => group.push(outcome),
+            None => groups.push((name, vec![outcome])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_scenario;
+
+    #[test]
+    fn outcomes_are_grouped_by_scenario_in_the_order_they_ran() {
+        let outcomes = [("fanout", 1), ("rooms", 2), ("fanout", 3)];
+        let groups = by_scenario(&outcomes, |o| o.0);
+        assert_eq!(
+            groups,
+            vec![vec![&outcomes[0], &outcomes[2]], vec![&outcomes[1]]]
+        );
+    }
+}

@@ -7,11 +7,11 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use concord_loadgen::transport::{
-    compare_transports, transport_table, TransportOptions, TransportOutcome, MAX_TCP_PEERS,
+    compare_transports, transport_table, TransportOptions, MAX_TCP_PEERS,
 };
 use concord_loadgen::{RunOptions, Scenario};
 
-use crate::Measure;
+use crate::{by_scenario, Measure};
 
 #[derive(Args)]
 pub(crate) struct TransportArgs {
@@ -101,14 +101,7 @@ pub(crate) async fn run(args: TransportArgs) -> Result<()> {
         }
     })
     .await;
-    let mut names: Vec<&str> = Vec::new();
-    for o in &outcomes {
-        if !names.contains(&o.scenario.as_str()) {
-            names.push(&o.scenario);
-        }
-    }
-    for name in names {
-        let mine: Vec<&TransportOutcome> = outcomes.iter().filter(|o| o.scenario == name).collect();
+    for mine in by_scenario(&outcomes, |o| &o.scenario) {
         println!("{}", transport_table(&mine));
     }
     println!(
