@@ -345,9 +345,10 @@ async fn every_rest_action_against_every_caller() {
     server.shutdown().await;
 }
 
-/// The host's powers over signaling (and a private chat message to another invitee), tried by
-/// everyone else in the room: each admitted invitee role is refused with `forbidden`, someone
-/// still in the lobby with `not_admitted`, and none of it has any effect.
+/// The host's powers over signaling (confirming an identity, a private chat message to another
+/// invitee among them), tried by everyone else in the room: each admitted invitee role is
+/// refused with `forbidden`, someone still in the lobby with `not_admitted`, and none of it has
+/// any effect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_host_action_over_signaling_against_every_other_role() {
     use concord_tests::{msg_type, SignalClient, SIGNAL_TIMEOUT};
@@ -388,6 +389,10 @@ async fn every_host_action_over_signaling_against_every_other_role() {
             ("end_session", json!({"type": "end_session"})),
             ("start_recording", json!({"type": "start_recording"})),
             ("stop_recording", json!({"type": "stop_recording"})),
+            (
+                "confirm_identity",
+                json!({"type": "confirm_identity", "participant_id": peer, "method": "id_card"}),
+            ),
             (
                 "private_chat",
                 json!({"type": "chat", "text": "只给你看", "to": peer}),
@@ -436,7 +441,7 @@ async fn every_host_action_over_signaling_against_every_other_role() {
     assert!(
         !seen.iter().any(|m| matches!(
             msg_type(m),
-            "kicked" | "session_ended" | "recording_started" | "chat"
+            "kicked" | "session_ended" | "recording_started" | "chat" | "attestation"
         )),
         "{seen:?}"
     );

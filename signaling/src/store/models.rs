@@ -109,6 +109,8 @@ text_enum!(
         RecordingFailed => "recording_failed",
         SessionEnded => "session_ended",
         Chat => "chat",
+        IdentityConfirmed => "identity_confirmed",
+        NoticeAcknowledged => "notice_acknowledged",
     }
 );
 

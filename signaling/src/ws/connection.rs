@@ -566,6 +566,7 @@ impl Connection {
                 | ClientMessage::EndSession
                 | ClientMessage::StartRecording
                 | ClientMessage::StopRecording
+                | ClientMessage::ConfirmIdentity { .. }
         );
         if host_only && !is_host {
             return self
@@ -699,6 +700,26 @@ impl Connection {
                     },
                 )
                 .await
+            }
+            ClientMessage::ConfirmIdentity {
+                participant_id,
+                method,
+                note,
+            } => {
+                let command = RoomCommand::ConfirmIdentity {
+                    by: member,
+                    target: participant_id,
+                    method,
+                    note,
+                };
+                room_send(&room, command).await
+            }
+            ClientMessage::AcknowledgeNotice { version } => {
+                let command = RoomCommand::AcknowledgeNotice {
+                    by: member,
+                    version,
+                };
+                room_send(&room, command).await
             }
             ClientMessage::EndSession => {
                 let name = self

@@ -1,6 +1,7 @@
 //! WebSocket signaling: one task per connection, one actor per live session, and the hub that
 //! finds a session's actor.
 
+mod attestations;
 mod chat;
 mod connection;
 mod hub;

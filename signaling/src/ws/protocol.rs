@@ -1,5 +1,6 @@
 //! The signaling messages, exactly as `docs/protocol.md` writes them down.
 
+pub use super::attestations::{Attestation, IdentityMethod};
 pub use super::chat::ChatMessage;
 use crate::error_code::ErrorCode;
 pub use crate::session_summary::SessionInfo;
@@ -63,6 +64,18 @@ pub enum ClientMessage {
         text: String,
         #[serde(default)]
         to: Option<String>,
+    },
+    /// The host has confirmed who `participant_id` is, by `method` (with a `note` for
+    /// `other`).
+    ConfirmIdentity {
+        participant_id: String,
+        method: IdentityMethod,
+        #[serde(default)]
+        note: String,
+    },
+    /// A party has read the notice of their rights (`version`, as `joined` named it).
+    AcknowledgeNotice {
+        version: String,
     },
     Leave,
     Ping,
@@ -157,6 +170,11 @@ pub enum ServerMessage {
         media_lost: bool,
         /// The room's recent chat this member may read, oldest first.
         chat: Vec<ChatMessage>,
+        /// Every admitted member's identity confirmation and notice acknowledgment, this
+        /// member's own among them.
+        attestations: Vec<Attestation>,
+        /// The version of the notice parties acknowledge.
+        notice_version: &'static str,
     },
     Answer {
         sdp: String,
@@ -213,6 +231,8 @@ pub enum ServerMessage {
         participants: Vec<QualityEntry>,
     },
     Chat(ChatMessage),
+    /// A member's identity was confirmed or they acknowledged the notice.
+    Attestation(Attestation),
     Refused,
     Kicked,
     SessionEnded,
@@ -240,7 +260,7 @@ mod tests {
     use super::ClientMessage;
 
     /// Messages a page sends, as seeds for mutation.
-    const SEEDS: [&[u8]; 9] = [
+    const SEEDS: [&[u8]; 11] = [
         br#"{"type":"join","token":"abcdefghijklmnopqrstuvwxyz0123456789"}"#,
         br#"{"type":"join","session_id":"0123456789abcdef"}"#,
         br#"{"type":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}"#,
@@ -250,6 +270,8 @@ mod tests {
         br#"{"type":"kick","participant_id":"abc"}"#,
         br#"{"type":"resume","token":"s.t"}"#,
         br#"{"type":"chat","text":"\u4f60\u597d","to":"abc"}"#,
+        br#"{"type":"confirm_identity","participant_id":"abc","method":"other","note":"x"}"#,
+        br#"{"type":"acknowledge_notice","version":"rights-2026-12"}"#,
     ];
 
     #[test]

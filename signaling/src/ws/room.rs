@@ -12,6 +12,10 @@ use concord_sfu::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use super::attestations::{
+    checked_note, AttestationRefusal, Attestations, IdentityConfirmation, IdentityMethod,
+    NoticeAcknowledgment, NOTICE_VERSION,
+};
 use super::chat::{checked_text, ChatLog, ChatMessage, ChatRefusal};
 use super::network::NetworkLedger;
 use super::protocol::{
@@ -187,6 +191,18 @@ pub enum RoomCommand {
         text: String,
         to: Option<String>,
     },
+    /// The host `by` has confirmed who `target` is.
+    ConfirmIdentity {
+        by: String,
+        target: String,
+        method: IdentityMethod,
+        note: String,
+    },
+    /// Party `by` has read version `version` of the notice.
+    AcknowledgeNotice {
+        by: String,
+        version: String,
+    },
     /// The notice period of recording `generation` has passed.
     BeginRecording {
         generation: u64,
@@ -330,12 +346,13 @@ pub fn spawn(
         network: NetworkLedger::default(),
         away_spells: 0,
         chat: ChatLog::default(),
+        attestations: Attestations::default(),
     };
     tokio::spawn(async move {
         let mut room = room;
         // Before any command: an arrival finds the seats on record (a restarted server's).
         room.restore_seats().await;
-        room.restore_chat().await;
+        room.restore_record().await;
         room.run(inbox).await;
         on_stop();
     });
@@ -359,6 +376,7 @@ struct Room {
     /// Numbers each spell a member is away, so a late timer of an earlier one is ignored.
     away_spells: u64,
     chat: ChatLog,
+    attestations: Attestations,
 }
 
 enum Recording {
@@ -436,6 +454,19 @@ impl Room {
                 audio_muted,
                 video_muted,
             } => self.mute(&id, audio_muted, video_muted),
+            RoomCommand::ConfirmIdentity {
+                by,
+                target,
+                method,
+                note,
+            } => {
+                let confirmed = self.confirm_identity(&by, &target, method, &note).await;
+                self.refuse_attestation(&by, confirmed);
+            }
+            RoomCommand::AcknowledgeNotice { by, version } => {
+                let acknowledged = self.acknowledge_notice(&by, &version).await;
+                self.refuse_attestation(&by, acknowledged);
+            }
             RoomCommand::Chat { by, text, to } => {
                 if let Err(refusal) = self.chat(&by, &text, to.as_deref()).await {
                     let code = match refusal {
@@ -684,6 +715,13 @@ impl Room {
             resumed: arrival != Arrival::Admitted,
             media_lost: arrival == Arrival::ResumedWithoutMedia,
             chat: self.chat.visible_to(&member.info.id),
+            attestations: self
+                .members
+                .iter()
+                .filter(|m| m.admitted)
+                .map(|m| self.attestations.of(&m.info.id))
+                .collect(),
+            notice_version: NOTICE_VERSION,
         }
     }
 
@@ -1056,20 +1094,124 @@ impl Room {
         .await;
     }
 
-    /// The chat of a session this room takes up again (after a restart), from its events.
-    async fn restore_chat(&mut self) {
+    /// The chat, confirmations and acknowledgments of a session this room takes up again
+    /// (after a restart), from its events.
+    async fn restore_record(&mut self) {
         let events = match self.store.session_events(&self.session.id).await {
             Ok(events) => events,
             Err(error) => {
-                tracing::error!(%error, "could not read the session's chat");
+                tracing::error!(%error, "could not read the session's record");
                 return;
             }
         };
-        for event in events.iter().filter(|e| e.kind == SessionEventKind::Chat) {
-            if let Ok(message) = serde_json::from_str::<ChatMessage>(&event.detail) {
-                self.chat.keep(message);
+        for event in &events {
+            match event.kind {
+                SessionEventKind::Chat => {
+                    if let Ok(message) = serde_json::from_str::<ChatMessage>(&event.detail) {
+                        self.chat.keep(message);
+                    }
+                }
+                SessionEventKind::IdentityConfirmed => {
+                    if let Ok(c) = serde_json::from_str::<IdentityConfirmation>(&event.detail) {
+                        self.attestations.confirm(&c.participant_id, c.method);
+                    }
+                }
+                SessionEventKind::NoticeAcknowledged => {
+                    if let Ok(a) = serde_json::from_str::<NoticeAcknowledgment>(&event.detail) {
+                        self.attestations.acknowledge(&a.participant_id, &a.version);
+                    }
+                }
+                _ => {}
             }
         }
+    }
+
+    /// The host `by` confirms who `target` (a party or an expert in the room) is; filed and
+    /// shown to everyone.
+    async fn confirm_identity(
+        &mut self,
+        by: &str,
+        target: &str,
+        method: IdentityMethod,
+        note: &str,
+    ) -> Result<(), AttestationRefusal> {
+        let Some(host) = self.host_name(by) else {
+            return Ok(());
+        };
+        let person = self
+            .members
+            .iter()
+            .find(|m| m.info.id == target && m.admitted)
+            .map(|m| m.info.clone())
+            .ok_or(AttestationRefusal::NoSuchParticipant)?;
+        if person.is_host
+            || !matches!(
+                person.role,
+                ParticipantRole::Party | ParticipantRole::Expert
+            )
+        {
+            return Err(AttestationRefusal::NotForThisRole);
+        }
+        let note = checked_note(method, note)?;
+        let confirmation = IdentityConfirmation {
+            participant_id: person.id.clone(),
+            name: person.name,
+            method,
+            note,
+        };
+        let detail = serde_json::to_string(&confirmation).unwrap_or_default();
+        self.record(SessionEventKind::IdentityConfirmed, &host, &detail)
+            .await;
+        self.attestations.confirm(&person.id, method);
+        self.broadcast_all(ServerMessage::Attestation(self.attestations.of(&person.id)));
+        Ok(())
+    }
+
+    /// Party `by` has read the notice; filed and shown to everyone.
+    async fn acknowledge_notice(
+        &mut self,
+        by: &str,
+        version: &str,
+    ) -> Result<(), AttestationRefusal> {
+        let Some(party) = self
+            .members
+            .iter()
+            .find(|m| m.info.id == by && m.admitted)
+            .map(|m| m.info.clone())
+        else {
+            return Ok(());
+        };
+        if party.role != ParticipantRole::Party || party.is_host {
+            return Err(AttestationRefusal::NotForThisRole);
+        }
+        if version != NOTICE_VERSION {
+            return Err(AttestationRefusal::OtherNotice);
+        }
+        let acknowledgment = NoticeAcknowledgment {
+            participant_id: party.id.clone(),
+            version: version.to_owned(),
+        };
+        let detail = serde_json::to_string(&acknowledgment).unwrap_or_default();
+        self.record(SessionEventKind::NoticeAcknowledged, &party.name, &detail)
+            .await;
+        self.attestations.acknowledge(&party.id, version);
+        self.broadcast_all(ServerMessage::Attestation(self.attestations.of(&party.id)));
+        Ok(())
+    }
+
+    fn refuse_attestation(&self, by: &str, outcome: Result<(), AttestationRefusal>) {
+        let Err(refusal) = outcome else {
+            return;
+        };
+        let code = match refusal {
+            AttestationRefusal::NoSuchParticipant => ErrorCode::NotFound,
+            AttestationRefusal::NotForThisRole => ErrorCode::Forbidden,
+            AttestationRefusal::NoteNeeded
+            | AttestationRefusal::NoteTooLong
+            | AttestationRefusal::OtherNotice => ErrorCode::BadMessage,
+        };
+        let error = ServerMessage::error(code, refusal.message());
+        self.send_to(by, ToConnection::Message(error));
     }
 
     fn mute(&mut self, id: &str, audio_muted: bool, video_muted: bool) {
