@@ -1,7 +1,7 @@
 // The room, shared by the host and the invitees: joins over signaling, waits in the lobby,
 // runs the peer connection, shows the grid and the controls (and recording, recording.js;
-// voice-only mode, audio-only.js; tile sizes for the SFU, view.js; the chat, chat.js), and ends
-// with a clear screen.
+// voice-only mode, audio-only.js; tile sizes for the SFU, view.js; the chat, chat.js; identity
+// and the notice, attestations.js), and ends with a clear screen.
 import { h, icon, mount, setText, setLabel } from './dom.js';
 import { t } from './i18n.js';
 import { Signaling } from './signaling.js';
@@ -12,6 +12,7 @@ import { RecordingUI } from './recording.js';
 import { AudioOnly } from './audio-only.js';
 import { ViewReporter } from './view.js';
 import { Chat } from './chat.js';
+import { Attestations } from './attestations.js';
 import { stopStream } from './media.js';
 import { setStatus, status } from './state.js';
 
@@ -67,6 +68,7 @@ export class Room {
     this.audioOnly = new AudioOnly({ onChange: (on) => this.setAudioOnly(on) });
     // And the chat, so an open panel and what was read survive a rejoin.
     this.chat = new Chat({ send: (m) => !!this.signaling && this.signaling.send(m) });
+    this.attestations = new Attestations({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.onPageHide = () => this.signaling && this.signaling.close({ leave: true });
   }
 
@@ -128,6 +130,7 @@ export class Room {
       case 'video_paused': return this.grid && this.grid.setVideoPaused(msg.participant_id, !!msg.paused, msg.reason);
       case 'quality': return this.showQuality(msg.participants);
       case 'chat': return this.chatMessage(msg);
+      case 'attestation': return this.attestations.update(msg);
       case 'refused':
       case 'kicked':
       case 'session_ended':
@@ -185,6 +188,10 @@ export class Room {
     for (const p of others) this.grid.upsert(p);
     this.chat.arrive({
       selfId: this.selfId, isHost: this.isHost, mayWrite: msg.role !== 'observer', participants: others, history: msg.chat,
+    });
+    this.attestations.arrive({
+      selfId: this.selfId, isHost: this.isHost, role: msg.role, participants: others,
+      attestations: msg.attestations, noticeVersion: msg.notice_version,
     });
     // A fresh join starts with video on at the server: say again that we want none.
     if (this.audioOnly.enabled) this.signaling.send({ type: 'audio_only', enabled: true });
@@ -331,6 +338,8 @@ export class Room {
     mount(this.view,
       this.title && h('h1', { class: 'room-title', text: this.title }),
       this.lobbyPanel.el,
+      this.isHost && this.attestations.panel,
+      this.attestations.notice,
       this.isHost && this.recording.answersPanel,
       this.soundButton,
       this.grid.el,
@@ -403,6 +412,7 @@ export class Room {
     if (!p || p.id === this.selfId || !this.grid) return;
     this.grid.upsert(p);
     this.chat.join(p);
+    this.attestations.join(p);
     this.toast('event.joined', { name: p.name });
   }
 
@@ -411,6 +421,7 @@ export class Room {
     const p = this.grid.participant(id);
     this.grid.remove(id);
     this.chat.leave(id);
+    this.attestations.leave(id);
     if (p) this.toast(`event.left_${reason || 'left'}`, { name: p.name });
   }
 

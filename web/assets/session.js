@@ -66,22 +66,31 @@ function draw(main, user, { session, dispute, invitations = [], events = [] }, l
   ));
 }
 
-// One line of the record. A chat message's detail is the message itself: who wrote it, to
-// whom if privately, and its text.
+// One line of the record. Some details are JSON: a chat message (who wrote it, to whom if
+// privately, its text), an identity confirmation (whose, how), an acknowledged notice.
 function eventRow(e) {
   const item = (...what) => h('li', { class: 'timeline-row', testid: 'session-event', dataset: { kind: e.kind } },
     h('time', { class: 'muted', text: formatTime(e.at) }), h('span', { class: 'badge', ...labelProps('event_kind', e.kind) }), ...what);
-  if (e.kind === 'chat') {
-    let message = null;
-    try { message = JSON.parse(e.detail); } catch { /* an unreadable detail is shown as it is */ }
-    if (message && typeof message.text === 'string') {
-      return item(
-        h('strong', { text: message.from_name || e.actor }),
-        message.to && h('span', { class: 'chat-private', i18n: ['chat.private_to', { name: message.to_name || '' }] }),
-        h('span', { class: 'timeline-text', testid: 'chat-record-text', text: message.text }));
-    }
+  const actor = e.actor && h('strong', { text: e.actor });
+  let detail = null;
+  if (['chat', 'identity_confirmed', 'notice_acknowledged'].includes(e.kind)) {
+    try { detail = JSON.parse(e.detail); } catch { /* an unreadable detail is shown as it is */ }
   }
-  return item(e.actor && h('strong', { text: e.actor }), e.detail && h('span', { class: 'muted timeline-text', text: e.detail }));
+  if (e.kind === 'chat' && detail && typeof detail.text === 'string') {
+    return item(
+      h('strong', { text: detail.from_name || e.actor }),
+      detail.to && h('span', { class: 'chat-private', i18n: ['chat.private_to', { name: detail.to_name || '' }] }),
+      h('span', { class: 'timeline-text', testid: 'chat-record-text', text: detail.text }));
+  }
+  if (e.kind === 'identity_confirmed' && detail && detail.method) {
+    return item(actor, h('span', { testid: 'identity-record', text: detail.name || '' }),
+      h('span', { class: 'identity-state done', ...labelProps('identity_method', detail.method) }),
+      detail.note && h('span', { class: 'timeline-text', text: detail.note }));
+  }
+  if (e.kind === 'notice_acknowledged' && detail) {
+    return item(actor, h('span', { class: 'muted', text: detail.version || '' }));
+  }
+  return item(actor, e.detail && h('span', { class: 'muted timeline-text', text: e.detail }));
 }
 
 function drawInvitations(list, invitations, manage, refresh) {

@@ -34,6 +34,7 @@ assets! {
     "api.js" => JS,
     "audio-only.js" => JS,
     "chat.js" => JS,
+    "attestations.js" => JS,
     "console.js" => JS,
     "devicecheck.js" => JS,
     "dispute.js" => JS,

@@ -1,6 +1,8 @@
-//! The chat in the web client, in real Chromium: a party on a 360 px phone screen writes to
-//! everyone, the mediator answers privately, the other party never sees the private answer,
-//! and the session's record in the mediator's console shows the messages with their times.
+//! The mediation room in the web client, in real Chromium, one call for all of it: each party
+//! reads the notice of their rights and says so, the mediator confirms who each party is from
+//! the list of those not yet confirmed; a party on a 360 px phone screen writes in the chat,
+//! the mediator answers privately and the other party never sees it; and the session's record
+//! in the mediator's console shows all of it with its times.
 
 use std::time::Duration;
 
@@ -64,14 +66,98 @@ async fn wait_for_text(page: &Page, text: &str, who: &str) {
         .unwrap_or_else(|e| panic!("{who} shows {text:?}: {e:#}\n{:?}", page.console()));
 }
 
+/// Whether the element with `testid` is shown.
+async fn shown_now(page: &Page, testid: &str) -> bool {
+    page.evaluate(&format!(
+        "(() => {{ const el = document.querySelector('[data-testid={testid}]'); \
+         return !!el && !el.hidden && el.getClientRects().length > 0; }})()"
+    ))
+    .await
+    .expect("read the page")
+        == Value::Bool(true)
+}
+
+async fn wait_until(page: &Page, expression: &str, what: &str) {
+    page.wait_for(expression, UI_TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e:#}\n{:?}", page.console()));
+}
+
+/// The mediator's row for `participant` in the list of those not yet confirmed.
+fn identity_row(participant: &str) -> String {
+    format!("[data-testid=identity-row][data-participant-id=\"{participant}\"]")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_party_on_a_phone_chats_the_mediator_answers_privately_and_the_record_keeps_it() {
+async fn identity_notice_and_chat_in_the_room_from_the_browser_all_in_the_record() {
     let call = Call::start(CallSetup::default()).await;
     let ids = &call.ids;
     call.party
         .set_viewport(PHONE.0, PHONE.1)
         .await
         .expect("a phone-sized screen");
+
+    // Both parties are shown the notice; the mediator is not, and sees both not yet
+    // confirmed.
+    for (page, who) in [(&call.party, "the party"), (&call.third, "the other party")] {
+        assert!(shown_now(page, "notice").await, "{who} is shown the notice");
+    }
+    assert!(!shown_now(&call.mediator, "notice").await);
+    screenshot(&call.party, "notice-on-a-phone")
+        .await
+        .expect("a screenshot when asked for");
+    for id in [&ids.party, &ids.third] {
+        wait_until(
+            &call.mediator,
+            &format!("!!document.querySelector({})", js(&identity_row(id))),
+            "the mediator sees a party not yet confirmed",
+        )
+        .await;
+    }
+    screenshot(&call.mediator, "identity-list")
+        .await
+        .expect("a screenshot when asked for");
+    // The party on the phone reads the notice and taps once; the mediator sees it read.
+    click(&call.party, "notice-acknowledge").await;
+    wait_until(
+        &call.party,
+        "document.querySelector('[data-testid=notice]').hidden",
+        "the notice goes once the server has filed it",
+    )
+    .await;
+    wait_until(
+        &call.mediator,
+        &format!(
+            "document.querySelector({} + ' [data-testid=notice-state]').classList.contains('done')",
+            js(&identity_row(&ids.party))
+        ),
+        "the mediator sees the party has read the notice",
+    )
+    .await;
+    // The mediator saw the party's ID card on camera, and knows the other party in person.
+    for (id, method) in [(&ids.party, "id_card"), (&ids.third, "known_in_person")] {
+        let row = identity_row(id);
+        call.mediator
+            .evaluate(&format!(
+                "(() => {{ const s = document.querySelector({} + ' [data-testid=identity-method]'); \
+                 s.value = {}; s.dispatchEvent(new Event('change')); return true; }})()",
+                js(&row),
+                js(method)
+            ))
+            .await
+            .expect("choose how");
+        call.mediator
+            .wait_and_click(&format!("{row} [data-testid=identity-confirm]"), UI_TIMEOUT)
+            .await
+            .expect("confirm");
+    }
+    click(&call.third, "notice-acknowledge").await;
+    wait_until(
+        &call.mediator,
+        "document.querySelector('[data-testid=identity-panel]').hidden",
+        "the list empties once both are confirmed and have read the notice",
+    )
+    .await;
 
     // The party writes to everyone from the phone; the others read it, and a party who keeps
     // the chat closed still sees that someone wrote.
@@ -170,6 +256,33 @@ async fn a_party_on_a_phone_chats_the_mediator_answers_privately_and_the_record_
         .wait_for(&format!("{record}.length === 3"), UI_TIMEOUT)
         .await
         .unwrap_or_else(|e| panic!("the record lists the three messages: {e:#}"));
+    let attested = call
+        .mediator
+        .evaluate(
+            "[...document.querySelectorAll('[data-testid=session-event]')] \
+             .filter((r) => ['identity_confirmed', 'notice_acknowledged'].includes(r.dataset.kind)) \
+             .map((r) => [r.dataset.kind, r.querySelector('time').textContent])",
+        )
+        .await
+        .expect("read the record");
+    let attested: Vec<(String, String)> = serde_json::from_value(attested).expect("rows");
+    let kinds: Vec<&str> = attested.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "notice_acknowledged",
+            "identity_confirmed",
+            "identity_confirmed",
+            "notice_acknowledged"
+        ],
+        "{attested:?}"
+    );
+    assert!(
+        attested
+            .iter()
+            .all(|(_, time)| !time.is_empty() && time != "—"),
+        "{attested:?}"
+    );
     let rows = call
         .mediator
         .evaluate(&format!(
