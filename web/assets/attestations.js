@@ -4,8 +4,10 @@
 // by how they know it. The server files both with the session and tells everyone; this module
 // shows where each person stands.
 import { h, mount, setText } from './dom.js';
+import { say } from './elder.js';
 
 const METHODS = ['id_card', 'known_in_person', 'other'];
+const NOTICE_POINTS = ['voluntary', 'rights', 'truth', 'agreement', 'record'];
 // Who the mediator confirms, and who reads the notice.
 const CONFIRMED_ROLES = ['party', 'expert'];
 
@@ -31,7 +33,7 @@ export class Attestations {
     this.notice = h('div', { class: 'notice-overlay', testid: 'notice', role: 'dialog', 'aria-modal': 'true', hidden: true },
       h('div', { class: 'notice-card' },
         h('h2', { i18n: 'notice.title' }),
-        h('ol', { class: 'notice-points' }, ['voluntary', 'rights', 'truth', 'agreement', 'record'].map((point) => h('li', { i18n: `notice.${point}` }))),
+        h('ol', { class: 'notice-points' }, NOTICE_POINTS.map((point) => h('li', { i18n: `notice.${point}` }))),
         this.acknowledgeButton));
   }
 
@@ -70,8 +72,13 @@ export class Attestations {
   }
 
   render() {
-    // A party reads the notice until the server has filed their acknowledgment.
+    // A party reads the notice until the server has filed their acknowledgment; in elder mode
+    // it is read aloud when it appears.
+    const wasHidden = this.notice.hidden;
     this.notice.hidden = !(this.role === 'party' && !this.isHost && !this.of(this.selfId).notice_acknowledged);
+    if (wasHidden && !this.notice.hidden) {
+      say(['notice.spoken', ...NOTICE_POINTS.map((point) => `notice.${point}`), 'notice.acknowledge_spoken']);
+    }
     if (this.notice.hidden) this.acknowledgeButton.disabled = false;
     if (!this.isHost) return;
     const pending = [...this.people.keys()].filter((id) => {

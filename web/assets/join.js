@@ -1,17 +1,21 @@
 // The page behind an invitation link /j/{token}: for parties, experts and observers, who have
 // no account and install nothing. Checks the link, shows who they are, checks their camera and
-// microphone, then joins the room.
+// microphone, then joins the room. Inside a browser that cannot capture (WeChat on an older
+// iPhone) it says how to open the link in the phone's own browser instead.
 import { api } from './api.js';
 import { h, mount } from './dom.js';
 import { DeviceCheck } from './devicecheck.js';
 import { Room } from './room.js';
 import { setStatus } from './state.js';
+import { elderButton, say, startElderMode } from './elder.js';
+import { inAppBrowser, openInBrowserSteps } from './inapp.js';
 
 // Codes that get their own full-page explanation (see i18n "invite.*").
 const INVITE_ERRORS = new Set(['invitation_unknown', 'invitation_expired', 'invitation_revoked', 'session_ended', 'rate_limited']);
 
 export async function startJoin(main, token) {
   setStatus({ state: 'idle', pc: null, participantId: null });
+  startElderMode(token);
   mount(main, h('p', { class: 'center-page big-message', i18n: 'common.loading' }));
   let info;
   try {
@@ -24,7 +28,38 @@ export async function startJoin(main, token) {
     showInviteError(main, 'session_ended');
     return;
   }
-  showDeviceCheck(main, token, info);
+  const browser = inAppBrowser();
+  if (!browser.canCapture) {
+    showOpenInBrowser(main, browser);
+    return;
+  }
+  showDeviceCheck(main, token, info, browser);
+}
+
+// This browser cannot use the camera or microphone: the way out, in plain words, and the link
+// ready to copy for those who would rather paste it.
+function showOpenInBrowser(main, browser) {
+  setStatus({ state: 'open-in-browser' });
+  const copied = h('p', { class: 'hint', role: 'status', hidden: true, i18n: 'inapp.copied' });
+  mount(main, h('section', { class: 'center-page inapp', testid: 'open-in-browser' },
+    elderButton(),
+    h('h1', { i18n: 'inapp.title' }),
+    h('p', { class: 'big-message', i18n: 'inapp.cannot_capture' }),
+    h('p', { class: 'big-message inapp-steps', testid: 'open-in-browser-steps', i18n: openInBrowserSteps(browser) }),
+    h('button', {
+      type: 'button', class: 'btn btn-go btn-wide', testid: 'copy-link', i18n: 'inapp.copy_link',
+      on: {
+        click: async () => {
+          try {
+            await navigator.clipboard.writeText(location.href);
+            copied.hidden = false;
+          } catch { /* no clipboard here: the steps above still work */ }
+        },
+      },
+    }),
+    copied,
+  ));
+  say(openInBrowserSteps(browser));
 }
 
 function inviteErrorCode(e) {
@@ -47,15 +82,16 @@ export function showInviteError(main, code, retry) {
   ));
 }
 
-function showDeviceCheck(main, token, info) {
+function showDeviceCheck(main, token, info, browser) {
   setStatus({ state: 'device-check' });
   const role = info.role || 'party';
   const observer = role === 'observer';
   const joinButton = h('button', { type: 'button', class: 'btn btn-go btn-wide', testid: 'join-button', i18n: 'join.button', disabled: true });
-  const check = new DeviceCheck({ onReady: () => { joinButton.disabled = false; } });
+  const check = new DeviceCheck({ onReady: () => { joinButton.disabled = false; say('join.ready_spoken'); } });
   const dispute = info.dispute || {};
 
   mount(main, h('section', { class: 'join-page' },
+    h('div', { class: 'join-tools' }, elderButton()),
     h('div', { class: 'card who', testid: 'invite-info' },
       h('p', { class: 'who-hello', i18n: ['join.hello', { name: info.name || '' }] }),
       h('p', null, h('span', { class: 'muted', i18n: 'join.your_role' }), ' ',
@@ -63,7 +99,8 @@ function showDeviceCheck(main, token, info) {
       h('p', null, h('span', { class: 'muted', i18n: 'join.case' }), ' ',
         h('strong', { text: [dispute.case_number, dispute.title].filter(Boolean).join(' · ') })),
     ),
-    /MicroMessenger/i.test(navigator.userAgent) && h('p', { class: 'notice', i18n: 'join.wechat' }),
+    browser.wechat && h('p', { class: 'notice', testid: 'wechat-hint', i18n: 'join.wechat' },
+      ' ', h('span', { i18n: openInBrowserSteps(browser) })),
     check.el,
     joinButton,
     h('p', { class: 'hint', i18n: observer ? 'join.observer_hint' : 'join.privacy' }),

@@ -13,6 +13,7 @@ import { AudioOnly } from './audio-only.js';
 import { ViewReporter } from './view.js';
 import { Chat } from './chat.js';
 import { Attestations } from './attestations.js';
+import { elderButton, say } from './elder.js';
 import { stopStream } from './media.js';
 import { setStatus, status } from './state.js';
 
@@ -146,6 +147,7 @@ export class Room {
     this.rejoining = null;
     setStatus({ state: 'lobby', participantId: msg.participant_id, pc: null, signaling: 'connected' });
     this.hideBanner();
+    say('lobby.wait_spoken');
     // Their own picture while they wait: proof the camera works, so nobody gives up early.
     let preview = null;
     if (this.hasTrack('video')) {
@@ -156,6 +158,7 @@ export class Room {
     mount(this.view, h('div', { class: 'center-page lobby-wait' },
       h('div', { class: 'waiting-dots', 'aria-hidden': 'true' }, h('span'), h('span'), h('span')),
       h('p', { class: 'big-message', testid: 'lobby-message', role: 'status', i18n: 'lobby.please_wait' }),
+      elderButton(),
       preview,
       h('p', { class: 'hint', i18n: 'lobby.keep_open' }),
       h('button', { type: 'button', class: 'btn btn-quiet', testid: 'leave-button', i18n: 'room.leave', on: { click: () => this.leave() } }),
@@ -336,7 +339,9 @@ export class Room {
     this.recording.isHost = this.isHost;
     this.recording.drawButton();
     mount(this.view,
-      this.title && h('h1', { class: 'room-title', text: this.title }),
+      h('div', { class: 'room-title-row' },
+        this.title && h('h1', { class: 'room-title', text: this.title }),
+        !this.isHost && elderButton({ className: 'btn btn-quiet elder-toggle elder-toggle-room' })),
       this.lobbyPanel.el,
       this.isHost && this.attestations.panel,
       this.attestations.notice,

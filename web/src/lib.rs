@@ -35,6 +35,8 @@ assets! {
     "audio-only.js" => JS,
     "chat.js" => JS,
     "attestations.js" => JS,
+    "elder.js" => JS,
+    "inapp.js" => JS,
     "console.js" => JS,
     "devicecheck.js" => JS,
     "dispute.js" => JS,
