@@ -26,6 +26,15 @@ pub struct TileView {
     pub height: u32,
 }
 
+/// A private talk (背对背, a caucus) in the room: its members and the host see and hear only
+/// each other, everyone else only those outside it. Nothing of it is recorded unless
+/// `recorded` (everyone in it agreed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caucus {
+    pub members: Vec<ParticipantId>,
+    pub recorded: bool,
+}
+
 /// Why the SFU does not send a subscriber someone's video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoPause {
@@ -35,6 +44,8 @@ pub enum VideoPause {
     Hidden,
     /// The subscriber chose voice only.
     AudioOnly,
+    /// One of the two is in a caucus the other is not in.
+    Caucus,
 }
 
 impl VideoPause {
@@ -43,6 +54,7 @@ impl VideoPause {
             VideoPause::Bandwidth => "bandwidth",
             VideoPause::Hidden => "hidden",
             VideoPause::AudioOnly => "audio_only",
+            VideoPause::Caucus => "caucus",
         }
     }
 }
@@ -117,6 +129,9 @@ pub(crate) enum Command {
     AudioOnly {
         participant: ParticipantId,
         enabled: bool,
+    },
+    Caucus {
+        caucus: Option<Caucus>,
     },
     Leave {
         participant: ParticipantId,
@@ -214,6 +229,12 @@ impl RoomHandle {
                 enabled,
             })
             .await;
+    }
+
+    /// Starts a caucus, changes it (who is in it, whether it may be recorded) or, with `None`,
+    /// ends it: media flows between its members only, and between the others only.
+    pub async fn set_caucus(&self, caucus: Option<Caucus>) {
+        let _ = self.commands.send(Command::Caucus { caucus }).await;
     }
 
     /// Starts copying every packet the room forwards (and publishers leaving) into `events`,

@@ -40,7 +40,7 @@ use tokio::sync::mpsc;
 pub use assemble::{AssemblerStats, FrameAssembler, TappedFrame};
 pub use error::SfuError;
 pub use forwarding::quality::QualityLevel;
-pub use handle::{JoinOptions, PeerEvent, QualityReport, RoomHandle, TileView, VideoPause};
+pub use handle::{Caucus, JoinOptions, PeerEvent, QualityReport, RoomHandle, TileView, VideoPause};
 pub use ids::ParticipantId;
 pub use router::sha1_hmac;
 pub use stats::RoomStats;

@@ -539,6 +539,8 @@ pub(crate) struct Peer {
     nominated: Option<SocketAddr>,
     /// When anything last arrived from the peer.
     last_heard: Option<Instant>,
+    /// In the room's caucus: media flows only between it and others in it.
+    pub in_caucus: bool,
     /// The host's video is kept longest when others' bandwidth is short.
     pub host: bool,
     /// Something was fed to `rtc` (input, a write, an SDP change) since it was last drained.
@@ -657,6 +659,7 @@ impl Peer {
             past_switches: 0,
             nominated: None,
             last_heard: None,
+            in_caucus: false,
         }
     }
 
@@ -1002,6 +1005,19 @@ impl Peer {
         } else {
             0
         }
+    }
+
+    /// Stops forwarding `source` to this peer at once (a caucus parted them): when it flows
+    /// again, audio carries on its numbering and video starts at a keyframe, so neither
+    /// decoder sees a break.
+    pub fn hold_back(&mut self, source: Source) {
+        for track in self.tracks_out.iter_mut().filter(|t| t.source == source) {
+            match &mut track.flow {
+                Flow::Audio(sequence) => sequence.pause(),
+                Flow::Video(video) => video.switch.stop(),
+            }
+        }
+        self.needs_poll = true;
     }
 
     /// The publisher restarted the stream of `layer` on `source`: every subscriber getting it

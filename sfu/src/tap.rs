@@ -171,6 +171,14 @@ impl Tap {
         }
     }
 
+    /// Nothing of `from` is taken for a while (a caucus not recorded): its video starts again
+    /// at a keyframe, as a file cannot go on from the middle of a picture.
+    pub fn hold_back(&mut self, from: PeerKey) {
+        for video in self.videos.iter_mut().filter(|v| v.track.0 == from) {
+            video.switch.stop();
+        }
+    }
+
     pub fn publisher_left(&mut self, from: PeerKey, participant: &Arc<str>) {
         self.videos.retain(|v| v.track.0 != from);
         let event = TapEvent::PublisherLeft {

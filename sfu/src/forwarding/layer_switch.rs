@@ -159,6 +159,13 @@ impl LayerSwitch {
         self.leave_now = target < self.current;
     }
 
+    /// Stops at once, mid-frame if need be: nothing more is forwarded until a keyframe of the
+    /// target layer starts it again (numbers and times carry on from the last packet sent).
+    pub fn stop(&mut self) {
+        self.current = None;
+        self.frame_rtp_time = None;
+    }
+
     /// The layer's stream restarted (a new SSRC, numbers from elsewhere): if it is the one being
     /// forwarded, start it again at its next keyframe.
     pub fn restart(&mut self, layer: u8) {

@@ -268,8 +268,19 @@ impl Room {
         let layer = forwarded.layer;
         let mut waiting_layers = 0u8;
         let mut handed_out = 0u64;
+        let caucus_on = self.caucus.is_some();
+        let publisher_inside = caucus_on
+            && self
+                .peers
+                .iter()
+                .any(|p| p.key == source.peer && p.in_caucus);
+        let recordable = self.recordable(publisher_inside);
         for peer in &mut self.peers {
             if peer.key == source.peer || !peer.connected {
+                continue;
+            }
+            // A caucus parts them: nothing crosses (each was held back when it began).
+            if caucus_on && peer.in_caucus != publisher_inside {
                 continue;
             }
             match peer.forward(source, forwarded) {
@@ -288,6 +299,9 @@ impl Room {
         let Some(mut packet) = tap else {
             return waiting_layers;
         };
+        if !recordable {
+            return waiting_layers;
+        }
         if forwarded.codec.red {
             // Recordings hold plain Opus.
             match forwarded.red_primary() {

@@ -11,6 +11,7 @@
 //! copies no payload bytes. Every so often [`policy`] re-decides which layer of which video
 //! each subscriber gets.
 
+mod caucus;
 mod forward;
 mod policy;
 pub(crate) mod task;
@@ -101,6 +102,8 @@ pub(crate) struct Room {
     tcp_candidate_addr: Option<SocketAddr>,
     /// Peers connected over TCP, and how to send to each.
     tcp_routes: Vec<TcpRoute>,
+    /// A private talk in progress: its media stays within it.
+    caucus: Option<crate::handle::Caucus>,
 }
 
 /// A peer's media connection over TCP: where the room sends what str0m addresses to it.
@@ -142,6 +145,7 @@ impl Room {
             candidate_addr,
             tcp_candidate_addr,
             tcp_routes: Vec::new(),
+            caucus: None,
             peers: Vec::new(),
             forwards: VecDeque::new(),
             taps: Vec::new(),
@@ -206,6 +210,7 @@ impl Room {
         let mut peer = Peer::new(key, participant, rtc, ufrag.clone(), events, now);
         peer.may_publish = options.may_publish;
         peer.host = options.host;
+        peer.in_caucus = self.in_caucus(&peer.participant);
         for publisher in &self.peers {
             for track in &publisher.tracks_in {
                 let source = Source {

@@ -95,6 +95,7 @@ impl Room {
             let Some(publisher) = self.peers.iter().find(|p| p.key == track.source.peer) else {
                 continue;
             };
+            let parted = self.parted(publisher.in_caucus, subscriber.in_caucus);
             let Some(source) = publisher
                 .tracks_in
                 .iter()
@@ -103,6 +104,8 @@ impl Room {
                 continue;
             };
             match &track.flow {
+                // Not sent while a caucus parts them: it costs nothing.
+                Flow::Audio(_) if parted => {}
                 Flow::Audio(_) => {
                     let cost = source.layer_costs(now)[0].unwrap_or(NOMINAL_AUDIO);
                     if source.codec.is_some_and(|c| c.red) {
@@ -125,7 +128,11 @@ impl Room {
                     let demand = VideoDemand {
                         layers: source.layer_costs(now),
                         peaks: source.layer_peaks(now),
-                        max_layer: wanted_layer(subscriber, publisher.key, source),
+                        max_layer: if parted {
+                            None
+                        } else {
+                            wanted_layer(subscriber, publisher.key, source)
+                        },
                         priority,
                         fresh: video.fresh,
                     };
@@ -191,6 +198,8 @@ impl Room {
             .zip(self.video_publishers(index, &videos))
         {
             let audio_only = self.peers[index].wishes.audio_only;
+            let parted = publisher_inside(&self.peers, *slot, index)
+                .is_some_and(|inside| self.parted(inside, self.peers[index].in_caucus));
             let subscriber = &mut self.peers[index];
             let cut = subscriber.tracks_out[*slot]
                 .video()
@@ -214,7 +223,9 @@ impl Room {
             sending += target
                 .and_then(|t| demand.layers[usize::from(t)])
                 .unwrap_or(0);
-            let pause = if audio_only {
+            let pause = if parted {
+                Some(VideoPause::Caucus)
+            } else if audio_only {
                 demand
                     .layers
                     .iter()
@@ -497,6 +508,15 @@ fn plain_opus_cost(red_cost: u64) -> u64 {
 
 /// The per-packet overhead of a voice: 50 packets a second of about 60 bytes of headers.
 const VOICE_OVERHEAD: u64 = 50 * 60 * 8;
+
+/// Whether the publisher of subscriber `index`'s outgoing track `slot` is in the caucus.
+fn publisher_inside(peers: &[Peer], slot: usize, index: usize) -> Option<bool> {
+    let source = peers[index].tracks_out.get(slot)?.source;
+    peers
+        .iter()
+        .find(|p| p.key == source.peer)
+        .map(|p| p.in_caucus)
+}
 
 /// Videos this subscriber gets below the layer its tile wants, because of bandwidth.
 fn reduced_videos(peer: &Peer) -> u32 {

@@ -167,6 +167,7 @@ impl RoomTask {
                 participant,
                 enabled,
             } => room.set_audio_only(&participant, enabled, now),
+            Command::Caucus { caucus } => room.set_caucus(caucus, now),
             Command::Tap { events, reply } => {
                 room.tap(events, now);
                 let _ = reply.send(());

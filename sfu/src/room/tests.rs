@@ -571,3 +571,61 @@ fn a_participant_whose_path_comes_back_after_a_silence_gets_fresh_pictures_both_
         "b receives a's video again"
     );
 }
+
+#[test]
+fn a_caucus_keeps_its_media_inside_and_afterwards_everyone_gets_everyone_again_unbroken() {
+    let (mut sim, [a, b, c]) = publishing_room::<3>();
+    sim.run_for(Duration::from_secs(4));
+    let id = |sim: &Sim, i: usize| sim.participants[i].id.clone();
+    let caucus = crate::handle::Caucus {
+        members: vec![id(&sim, a), id(&sim, b)],
+        recorded: false,
+    };
+    let now = sim.now;
+    sim.room.set_caucus(Some(caucus), now);
+    // What was on the wire when it began still arrives (10 ms); nothing sent after it.
+    let (from, to) = (sim.elapsed() + 0.05, sim.elapsed() + 5.0);
+    sim.run_for(Duration::from_secs(5));
+    for (to_whom, of_whom) in [(c, a), (c, b), (a, c), (b, c)] {
+        let video = video_from(&sim, to_whom, of_whom, (from, to)).len();
+        let voice = voice_from(&sim, to_whom, of_whom, (from, to)).len();
+        assert_eq!(
+            (video, voice),
+            (0, 0),
+            "{to_whom} gets nothing of {of_whom} across the caucus"
+        );
+    }
+    for (to_whom, of_whom) in [(a, b), (b, a)] {
+        assert!(
+            !video_from(&sim, to_whom, of_whom, (from + 1.0, to)).is_empty()
+                && !voice_from(&sim, to_whom, of_whom, (from + 1.0, to)).is_empty(),
+            "{to_whom} and {of_whom} talk in the caucus"
+        );
+    }
+    assert!(
+        told_pause(&sim, c, a, Some(VideoPause::Caucus)),
+        "c is told why a's video stopped: {:?}",
+        sim.participants[c].pauses
+    );
+
+    let now = sim.now;
+    sim.room.set_caucus(None, now);
+    let back = sim.elapsed();
+    sim.run_for(Duration::from_secs(4));
+    for (to_whom, of_whom) in [(c, a), (c, b), (a, c), (b, c)] {
+        assert!(
+            !video_from(&sim, to_whom, of_whom, (back + 2.0, back + 4.0)).is_empty()
+                && !voice_from(&sim, to_whom, of_whom, (back + 1.0, back + 4.0)).is_empty(),
+            "{to_whom} gets {of_whom} again"
+        );
+        assert_continuous(&sim, to_whom, of_whom);
+        let numbers: Vec<u64> = voice_from(&sim, to_whom, of_whom, (0.0, f64::MAX))
+            .iter()
+            .map(|r| r.seq_no)
+            .collect();
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 1),
+            "{to_whom}'s copy of {of_whom}'s voice goes on without a gap in its numbers"
+        );
+    }
+}
