@@ -394,6 +394,11 @@ async fn every_host_action_over_signaling_against_every_other_role() {
                 json!({"type": "confirm_identity", "participant_id": peer, "method": "id_card"}),
             ),
             (
+                "start_caucus",
+                json!({"type": "start_caucus", "participant_ids": [peer]}),
+            ),
+            ("end_caucus", json!({"type": "end_caucus"})),
+            (
                 "private_chat",
                 json!({"type": "chat", "text": "只给你看", "to": peer}),
             ),
@@ -441,7 +446,7 @@ async fn every_host_action_over_signaling_against_every_other_role() {
     assert!(
         !seen.iter().any(|m| matches!(
             msg_type(m),
-            "kicked" | "session_ended" | "recording_started" | "chat" | "attestation"
+            "kicked" | "session_ended" | "recording_started" | "chat" | "attestation" | "caucus"
         )),
         "{seen:?}"
     );

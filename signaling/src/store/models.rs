@@ -111,6 +111,10 @@ text_enum!(
         Chat => "chat",
         IdentityConfirmed => "identity_confirmed",
         NoticeAcknowledged => "notice_acknowledged",
+        CaucusStarted => "caucus_started",
+        CaucusConsent => "caucus_consent",
+        CaucusRecorded => "caucus_recorded",
+        CaucusEnded => "caucus_ended",
     }
 );
 

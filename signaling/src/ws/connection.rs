@@ -13,6 +13,7 @@ use concord_sfu::{ParticipantId, PeerEvent, RoomHandle as MediaRoom, SfuError, T
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::caucus::MAX_CAUCUS_MEMBERS;
 use super::chat::MAX_CHAT_CHARS;
 use super::protocol::{
     ClientMessage, LeaveReason, ParticipantRole, ServerMessage, SessionInfo, MAX_MESSAGE_BYTES,
@@ -567,6 +568,8 @@ impl Connection {
                 | ClientMessage::StartRecording
                 | ClientMessage::StopRecording
                 | ClientMessage::ConfirmIdentity { .. }
+                | ClientMessage::StartCaucus { .. }
+                | ClientMessage::EndCaucus
         );
         if host_only && !is_host {
             return self
@@ -711,6 +714,32 @@ impl Connection {
                     target: participant_id,
                     method,
                     note,
+                };
+                room_send(&room, command).await
+            }
+            ClientMessage::StartCaucus {
+                participant_ids,
+                record,
+            } => {
+                if participant_ids.len() > MAX_CAUCUS_MEMBERS {
+                    return self
+                        .refuse(sink, ErrorCode::BadMessage, "A caucus holds at most 16.")
+                        .await;
+                }
+                let command = RoomCommand::StartCaucus {
+                    by: member,
+                    members: participant_ids,
+                    record,
+                };
+                room_send(&room, command).await
+            }
+            ClientMessage::EndCaucus => {
+                room_send(&room, RoomCommand::EndCaucus { by: member }).await
+            }
+            ClientMessage::CaucusConsent { consent } => {
+                let command = RoomCommand::CaucusConsent {
+                    id: member,
+                    consent,
                 };
                 room_send(&room, command).await
             }

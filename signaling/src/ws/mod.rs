@@ -2,6 +2,7 @@
 //! finds a session's actor.
 
 mod attestations;
+mod caucus;
 mod chat;
 mod connection;
 mod hub;

@@ -77,6 +77,19 @@ pub enum ClientMessage {
     AcknowledgeNotice {
         version: String,
     },
+    /// The host talks in private with `participant_ids` (背对背): only they and the host see
+    /// and hear each other until `end_caucus`. With `record`, those in it are asked whether
+    /// it may be recorded; it is not unless every one of them agrees.
+    StartCaucus {
+        participant_ids: Vec<String>,
+        #[serde(default)]
+        record: bool,
+    },
+    EndCaucus,
+    /// A caucus member's answer to recording the caucus.
+    CaucusConsent {
+        consent: bool,
+    },
     Leave,
     Ping,
     Pong,
@@ -131,6 +144,18 @@ pub struct ParticipantInfo {
     pub video_muted: bool,
 }
 
+/// A caucus as every member of the room is told of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaucusInfo {
+    pub active: bool,
+    /// Everyone in it, the host among them.
+    pub members: Vec<String>,
+    /// The host asked whether it may be recorded.
+    pub record_requested: bool,
+    /// Everyone in it agreed: it is recorded (while recording is on).
+    pub recorded: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LeaveReason {
@@ -175,6 +200,8 @@ pub enum ServerMessage {
         attestations: Vec<Attestation>,
         /// The version of the notice parties acknowledge.
         notice_version: &'static str,
+        /// The caucus in progress, if any.
+        caucus: Option<CaucusInfo>,
     },
     Answer {
         sdp: String,
@@ -233,6 +260,9 @@ pub enum ServerMessage {
     Chat(ChatMessage),
     /// A member's identity was confirmed or they acknowledged the notice.
     Attestation(Attestation),
+    /// A caucus began, changed (a member left, everyone agreed to record it) or, with
+    /// `active` false, ended.
+    Caucus(CaucusInfo),
     Refused,
     Kicked,
     SessionEnded,
@@ -260,7 +290,7 @@ mod tests {
     use super::ClientMessage;
 
     /// Messages a page sends, as seeds for mutation.
-    const SEEDS: [&[u8]; 11] = [
+    const SEEDS: [&[u8]; 13] = [
         br#"{"type":"join","token":"abcdefghijklmnopqrstuvwxyz0123456789"}"#,
         br#"{"type":"join","session_id":"0123456789abcdef"}"#,
         br#"{"type":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}"#,
@@ -272,6 +302,8 @@ mod tests {
         br#"{"type":"chat","text":"\u4f60\u597d","to":"abc"}"#,
         br#"{"type":"confirm_identity","participant_id":"abc","method":"other","note":"x"}"#,
         br#"{"type":"acknowledge_notice","version":"rights-2026-12"}"#,
+        br#"{"type":"start_caucus","participant_ids":["abc","def"],"record":true}"#,
+        br#"{"type":"caucus_consent","consent":false}"#,
     ];
 
     #[test]

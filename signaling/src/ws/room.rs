@@ -16,6 +16,7 @@ use super::attestations::{
     checked_note, AttestationRefusal, Attestations, IdentityConfirmation, IdentityMethod,
     NoticeAcknowledgment, NOTICE_VERSION,
 };
+use super::caucus::{AfterLeaving, Caucus, CaucusRefusal};
 use super::chat::{checked_text, ChatLog, ChatMessage, ChatRefusal};
 use super::network::NetworkLedger;
 use super::protocol::{
@@ -203,6 +204,19 @@ pub enum RoomCommand {
         by: String,
         version: String,
     },
+    /// The host `by` takes `members` aside; with `record`, they are asked about recording it.
+    StartCaucus {
+        by: String,
+        members: Vec<String>,
+        record: bool,
+    },
+    EndCaucus {
+        by: String,
+    },
+    CaucusConsent {
+        id: String,
+        consent: bool,
+    },
     /// The notice period of recording `generation` has passed.
     BeginRecording {
         generation: u64,
@@ -347,6 +361,7 @@ pub fn spawn(
         away_spells: 0,
         chat: ChatLog::default(),
         attestations: Attestations::default(),
+        caucus: None,
     };
     tokio::spawn(async move {
         let mut room = room;
@@ -377,6 +392,7 @@ struct Room {
     away_spells: u64,
     chat: ChatLog,
     attestations: Attestations,
+    caucus: Option<Caucus>,
 }
 
 enum Recording {
@@ -466,6 +482,25 @@ impl Room {
             RoomCommand::AcknowledgeNotice { by, version } => {
                 let acknowledged = self.acknowledge_notice(&by, &version).await;
                 self.refuse_attestation(&by, acknowledged);
+            }
+            RoomCommand::StartCaucus {
+                by,
+                members,
+                record,
+            } => {
+                let started = self.start_caucus(&by, &members, record).await;
+                self.refuse_caucus(&by, started);
+            }
+            RoomCommand::EndCaucus { by } => {
+                let ended = match self.host_name(&by) {
+                    Some(host) => self.end_caucus(&host, "ended").await,
+                    None => Ok(()),
+                };
+                self.refuse_caucus(&by, ended);
+            }
+            RoomCommand::CaucusConsent { id, consent } => {
+                let answered = self.caucus_consent(&id, consent).await;
+                self.refuse_caucus(&id, answered);
             }
             RoomCommand::Chat { by, text, to } => {
                 if let Err(refusal) = self.chat(&by, &text, to.as_deref()).await {
@@ -722,6 +757,7 @@ impl Room {
                 .map(|m| self.attestations.of(&m.info.id))
                 .collect(),
             notice_version: NOTICE_VERSION,
+            caucus: self.caucus.as_ref().map(|c| c.info(true)),
         }
     }
 
@@ -955,6 +991,7 @@ impl Room {
         };
         let mut member = self.members.remove(index);
         self.chat.forget(id);
+        self.caucus_left(&member.info).await;
         if let Some(notice) = notice {
             let_go(&mut member, notice);
         }
@@ -1197,6 +1234,109 @@ impl Room {
         self.attestations.acknowledge(&party.id, version);
         self.broadcast_all(ServerMessage::Attestation(self.attestations.of(&party.id)));
         Ok(())
+    }
+
+    /// The host `by` takes `members` (parties and experts in the room) aside.
+    async fn start_caucus(
+        &mut self,
+        by: &str,
+        members: &[String],
+        record: bool,
+    ) -> Result<(), CaucusRefusal> {
+        let Some(host) = self.host_name(by) else {
+            return Ok(());
+        };
+        if self.caucus.is_some() {
+            return Err(CaucusRefusal::AlreadyOn);
+        }
+        let caucus = Caucus::new(by, members, record)?;
+        let mut names = Vec::new();
+        for id in caucus.members() {
+            let member = self
+                .members
+                .iter()
+                .find(|m| m.info.id == *id && m.admitted)
+                .ok_or(CaucusRefusal::NotInRoom)?;
+            if member.info.is_host
+                || !matches!(
+                    member.info.role,
+                    ParticipantRole::Party | ParticipantRole::Expert
+                )
+            {
+                return Err(CaucusRefusal::NotForThisRole);
+            }
+            names.push(serde_json::json!({"id": id, "name": member.info.name}));
+        }
+        self.media.set_caucus(Some(caucus.media())).await;
+        let detail = serde_json::json!({"members": names, "record_requested": record});
+        self.record(SessionEventKind::CaucusStarted, &host, &detail.to_string())
+            .await;
+        self.broadcast_all(ServerMessage::Caucus(caucus.info(true)));
+        self.caucus = Some(caucus);
+        Ok(())
+    }
+
+    /// Everyone back in the main room; `reason` is filed (`ended` by the host, or `left`).
+    async fn end_caucus(&mut self, actor: &str, reason: &str) -> Result<(), CaucusRefusal> {
+        let caucus = self.caucus.take().ok_or(CaucusRefusal::NoneOn)?;
+        self.media.set_caucus(None).await;
+        let detail = serde_json::json!({"members": caucus.members(), "reason": reason});
+        self.record(SessionEventKind::CaucusEnded, actor, &detail.to_string())
+            .await;
+        self.broadcast_all(ServerMessage::Caucus(caucus.info(false)));
+        Ok(())
+    }
+
+    /// A caucus member's answer to recording it: once all agree, it is recorded from then on.
+    async fn caucus_consent(&mut self, id: &str, consent: bool) -> Result<(), CaucusRefusal> {
+        let Some(name) = self
+            .members
+            .iter()
+            .find(|m| m.info.id == id && m.admitted)
+            .map(|m| m.info.name.clone())
+        else {
+            return Ok(());
+        };
+        let caucus = self.caucus.as_mut().ok_or(CaucusRefusal::NotAsked)?;
+        let was_recorded = caucus.recorded();
+        let recorded = caucus.consent(id, consent)?;
+        let media = caucus.media();
+        let info = caucus.info(true);
+        self.record(SessionEventKind::CaucusConsent, &name, &consent.to_string())
+            .await;
+        if recorded != was_recorded {
+            self.media.set_caucus(Some(media)).await;
+            if recorded {
+                self.record(SessionEventKind::CaucusRecorded, "", "").await;
+            }
+        }
+        self.broadcast_all(ServerMessage::Caucus(info));
+        Ok(())
+    }
+
+    /// A member left the room: the caucus goes on without them, or ends.
+    async fn caucus_left(&mut self, member: &ParticipantInfo) {
+        let Some(caucus) = self.caucus.as_mut() else {
+            return;
+        };
+        match caucus.leave(&member.id) {
+            AfterLeaving::Unchanged => {}
+            AfterLeaving::Smaller => {
+                let (media, info) = (caucus.media(), caucus.info(true));
+                self.media.set_caucus(Some(media)).await;
+                self.broadcast_all(ServerMessage::Caucus(info));
+            }
+            AfterLeaving::Over => {
+                let _ = self.end_caucus(&member.name, "left").await;
+            }
+        }
+    }
+
+    fn refuse_caucus(&self, by: &str, outcome: Result<(), CaucusRefusal>) {
+        if let Err(refusal) = outcome {
+            let error = ServerMessage::error(refusal.code(), refusal.message());
+            self.send_to(by, ToConnection::Message(error));
+        }
     }
 
     fn refuse_attestation(&self, by: &str, outcome: Result<(), AttestationRefusal>) {
