@@ -192,6 +192,9 @@ impl Room {
         let mut sending = audio;
         let next_step = Allocator::next_step(&demands, &targets);
         let mut paused_for_bandwidth = false;
+        // str0m pads and probes with (resends of) any video stream it sends this subscriber,
+        // one a caucus parts from it included: nothing at all may cross, so no padding then.
+        let mut parted_any = false;
         for (((slot, demand), target), publisher) in videos
             .iter()
             .zip(&targets)
@@ -200,6 +203,7 @@ impl Room {
             let audio_only = self.peers[index].wishes.audio_only;
             let parted = publisher_inside(&self.peers, *slot, index)
                 .is_some_and(|inside| self.parted(inside, self.peers[index].in_caucus));
+            parted_any |= parted;
             let subscriber = &mut self.peers[index];
             let cut = subscriber.tracks_out[*slot]
                 .video()
@@ -285,19 +289,18 @@ impl Room {
             .allocator
             .padding_trial()
             .max(nudge_to)
-            .filter(|level| *level > sending);
-        steer_probing(
-            subscriber,
-            (video, pad_to),
-            // A filling queue takes no probe: it would only fill it further, ahead of the voices.
-            probe_towards(
+            .filter(|level| *level > sending && !parted_any);
+        // A filling queue takes no probe: it would only fill it further, ahead of the voices.
+        let probe_target = match parted_any {
+            true => sending,
+            false => probe_towards(
                 sending,
                 audio,
                 next_step.filter(|_| strain != Strain::Queueing),
                 ceiling,
             ),
-            now,
-        );
+        };
+        steer_probing(subscriber, (video, pad_to), probe_target, now);
     }
 
     /// The participant ids of the publishers of `videos` (tracks of subscriber `index`).
