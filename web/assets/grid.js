@@ -60,6 +60,8 @@ export class Grid {
     const voiceOnly = self && h('span', { class: 'tile-flag tile-voice', hidden: true }, icon('voice'));
     if (voiceOnly) setLabel(voiceOnly, 'room.audio_only');
     const quality = qualityMark();
+    // A caucus parts us: the tile says so instead of freezing.
+    const aside = h('div', { class: 'tile-aside', testid: 'tile-aside', hidden: true, i18n: 'caucus.tile' });
     const kick = h('button', {
       class: 'tile-kick',
       testid: 'kick-button',
@@ -74,12 +76,13 @@ export class Grid {
       video,
       avatar,
       paused,
+      aside,
       reconnecting,
       quality.el,
       h('div', { class: 'tile-label' }, name, self && h('span', { class: 'tile-me', i18n: 'room.me' }), role, micOff, camOff, voiceOnly),
       kick,
     );
-    return { el, video, name, role, micOff, camOff, avatar, paused, pausedName, reconnecting, voiceOnly, quality, kick, self, participant: {}, pausedReason: null, away: false };
+    return { el, video, name, role, micOff, camOff, avatar, paused, pausedName, aside, reconnecting, voiceOnly, quality, kick, self, participant: {}, pausedReason: null, away: false };
   }
 
   render(tile) {
@@ -97,12 +100,13 @@ export class Grid {
     if (pausedReason) tile.el.dataset.videoPaused = pausedReason;
     else delete tile.el.dataset.videoPaused;
     tile.paused.hidden = pausedReason !== 'bandwidth' || tile.away;
+    tile.aside.hidden = pausedReason !== 'caucus';
     tile.reconnecting.hidden = !tile.away;
     tile.el.dataset.reconnecting = String(tile.away);
     tile.el.classList.toggle('weak-paused', pausedReason === 'bandwidth');
     // A paused video would show its last frame, frozen; the avatar says more. `hidden` (the tile
     // is out of sight) needs nothing: by the time it is seen again, the video is back.
-    const stopped = pausedReason === 'bandwidth' || pausedReason === 'audio_only';
+    const stopped = pausedReason === 'bandwidth' || pausedReason === 'audio_only' || pausedReason === 'caucus';
     tile.el.classList.toggle('no-video', !!p.video_muted || !this.hasVideo(tile) || this.audioOnly || stopped);
     if (tile.voiceOnly) tile.voiceOnly.hidden = !this.audioOnly;
     if (tile.self) tile.el.dataset.audioOnly = String(this.audioOnly);

@@ -1,7 +1,8 @@
 // The room, shared by the host and the invitees: joins over signaling, waits in the lobby,
 // runs the peer connection, shows the grid and the controls (and recording, recording.js;
 // voice-only mode, audio-only.js; tile sizes for the SFU, view.js; the chat, chat.js; identity
-// and the notice, attestations.js), and ends with a clear screen.
+// and the notice, attestations.js; the mediator's private talks, caucus.js), and ends with a
+// clear screen.
 import { h, icon, mount, setText, setLabel } from './dom.js';
 import { t } from './i18n.js';
 import { Signaling } from './signaling.js';
@@ -13,6 +14,7 @@ import { AudioOnly } from './audio-only.js';
 import { ViewReporter } from './view.js';
 import { Chat } from './chat.js';
 import { Attestations } from './attestations.js';
+import { CaucusUI } from './caucus.js';
 import { elderButton, say } from './elder.js';
 import { stopStream } from './media.js';
 import { setStatus, status } from './state.js';
@@ -70,6 +72,8 @@ export class Room {
     // And the chat, so an open panel and what was read survive a rejoin.
     this.chat = new Chat({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.attestations = new Attestations({ send: (m) => !!this.signaling && this.signaling.send(m) });
+    this.caucus = new CaucusUI({ send: (m) => !!this.signaling && this.signaling.send(m) });
+    this.caucus.onChange = (state) => setStatus({ caucus: state ? (state.members || []) : null });
     this.onPageHide = () => this.signaling && this.signaling.close({ leave: true });
   }
 
@@ -132,6 +136,7 @@ export class Room {
       case 'quality': return this.showQuality(msg.participants);
       case 'chat': return this.chatMessage(msg);
       case 'attestation': return this.attestations.update(msg);
+      case 'caucus': return this.caucusChanged(msg);
       case 'refused':
       case 'kicked':
       case 'session_ended':
@@ -192,6 +197,8 @@ export class Room {
     this.chat.arrive({
       selfId: this.selfId, isHost: this.isHost, mayWrite: msg.role !== 'observer', participants: others, history: msg.chat,
     });
+    this.caucus.arrive({ selfId: this.selfId, isHost: this.isHost, participants: others, caucus: msg.caucus });
+    setStatus({ caucus: msg.caucus && msg.caucus.active ? msg.caucus.members : null });
     this.attestations.arrive({
       selfId: this.selfId, isHost: this.isHost, role: msg.role, participants: others,
       attestations: msg.attestations, noticeVersion: msg.notice_version,
@@ -341,7 +348,10 @@ export class Room {
     mount(this.view,
       h('div', { class: 'room-title-row' },
         this.title && h('h1', { class: 'room-title', text: this.title }),
-        !this.isHost && elderButton({ className: 'btn btn-quiet elder-toggle elder-toggle-room' })),
+        !this.isHost && elderButton({ className: 'btn btn-quiet elder-toggle elder-toggle-room' }),
+        this.isHost && this.caucus.openButton),
+      this.caucus.banner,
+      this.isHost && this.caucus.picker,
       this.lobbyPanel.el,
       this.isHost && this.attestations.panel,
       this.attestations.notice,
@@ -418,6 +428,7 @@ export class Room {
     this.grid.upsert(p);
     this.chat.join(p);
     this.attestations.join(p);
+    this.caucus.join(p);
     this.toast('event.joined', { name: p.name });
   }
 
@@ -427,6 +438,7 @@ export class Room {
     this.grid.remove(id);
     this.chat.leave(id);
     this.attestations.leave(id);
+    this.caucus.leave(id);
     if (p) this.toast(`event.left_${reason || 'left'}`, { name: p.name });
   }
 
@@ -435,6 +447,14 @@ export class Room {
   chatMessage(message) {
     this.chat.add(message);
     if (!this.chat.open && message.from !== this.selfId) this.toast('event.chat', { name: message.from_name });
+  }
+
+  // A private talk began or ended: the banner says where we stand (the tiles of those on the
+  // other side say so too, from the SFU's video_paused).
+  caucusChanged(msg) {
+    const was = !!this.caucus.state;
+    this.caucus.update(msg);
+    if (was !== !!msg.active) this.toast(msg.active ? 'caucus.started' : 'caucus.ended');
   }
 
   participantAway(id, away) {

@@ -10,6 +10,8 @@
 // same connection after media stalled. signaling: 'connected', 'resuming' while a dropped
 // socket is being resumed, or 'rejoining' while we join afresh by ourselves (a seat that could
 // not be resumed, a lobby left by a dropped socket); resumes: seats taken back after a drop.
+// caucus: the members of the private talk in progress (the host among them), or null.
+// elder: elder mode is on; spoken: the i18n keys elder mode last said aloud.
 // Views update it through setStatus so the object is never replaced, only changed.
 
 export const status = {
@@ -27,6 +29,9 @@ export const status = {
   iceRestarts: 0,
   signaling: 'connected',
   resumes: 0,
+  caucus: null,
+  elder: false,
+  spoken: [],
 };
 window.concord = status;
 

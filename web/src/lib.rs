@@ -35,6 +35,7 @@ assets! {
     "audio-only.js" => JS,
     "chat.js" => JS,
     "attestations.js" => JS,
+    "caucus.js" => JS,
     "elder.js" => JS,
     "inapp.js" => JS,
     "console.js" => JS,
