@@ -155,3 +155,17 @@ pub fn ffmpeg_errors(path: &Path, decode: bool) -> String {
     }
     errors
 }
+
+/// The times (seconds from the start) of every packet in a media file, as ffprobe reads them.
+pub fn packet_seconds(path: &Path) -> Vec<f64> {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "packet=pts_time"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe is installed (Debian's ffmpeg; .ci/run installs it)");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.trim().trim_end_matches(',').parse::<f64>().ok())
+        .collect()
+}

@@ -228,6 +228,15 @@ impl TestServer {
         Ok((socket, id))
     }
 
+    /// A signaling connection that presents the invitation `token` and is let straight into
+    /// the room (a session without a lobby); with its `joined`.
+    pub async fn join_by_link(&self, token: &str) -> Result<(SignalClient, Value)> {
+        let mut socket = self.signal(None).await?;
+        let joined = socket.join_with_token(token, SIGNAL_TIMEOUT).await?;
+        participant_id(&joined, "joined")?;
+        Ok((socket, joined))
+    }
+
     /// A signaling connection that presents the invitation `token` and is put in the lobby;
     /// with its participant id.
     pub async fn wait_in_lobby(&self, token: &str) -> Result<(SignalClient, String)> {
@@ -315,6 +324,14 @@ impl Room {
     /// Invites `name` as `role` (`party`, `expert`, `observer`).
     pub async fn invite(&self, role: &str, name: &str) -> Result<Invitation> {
         self.mediator.invite(&self.session_id, role, name).await
+    }
+
+    /// The session as its mediator reads it: `{session, dispute, invitations, events}`.
+    pub async fn session_record(&self) -> Result<Value> {
+        self.mediator
+            .get(&format!("/api/sessions/{}", self.session_id))
+            .await?
+            .ok()
     }
 
     /// The mediator as a headless participant, joined with their account.

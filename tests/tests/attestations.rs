@@ -13,13 +13,10 @@ async fn joined_by_link(
     name: &str,
 ) -> (SignalClient, Value) {
     let invitation = room.invite(role, name).await.expect("invite");
-    let mut client = server.signal(None).await.expect("connect");
-    let joined = client
-        .join_with_token(&invitation.token, SIGNAL_TIMEOUT)
+    server
+        .join_by_link(&invitation.token)
         .await
-        .expect("join");
-    assert_eq!(joined["type"], "joined", "{joined}");
-    (client, joined)
+        .expect("joined by link")
 }
 
 fn id_of(joined: &Value) -> String {
@@ -176,13 +173,7 @@ async fn the_mediator_confirms_identities_parties_acknowledge_the_notice_and_the
 
     // The case file: who was confirmed how and by whom, who acknowledged which notice, each
     // with its time; none of the refused ones.
-    let record = room
-        .mediator
-        .get(&format!("/api/sessions/{}", room.session_id))
-        .await
-        .expect("request")
-        .ok()
-        .expect("read the session");
+    let record = room.session_record().await.expect("read the session");
     let filed: Vec<(String, String, Value, i64)> = record["events"]
         .as_array()
         .expect("events")

@@ -12,13 +12,12 @@
 //! are counted and printed, and the test asserts they are nothing else.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use concord_tests::call::{sample, Call, CallSetup};
 use concord_tests::chromium::Page;
 use concord_tests::probes::StatsSample;
-use concord_tests::recordings::{fetch_recording_file, wait_until_filed};
+use concord_tests::recordings::{fetch_recording_file, packet_seconds, wait_until_filed};
 use concord_tests::recovery::epoch_ms;
 use serde_json::Value;
 
@@ -80,23 +79,10 @@ async fn decodes_again(page: &Page, whose: &[&str], what: &str) {
     }
 }
 
-/// The times (epoch ms) of a recorded file's packets, from its start and ffprobe's timestamps.
+/// The times (epoch ms) of a recorded file's packets, from its start.
 fn packet_times(path: &Path, started_at: f64) -> Vec<f64> {
-    let output = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "packet=pts_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe (apt-get install ffmpeg)");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.trim().trim_end_matches(',').parse::<f64>().ok())
+    packet_seconds(path)
+        .into_iter()
         .map(|seconds| started_at + seconds * 1000.0)
         .collect()
 }

@@ -15,12 +15,10 @@ struct Member {
 
 async fn invitee(server: &TestServer, room: &Room, role: &str, name: &'static str) -> Member {
     let invitation = room.invite(role, name).await.expect("invite");
-    let mut client = server.signal(None).await.expect("connect");
-    let joined = client
-        .join_with_token(&invitation.token, SIGNAL_TIMEOUT)
+    let (client, joined) = server
+        .join_by_link(&invitation.token)
         .await
-        .expect("join");
-    assert_eq!(joined["type"], "joined", "{joined}");
+        .expect("joined by link");
     let id = joined["participant_id"]
         .as_str()
         .expect("participant id")
@@ -210,13 +208,7 @@ async fn chat_reaches_whom_it_is_for_within_its_bounds_and_is_filed_with_the_ses
 
     // The case file: every message taken, with its time, sender, recipient and text; none of
     // the refused ones.
-    let record = room
-        .mediator
-        .get(&format!("/api/sessions/{}", room.session_id))
-        .await
-        .expect("request")
-        .ok()
-        .expect("read the session");
+    let record = room.session_record().await.expect("read the session");
     let chat: Vec<Value> = record["events"]
         .as_array()
         .expect("events")

@@ -16,7 +16,7 @@ use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use concord_signaling::Config;
-use concord_tests::recordings::{expect_recording_state, ffmpeg_errors, sha256_of};
+use concord_tests::recordings::{expect_recording_state, ffmpeg_errors, packet_seconds, sha256_of};
 use concord_tests::{ApiClient, JoinAs, MediaKind, Peer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -85,22 +85,7 @@ async fn start_child(dir: &Path, tools: Option<&Path>) -> (Child, String) {
 
 /// The time of the last packet in a media file.
 fn last_packet(path: &Path) -> f64 {
-    let probe = StdCommand::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "packet=pts_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe is installed (Debian's ffmpeg; .ci/run installs it)");
-    String::from_utf8_lossy(&probe.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
-        .fold(0.0, f64::max)
+    packet_seconds(path).into_iter().fold(0.0, f64::max)
 }
 
 /// A mediator and a party in a call with media flowing, on the server at `url`.

@@ -1068,12 +1068,7 @@ impl Room {
 
     /// Passes `by`'s message to everyone, or to `to` alone, and files it with the session.
     async fn chat(&mut self, by: &str, text: &str, to: Option<&str>) -> Result<(), ChatRefusal> {
-        let Some(sender) = self
-            .members
-            .iter()
-            .find(|m| m.info.id == by && m.admitted)
-            .map(|m| m.info.clone())
-        else {
+        let Some(sender) = self.admitted(by) else {
             return Ok(());
         };
         if sender.role == ParticipantRole::Observer {
@@ -1084,10 +1079,8 @@ impl Room {
             None => None,
             Some(to) => {
                 let recipient = self
-                    .members
-                    .iter()
-                    .find(|m| m.info.id == to && m.admitted && m.info.id != by)
-                    .map(|m| m.info.clone())
+                    .admitted(to)
+                    .filter(|r| r.id != by)
                     .ok_or(ChatRefusal::NoSuchParticipant)?;
                 if !sender.is_host && !recipient.is_host {
                     return Err(ChatRefusal::PrivateOnlyToTheMediator);
@@ -1176,17 +1169,9 @@ impl Room {
             return Ok(());
         };
         let person = self
-            .members
-            .iter()
-            .find(|m| m.info.id == target && m.admitted)
-            .map(|m| m.info.clone())
+            .admitted(target)
             .ok_or(AttestationRefusal::NoSuchParticipant)?;
-        if person.is_host
-            || !matches!(
-                person.role,
-                ParticipantRole::Party | ParticipantRole::Expert
-            )
-        {
+        if !takes_part(&person) {
             return Err(AttestationRefusal::NotForThisRole);
         }
         let note = checked_note(method, note)?;
@@ -1210,12 +1195,7 @@ impl Room {
         by: &str,
         version: &str,
     ) -> Result<(), AttestationRefusal> {
-        let Some(party) = self
-            .members
-            .iter()
-            .find(|m| m.info.id == by && m.admitted)
-            .map(|m| m.info.clone())
-        else {
+        let Some(party) = self.admitted(by) else {
             return Ok(());
         };
         if party.role != ParticipantRole::Party || party.is_host {
@@ -1252,20 +1232,11 @@ impl Room {
         let caucus = Caucus::new(by, members, record)?;
         let mut names = Vec::new();
         for id in caucus.members() {
-            let member = self
-                .members
-                .iter()
-                .find(|m| m.info.id == *id && m.admitted)
-                .ok_or(CaucusRefusal::NotInRoom)?;
-            if member.info.is_host
-                || !matches!(
-                    member.info.role,
-                    ParticipantRole::Party | ParticipantRole::Expert
-                )
-            {
+            let member = self.admitted(id).ok_or(CaucusRefusal::NotInRoom)?;
+            if !takes_part(&member) {
                 return Err(CaucusRefusal::NotForThisRole);
             }
-            names.push(serde_json::json!({"id": id, "name": member.info.name}));
+            names.push(serde_json::json!({"id": id, "name": member.name}));
         }
         self.media.set_caucus(Some(caucus.media())).await;
         let detail = serde_json::json!({"members": names, "record_requested": record});
@@ -1289,12 +1260,7 @@ impl Room {
 
     /// A caucus member's answer to recording it: once all agree, it is recorded from then on.
     async fn caucus_consent(&mut self, id: &str, consent: bool) -> Result<(), CaucusRefusal> {
-        let Some(name) = self
-            .members
-            .iter()
-            .find(|m| m.info.id == id && m.admitted)
-            .map(|m| m.info.name.clone())
-        else {
+        let Some(name) = self.admitted(id).map(|m| m.name) else {
             return Ok(());
         };
         let caucus = self.caucus.as_mut().ok_or(CaucusRefusal::NotAsked)?;
@@ -1537,6 +1503,14 @@ impl Room {
         }
     }
 
+    /// An admitted member's details.
+    fn admitted(&self, id: &str) -> Option<ParticipantInfo> {
+        self.members
+            .iter()
+            .find(|m| m.info.id == id && m.admitted)
+            .map(|m| m.info.clone())
+    }
+
     fn host_name(&self, id: &str) -> Option<String> {
         self.members
             .iter()
@@ -1631,4 +1605,13 @@ fn let_go(member: &mut Member, notice: ServerMessage) {
     if let Some(removal) = member.removal.take() {
         let _ = removal.send(notice);
     }
+}
+
+/// A party or an expert, not hosting: whom the mediator confirms and may take aside.
+fn takes_part(member: &ParticipantInfo) -> bool {
+    !member.is_host
+        && matches!(
+            member.role,
+            ParticipantRole::Party | ParticipantRole::Expert
+        )
 }
