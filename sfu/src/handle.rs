@@ -110,6 +110,7 @@ pub(crate) enum Command {
     Offer {
         participant: ParticipantId,
         sdp: String,
+        screen_mid: Option<String>,
         reply: oneshot::Sender<Result<String, SfuError>>,
     },
     Answer {
@@ -179,9 +180,22 @@ impl RoomHandle {
 
     /// Applies the client's offer and returns the answer SDP.
     pub async fn offer(&self, participant: ParticipantId, sdp: String) -> Result<String, SfuError> {
+        self.offer_sharing(participant, sdp, None).await
+    }
+
+    /// Applies the client's offer, whose video on `screen_mid` is a shared screen: everyone
+    /// else receives it as its own stream ([`crate::screen_stream_id`]), first of all videos
+    /// when bandwidth is short, and taps record it apart from the camera.
+    pub async fn offer_sharing(
+        &self,
+        participant: ParticipantId,
+        sdp: String,
+        screen_mid: Option<String>,
+    ) -> Result<String, SfuError> {
         self.request(|reply| Command::Offer {
             participant,
             sdp,
+            screen_mid,
             reply,
         })
         .await?

@@ -169,6 +169,9 @@ pub(crate) struct TrackIn {
     pub codec: Option<IncomingCodec>,
     /// For a voice: its last frames, for the RED the SFU writes to a lossy subscriber.
     pub voice_history: VoiceHistory,
+    /// For a shared screen: the stream id subscribers and taps know it by (see
+    /// [`crate::screen_stream_id`]); `None` for a camera or microphone.
+    pub shared_screen: Option<Arc<str>>,
 }
 
 /// A voice frame as it came (a RED payload or plain Opus), for the redundancy of later ones.
@@ -303,6 +306,7 @@ impl TrackIn {
             layers,
             codec: None,
             voice_history: VoiceHistory::default(),
+            shared_screen: None,
         }
     }
 

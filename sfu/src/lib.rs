@@ -41,7 +41,7 @@ pub use assemble::{AssemblerStats, FrameAssembler, TappedFrame};
 pub use error::SfuError;
 pub use forwarding::quality::QualityLevel;
 pub use handle::{Caucus, JoinOptions, PeerEvent, QualityReport, RoomHandle, TileView, VideoPause};
-pub use ids::ParticipantId;
+pub use ids::{screen_stream_id, ParticipantId, SCREEN_SUFFIX};
 pub use router::sha1_hmac;
 pub use stats::RoomStats;
 pub use tap::{SenderReport, TapCodec, TapEvent, TapKind, TappedPacket};

@@ -20,7 +20,7 @@ use crate::forwarding::layer_switch::{LayerPacket, Verdict, Vp8Ids, Vp8Rewrite};
 use crate::forwarding::quality::QualityMark;
 use crate::forwarding::stuck_estimate::StuckEstimate;
 use crate::handle::PeerEvent;
-use crate::ids::{ParticipantId, PeerKey};
+use crate::ids::{screen_stream_id, ParticipantId, PeerKey};
 use crate::incoming::{EarlierVoices, IncomingCodec, TrackIn, PACKET_OVERHEAD, VOICE_HISTORY};
 use crate::outgoing::{Flow, PayloadTypes, Source, TrackOut, TrackOutState};
 use crate::payload::{opus_frame, opus_is_comfort_noise, red_primary, red_with};
@@ -527,6 +527,8 @@ pub(crate) struct Peer {
     /// The SDP of [`Self::pending`], to offer again to a resumed signaling connection.
     pub pending_offer: Option<String>,
     pub tracks_in: Vec<TrackIn>,
+    /// The mid the client said carries its shared screen (with the offer that added it).
+    pub screen_mid: Option<Mid>,
     pub tracks_out: Vec<TrackOut>,
     pub connected: bool,
     /// Since when its ICE path has been lost (no checks get through): the client is given a
@@ -623,6 +625,7 @@ impl Peer {
             remote_candidates: 0,
             pending: None,
             pending_offer: None,
+            screen_mid: None,
             tracks_in: Vec::new(),
             tracks_out: Vec::new(),
             connected: false,
@@ -1050,7 +1053,11 @@ impl Peer {
             return false;
         }
         let number = u32::try_from(self.tracks_in.len()).unwrap_or(u32::MAX);
-        self.tracks_in.push(TrackIn::new(mid, kind, number, rids));
+        let mut track = TrackIn::new(mid, kind, number, rids);
+        if kind == MediaKind::Video && self.screen_mid == Some(mid) {
+            track.shared_screen = Some(Arc::from(screen_stream_id(&self.participant.0)));
+        }
+        self.tracks_in.push(track);
         true
     }
 

@@ -132,6 +132,8 @@ pub(crate) enum Priority {
     Normal,
     Speaker,
     Host,
+    /// A shared screen or window: what everyone in the room is looking at.
+    Shared,
 }
 
 /// One video a subscriber receives, as the allocator sees it.

@@ -10,7 +10,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket};
 use super::Room;
 use crate::forwarding::layer_switch::{PictureId, Vp8Ids};
 use crate::ids::PeerKey;
-use crate::incoming::{EarlierVoice, EarlierVoices, IncomingCodec};
+use crate::incoming::{EarlierVoice, EarlierVoices, IncomingCodec, TrackIn};
 use crate::outgoing::Source;
 use crate::payload::{starts_keyframe, vp8_ids, vp8_keyframe_size};
 use crate::peer::{Delivery, Forwarded};
@@ -57,7 +57,13 @@ impl Room {
                 let Some(publisher) = self.peers.iter().find(|p| p.key == source.peer) else {
                     return;
                 };
-                let stream_id = publisher.participant.0.clone();
+                let stream_id = publisher
+                    .tracks_in
+                    .iter()
+                    .find(|t| t.mid == source.mid)
+                    .and_then(|t| t.shared_screen.as_deref())
+                    .unwrap_or(&publisher.participant.0)
+                    .to_owned();
                 for peer in &mut self.peers {
                     if peer.key != source.peer {
                         peer.subscribe(source, kind, &stream_id);
@@ -136,7 +142,7 @@ impl Room {
                 earlier_voices,
             };
             let tapped = (!self.taps.is_empty())
-                .then(|| made.tapped(publisher.label.clone(), track.number, codec));
+                .then(|| made.tapped(tap_label(&publisher.label, track), track.number, codec));
             let forwarded = made.forwarded(codec);
             rebuilt_voices.push((forwarded, tapped));
         }
@@ -160,7 +166,7 @@ impl Room {
             }
         }
         let tap = (!self.taps.is_empty()).then(|| TappedPacket {
-            participant: publisher.label.clone(),
+            participant: tap_label(&publisher.label, track),
             track: track.number,
             kind: tap_kind(kind),
             codec: codec.codec,
@@ -248,7 +254,7 @@ impl Room {
                     earlier_voices,
                 };
                 let tap = (!self.taps.is_empty())
-                    .then(|| made.tapped(publisher.label.clone(), track.number, codec));
+                    .then(|| made.tapped(tap_label(&publisher.label, track), track.number, codec));
                 let forwarded = made.forwarded(codec);
                 self.hand_out(source, &forwarded, tap, None);
             }
@@ -323,6 +329,14 @@ impl Room {
         self.taps.retain(|tap| !tap.is_closed());
         waiting_layers
     }
+}
+
+/// Whom a tap files a packet under: the publisher, or its shared screen apart from its camera.
+fn tap_label(publisher: &Arc<str>, track: &TrackIn) -> Arc<str> {
+    track
+        .shared_screen
+        .clone()
+        .unwrap_or_else(|| publisher.clone())
 }
 
 /// A voice frame the SFU sends that did not arrive as such: rebuilt from the RED of the next

@@ -22,7 +22,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
-use str0m::media::{Direction, MediaKind, Rid};
+use str0m::media::{Direction, MediaKind, Mid, Rid};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 use tokio::sync::mpsc;
@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use crate::forwarding::speaker::SpeakerDetector;
 use crate::handle::{JoinOptions, PeerEvent, TileView};
 use crate::ice_tcp::TcpLink;
-use crate::ids::{ParticipantId, PeerKey};
+use crate::ids::{ParticipantId, PeerKey, SCREEN_SUFFIX};
 use crate::outgoing::Source;
 use crate::peer::{Peer, StreamReport};
 use crate::stats::{Counters, RoomStats};
@@ -227,15 +227,21 @@ impl Room {
         Ok(registration)
     }
 
+    /// Applies a client's offer. `screen_mid` names the video it adds as a shared screen (kept
+    /// for later offers that do not repeat it).
     pub fn offer(
         &mut self,
         participant: &ParticipantId,
         sdp: &str,
+        screen_mid: Option<&str>,
         now: Instant,
     ) -> Result<String, SfuError> {
         let peer = self
             .peer_mut(participant)
             .ok_or(SfuError::UnknownParticipant)?;
+        if let Some(mid) = screen_mid {
+            peer.screen_mid = Some(Mid::from(mid));
+        }
         let answer = peer.accept_offer(sdp)?;
         // An offer with new ICE credentials is an ICE restart (the client lost its path): str0m
         // answers with new credentials of its own, by which the router must now find the peer.
@@ -357,9 +363,18 @@ impl Room {
         }
     }
 
+    /// Asks for keyframes of everything `participant` publishes; for a name a tap knows a
+    /// shared screen by ([`crate::screen_stream_id`]), of that screen.
     pub fn request_keyframe(&mut self, participant: &ParticipantId, now: Instant) {
-        if let Some(peer) = self.peer_mut(participant) {
-            let mids: Vec<_> = peer.tracks_in.iter().map(|t| t.mid).collect();
+        let screen = participant.0.strip_suffix(SCREEN_SUFFIX);
+        let publisher = ParticipantId(screen.unwrap_or(&participant.0).to_owned());
+        if let Some(peer) = self.peer_mut(&publisher) {
+            let mids: Vec<_> = peer
+                .tracks_in
+                .iter()
+                .filter(|t| screen.is_none() || t.shared_screen.is_some())
+                .map(|t| t.mid)
+                .collect();
             for mid in mids {
                 peer.request_keyframe(mid, None, now);
             }
@@ -620,8 +635,14 @@ impl Room {
         self.tcp_routes.retain(|r| r.peer != peer.key);
         self.departed.push(peer.ufrag.clone());
         if !peer.tracks_in.is_empty() {
-            for tap in &mut self.taps {
-                tap.publisher_left(peer.key, &peer.label);
+            let screens = peer
+                .tracks_in
+                .iter()
+                .filter_map(|t| t.shared_screen.as_ref());
+            for label in std::iter::once(&peer.label).chain(screens) {
+                for tap in &mut self.taps {
+                    tap.publisher_left(peer.key, label);
+                }
             }
         }
         self.speakers.forget(peer.key);

@@ -118,7 +118,9 @@ impl Room {
                     }
                 }
                 Flow::Video(video) => {
-                    let priority = if publisher.host {
+                    let priority = if source.shared_screen.is_some() {
+                        Priority::Shared
+                    } else if publisher.host {
                         Priority::Host
                     } else if speaker == Some(publisher.key) {
                         Priority::Speaker
@@ -535,6 +537,10 @@ fn wanted_layer(subscriber: &Peer, publisher: PeerKey, source: &TrackIn) -> Opti
     let top = (source.layers.len().max(1) - 1) as u8;
     if subscriber.wishes.audio_only {
         return None;
+    }
+    // A shared screen is shown large to everyone, whatever the tiles of the cameras.
+    if source.shared_screen.is_some() {
+        return Some(top);
     }
     let Some(views) = &subscriber.wishes.views else {
         return Some(top);

@@ -144,9 +144,10 @@ impl RoomTask {
             Command::Offer {
                 participant,
                 sdp,
+                screen_mid,
                 reply,
             } => {
-                let _ = reply.send(room.offer(&participant, &sdp, now));
+                let _ = reply.send(room.offer(&participant, &sdp, screen_mid.as_deref(), now));
             }
             Command::Answer {
                 participant,

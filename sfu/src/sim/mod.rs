@@ -114,7 +114,7 @@ impl Sim {
         let (offer, pending) = client.offer(publish, self.now);
         let answer = self
             .room
-            .offer(&id, &offer, self.now)
+            .offer(&id, &offer, None, self.now)
             .expect("the room answers");
         client.accept_answer(pending, &answer);
         self.room.mark_all_for_poll();
