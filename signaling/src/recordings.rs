@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use concord_recording::{CompositeInput, RecorderConfig, RecorderEvent, RecorderHandle, Summary};
-use concord_sfu::{ParticipantId, RoomHandle as MediaRoom};
+use concord_sfu::{ParticipantId, RoomHandle as MediaRoom, SCREEN_SUFFIX};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -30,6 +30,20 @@ const EVENT_QUEUE: usize = 256;
 /// The names of the files made after the recording, in its directory.
 const COMPOSITE: &str = "composite.webm";
 const MANIFEST: &str = "manifest.json";
+
+/// A tapped participant's name and role: a shared screen is filed apart from its sharer's
+/// camera, under the sharer's name with the role `screen`.
+fn roster_entry(
+    roster: &HashMap<String, (String, &'static str)>,
+    participant: &str,
+) -> Option<(String, &'static str)> {
+    match participant.strip_suffix(SCREEN_SUFFIX) {
+        Some(sharer) => roster.get(sharer).map(|(name, _)| (name.clone(), "screen")),
+        None => roster
+            .get(participant)
+            .map(|(name, role)| (name.clone(), *role)),
+    }
+}
 
 /// Who is who in the room, by participant id: names files and rows. Written by the room actor
 /// on admission, read here; entries stay for the whole recording (people who left still
@@ -92,7 +106,7 @@ pub async fn start(
     let file_name = Box::new(move |participant: &str| {
         let roster = roster.lock().unwrap_or_else(|e| e.into_inner());
         let short: String = participant.chars().take(6).collect();
-        match roster.get(participant) {
+        match roster_entry(&roster, participant) {
             Some((name, role)) => format!("{role}-{name}-{short}"),
             None => format!("participant-{short}"),
         }
@@ -377,9 +391,7 @@ impl Filing {
 
     fn who(&self, participant: &str) -> (String, &'static str) {
         let roster = self.roster.lock().unwrap_or_else(|e| e.into_inner());
-        roster
-            .get(participant)
-            .map(|(name, role)| (name.clone(), *role))
+        roster_entry(&roster, participant)
             .unwrap_or_else(|| (participant.to_owned(), "participant"))
     }
 

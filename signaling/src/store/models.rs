@@ -31,6 +31,15 @@ impl ParticipantRole {
     pub fn may_publish(self) -> bool {
         self != ParticipantRole::Observer
     }
+
+    /// Those who explain with a map or a document on a computer: the mediator, a clerk, an
+    /// expert. Parties share photos of documents instead.
+    pub fn may_share_screen(self) -> bool {
+        matches!(
+            self,
+            ParticipantRole::Mediator | ParticipantRole::Staff | ParticipantRole::Expert
+        )
+    }
 }
 
 text_enum!(
@@ -115,6 +124,8 @@ text_enum!(
         CaucusConsent => "caucus_consent",
         CaucusRecorded => "caucus_recorded",
         CaucusEnded => "caucus_ended",
+        ScreenShareStarted => "screen_share_started",
+        ScreenShareStopped => "screen_share_stopped",
     }
 );
 

@@ -20,6 +20,7 @@ use super::protocol::{
     MAX_VIEW_TILES,
 };
 use super::room::{NewMember, RoomCommand, RoomRef, ToConnection};
+use super::screen_share::ShareRefusal;
 use super::seats::{account_place, invitee_place};
 use crate::auth::{session_token, user_from_headers};
 use crate::client_address::ClientAddress;
@@ -122,6 +123,8 @@ struct Connection {
     media_events: mpsc::Receiver<PeerEvent>,
     /// Set on admission; host actions that go through the hub name it.
     joined_session: Option<String>,
+    /// What the member is in the room, from its `joined`.
+    role: Option<ParticipantRole>,
     /// The room's word that it let this member go (see [`super::room::Removal`]).
     removal: Option<oneshot::Receiver<ServerMessage>>,
     /// The sign-in the socket was opened with: the socket closes when it ends.
@@ -168,6 +171,7 @@ impl Connection {
             media_tx,
             media_events,
             joined_session: None,
+            role: None,
             removal: None,
             sign_in,
             messages: MessageBudget::new(MESSAGE_BURST, MESSAGES_PER_SECOND, Instant::now()),
@@ -421,9 +425,13 @@ impl Connection {
     fn note_joined(&mut self, joined: &ServerMessage) -> bool {
         match joined {
             ServerMessage::Joined {
-                is_host, session, ..
+                is_host,
+                session,
+                role,
+                ..
             } => {
                 self.joined_session = Some(session.id.clone());
+                self.role = Some(*role);
                 *is_host
             }
             _ => false,
@@ -577,7 +585,11 @@ impl Connection {
                 .await;
         }
         match message {
-            ClientMessage::Offer { sdp } => {
+            ClientMessage::Offer { sdp, screen_mid } => {
+                if screen_mid.is_some() && !self.role.is_some_and(|r| r.may_share_screen()) {
+                    let refusal = ShareRefusal::MayNotShare.message();
+                    return self.refuse(sink, ErrorCode::Forbidden, refusal).await;
+                }
                 if !media_joined {
                     // Through the room: only a member it still holds gets media again.
                     let rejoined = room.rejoin_media(member.clone(), self.outbox_tx.clone());
@@ -586,7 +598,7 @@ impl Connection {
                     }
                     self.set_media_joined(true);
                 }
-                match media.offer(participant, sdp).await {
+                match media.offer_sharing(participant, sdp, screen_mid).await {
                     Ok(answer) => send(sink, &ServerMessage::Answer { sdp: answer }).await,
                     Err(error) => self.refuse_sfu(sink, error).await,
                 }
@@ -735,6 +747,16 @@ impl Connection {
             }
             ClientMessage::EndCaucus => {
                 room_send(&room, RoomCommand::EndCaucus { by: member }).await
+            }
+            ClientMessage::ShareScreen { sharing } => {
+                room_send(
+                    &room,
+                    RoomCommand::ShareScreen {
+                        by: member,
+                        sharing,
+                    },
+                )
+                .await
             }
             ClientMessage::CaucusConsent { consent } => {
                 let command = RoomCommand::CaucusConsent {

@@ -9,6 +9,7 @@ mod hub;
 mod network;
 pub mod protocol;
 mod room;
+mod screen_share;
 mod seats;
 
 pub use connection::upgrade;

@@ -24,8 +24,12 @@ pub enum ClientMessage {
         #[allow(dead_code)]
         display_name: Option<String>,
     },
+    /// With `screen_mid`: the video on that mid is a shared screen (mediator, clerk and
+    /// expert only), sent to everyone as its own stream.
     Offer {
         sdp: String,
+        #[serde(default)]
+        screen_mid: Option<String>,
     },
     Answer {
         sdp: String,
@@ -89,6 +93,11 @@ pub enum ClientMessage {
     /// A caucus member's answer to recording the caucus.
     CaucusConsent {
         consent: bool,
+    },
+    /// This member starts or stops showing their screen (its video goes with an `offer`'s
+    /// `screen_mid`).
+    ShareScreen {
+        sharing: bool,
     },
     Leave,
     Ping,
@@ -202,6 +211,8 @@ pub enum ServerMessage {
         notice_version: &'static str,
         /// The caucus in progress, if any.
         caucus: Option<CaucusInfo>,
+        /// Who is sharing their screen now, if anyone.
+        screen_share: Option<String>,
     },
     Answer {
         sdp: String,
@@ -263,6 +274,11 @@ pub enum ServerMessage {
     /// A caucus began, changed (a member left, everyone agreed to record it) or, with
     /// `active` false, ended.
     Caucus(CaucusInfo),
+    /// Who shares their screen now (`None`: nobody). Their screen arrives as the stream
+    /// `{participant_id}.screen`.
+    ScreenShare {
+        participant_id: Option<String>,
+    },
     Refused,
     Kicked,
     SessionEnded,

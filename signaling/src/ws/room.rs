@@ -22,6 +22,7 @@ use super::network::NetworkLedger;
 use super::protocol::{
     LeaveReason, ParticipantInfo, ParticipantRole, RecordingState, ServerMessage, SessionInfo,
 };
+use super::screen_share::{ScreenShare, ShareChange};
 use super::seats::{self, HeldSeat};
 use crate::error_code::ErrorCode;
 use crate::recordings::{self, ActiveRecording, RecordingContext, Roster};
@@ -213,6 +214,11 @@ pub enum RoomCommand {
     EndCaucus {
         by: String,
     },
+    /// `by` starts or stops sharing their screen.
+    ShareScreen {
+        by: String,
+        sharing: bool,
+    },
     CaucusConsent {
         id: String,
         consent: bool,
@@ -362,6 +368,7 @@ pub fn spawn(
         chat: ChatLog::default(),
         attestations: Attestations::default(),
         caucus: None,
+        screen_share: ScreenShare::default(),
     };
     tokio::spawn(async move {
         let mut room = room;
@@ -393,6 +400,7 @@ struct Room {
     chat: ChatLog,
     attestations: Attestations,
     caucus: Option<Caucus>,
+    screen_share: ScreenShare,
 }
 
 enum Recording {
@@ -502,6 +510,7 @@ impl Room {
                 let answered = self.caucus_consent(&id, consent).await;
                 self.refuse_caucus(&id, answered);
             }
+            RoomCommand::ShareScreen { by, sharing } => self.share_screen(&by, sharing).await,
             RoomCommand::Chat { by, text, to } => {
                 if let Err(refusal) = self.chat(&by, &text, to.as_deref()).await {
                     let code = match refusal {
@@ -758,6 +767,7 @@ impl Room {
                 .collect(),
             notice_version: NOTICE_VERSION,
             caucus: self.caucus.as_ref().map(|c| c.info(true)),
+            screen_share: self.screen_share.sharer().map(str::to_owned),
         }
     }
 
@@ -992,6 +1002,9 @@ impl Room {
         let mut member = self.members.remove(index);
         self.chat.forget(id);
         self.caucus_left(&member.info).await;
+        if self.screen_share.left(id) == ShareChange::Stopped {
+            self.screen_share_stopped(&member.info.name).await;
+        }
         if let Some(notice) = notice {
             let_go(&mut member, notice);
         }
@@ -1281,6 +1294,35 @@ impl Room {
     }
 
     /// A member left the room: the caucus goes on without them, or ends.
+    async fn share_screen(&mut self, by: &str, sharing: bool) {
+        let Some(member) = self.admitted(by) else {
+            return;
+        };
+        match self.screen_share.request(by, member.role, sharing) {
+            Err(refusal) => {
+                let error = ServerMessage::error(ErrorCode::Forbidden, refusal.message());
+                self.send_to(by, ToConnection::Message(error));
+            }
+            Ok(ShareChange::Started { .. }) => {
+                self.broadcast_all(ServerMessage::ScreenShare {
+                    participant_id: Some(by.to_owned()),
+                });
+                self.record(SessionEventKind::ScreenShareStarted, &member.name, "")
+                    .await;
+            }
+            Ok(ShareChange::Stopped) => self.screen_share_stopped(&member.name).await,
+            Ok(ShareChange::Unchanged) => {}
+        }
+    }
+
+    async fn screen_share_stopped(&mut self, sharer_name: &str) {
+        self.broadcast_all(ServerMessage::ScreenShare {
+            participant_id: None,
+        });
+        self.record(SessionEventKind::ScreenShareStopped, sharer_name, "")
+            .await;
+    }
+
     async fn caucus_left(&mut self, member: &ParticipantInfo) {
         let Some(caucus) = self.caucus.as_mut() else {
             return;
