@@ -19,6 +19,7 @@ use crate::webclient::{
     enter_room, wait_for_recording_state, wait_for_remote_streams, BROWSER_TIMEOUT,
 };
 use crate::TestServer;
+use concord_signaling::DemoInvitation;
 
 /// A laptop's window: every tile of the room large on screen.
 /// Browsers and a server per call are heavy on two cores, and a starved browser skews what a
@@ -135,6 +136,8 @@ pub struct Call {
     pub party: Page,
     pub third: Page,
     pub ids: Ids,
+    /// The demo's invitation links, for more pages.
+    links: Vec<DemoInvitation>,
 }
 
 /// Blocks everything between `ns` and the server's media ports (UDP and ICE-TCP), as a firewall or
@@ -281,7 +284,22 @@ impl Call {
             party,
             third,
             ids,
+            links,
         }
+    }
+
+    /// One more page in the room (beside the browser of the mediator and the party), from the
+    /// demo's first link for `role`; returns it and its participant id once it decodes the
+    /// three others.
+    pub async fn open_fourth(&self, role: &str, viewport: (u32, u32)) -> (Page, String) {
+        let page = open(&self.outside, &demo_link(&self.links, role, 0), viewport).await;
+        enter_room(&page, role, true).await;
+        wait_for_remote_streams(&page, role, 3).await;
+        let id = sample(&page)
+            .await
+            .me
+            .expect("the page knows its participant id");
+        (page, id)
     }
 
     /// Closes the pages and browsers, stops the server, deletes the namespace.

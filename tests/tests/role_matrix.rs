@@ -467,3 +467,119 @@ async fn every_host_action_over_signaling_against_every_other_role() {
         .expect("the host's powers still work");
     server.shutdown().await;
 }
+
+/// Sharing a screen over signaling: a party and an observer are refused (`share_screen`, and an
+/// offer naming a screen), someone in the lobby is not admitted yet; the expert and the host
+/// share, and everyone hears who does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_host_staff_and_experts_share_a_screen() {
+    use concord_tests::{msg_type, SignalClient, SIGNAL_TIMEOUT};
+
+    let server = TestServer::start().await.expect("start the server");
+    let (room, mut host, host_id) = server
+        .hosted_room(true)
+        .await
+        .expect("a session with the lobby on, the host in");
+    let mut members: Vec<(&str, SignalClient, String)> = Vec::new();
+    for role in ["party", "observer", "expert", "party"] {
+        let invitation = room.invite(role, role).await.expect("invite");
+        let (client, id) = server
+            .wait_in_lobby(&invitation.token)
+            .await
+            .expect("the invitee waits in the lobby");
+        members.push((role, client, id));
+    }
+    for (_, client, id) in members.iter_mut().take(3) {
+        admit(&host, client, id)
+            .await
+            .expect("admitted by the host");
+    }
+    members[3].0 = "in lobby";
+
+    let refusals = [
+        (
+            "share_screen",
+            json!({"type": "share_screen", "sharing": true}),
+        ),
+        (
+            "offer with a screen",
+            json!({"type": "offer", "sdp": "v=0\r\n", "screen_mid": "2"}),
+        ),
+    ];
+    let mut cells = Vec::new();
+    for (role, client, _) in members.iter_mut().filter(|(role, _, _)| *role != "expert") {
+        let expected = if *role == "in lobby" {
+            "not_admitted"
+        } else {
+            "forbidden"
+        };
+        for (action, message) in &refusals {
+            client.send(message.clone()).expect("send");
+            let code = match client.expect("error", SIGNAL_TIMEOUT).await {
+                Ok(error) => error["code"].as_str().unwrap_or("?").to_owned(),
+                Err(_) => "no error".to_owned(),
+            };
+            cells.push((format!("{role} {action}"), code, expected));
+        }
+    }
+    let wrong: Vec<_> = cells.iter().filter(|(_, got, want)| got != want).collect();
+    assert!(
+        wrong.is_empty(),
+        "refusals that differ: {wrong:?} of {cells:?}"
+    );
+    let seen = host
+        .round_trip(SIGNAL_TIMEOUT)
+        .await
+        .expect("the host is in");
+    assert!(
+        !seen.iter().any(|m| msg_type(m) == "screen_share"),
+        "nobody shares: {seen:?}"
+    );
+
+    // The expert shares, then the host takes over; each time everyone admitted is told.
+    let expert_id = members[2].2.clone();
+    members[2]
+        .1
+        .send(json!({"type": "share_screen", "sharing": true}))
+        .expect("send");
+    for (who, client) in [("the host", &mut host), ("the party", &mut members[0].1)] {
+        let shared = client
+            .expect("screen_share", SIGNAL_TIMEOUT)
+            .await
+            .unwrap_or_else(|e| panic!("{who} hears the expert shares: {e:#}"));
+        assert_eq!(shared["participant_id"], expert_id.as_str(), "{shared}");
+    }
+    let own = members[2]
+        .1
+        .expect("screen_share", SIGNAL_TIMEOUT)
+        .await
+        .expect("the expert hears its own share");
+    assert_eq!(own["participant_id"], expert_id.as_str(), "{own}");
+    host.send(json!({"type": "share_screen", "sharing": true}))
+        .expect("send");
+    let taken = members[2]
+        .1
+        .expect("screen_share", SIGNAL_TIMEOUT)
+        .await
+        .expect("the expert hears the host took over");
+    assert_eq!(taken["participant_id"], host_id.as_str(), "{taken}");
+    let party_sees = members[0]
+        .1
+        .expect("screen_share", SIGNAL_TIMEOUT)
+        .await
+        .expect("the party hears the host took over");
+    assert_eq!(
+        party_sees["participant_id"],
+        host_id.as_str(),
+        "{party_sees}"
+    );
+    host.send(json!({"type": "share_screen", "sharing": false}))
+        .expect("send");
+    let stopped = members[0]
+        .1
+        .expect("screen_share", SIGNAL_TIMEOUT)
+        .await
+        .expect("the party hears it stopped");
+    assert!(stopped["participant_id"].is_null(), "{stopped}");
+    server.shutdown().await;
+}

@@ -12,6 +12,10 @@ import { cameraEncodings, offerSendsVp8Simulcast, VideoSender } from './layers.j
 // Opus carries speech clearly at 24 kbit/s (browsers default to 32). Every voice goes to every
 // party, so on a village link of 300 kbit/s this is what leaves room for two faces.
 const VOICE_BITRATE = 24000;
+// A shared screen is mostly still (a map, a document): a few frames a second, sharp, and
+// little once the picture stops changing.
+const SCREEN_BITRATE = 800000;
+const SCREEN_FRAME_RATE = 5;
 
 export class Peer {
   // localStream: our MediaStream or null; publish: false for observers; simulcast: false when
@@ -30,6 +34,7 @@ export class Peer {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: 'max-bundle' });
     this.pc = pc;
     this.video = null;
+    this.screen = null; // the transceiver of our shared screen, once we have shared
 
     const kinds = new Set();
     const stream = this.localStream;
@@ -94,7 +99,28 @@ export class Peer {
     const offer = await this.firstOffer();
     await this.pc.setLocalDescription(offer);
     this.offerPending = true;
-    this.send({ type: 'offer', sdp: this.pc.localDescription.sdp });
+    const screenMid = this.screen && this.screen.mid;
+    this.send({ type: 'offer', sdp: this.pc.localDescription.sdp, ...(screenMid ? { screen_mid: screenMid } : {}) });
+  }
+
+  // Shares `track` (from getDisplayMedia). The first share adds a video and offers it, naming
+  // it as the screen; later ones reuse it, with no renegotiation.
+  async shareScreen(track) {
+    if (this.closed) return;
+    if (this.screen) {
+      await this.screen.sender.replaceTrack(track);
+      return;
+    }
+    this.screen = this.pc.addTransceiver(track, {
+      direction: 'sendonly',
+      sendEncodings: [{ maxBitrate: SCREEN_BITRATE, maxFramerate: SCREEN_FRAME_RATE }],
+    });
+    await this.offer();
+  }
+
+  // Stops sending the screen; its place stays for the next share.
+  async stopScreen() {
+    if (this.screen && !this.closed) await this.screen.sender.replaceTrack(null);
   }
 
   async acceptAnswer(sdp) {

@@ -15,6 +15,7 @@ import { ViewReporter } from './view.js';
 import { Chat } from './chat.js';
 import { Attestations } from './attestations.js';
 import { CaucusUI } from './caucus.js';
+import { ScreenShareUI, screenOwner } from './screenshare.js';
 import { elderButton, say } from './elder.js';
 import { stopStream } from './media.js';
 import { setStatus, status } from './state.js';
@@ -74,6 +75,13 @@ export class Room {
     this.attestations = new Attestations({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.caucus = new CaucusUI({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.caucus.onChange = (state) => setStatus({ caucus: state ? (state.members || []) : null });
+    this.screenShare = new ScreenShareUI({
+      send: (m) => !!this.signaling && this.signaling.send(m),
+      run: (task) => this.signaling && this.signaling.run(task),
+      peer: () => this.peer,
+      nameOf: (id) => { const p = this.grid && this.grid.participant(id); return p && p.name; },
+      onChange: (shown) => this.screenShown(shown),
+    });
     this.onPageHide = () => this.signaling && this.signaling.close({ leave: true });
   }
 
@@ -137,6 +145,7 @@ export class Room {
       case 'chat': return this.chatMessage(msg);
       case 'attestation': return this.attestations.update(msg);
       case 'caucus': return this.caucusChanged(msg);
+      case 'screen_share': return this.screenShare.update(msg.participant_id || null);
       case 'refused':
       case 'kicked':
       case 'session_ended':
@@ -199,6 +208,7 @@ export class Room {
     });
     this.caucus.arrive({ selfId: this.selfId, isHost: this.isHost, participants: others, caucus: msg.caucus });
     setStatus({ caucus: msg.caucus && msg.caucus.active ? msg.caucus.members : null });
+    this.screenShare.arrive({ selfId: this.selfId, role: msg.role, sharer: msg.screen_share });
     this.attestations.arrive({
       selfId: this.selfId, isHost: this.isHost, role: msg.role, participants: others,
       attestations: msg.attestations, noticeVersion: msg.notice_version,
@@ -214,7 +224,10 @@ export class Room {
   }
 
   async startPeer() {
-    if (this.peer) this.peer.close();
+    if (this.peer) {
+      this.peer.close();
+      this.screenShare.peerReplaced();
+    }
     const peer = new Peer({
       localStream: this.localStream,
       publish: this.publish,
@@ -237,6 +250,8 @@ export class Room {
   // media peer existed there (they were still reconnecting, or the server had restarted) could
   // not name them, and without a size the SFU sends them no video at all.
   remoteStream(id, stream) {
+    const sharer = screenOwner(id);
+    if (sharer) return this.screenShare.addStream(sharer, stream);
     this.grid.addStream(id, stream);
     if (this.viewReporter) this.viewReporter.resend();
   }
@@ -357,10 +372,11 @@ export class Room {
       this.attestations.notice,
       this.isHost && this.recording.answersPanel,
       this.soundButton,
+      this.screenShare.stage,
       this.grid.el,
       this.events,
       this.chat.panel,
-      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], this.audioOnly.button, this.chat.button, this.isHost && this.recording.button, leave, endSession),
+      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], this.audioOnly.button, this.screenShare.button, this.chat.button, this.isHost && this.recording.button, leave, endSession),
     );
   }
 
@@ -439,7 +455,16 @@ export class Room {
     this.chat.leave(id);
     this.attestations.leave(id);
     this.caucus.leave(id);
+    this.screenShare.participantLeft(id);
     if (p) this.toast(`event.left_${reason || 'left'}`, { name: p.name });
+  }
+
+  // A shared screen takes the room's middle; the cameras become a strip beside it, and the SFU
+  // hears their new, smaller sizes.
+  screenShown(shown) {
+    if (!this.grid) return;
+    this.grid.el.classList.toggle('grid-strip', shown);
+    if (this.viewReporter) this.viewReporter.layoutChanged();
   }
 
   // A message while the panel is closed also shows as a line in the event log, so a party who

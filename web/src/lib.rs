@@ -36,6 +36,7 @@ assets! {
     "chat.js" => JS,
     "attestations.js" => JS,
     "caucus.js" => JS,
+    "screenshare.js" => JS,
     "elder.js" => JS,
     "inapp.js" => JS,
     "console.js" => JS,
