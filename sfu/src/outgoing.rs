@@ -66,6 +66,11 @@ pub(crate) struct TrackOut {
     pub payload_types: Option<PayloadTypes>,
     /// Numbers skipped for packets the publisher's uplink lost.
     pub skipped: SkippedNumbers,
+    /// A caucus parts its publisher from the subscriber: its m-line is made inactive, so str0m
+    /// sends nothing on it, not even the padding it keeps on some video stream.
+    pub parted: bool,
+    /// What the last offer said of it: inactive (parted) or sending.
+    pub offered_parted: bool,
 }
 
 impl TrackOut {
@@ -85,6 +90,8 @@ impl TrackOut {
             kind,
             stream_id: stream_id.to_owned(),
             state: TrackOutState::ToOpen,
+            parted: false,
+            offered_parted: false,
             flow,
             payload_types: None,
             skipped: SkippedNumbers::default(),

@@ -824,10 +824,10 @@ impl Peer {
         if !self.negotiated || self.pending.is_some() {
             return None;
         }
-        let changed = self
-            .tracks_out
-            .iter()
-            .any(|t| matches!(t.state, TrackOutState::ToOpen | TrackOutState::ToStop(_)));
+        let changed = self.tracks_out.iter().any(|t| {
+            matches!(t.state, TrackOutState::ToOpen | TrackOutState::ToStop(_))
+                || (matches!(t.state, TrackOutState::Open(_)) && t.parted != t.offered_parted)
+        });
         if !changed {
             return None;
         }
@@ -848,6 +848,14 @@ impl Peer {
                 TrackOutState::ToStop(mid) => {
                     change.stop_media(mid);
                     track.state = TrackOutState::NegotiatingStop(mid);
+                }
+                TrackOutState::Open(mid) if track.parted != track.offered_parted => {
+                    let direction = match track.parted {
+                        true => Direction::Inactive,
+                        false => Direction::SendOnly,
+                    };
+                    change.set_direction(mid, direction);
+                    track.offered_parted = track.parted;
                 }
                 _ => {}
             }

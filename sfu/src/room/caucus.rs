@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::Room;
 use crate::handle::Caucus;
-use crate::ids::ParticipantId;
+use crate::ids::{ParticipantId, PeerKey};
 use crate::outgoing::Source;
 
 impl Room {
@@ -42,6 +42,7 @@ impl Room {
                 }
             }
         }
+        self.mark_parted_tracks();
         let unrecorded: Vec<_> = self
             .peers
             .iter()
@@ -54,6 +55,24 @@ impl Room {
             }
         }
         self.next_policy = now;
+    }
+
+    /// Marks each subscriber's tracks the caucus parts it from (and no others), to be offered
+    /// inactive. Also run with the policy, for tracks added during a caucus.
+    pub(super) fn mark_parted_tracks(&mut self) {
+        let caucus = self.caucus.is_some();
+        let inside: Vec<(PeerKey, bool)> =
+            self.peers.iter().map(|p| (p.key, p.in_caucus)).collect();
+        for peer in &mut self.peers {
+            for track in &mut peer.tracks_out {
+                let publisher_inside = inside
+                    .iter()
+                    .find(|(key, _)| *key == track.source.peer)
+                    .map(|(_, inside)| *inside);
+                track.parted =
+                    caucus && publisher_inside.is_some_and(|inside| inside != peer.in_caucus);
+            }
+        }
     }
 
     pub(super) fn in_caucus(&self, participant: &ParticipantId) -> bool {

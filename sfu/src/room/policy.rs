@@ -60,6 +60,7 @@ impl Room {
             }
         }
         self.speakers.update(now);
+        self.mark_parted_tracks();
         for peer in &mut self.peers {
             if peer.reported_loss.fresh {
                 let reported = peer.reported_loss.take();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use str0m::media::MediaKind;
+use str0m::media::{Direction, MediaKind};
 
 use crate::handle::{JoinOptions, TileView, VideoPause};
 use crate::sim::client::Received;
@@ -607,12 +607,29 @@ fn a_caucus_keeps_its_media_inside_and_afterwards_everyone_gets_everyone_again_u
         "c is told why a's video stopped: {:?}",
         sim.participants[c].pauses
     );
+    // What crosses it is negotiated inactive: str0m sends nothing there, padding neither.
+    for (to_whom, of_whom, parted) in [(c, a, true), (a, c, true), (a, b, false)] {
+        let directions = directions_to(&sim, to_whom, of_whom);
+        let expected = match parted {
+            true => Direction::Inactive,
+            false => Direction::SendOnly,
+        };
+        assert!(
+            directions.len() == 2 && directions.iter().all(|d| *d == expected),
+            "{to_whom}'s streams of {of_whom}: {directions:?}"
+        );
+    }
 
     let now = sim.now;
     sim.room.set_caucus(None, now);
     let back = sim.elapsed();
     sim.run_for(Duration::from_secs(4));
     for (to_whom, of_whom) in [(c, a), (c, b), (a, c), (b, c)] {
+        let directions = directions_to(&sim, to_whom, of_whom);
+        assert!(
+            directions.iter().all(|d| *d == Direction::SendOnly),
+            "{to_whom}'s streams of {of_whom} send again: {directions:?}"
+        );
         assert!(
             !video_from(&sim, to_whom, of_whom, (back + 2.0, back + 4.0)).is_empty()
                 && !voice_from(&sim, to_whom, of_whom, (back + 1.0, back + 4.0)).is_empty(),
@@ -628,4 +645,27 @@ fn a_caucus_keeps_its_media_inside_and_afterwards_everyone_gets_everyone_again_u
             "{to_whom}'s copy of {of_whom}'s voice goes on without a gap in its numbers"
         );
     }
+}
+
+/// The directions the SFU has negotiated for the streams of `publisher` it sends `subscriber`.
+fn directions_to(sim: &Sim, subscriber: usize, publisher: usize) -> Vec<Direction> {
+    let room = &sim.room;
+    let key_of = |i: usize| {
+        room.peers
+            .iter()
+            .find(|p| p.participant == sim.participants[i].id)
+            .map(|p| p.key)
+    };
+    let (Some(subscriber), Some(publisher)) = (key_of(subscriber), key_of(publisher)) else {
+        return Vec::new();
+    };
+    let Some(peer) = room.peers.iter().find(|p| p.key == subscriber) else {
+        return Vec::new();
+    };
+    peer.tracks_out
+        .iter()
+        .filter(|t| t.source.peer == publisher)
+        .filter_map(|t| t.open_mid())
+        .filter_map(|mid| peer.rtc.media(mid).map(|m| m.direction()))
+        .collect()
 }
