@@ -163,7 +163,10 @@ async fn wechat_that_cannot_capture_is_told_how_to_open_the_link_in_the_phones_b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elder_mode_is_one_tap_kept_for_the_link_and_says_what_to_do() {
     let server = TestServer::start().await.expect("start the server");
-    let room = server.room(false).await.expect("a session without a lobby");
+    let (room, mut host, _) = server
+        .hosted_room(false)
+        .await
+        .expect("a session without a lobby, its host in");
     let elder = party_link(&server, &room, "老李").await;
     let other = party_link(&server, &room, "小王").await;
     let browser = Browser::launch().await.expect("launch Chromium");
@@ -242,6 +245,34 @@ async fn elder_mode_is_one_tap_kept_for_the_link_and_says_what_to_do() {
         .await
         .expect("read the room");
     assert_eq!(toggle_in_room, true, "the switch is in the room too");
+
+    // Asked whether the session may be recorded, and whether a private talk may: each question
+    // is read out with the button to tap.
+    host.send(json!({"type": "start_recording"})).expect("send");
+    wait_until(
+        &page,
+        &format!(
+            "(() => {{ const s = {spoken}; return s.includes('rec.consent_question') && \
+             s.includes('rec.consent_spoken'); }})()"
+        ),
+        "the recording question is read aloud",
+    )
+    .await;
+    let me = page
+        .evaluate("window.concord.participantId")
+        .await
+        .expect("the party's id");
+    host.send(json!({"type": "start_caucus", "participant_ids": [me], "record": true}))
+        .expect("send");
+    wait_until(
+        &page,
+        &format!(
+            "(() => {{ const s = {spoken}; return s.includes('caucus.record_question') && \
+             s.includes('caucus.record_spoken'); }})()"
+        ),
+        "the question about recording the private talk is read aloud",
+    )
+    .await;
     browser.close().await;
     server.shutdown().await;
 }

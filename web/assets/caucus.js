@@ -4,6 +4,7 @@
 // told the mediator is talking with one side and waits. The server and the SFU keep the media
 // apart; this module only shows where one stands.
 import { h, mount, setText } from './dom.js';
+import { say } from './elder.js';
 
 // Whom the mediator can take aside.
 const ASIDE_ROLES = ['party', 'expert'];
@@ -105,7 +106,9 @@ export class CaucusUI {
     this.banner.dataset.recorded = String(!!s.recorded);
     if (this.isHost && inside) setText(this.bannerText, s.recorded ? 'caucus.host_recorded' : 'caucus.host', { names: this.names(s.members) });
     else setText(this.bannerText, inside ? (s.recorded ? 'caucus.inside_recorded' : 'caucus.inside') : 'caucus.outside');
-    this.consent.hidden = !(inside && !this.isHost && s.record_requested && !this.answered);
+    const asking = inside && !this.isHost && s.record_requested && !this.answered;
+    if (asking && this.consent.hidden) say(['caucus.record_question', 'caucus.record_spoken']);
+    this.consent.hidden = !asking;
   }
 
   renderPicker() {

@@ -4,6 +4,7 @@
 // the answers. Nothing here blocks the call: the question is a card, not a modal.
 import { h, icon, mount, setText, setLabel } from './dom.js';
 import { t } from './i18n.js';
+import { say } from './elder.js';
 import { setStatus } from './state.js';
 
 const STATES = ['off', 'notice', 'on', 'failed'];
@@ -187,6 +188,7 @@ export class RecordingUI {
       ),
     );
     this.prompt.hidden = false;
+    say(['rec.consent_question', 'rec.consent_spoken']);
   }
 
   drawAnswers() {
