@@ -402,6 +402,11 @@ async fn every_host_action_over_signaling_against_every_other_role() {
                 "private_chat",
                 json!({"type": "chat", "text": "只给你看", "to": peer}),
             ),
+            (
+                "record_draft",
+                json!({"type": "record_draft", "text": "我写的笔录", "version": 0}),
+            ),
+            ("present_record", json!({"type": "present_record"})),
         ]
     };
     let party_id = members[0].2.clone();
@@ -446,7 +451,13 @@ async fn every_host_action_over_signaling_against_every_other_role() {
     assert!(
         !seen.iter().any(|m| matches!(
             msg_type(m),
-            "kicked" | "session_ended" | "recording_started" | "chat" | "attestation" | "caucus"
+            "kicked"
+                | "session_ended"
+                | "recording_started"
+                | "chat"
+                | "attestation"
+                | "caucus"
+                | "mediation_record"
         )),
         "{seen:?}"
     );

@@ -246,7 +246,8 @@ fn schemas() -> Value {
         "SessionDetail": {"type": "object", "properties": {
             "session": r("Session"), "dispute": r("Dispute"),
             "invitations": {"type": "array", "items": r("Invitation")},
-            "events": {"type": "array", "items": r("SessionEvent")}}},
+            "events": {"type": "array", "items": r("SessionEvent")},
+            "record_draft": r("RecordDraft")}},
         "Invitation": {"type": "object", "properties": {
             "id": string, "session_id": string, "role": invitee, "name": string, "phone": string,
             "created_at": int, "expires_at": int, "revoked_at": opt_int, "last_used_at": opt_int}},
@@ -261,6 +262,9 @@ fn schemas() -> Value {
             "session": {"type": "object", "properties": {"id": string, "status": string, "lobby_enabled": {"type": "boolean"}}},
             "dispute": {"type": "object", "properties": {"case_number": string, "title": string}}}},
     });
+    schemas["RecordDraft"] = json!({"type": ["object", "null"],
+        "description": "The mediation record as last typed. Presenting it and each answer are session events (record_presented, record_confirmed, record_disputed) whose detail is JSON with the text presented and its sha256.",
+        "properties": {"text": string, "version": int, "updated_by": string, "updated_at_ms": int}});
     schemas["RecordingFile"] = json!({"type": "object", "properties": {
             "id": string, "kind": {"type": "string", "enum": ["participant", "composite", "manifest"]},
             "participant_name": string, "participant_role": string,

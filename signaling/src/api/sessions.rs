@@ -52,11 +52,14 @@ pub async fn show(
     let dispute = readable_dispute(&state, &user, &session.dispute_id).await?;
     let invitations = state.store.invitations_of_session(&id).await?;
     let events = state.store.session_events(&id).await?;
+    // The record as last typed; what was presented and each answer are among the events.
+    let record_draft = state.store.record_draft(&id).await?;
     Ok(Json(json!({
         "session": session,
         "dispute": dispute,
         "invitations": invitations,
         "events": events,
+        "record_draft": record_draft,
     })))
 }
 

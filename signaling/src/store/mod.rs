@@ -7,6 +7,7 @@
 mod auth;
 mod disputes;
 mod invitations;
+mod mediation_records;
 mod models;
 mod recordings;
 mod resume_seats;

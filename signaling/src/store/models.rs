@@ -126,6 +126,9 @@ text_enum!(
         CaucusEnded => "caucus_ended",
         ScreenShareStarted => "screen_share_started",
         ScreenShareStopped => "screen_share_stopped",
+        RecordPresented => "record_presented",
+        RecordConfirmed => "record_confirmed",
+        RecordDisputed => "record_disputed",
     }
 );
 

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::caucus::MAX_CAUCUS_MEMBERS;
 use super::chat::MAX_CHAT_CHARS;
+use super::mediation_record::MAX_DISAGREEMENT_CHARS;
 use super::protocol::{
     ClientMessage, LeaveReason, ParticipantRole, ServerMessage, SessionInfo, MAX_MESSAGE_BYTES,
     MAX_VIEW_TILES,
@@ -747,6 +748,34 @@ impl Connection {
             }
             ClientMessage::EndCaucus => {
                 room_send(&room, RoomCommand::EndCaucus { by: member }).await
+            }
+            ClientMessage::RecordDraft { text, version } => {
+                let command = RoomCommand::RecordDraft {
+                    by: member,
+                    text,
+                    version,
+                };
+                room_send(&room, command).await
+            }
+            ClientMessage::PresentRecord => {
+                room_send(&room, RoomCommand::PresentRecord { by: member }).await
+            }
+            ClientMessage::AnswerRecord {
+                sha256,
+                agrees,
+                disagreement,
+            } => {
+                if disagreement.len() > 4 * MAX_DISAGREEMENT_CHARS {
+                    let refusal = "Say what you disagree with in at most 2000 characters.";
+                    return self.refuse(sink, ErrorCode::BadMessage, refusal).await;
+                }
+                let command = RoomCommand::AnswerRecord {
+                    by: member,
+                    sha256,
+                    agrees,
+                    disagreement,
+                };
+                room_send(&room, command).await
             }
             ClientMessage::ShareScreen { sharing } => {
                 room_send(

@@ -6,6 +6,7 @@ mod caucus;
 mod chat;
 mod connection;
 mod hub;
+mod mediation_record;
 mod network;
 pub mod protocol;
 mod room;

@@ -2,6 +2,7 @@
 
 pub use super::attestations::{Attestation, IdentityMethod};
 pub use super::chat::ChatMessage;
+pub use super::mediation_record::{PresentedRecord, RecordAnswer, RecordDraft, RecordView};
 use crate::error_code::ErrorCode;
 pub use crate::session_summary::SessionInfo;
 pub use crate::store::ParticipantRole;
@@ -93,6 +94,21 @@ pub enum ClientMessage {
     /// A caucus member's answer to recording the caucus.
     CaucusConsent {
         consent: bool,
+    },
+    /// The mediator or a clerk saves the record (笔录) as typed, an edit of `version`.
+    RecordDraft {
+        text: String,
+        version: i64,
+    },
+    /// The host puts the record as it stands to the parties and experts.
+    PresentRecord,
+    /// A party or expert confirms the presented record (`sha256`) or, with `agrees` false,
+    /// says what they disagree with.
+    AnswerRecord {
+        sha256: String,
+        agrees: bool,
+        #[serde(default)]
+        disagreement: String,
     },
     /// This member starts or stops showing their screen (its video goes with an `offer`'s
     /// `screen_mid`).
@@ -213,6 +229,8 @@ pub enum ServerMessage {
         caucus: Option<CaucusInfo>,
         /// Who is sharing their screen now, if anyone.
         screen_share: Option<String>,
+        /// The mediation record as this member sees it.
+        mediation_record: RecordView,
     },
     Answer {
         sdp: String,
@@ -274,6 +292,8 @@ pub enum ServerMessage {
     /// A caucus began, changed (a member left, everyone agreed to record it) or, with
     /// `active` false, ended.
     Caucus(CaucusInfo),
+    /// The mediation record changed (saved, presented, answered), as this member sees it.
+    MediationRecord(RecordView),
     /// Who shares their screen now (`None`: nobody). Their screen arrives as the stream
     /// `{participant_id}.screen`.
     ScreenShare {

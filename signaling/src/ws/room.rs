@@ -18,9 +18,11 @@ use super::attestations::{
 };
 use super::caucus::{AfterLeaving, Caucus, CaucusRefusal};
 use super::chat::{checked_text, ChatLog, ChatMessage, ChatRefusal};
+use super::mediation_record::{may_answer, may_edit, MediationRecord, RecordRefusal};
 use super::network::NetworkLedger;
 use super::protocol::{
-    LeaveReason, ParticipantInfo, ParticipantRole, RecordingState, ServerMessage, SessionInfo,
+    LeaveReason, ParticipantInfo, ParticipantRole, PresentedRecord, RecordAnswer, RecordView,
+    RecordingState, ServerMessage, SessionInfo,
 };
 use super::screen_share::{ScreenShare, ShareChange};
 use super::seats::{self, HeldSeat};
@@ -214,6 +216,21 @@ pub enum RoomCommand {
     EndCaucus {
         by: String,
     },
+    /// `by` saves the record, an edit of `version`.
+    RecordDraft {
+        by: String,
+        text: String,
+        version: i64,
+    },
+    PresentRecord {
+        by: String,
+    },
+    AnswerRecord {
+        by: String,
+        sha256: String,
+        agrees: bool,
+        disagreement: String,
+    },
     /// `by` starts or stops sharing their screen.
     ShareScreen {
         by: String,
@@ -369,6 +386,7 @@ pub fn spawn(
         attestations: Attestations::default(),
         caucus: None,
         screen_share: ScreenShare::default(),
+        mediation_record: MediationRecord::default(),
     };
     tokio::spawn(async move {
         let mut room = room;
@@ -401,6 +419,7 @@ struct Room {
     attestations: Attestations,
     caucus: Option<Caucus>,
     screen_share: ScreenShare,
+    mediation_record: MediationRecord,
 }
 
 enum Recording {
@@ -511,6 +530,25 @@ impl Room {
                 self.refuse_caucus(&id, answered);
             }
             RoomCommand::ShareScreen { by, sharing } => self.share_screen(&by, sharing).await,
+            RoomCommand::RecordDraft { by, text, version } => {
+                let outcome = self.save_record(&by, &text, version).await;
+                self.refuse_record(&by, outcome);
+            }
+            RoomCommand::PresentRecord { by } => {
+                let outcome = self.present_record(&by).await;
+                self.refuse_record(&by, outcome);
+            }
+            RoomCommand::AnswerRecord {
+                by,
+                sha256,
+                agrees,
+                disagreement,
+            } => {
+                let outcome = self
+                    .answer_record(&by, &sha256, agrees, &disagreement)
+                    .await;
+                self.refuse_record(&by, outcome);
+            }
             RoomCommand::Chat { by, text, to } => {
                 if let Err(refusal) = self.chat(&by, &text, to.as_deref()).await {
                     let code = match refusal {
@@ -768,6 +806,7 @@ impl Room {
             notice_version: NOTICE_VERSION,
             caucus: self.caucus.as_ref().map(|c| c.info(true)),
             screen_share: self.screen_share.sharer().map(str::to_owned),
+            mediation_record: self.record_view(&member.info),
         }
     }
 
@@ -1140,6 +1179,8 @@ impl Room {
     /// The chat, confirmations and acknowledgments of a session this room takes up again
     /// (after a restart), from its events.
     async fn restore_record(&mut self) {
+        let mut presented = None;
+        let mut answers = Vec::new();
         let events = match self.store.session_events(&self.session.id).await {
             Ok(events) => events,
             Err(error) => {
@@ -1164,7 +1205,146 @@ impl Room {
                         self.attestations.acknowledge(&a.participant_id, &a.version);
                     }
                 }
+                SessionEventKind::RecordPresented => {
+                    if let Ok(p) = serde_json::from_str::<PresentedRecord>(&event.detail) {
+                        presented = Some(p);
+                    }
+                }
+                SessionEventKind::RecordConfirmed | SessionEventKind::RecordDisputed => {
+                    if let Ok(a) = serde_json::from_str::<RecordAnswer>(&event.detail) {
+                        answers.push(a);
+                    }
+                }
                 _ => {}
+            }
+        }
+        let draft = match self.store.record_draft(&self.session.id).await {
+            Ok(draft) => draft,
+            Err(error) => {
+                tracing::error!(%error, "could not read the mediation record's draft");
+                None
+            }
+        };
+        self.mediation_record.restore(draft, presented, answers);
+    }
+
+    fn record_view(&self, member: &ParticipantInfo) -> RecordView {
+        self.mediation_record
+            .view(&member.id, may_edit(member.role, member.is_host))
+    }
+
+    /// Sends everyone admitted the record as each may see it.
+    fn announce_record(&self) {
+        for member in self.members.iter().filter(|m| m.admitted) {
+            let view = self.record_view(&member.info);
+            deliver(
+                member,
+                ToConnection::Message(ServerMessage::MediationRecord(view)),
+            );
+        }
+    }
+
+    /// Editor `by` saves the record as typed (not a case event: the draft has its own row).
+    async fn save_record(
+        &mut self,
+        by: &str,
+        text: &str,
+        version: i64,
+    ) -> Result<(), RecordRefusal> {
+        let Some(editor) = self.admitted(by) else {
+            return Ok(());
+        };
+        if !may_edit(editor.role, editor.is_host) {
+            return Err(RecordRefusal::MayNotEdit);
+        }
+        let draft = self
+            .mediation_record
+            .save(text, version, &editor.name, now_ms())?
+            .clone();
+        if let Err(error) = self.store.save_record_draft(&self.session.id, &draft).await {
+            tracing::error!(%error, "could not save the mediation record's draft");
+        }
+        for member in self.members.iter().filter(|m| m.admitted) {
+            if may_edit(member.info.role, member.info.is_host) {
+                let view = self.record_view(&member.info);
+                deliver(
+                    member,
+                    ToConnection::Message(ServerMessage::MediationRecord(view)),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The host puts the record to the parties and experts; filed with its text and hash.
+    async fn present_record(&mut self, by: &str) -> Result<(), RecordRefusal> {
+        let Some(host) = self.host_name(by) else {
+            return Err(RecordRefusal::MayNotEdit);
+        };
+        let presented = self.mediation_record.present(now_ms())?.clone();
+        let detail = serde_json::to_string(&presented).unwrap_or_default();
+        self.record(SessionEventKind::RecordPresented, &host, &detail)
+            .await;
+        self.announce_record();
+        Ok(())
+    }
+
+    /// A party or expert confirms the presented record or disagrees; filed.
+    async fn answer_record(
+        &mut self,
+        by: &str,
+        sha256: &str,
+        agrees: bool,
+        disagreement: &str,
+    ) -> Result<(), RecordRefusal> {
+        let Some(member) = self.admitted(by) else {
+            return Ok(());
+        };
+        if !may_answer(member.role, member.is_host) {
+            return Err(RecordRefusal::MayNotAnswer);
+        }
+        let answer = self
+            .mediation_record
+            .answer(
+                (&member.id, &member.name),
+                sha256,
+                agrees,
+                disagreement,
+                now_ms(),
+            )?
+            .clone();
+        let kind = match agrees {
+            true => SessionEventKind::RecordConfirmed,
+            false => SessionEventKind::RecordDisputed,
+        };
+        let detail = serde_json::to_string(&answer).unwrap_or_default();
+        self.record(kind, &member.name, &detail).await;
+        self.announce_record();
+        Ok(())
+    }
+
+    fn refuse_record(&self, by: &str, outcome: Result<(), RecordRefusal>) {
+        let Err(refusal) = outcome else {
+            return;
+        };
+        let code = match refusal {
+            RecordRefusal::MayNotEdit | RecordRefusal::MayNotAnswer => ErrorCode::Forbidden,
+            RecordRefusal::Stale | RecordRefusal::NotTheLatest => ErrorCode::Conflict,
+            RecordRefusal::TooLong
+            | RecordRefusal::NothingToPresent
+            | RecordRefusal::DisagreementNeeded => ErrorCode::BadMessage,
+        };
+        self.send_to(
+            by,
+            ToConnection::Message(ServerMessage::error(code, refusal.message())),
+        );
+        if refusal == RecordRefusal::Stale {
+            if let Some(member) = self.admitted(by) {
+                let view = self.record_view(&member);
+                self.send_to(
+                    by,
+                    ToConnection::Message(ServerMessage::MediationRecord(view)),
+                );
             }
         }
     }
