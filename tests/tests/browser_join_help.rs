@@ -163,7 +163,7 @@ async fn wechat_that_cannot_capture_is_told_how_to_open_the_link_in_the_phones_b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elder_mode_is_one_tap_kept_for_the_link_and_says_what_to_do() {
     let server = TestServer::start().await.expect("start the server");
-    let (room, mut host, _) = server
+    let (room, host, _) = server
         .hosted_room(false)
         .await
         .expect("a session without a lobby, its host in");

@@ -201,7 +201,7 @@ pub enum ServerMessage {
         participant_id: String,
         role: ParticipantRole,
         is_host: bool,
-        session: SessionInfo,
+        session: Box<SessionInfo>,
         participants: Vec<ParticipantInfo>,
         lobby: Vec<ParticipantInfo>,
         recording: RecordingState,
@@ -230,7 +230,7 @@ pub enum ServerMessage {
         /// Who is sharing their screen now, if anyone.
         screen_share: Option<String>,
         /// The mediation record as this member sees it.
-        mediation_record: RecordView,
+        mediation_record: Box<RecordView>,
     },
     Answer {
         sdp: String,

@@ -774,7 +774,7 @@ impl Room {
             participant_id: member.info.id.clone(),
             role: member.info.role,
             is_host: member.info.is_host,
-            session: self.session.clone(),
+            session: Box::new(self.session.clone()),
             participants: self
                 .members
                 .iter()
@@ -806,7 +806,7 @@ impl Room {
             notice_version: NOTICE_VERSION,
             caucus: self.caucus.as_ref().map(|c| c.info(true)),
             screen_share: self.screen_share.sharer().map(str::to_owned),
-            mediation_record: self.record_view(&member.info),
+            mediation_record: Box::new(self.record_view(&member.info)),
         }
     }
 
