@@ -2,7 +2,9 @@
 //! reads the notice of their rights and says so, the mediator confirms who each party is from
 //! the list of those not yet confirmed; a party on a 360 px phone screen writes in the chat,
 //! the mediator answers privately and the other party never sees it; and the session's record
-//! in the mediator's console shows all of it with its times.
+//! in the mediator's console shows all of it with its times. The mediator writes the mediation
+//! record (saved as typed) and presents it; the party on the phone confirms it, the other
+//! party says what is wrong; the record as filed shows the text and both answers.
 
 use std::time::Duration;
 
@@ -235,6 +237,70 @@ async fn identity_notice_and_chat_in_the_room_from_the_browser_all_in_the_record
         "the other party never sees the private answer"
     );
 
+    // The mediation record: the mediator writes it, saved as typed; presents it; the party on
+    // the phone reads it and confirms, the other party says what is wrong.
+    click(&call.mediator, "record-open").await;
+    let record_text = "甲方称：东侧界桩被移动。\n乙方称：界桩未动。";
+    fill(&call.mediator, "record-text", record_text)
+        .await
+        .expect("type the record");
+    wait_until(
+        &call.mediator,
+        "document.querySelector('[data-testid=record-status]').dataset.state === 'saved'",
+        "the record is saved as typed",
+    )
+    .await;
+    click(&call.mediator, "record-present").await;
+    for (page, who) in [(&call.party, "the party"), (&call.third, "the other party")] {
+        wait_until(
+            page,
+            &format!(
+                "(() => {{ const s = document.querySelector('[data-testid=record-sheet]'); \
+                 return !s.hidden && s.querySelector('[data-testid=record-read]').textContent === {}; }})()",
+                js(record_text)
+            ),
+            &format!("{who} reads the record"),
+        )
+        .await;
+    }
+    let fits = call
+        .party
+        .evaluate(
+            "document.querySelector('[data-testid=record-sheet]').getBoundingClientRect().width <= innerWidth \
+             && document.querySelector('[data-testid=record-confirm]').getBoundingClientRect().width > 0",
+        )
+        .await
+        .expect("read the phone's page");
+    assert_eq!(
+        fits,
+        Value::Bool(true),
+        "the record and its button fit the phone"
+    );
+    click(&call.party, "record-confirm").await;
+    click(&call.third, "record-disagree").await;
+    let objection = "界桩当年在西侧两米处。";
+    fill(&call.third, "record-disagreement", objection)
+        .await
+        .expect("type the objection");
+    click(&call.third, "record-disagree-send").await;
+    for (page, who, state) in [
+        (&call.party, "the party", "confirmed"),
+        (&call.third, "the other party", "disputed"),
+    ] {
+        wait_until(
+            page,
+            &format!("window.concord.recordAnswered === '{state}'"),
+            &format!("{who}'s answer is taken"),
+        )
+        .await;
+    }
+    wait_until(
+        &call.mediator,
+        "document.querySelectorAll('[data-testid=record-answer]').length === 2",
+        "the mediator sees both answers",
+    )
+    .await;
+
     // The session's record in the console: every message with its time, the private one
     // marked.
     let hash = call
@@ -306,6 +372,41 @@ async fn identity_notice_and_chat_in_the_room_from_the_browser_all_in_the_record
         rows.iter()
             .all(|(time, _, _)| !time.is_empty() && time != "—"),
         "each with its time: {rows:?}"
+    );
+    // The record as filed: the text presented, each answer with its time, and the draft.
+    let filed = call
+        .mediator
+        .evaluate(
+            "({ presented: [...document.querySelectorAll('[data-testid=record-presented-text]')].map((p) => p.textContent), \
+               answers: [...document.querySelectorAll('[data-testid=session-event]')] \
+                 .filter((r) => ['record_confirmed', 'record_disputed'].includes(r.dataset.kind)) \
+                 .map((r) => [r.dataset.kind, r.querySelector('time').textContent, \
+                   (r.querySelector('[data-testid=record-disagreement-text]') || {}).textContent || '']), \
+               draft: (document.querySelector('[data-testid=record-draft]') || {}).textContent })",
+        )
+        .await
+        .expect("read the record");
+    assert_eq!(
+        filed["presented"],
+        serde_json::json!([record_text]),
+        "{filed}"
+    );
+    assert_eq!(filed["draft"], record_text, "{filed}");
+    let answers: Vec<(String, String, String)> =
+        serde_json::from_value(filed["answers"].clone()).expect("rows");
+    assert_eq!(
+        answers
+            .iter()
+            .map(|(kind, _, text)| (kind.as_str(), text.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("record_confirmed", ""), ("record_disputed", objection)],
+        "{answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|(_, time, _)| !time.is_empty() && time != "—"),
+        "{answers:?}"
     );
     call.finish().await;
 }

@@ -16,6 +16,7 @@ import { Chat } from './chat.js';
 import { Attestations } from './attestations.js';
 import { CaucusUI } from './caucus.js';
 import { ScreenShareUI, screenOwner } from './screenshare.js';
+import { MediationRecordUI } from './record.js';
 import { elderButton, say } from './elder.js';
 import { stopStream } from './media.js';
 import { setStatus, status } from './state.js';
@@ -75,6 +76,8 @@ export class Room {
     this.attestations = new Attestations({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.caucus = new CaucusUI({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.caucus.onChange = (state) => setStatus({ caucus: state ? (state.members || []) : null });
+    // Made once: a draft being typed survives a rejoin's redraw.
+    this.record = new MediationRecordUI({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.screenShare = new ScreenShareUI({
       send: (m) => !!this.signaling && this.signaling.send(m),
       run: (task) => this.signaling && this.signaling.run(task),
@@ -146,6 +149,7 @@ export class Room {
       case 'attestation': return this.attestations.update(msg);
       case 'caucus': return this.caucusChanged(msg);
       case 'screen_share': return this.screenShare.update(msg.participant_id || null);
+      case 'mediation_record': return this.record.update(msg);
       case 'refused':
       case 'kicked':
       case 'session_ended':
@@ -209,6 +213,9 @@ export class Room {
     this.caucus.arrive({ selfId: this.selfId, isHost: this.isHost, participants: others, caucus: msg.caucus });
     setStatus({ caucus: msg.caucus && msg.caucus.active ? msg.caucus.members : null });
     this.screenShare.arrive({ selfId: this.selfId, role: msg.role, sharer: msg.screen_share });
+    this.record.arrive({
+      selfId: this.selfId, sessionId: msg.session && msg.session.id, role: msg.role, isHost: this.isHost, record: msg.mediation_record,
+    });
     this.attestations.arrive({
       selfId: this.selfId, isHost: this.isHost, role: msg.role, participants: others,
       attestations: msg.attestations, noticeVersion: msg.notice_version,
@@ -370,13 +377,15 @@ export class Room {
       this.lobbyPanel.el,
       this.isHost && this.attestations.panel,
       this.attestations.notice,
+      this.record.sheet,
       this.isHost && this.recording.answersPanel,
       this.soundButton,
       this.screenShare.stage,
       this.grid.el,
       this.events,
       this.chat.panel,
-      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], this.audioOnly.button, this.screenShare.button, this.chat.button, this.isHost && this.recording.button, leave, endSession),
+      this.record.panel,
+      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], this.audioOnly.button, this.screenShare.button, this.chat.button, this.record.button, this.isHost && this.recording.button, leave, endSession),
     );
   }
 

@@ -21,7 +21,7 @@ export function showSession(main, user, id) {
   return view;
 }
 
-function draw(main, user, { session, dispute, invitations = [], events = [] }, load, view) {
+function draw(main, user, { session, dispute, invitations = [], events = [], record_draft: recordDraft = null }, load, view) {
   const manage = canManage(user, dispute) && session.status !== 'ended';
   const list = h('div', { class: 'list', testid: 'invitation-list' });
   const linkSlot = h('div');
@@ -57,6 +57,10 @@ function draw(main, user, { session, dispute, invitations = [], events = [] }, l
     ),
     manage && inviteForm(session, dispute, linkSlot, refresh),
     linkSlot,
+    recordDraft && recordDraft.text && h('div', { class: 'card' },
+      h('h2', { i18n: 'session.record_draft' }),
+      h('pre', { class: 'record-filed', testid: 'record-draft', text: recordDraft.text }),
+      h('p', { class: 'muted', text: `${recordDraft.updated_by} · ${formatTime(recordDraft.updated_at_ms)}` })),
     h('div', { class: 'card' },
       h('h2', { i18n: 'session.record' }),
       events.length === 0
@@ -73,7 +77,7 @@ function eventRow(e) {
     h('time', { class: 'muted', text: formatTime(e.at) }), h('span', { class: 'badge', ...labelProps('event_kind', e.kind) }), ...what);
   const actor = e.actor && h('strong', { text: e.actor });
   let detail = null;
-  if (['chat', 'identity_confirmed', 'notice_acknowledged'].includes(e.kind)) {
+  if (['chat', 'identity_confirmed', 'notice_acknowledged', 'record_presented', 'record_confirmed', 'record_disputed'].includes(e.kind)) {
     try { detail = JSON.parse(e.detail); } catch { /* an unreadable detail is shown as it is */ }
   }
   if (e.kind === 'chat' && detail && typeof detail.text === 'string') {
@@ -86,6 +90,16 @@ function eventRow(e) {
     return item(actor, h('span', { testid: 'identity-record', text: detail.name || '' }),
       h('span', { class: 'identity-state done', ...labelProps('identity_method', detail.method) }),
       detail.note && h('span', { class: 'timeline-text', text: detail.note }));
+  }
+  if (e.kind === 'record_presented' && detail && typeof detail.text === 'string') {
+    return item(actor,
+      h('pre', { class: 'record-filed', testid: 'record-presented-text', text: detail.text }),
+      h('span', { class: 'muted hash', text: `SHA-256 ${detail.sha256 || ''}` }));
+  }
+  if ((e.kind === 'record_confirmed' || e.kind === 'record_disputed') && detail) {
+    return item(actor,
+      detail.disagreement && h('span', { class: 'timeline-text', testid: 'record-disagreement-text', text: detail.disagreement }),
+      h('span', { class: 'muted hash', text: `SHA-256 ${(detail.sha256 || '').slice(0, 12)}…` }));
   }
   if (e.kind === 'notice_acknowledged' && detail) {
     return item(actor, h('span', { class: 'muted', text: detail.version || '' }));

@@ -37,6 +37,7 @@ assets! {
     "attestations.js" => JS,
     "caucus.js" => JS,
     "screenshare.js" => JS,
+    "record.js" => JS,
     "elder.js" => JS,
     "inapp.js" => JS,
     "console.js" => JS,
