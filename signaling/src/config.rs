@@ -381,6 +381,11 @@ impl Config {
         }
     }
 
+    /// Where photos and documents shared in rooms are kept (never served as static files).
+    pub fn documents_dir(&self) -> PathBuf {
+        self.data_dir.join("documents")
+    }
+
     pub fn recordings_dir(&self) -> PathBuf {
         if self.recording.dir.as_os_str().is_empty() {
             self.data_dir.join("recordings")

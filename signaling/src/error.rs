@@ -16,6 +16,10 @@ pub enum ApiError {
     Validation(String),
     Unauthenticated,
     Forbidden,
+    /// Forbidden, with the reason the caller can act on.
+    ForbiddenBecause(&'static str),
+    /// The body is not of a type the endpoint takes (read from its bytes).
+    UnsupportedMediaType,
     /// A state-changing request made by another site's page.
     CrossOrigin,
     /// The right password for an account an administrator disabled.
@@ -43,7 +47,13 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
             ApiError::Validation(_) => (StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed),
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            ApiError::Forbidden | ApiError::ForbiddenBecause(_) => {
+                (StatusCode::FORBIDDEN, ErrorCode::Forbidden)
+            }
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+            ),
             ApiError::CrossOrigin => (StatusCode::FORBIDDEN, ErrorCode::CrossOrigin),
             ApiError::AccountDisabled => (StatusCode::FORBIDDEN, ErrorCode::AccountDisabled),
             ApiError::WrongPassword => (StatusCode::BAD_REQUEST, ErrorCode::WrongPassword),
@@ -67,6 +77,10 @@ impl ApiError {
             ApiError::BadRequest(m) | ApiError::Validation(m) | ApiError::Conflict(m) => m.clone(),
             ApiError::Unauthenticated => "Sign in first.".into(),
             ApiError::Forbidden => "Your role does not allow this.".into(),
+            ApiError::ForbiddenBecause(why) => (*why).into(),
+            ApiError::UnsupportedMediaType => {
+                "Only photos (JPEG, PNG, WebP) and PDF documents can be shared.".into()
+            }
             ApiError::CrossOrigin => "Requests from other sites are not accepted.".into(),
             ApiError::AccountDisabled => {
                 "This account has been disabled; ask the administrator.".into()

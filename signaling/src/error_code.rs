@@ -20,6 +20,7 @@ text_enum!(
         InvitationRevoked => "invitation_revoked",
         SessionEnded => "session_ended",
         PayloadTooLarge => "payload_too_large",
+        UnsupportedMediaType => "unsupported_media_type",
         RateLimited => "rate_limited",
         Busy => "busy",
         Internal => "internal",

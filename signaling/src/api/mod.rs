@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod disputes;
+pub mod documents;
 pub mod invitations;
 pub mod media;
 mod openapi;
@@ -62,6 +63,11 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}", get(sessions::show))
         .route("/sessions/{id}/end", post(sessions::end))
         .route("/sessions/{id}/invitations", post(sessions::invite))
+        .route(
+            "/sessions/{id}/documents",
+            post(documents::share).layer(DefaultBodyLimit::max(documents::MAX_DOCUMENT_BYTES)),
+        )
+        .route("/documents/{id}", get(documents::fetch))
         .route("/invitations/inspect", get(invitations::inspect))
         .route("/invitations/{id}/revoke", post(invitations::revoke))
         .fallback(|| async { ApiError::NotFound("API route") })

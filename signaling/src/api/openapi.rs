@@ -156,6 +156,22 @@ const ROUTES: &[Route] = &[
     ),
     (
         "post",
+        "/api/sessions/{id}/documents",
+        "Share a photo or PDF in the session's room (the body is the file, at most 15 MB; ?name= its name). The type is read from the bytes: 415 for anything else. Kept as evidence with its SHA-256; everyone in the room is sent document_shared. 403 for observers, for parties while the mediator does not allow it, and for anyone not in the room now",
+        "a member of the room now: an invitee by their link's token as a bearer token, staff by sign-in",
+        None,
+        "DocumentEnvelope",
+    ),
+    (
+        "get",
+        "/api/documents/{id}",
+        "A shared photo or document's bytes",
+        "the session's invitees (bearer token), staff who may read the dispute",
+        None,
+        "Empty",
+    ),
+    (
+        "post",
         "/api/invitations/{id}/revoke",
         "Withdraw an invitation",
         "its mediator, admin",
@@ -247,7 +263,8 @@ fn schemas() -> Value {
             "session": r("Session"), "dispute": r("Dispute"),
             "invitations": {"type": "array", "items": r("Invitation")},
             "events": {"type": "array", "items": r("SessionEvent")},
-            "record_draft": r("RecordDraft")}},
+            "record_draft": r("RecordDraft"),
+            "documents": {"type": "array", "items": r("SharedDocument")}}},
         "Invitation": {"type": "object", "properties": {
             "id": string, "session_id": string, "role": invitee, "name": string, "phone": string,
             "created_at": int, "expires_at": int, "revoked_at": opt_int, "last_used_at": opt_int}},
@@ -265,6 +282,13 @@ fn schemas() -> Value {
     schemas["RecordDraft"] = json!({"type": ["object", "null"],
         "description": "The mediation record as last typed. Presenting it and each answer are session events (record_presented, record_confirmed, record_disputed) whose detail is JSON with the text presented and its sha256.",
         "properties": {"text": string, "version": int, "updated_by": string, "updated_at_ms": int}});
+    schemas["DocumentEnvelope"] =
+        json!({"type": "object", "properties": {"document": r("SharedDocument")}});
+    schemas["SharedDocument"] = json!({"type": "object",
+        "description": "A photo or document shared in the session's room, kept as evidence: its SHA-256 was taken as it arrived.",
+        "properties": {"id": string, "session_id": string, "participant_id": string, "shared_by": string,
+            "shared_by_role": string, "file_name": string, "content_type": string, "size_bytes": int,
+            "sha256": string, "shared_at": int}});
     schemas["RecordingFile"] = json!({"type": "object", "properties": {
             "id": string, "kind": {"type": "string", "enum": ["participant", "composite", "manifest"]},
             "participant_name": string, "participant_role": string,
@@ -357,6 +381,6 @@ mod tests {
                 .collect();
             assert!(schemas.contains_key(&name), "missing schema {name}");
         }
-        assert_eq!(document["paths"].as_object().expect("paths").len(), 20);
+        assert_eq!(document["paths"].as_object().expect("paths").len(), 22);
     }
 }

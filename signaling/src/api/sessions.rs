@@ -54,12 +54,14 @@ pub async fn show(
     let events = state.store.session_events(&id).await?;
     // The record as last typed; what was presented and each answer are among the events.
     let record_draft = state.store.record_draft(&id).await?;
+    let documents = state.store.documents_of_session(&id).await?;
     Ok(Json(json!({
         "session": session,
         "dispute": dispute,
         "invitations": invitations,
         "events": events,
         "record_draft": record_draft,
+        "documents": documents,
     })))
 }
 

@@ -6,6 +6,7 @@
 
 mod auth;
 mod disputes;
+mod documents;
 mod invitations;
 mod mediation_records;
 mod models;

@@ -129,6 +129,8 @@ text_enum!(
         RecordPresented => "record_presented",
         RecordConfirmed => "record_confirmed",
         RecordDisputed => "record_disputed",
+        DocumentShared => "document_shared",
+        DocumentSharingChanged => "document_sharing_changed",
     }
 );
 
@@ -229,6 +231,24 @@ pub struct NewInvitation {
     pub name: String,
     pub phone: String,
     pub expires_at: i64,
+}
+
+/// A photo or document shared in a session's room: evidence material of the case.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct SharedDocument {
+    pub id: String,
+    pub session_id: String,
+    pub participant_id: String,
+    pub shared_by: String,
+    pub shared_by_role: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    /// Relative to the documents directory; never shown to clients.
+    #[serde(skip)]
+    pub path: String,
+    pub shared_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]

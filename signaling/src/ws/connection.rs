@@ -579,6 +579,7 @@ impl Connection {
                 | ClientMessage::ConfirmIdentity { .. }
                 | ClientMessage::StartCaucus { .. }
                 | ClientMessage::EndCaucus
+                | ClientMessage::SetDocumentSharing { .. }
         );
         if host_only && !is_host {
             return self
@@ -754,6 +755,13 @@ impl Connection {
                     by: member,
                     text,
                     version,
+                };
+                room_send(&room, command).await
+            }
+            ClientMessage::SetDocumentSharing { parties_may_share } => {
+                let command = RoomCommand::SetDocumentSharing {
+                    by: member,
+                    parties_may_share,
                 };
                 room_send(&room, command).await
             }

@@ -130,6 +130,11 @@ impl Hub {
         }
     }
 
+    /// The room of a live session (nobody in it: `None`).
+    pub fn room_of(&self, session_id: &str) -> Option<RoomRef> {
+        self.existing(session_id)
+    }
+
     fn existing(&self, session_id: &str) -> Option<RoomRef> {
         self.lock().get(session_id).cloned()
     }

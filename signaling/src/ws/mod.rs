@@ -5,6 +5,7 @@ mod attestations;
 mod caucus;
 mod chat;
 mod connection;
+mod documents;
 mod hub;
 mod mediation_record;
 mod network;
@@ -15,4 +16,4 @@ mod seats;
 
 pub use connection::upgrade;
 pub use hub::Hub;
-pub use room::RoomSettings;
+pub use room::{RoomCommand, RoomSettings};

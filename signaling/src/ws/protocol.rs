@@ -102,6 +102,10 @@ pub enum ClientMessage {
     },
     /// The host puts the record as it stands to the parties and experts.
     PresentRecord,
+    /// The host lets parties share photos and documents, or stops them.
+    SetDocumentSharing {
+        parties_may_share: bool,
+    },
     /// A party or expert confirms the presented record (`sha256`) or, with `agrees` false,
     /// says what they disagree with.
     AnswerRecord {
@@ -231,6 +235,10 @@ pub enum ServerMessage {
         screen_share: Option<String>,
         /// The mediation record as this member sees it.
         mediation_record: Box<RecordView>,
+        /// Photos and documents shared in the room so far, oldest first.
+        documents: Vec<crate::store::SharedDocument>,
+        /// Whether parties may share photos and documents now.
+        parties_may_share: bool,
     },
     Answer {
         sdp: String,
@@ -292,6 +300,12 @@ pub enum ServerMessage {
     /// A caucus began, changed (a member left, everyone agreed to record it) or, with
     /// `active` false, ended.
     Caucus(CaucusInfo),
+    /// Someone shared a photo or document (fetch it from `/api/documents/{id}`).
+    DocumentShared(Box<crate::store::SharedDocument>),
+    /// Whether parties may share photos and documents now.
+    DocumentSharing {
+        parties_may_share: bool,
+    },
     /// The mediation record changed (saved, presented, answered), as this member sees it.
     MediationRecord(RecordView),
     /// Who shares their screen now (`None`: nobody). Their screen arrives as the stream

@@ -18,6 +18,7 @@ use super::attestations::{
 };
 use super::caucus::{AfterLeaving, Caucus, CaucusRefusal};
 use super::chat::{checked_text, ChatLog, ChatMessage, ChatRefusal};
+use super::documents::{may_share_document, DocumentRefusal};
 use super::mediation_record::{may_answer, may_edit, MediationRecord, RecordRefusal};
 use super::network::NetworkLedger;
 use super::protocol::{
@@ -29,7 +30,7 @@ use super::seats::{self, HeldSeat};
 use crate::error_code::ErrorCode;
 use crate::recordings::{self, ActiveRecording, RecordingContext, Roster};
 use crate::secrets::{new_id, new_token, now_ms, token_hash};
-use crate::store::{ResumeSeat, SeatHolder, SessionEvent, SessionEventKind, Store};
+use crate::store::{ResumeSeat, SeatHolder, SessionEvent, SessionEventKind, SharedDocument, Store};
 
 /// Commands for one session are few per second; a full queue means a stuck room.
 const COMMAND_QUEUE: usize = 128;
@@ -225,6 +226,19 @@ pub enum RoomCommand {
     PresentRecord {
         by: String,
     },
+    /// Whether the member holding `identity`'s seat may share a document now: who they are.
+    MayShareDocument {
+        identity: SeatHolder,
+        reply: oneshot::Sender<Result<ParticipantInfo, DocumentRefusal>>,
+    },
+    /// A document was shared and filed: everyone is shown it.
+    DocumentShared {
+        document: SharedDocument,
+    },
+    SetDocumentSharing {
+        by: String,
+        parties_may_share: bool,
+    },
     AnswerRecord {
         by: String,
         sha256: String,
@@ -387,6 +401,8 @@ pub fn spawn(
         caucus: None,
         screen_share: ScreenShare::default(),
         mediation_record: MediationRecord::default(),
+        documents: Vec::new(),
+        parties_may_share: true,
     };
     tokio::spawn(async move {
         let mut room = room;
@@ -420,6 +436,9 @@ struct Room {
     caucus: Option<Caucus>,
     screen_share: ScreenShare,
     mediation_record: MediationRecord,
+    /// Photos and documents shared so far; whether parties may share now.
+    documents: Vec<SharedDocument>,
+    parties_may_share: bool,
 }
 
 enum Recording {
@@ -530,6 +549,14 @@ impl Room {
                 self.refuse_caucus(&id, answered);
             }
             RoomCommand::ShareScreen { by, sharing } => self.share_screen(&by, sharing).await,
+            RoomCommand::MayShareDocument { identity, reply } => {
+                let _ = reply.send(self.may_share_document(&identity));
+            }
+            RoomCommand::DocumentShared { document } => self.document_shared(document).await,
+            RoomCommand::SetDocumentSharing {
+                by,
+                parties_may_share,
+            } => self.set_document_sharing(&by, parties_may_share).await,
             RoomCommand::RecordDraft { by, text, version } => {
                 let outcome = self.save_record(&by, &text, version).await;
                 self.refuse_record(&by, outcome);
@@ -807,6 +834,8 @@ impl Room {
             caucus: self.caucus.as_ref().map(|c| c.info(true)),
             screen_share: self.screen_share.sharer().map(str::to_owned),
             mediation_record: Box::new(self.record_view(&member.info)),
+            documents: self.documents.clone(),
+            parties_may_share: self.parties_may_share,
         }
     }
 
@@ -1205,6 +1234,9 @@ impl Room {
                         self.attestations.acknowledge(&a.participant_id, &a.version);
                     }
                 }
+                SessionEventKind::DocumentSharingChanged => {
+                    self.parties_may_share = event.detail == "parties_may_share";
+                }
                 SessionEventKind::RecordPresented => {
                     if let Ok(p) = serde_json::from_str::<PresentedRecord>(&event.detail) {
                         presented = Some(p);
@@ -1226,6 +1258,54 @@ impl Room {
             }
         };
         self.mediation_record.restore(draft, presented, answers);
+        match self.store.documents_of_session(&self.session.id).await {
+            Ok(documents) => self.documents = documents,
+            Err(error) => tracing::error!(%error, "could not read the session's documents"),
+        }
+    }
+
+    fn may_share_document(
+        &self,
+        identity: &SeatHolder,
+    ) -> Result<ParticipantInfo, DocumentRefusal> {
+        let member = self
+            .members
+            .iter()
+            .find(|m| m.admitted && &m.identity == identity)
+            .ok_or(DocumentRefusal::NotInTheRoom)?;
+        let info = &member.info;
+        may_share_document(info.role, info.is_host, self.parties_may_share)?;
+        Ok(info.clone())
+    }
+
+    /// Filed by the API already: an event for the case file, and everyone is shown it.
+    async fn document_shared(&mut self, document: SharedDocument) {
+        let detail = serde_json::to_string(&document).unwrap_or_default();
+        self.record(
+            SessionEventKind::DocumentShared,
+            &document.shared_by,
+            &detail,
+        )
+        .await;
+        self.broadcast_all(ServerMessage::DocumentShared(Box::new(document.clone())));
+        self.documents.push(document);
+    }
+
+    async fn set_document_sharing(&mut self, by: &str, parties_may_share: bool) {
+        let Some(host) = self.host_name(by) else {
+            return;
+        };
+        if self.parties_may_share == parties_may_share {
+            return;
+        }
+        self.parties_may_share = parties_may_share;
+        let detail = match parties_may_share {
+            true => "parties_may_share",
+            false => "parties_may_not_share",
+        };
+        self.record(SessionEventKind::DocumentSharingChanged, &host, detail)
+            .await;
+        self.broadcast_all(ServerMessage::DocumentSharing { parties_may_share });
     }
 
     fn record_view(&self, member: &ParticipantInfo) -> RecordView {

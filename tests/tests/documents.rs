@@ -1,0 +1,271 @@
+//! Photos and documents shared in the room, kept as evidence: a party shares a photo by their
+//! link's token; everyone in the room is told, with its SHA-256 (checked here with `sha256sum`);
+//! the bytes come back to the room's invitees and to staff, to nobody else; a text file named
+//! like a photo, a file over the limit, an observer, someone not in the room, and a party while
+//! the mediator does not allow it are refused; and the case file lists every document.
+
+use std::path::Path;
+use std::process::Command;
+
+use concord_tests::{msg_type, SignalClient, TestServer, SIGNAL_TIMEOUT};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// A real photo: a 64x48 PNG that ffmpeg draws.
+fn photo(dir: &Path) -> Vec<u8> {
+    let path = dir.join("boundary-stone.png");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48",
+            "-frames:v",
+            "1",
+        ])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg draws a PNG");
+    std::fs::read(&path).expect("read the PNG")
+}
+
+fn sha256sum(dir: &Path, bytes: &[u8]) -> String {
+    let path = dir.join("hashed");
+    std::fs::write(&path, bytes).expect("write");
+    let output = Command::new("sha256sum")
+        .arg(&path)
+        .output()
+        .expect("sha256sum runs");
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Uploads `bytes` as the holder of `token`; the status and body.
+async fn share(server: &TestServer, session: &str, token: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(server.url(&format!(
+            "/api/sessions/{session}/documents?name=界桩照片.png"
+        )))
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .header(CONTENT_TYPE, "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .expect("the request");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Fetches a document with `token` as bearer (or nothing); the status and bytes.
+async fn fetch(server: &TestServer, id: &str, token: Option<&str>) -> (u16, Vec<u8>) {
+    let mut request = reqwest::Client::new().get(server.url(&format!("/api/documents/{id}")));
+    if let Some(token) = token {
+        request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = request.send().await.expect("the request");
+    let status = response.status().as_u16();
+    (
+        status,
+        response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default(),
+    )
+}
+
+async fn told(client: &mut SignalClient, who: &str) -> Value {
+    client
+        .expect("document_shared", SIGNAL_TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("{who} is shown the document: {e:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_photo_reaches_the_room_is_kept_with_its_hash_and_only_members_get_it() {
+    let server = TestServer::start().await.expect("start the server");
+    let dir = tempfile::tempdir().expect("a directory");
+    let (room, mut host, _) = server
+        .hosted_room(false)
+        .await
+        .expect("a session, the host in");
+    let session = room.session_id.clone();
+    let mut tokens = Vec::new();
+    let mut clients = Vec::new();
+    for (role, name) in [("party", "甲"), ("party", "乙"), ("observer", "旁听")] {
+        let invitation = room.invite(role, name).await.expect("invite");
+        let (client, joined) = server
+            .join_by_link(&invitation.token)
+            .await
+            .expect("joined by link");
+        assert_eq!(joined["documents"], json!([]), "{joined}");
+        assert_eq!(joined["parties_may_share"], true, "{joined}");
+        tokens.push(invitation.token);
+        clients.push(client);
+    }
+    let [a_token, b_token, observer_token] =
+        <[String; 3]>::try_from(tokens).unwrap_or_else(|_| panic!("three tokens"));
+    let [mut a, mut b, mut observer] =
+        <[SignalClient; 3]>::try_from(clients).unwrap_or_else(|_| panic!("three clients"));
+
+    // 甲 shares a photo: everyone in the room is told, with its hash.
+    let png = photo(dir.path());
+    let hash = sha256sum(dir.path(), &png);
+    let (status, body) = share(&server, &session, &a_token, png.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let document = body["document"].clone();
+    assert_eq!(document["sha256"], hash.as_str(), "{document}");
+    assert_eq!(document["content_type"], "image/png");
+    assert_eq!(document["shared_by"], "甲");
+    assert_eq!(document["file_name"], "界桩照片.png");
+    let id = document["id"].as_str().expect("an id").to_owned();
+    for (client, who) in [
+        (&mut host, "the mediator"),
+        (&mut a, "甲"),
+        (&mut b, "乙"),
+        (&mut observer, "the observer"),
+    ] {
+        let shown = told(client, who).await;
+        assert_eq!(shown["id"], id.as_str(), "{who}: {shown}");
+        assert_eq!(shown["sha256"], hash.as_str(), "{who}: {shown}");
+        assert!(
+            shown.get("path").is_none(),
+            "no path on disk is shown: {shown}"
+        );
+    }
+
+    // The bytes, to the room's invitees and staff only.
+    let (status, bytes) = fetch(&server, &id, Some(&b_token)).await;
+    assert_eq!((status, bytes == png), (200, true), "乙 gets the photo");
+    let by_staff = room
+        .mediator
+        .send_raw(
+            Method::GET,
+            &format!("/api/documents/{id}"),
+            "text/plain",
+            "",
+        )
+        .await
+        .expect("request");
+    assert_eq!(by_staff.status, 200, "the mediator gets it");
+    assert_eq!(fetch(&server, &id, None).await.0, 401, "nobody signed in");
+    let elsewhere = server.room(false).await.expect("another session");
+    let stranger = elsewhere.invite("party", "丙").await.expect("invite");
+    assert_eq!(
+        fetch(&server, &id, Some(&stranger.token)).await.0,
+        403,
+        "a party of another session"
+    );
+    assert_eq!(
+        fetch(&server, &id, Some("not-a-token")).await.0,
+        404,
+        "a made-up token"
+    );
+
+    // Refusals.
+    let (status, body) = share(
+        &server,
+        &session,
+        &a_token,
+        b"just text, named .jpg".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type")),
+        "{body}"
+    );
+    let mut huge = vec![0u8; 16 * 1024 * 1024];
+    huge[..3].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
+    let (status, _) = share(&server, &session, &a_token, huge).await;
+    assert_eq!(status, 413, "over 15 MB");
+    let (status, body) = share(&server, &session, &observer_token, png.clone()).await;
+    assert_eq!(status, 403, "an observer: {body}");
+    let absent = room.invite("party", "未进入").await.expect("invite");
+    let (status, body) = share(&server, &session, &absent.token, png.clone()).await;
+    assert_eq!(status, 403, "someone not in the room: {body}");
+    let (status, body) = share(&server, &session, &stranger.token, png.clone()).await;
+    assert_eq!(status, 403, "a party of another session: {body}");
+
+    // The mediator stops parties from sharing; a party is refused, the mediator is not.
+    observer
+        .send(json!({"type": "set_document_sharing", "parties_may_share": false}))
+        .expect("send");
+    observer
+        .expect_error("forbidden", SIGNAL_TIMEOUT)
+        .await
+        .expect("only the host decides");
+    host.send(json!({"type": "set_document_sharing", "parties_may_share": false}))
+        .expect("send");
+    let changed = b
+        .expect("document_sharing", SIGNAL_TIMEOUT)
+        .await
+        .expect("everyone is told");
+    assert_eq!(changed["parties_may_share"], false);
+    let (status, body) = share(&server, &session, &a_token, png.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not allowed parties")),
+        "{body}"
+    );
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    let by_host = room
+        .mediator
+        .send_raw(
+            Method::POST,
+            &format!("/api/sessions/{session}/documents?name=contract.pdf"),
+            "application/pdf",
+            pdf.to_vec(),
+        )
+        .await
+        .expect("request");
+    assert_eq!(
+        by_host.status, 200,
+        "the mediator shares a PDF: {:?}",
+        by_host.body
+    );
+    assert_eq!(by_host.body["document"]["content_type"], "application/pdf");
+
+    // The case file lists both, with their hashes; the events say who shared what when.
+    let record = room.session_record().await.expect("the session's record");
+    let documents = record["documents"].as_array().cloned().unwrap_or_default();
+    assert_eq!(documents.len(), 2, "{record}");
+    assert_eq!(documents[0]["sha256"], hash.as_str());
+    assert_eq!(documents[1]["sha256"], sha256sum(dir.path(), pdf).as_str());
+    let kinds: Vec<&str> = record["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(|e| e["kind"].as_str())
+                .filter(|k| k.starts_with("document_"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        kinds,
+        [
+            "document_shared",
+            "document_sharing_changed",
+            "document_shared"
+        ],
+        "{record}"
+    );
+    let seen = a.round_trip(SIGNAL_TIMEOUT).await.expect("connected");
+    assert!(
+        seen.iter().any(|m| msg_type(m) == "document_shared"),
+        "甲 was shown the mediator's PDF: {seen:?}"
+    );
+    server.shutdown().await;
+}
