@@ -4,7 +4,9 @@
 //! the mediator answers privately and the other party never sees it; and the session's record
 //! in the mediator's console shows all of it with its times. The mediator writes the mediation
 //! record (saved as typed) and presents it; the party on the phone confirms it, the other
-//! party says what is wrong; the record as filed shows the text and both answers.
+//! party says what is wrong; the record as filed shows the text and both answers. The party
+//! on the phone shows a photo from the file picker: everyone sees it full-screen, the party
+//! zooms in, and the case file lists it with its SHA-256.
 
 use std::time::Duration;
 
@@ -301,6 +303,73 @@ async fn identity_notice_and_chat_in_the_room_from_the_browser_all_in_the_record
     )
     .await;
 
+    // The party on the phone shows a photo through the file picker; everyone sees it
+    // full-screen, and can close it.
+    let dir = tempfile::tempdir().expect("a directory");
+    let photo = dir.path().join("boundary-stone.png");
+    let drawn = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48",
+            "-frames:v",
+            "1",
+        ])
+        .arg(&photo)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(drawn.success(), "ffmpeg draws a photo");
+    let input = call
+        .party
+        .call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": "document.querySelector('[data-testid=document-input]')"}),
+        )
+        .await
+        .expect("find the file input");
+    let object_id = input["result"]["objectId"]
+        .as_str()
+        .expect("the file input is on the party's page")
+        .to_owned();
+    call.party
+        .call(
+            "DOM.setFileInputFiles",
+            serde_json::json!({"files": [photo.display().to_string()], "objectId": object_id}),
+        )
+        .await
+        .expect("pick the photo");
+    for (page, who) in [
+        (&call.mediator, "the mediator"),
+        (&call.third, "the other party"),
+        (&call.party, "the party"),
+    ] {
+        wait_until(
+            page,
+            "(() => { const v = document.querySelector('[data-testid=document-viewer]'); \
+             const i = document.querySelector('[data-testid=document-image]'); \
+             return !v.hidden && i.complete && i.naturalWidth === 64 \
+               && v.getBoundingClientRect().width === document.documentElement.clientWidth; })()",
+            &format!("{who} sees the photo full-screen"),
+        )
+        .await;
+    }
+    click(&call.party, "document-zoom-in").await;
+    let zoomed = call
+        .party
+        .evaluate(
+            "document.querySelector('[data-testid=document-image]').getBoundingClientRect().width > innerWidth",
+        )
+        .await
+        .expect("read the phone's page");
+    assert_eq!(zoomed, Value::Bool(true), "the party zooms in");
+    for page in [&call.mediator, &call.third, &call.party] {
+        click(page, "document-close").await;
+    }
+
     // The session's record in the console: every message with its time, the private one
     // marked.
     let hash = call
@@ -407,6 +476,27 @@ async fn identity_notice_and_chat_in_the_room_from_the_browser_all_in_the_record
             .iter()
             .all(|(_, time, _)| !time.is_empty() && time != "—"),
         "{answers:?}"
+    );
+    let listed = call
+        .mediator
+        .evaluate(
+            "[...document.querySelectorAll('[data-testid=session-document]')].map((d) => d.dataset.sha256)",
+        )
+        .await
+        .expect("read the documents");
+    let hashed = std::process::Command::new("sha256sum")
+        .arg(&photo)
+        .output()
+        .expect("sha256sum runs");
+    let photo_hash = String::from_utf8_lossy(&hashed.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        listed,
+        serde_json::json!([photo_hash]),
+        "the photo is filed with its hash"
     );
     call.finish().await;
 }

@@ -17,6 +17,7 @@ import { Attestations } from './attestations.js';
 import { CaucusUI } from './caucus.js';
 import { ScreenShareUI, screenOwner } from './screenshare.js';
 import { MediationRecordUI } from './record.js';
+import { DocumentsUI } from './documents.js';
 import { elderButton, say } from './elder.js';
 import { stopStream } from './media.js';
 import { setStatus, status } from './state.js';
@@ -76,6 +77,10 @@ export class Room {
     this.attestations = new Attestations({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.caucus = new CaucusUI({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.caucus.onChange = (state) => setStatus({ caucus: state ? (state.members || []) : null });
+    this.documents = new DocumentsUI({
+      send: (m) => !!this.signaling && this.signaling.send(m),
+      toast: (key, vars) => this.toast(key, vars),
+    });
     // Made once: a draft being typed survives a rejoin's redraw.
     this.record = new MediationRecordUI({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.screenShare = new ScreenShareUI({
@@ -150,6 +155,8 @@ export class Room {
       case 'caucus': return this.caucusChanged(msg);
       case 'screen_share': return this.screenShare.update(msg.participant_id || null);
       case 'mediation_record': return this.record.update(msg);
+      case 'document_shared': return this.documents.shared(msg);
+      case 'document_sharing': return this.documents.setAllowed(!!msg.parties_may_share);
       case 'refused':
       case 'kicked':
       case 'session_ended':
@@ -213,6 +220,10 @@ export class Room {
     this.caucus.arrive({ selfId: this.selfId, isHost: this.isHost, participants: others, caucus: msg.caucus });
     setStatus({ caucus: msg.caucus && msg.caucus.active ? msg.caucus.members : null });
     this.screenShare.arrive({ selfId: this.selfId, role: msg.role, sharer: msg.screen_share });
+    this.documents.arrive({
+      selfId: this.selfId, sessionId: msg.session && msg.session.id, role: msg.role, isHost: this.isHost,
+      token: this.join && this.join.token, documents: msg.documents, partiesMayShare: msg.parties_may_share,
+    });
     this.record.arrive({
       selfId: this.selfId, sessionId: msg.session && msg.session.id, role: msg.role, isHost: this.isHost, record: msg.mediation_record,
     });
@@ -376,16 +387,19 @@ export class Room {
       this.isHost && this.caucus.picker,
       this.lobbyPanel.el,
       this.isHost && this.attestations.panel,
+      this.documents.hostSwitch,
       this.attestations.notice,
       this.record.sheet,
       this.isHost && this.recording.answersPanel,
       this.soundButton,
       this.screenShare.stage,
+      this.documents.viewer,
+      this.documents.input,
       this.grid.el,
       this.events,
       this.chat.panel,
       this.record.panel,
-      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], this.audioOnly.button, this.screenShare.button, this.chat.button, this.record.button, this.isHost && this.recording.button, leave, endSession),
+      h('nav', { class: 'controls' }, this.publish && [this.audioButton, this.videoButton], this.audioOnly.button, this.screenShare.button, this.documents.button, this.chat.button, this.record.button, this.isHost && this.recording.button, leave, endSession),
     );
   }
 

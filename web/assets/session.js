@@ -21,7 +21,7 @@ export function showSession(main, user, id) {
   return view;
 }
 
-function draw(main, user, { session, dispute, invitations = [], events = [], record_draft: recordDraft = null }, load, view) {
+function draw(main, user, { session, dispute, invitations = [], events = [], record_draft: recordDraft = null, documents = [] }, load, view) {
   const manage = canManage(user, dispute) && session.status !== 'ended';
   const list = h('div', { class: 'list', testid: 'invitation-list' });
   const linkSlot = h('div');
@@ -57,6 +57,13 @@ function draw(main, user, { session, dispute, invitations = [], events = [], rec
     ),
     manage && inviteForm(session, dispute, linkSlot, refresh),
     linkSlot,
+    documents.length > 0 && h('div', { class: 'card' },
+      h('h2', { i18n: 'session.documents' }),
+      h('ul', { class: 'list', testid: 'session-documents' }, documents.map((d) => h('li', { class: 'timeline-row', testid: 'session-document', dataset: { sha256: d.sha256 } },
+        h('time', { class: 'muted', text: formatTime(d.shared_at) }),
+        h('strong', { text: d.shared_by }),
+        h('a', { href: `/api/documents/${encodeURIComponent(d.id)}`, target: '_blank', rel: 'noopener', text: d.file_name }),
+        h('span', { class: 'muted hash', text: `SHA-256 ${d.sha256}` }))))),
     recordDraft && recordDraft.text && h('div', { class: 'card' },
       h('h2', { i18n: 'session.record_draft' }),
       h('pre', { class: 'record-filed', testid: 'record-draft', text: recordDraft.text }),
@@ -77,7 +84,7 @@ function eventRow(e) {
     h('time', { class: 'muted', text: formatTime(e.at) }), h('span', { class: 'badge', ...labelProps('event_kind', e.kind) }), ...what);
   const actor = e.actor && h('strong', { text: e.actor });
   let detail = null;
-  if (['chat', 'identity_confirmed', 'notice_acknowledged', 'record_presented', 'record_confirmed', 'record_disputed'].includes(e.kind)) {
+  if (['chat', 'identity_confirmed', 'notice_acknowledged', 'record_presented', 'record_confirmed', 'record_disputed', 'document_shared'].includes(e.kind)) {
     try { detail = JSON.parse(e.detail); } catch { /* an unreadable detail is shown as it is */ }
   }
   if (e.kind === 'chat' && detail && typeof detail.text === 'string') {
@@ -90,6 +97,9 @@ function eventRow(e) {
     return item(actor, h('span', { testid: 'identity-record', text: detail.name || '' }),
       h('span', { class: 'identity-state done', ...labelProps('identity_method', detail.method) }),
       detail.note && h('span', { class: 'timeline-text', text: detail.note }));
+  }
+  if (e.kind === 'document_shared' && detail && detail.sha256) {
+    return item(actor, h('span', { text: detail.file_name || '' }), h('span', { class: 'muted hash', text: `SHA-256 ${detail.sha256}` }));
   }
   if (e.kind === 'record_presented' && detail && typeof detail.text === 'string') {
     return item(actor,

@@ -38,6 +38,7 @@ assets! {
     "caucus.js" => JS,
     "screenshare.js" => JS,
     "record.js" => JS,
+    "documents.js" => JS,
     "elder.js" => JS,
     "inapp.js" => JS,
     "console.js" => JS,
