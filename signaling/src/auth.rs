@@ -119,6 +119,15 @@ pub fn session_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|value| !value.is_empty())
 }
 
+/// The token of an `Authorization: Bearer` header (an invitee's link token), if any.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// The account a request's cookie signs in, if any.
 pub async fn user_from_headers(
     state: &AppState,

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 pub mod call;
 pub mod chromium;
+pub mod files;
 pub mod netns;
 pub mod probes;
 pub mod recordings;

@@ -25,6 +25,20 @@ pub async fn expect_recording_state(peer: &mut Peer, state: &str) -> Value {
         .unwrap_or_else(|e| panic!("recording becomes {state}: {e:#}"))
 }
 
+/// The id of the first dispute `client` lists (the demo's, in the browser calls).
+pub async fn first_dispute_id(client: &ApiClient) -> String {
+    let disputes = client
+        .get("/api/disputes")
+        .await
+        .expect("request")
+        .ok()
+        .expect("list the disputes");
+    disputes["disputes"][0]["id"]
+        .as_str()
+        .expect("a dispute")
+        .to_owned()
+}
+
 /// The dispute's first recording once everything about it is filed: the manifest is written
 /// last, after the composite is made (or has failed), so its hash marks the end.
 pub async fn wait_until_filed(client: &ApiClient, dispute_id: &str) -> Value {

@@ -14,7 +14,9 @@ use std::time::Duration;
 use concord_tests::call::{sample, Call, CallSetup};
 use concord_tests::chromium::Page;
 use concord_tests::probes::StatsSample;
-use concord_tests::recordings::{fetch_recording_file, packet_seconds, wait_until_filed};
+use concord_tests::recordings::{
+    fetch_recording_file, first_dispute_id, packet_seconds, wait_until_filed,
+};
 use concord_tests::recovery::epoch_ms;
 use serde_json::Value;
 
@@ -215,16 +217,7 @@ async fn a_private_talk_keeps_its_media_inside_unrecorded_and_everyone_is_back_a
     // Nothing of the private talk in any file: A's and the mediator's have no packet within
     // it (and some before and after it), B's go on through it.
     let admin = call.server.admin().await.expect("the admin account");
-    let disputes = admin
-        .get("/api/disputes")
-        .await
-        .expect("request")
-        .ok()
-        .expect("disputes");
-    let dispute_id = disputes["disputes"][0]["id"]
-        .as_str()
-        .expect("the demo dispute")
-        .to_owned();
+    let dispute_id = first_dispute_id(&admin).await;
     let recording = wait_until_filed(&admin, &dispute_id).await;
     // Each file as the API serves it to staff, into a directory of our own.
     let cookie = admin.cookie().expect("the admin is signed in");

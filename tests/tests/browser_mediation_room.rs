@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use concord_tests::call::{Call, CallSetup};
 use concord_tests::chromium::Page;
+use concord_tests::files::draw_test_photo;
+use concord_tests::recordings::sha256_of;
 use concord_tests::webclient::{fill, screenshot};
 use serde_json::Value;
 
@@ -307,22 +309,7 @@ async fn identity_notice_and_chat_in_the_room_from_the_browser_all_in_the_record
     // full-screen, and can close it.
     let dir = tempfile::tempdir().expect("a directory");
     let photo = dir.path().join("boundary-stone.png");
-    let drawn = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x48",
-            "-frames:v",
-            "1",
-        ])
-        .arg(&photo)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(drawn.success(), "ffmpeg draws a photo");
+    draw_test_photo(&photo);
     let input = call
         .party
         .call(
@@ -484,15 +471,7 @@ async fn identity_notice_and_chat_in_the_room_from_the_browser_all_in_the_record
         )
         .await
         .expect("read the documents");
-    let hashed = std::process::Command::new("sha256sum")
-        .arg(&photo)
-        .output()
-        .expect("sha256sum runs");
-    let photo_hash = String::from_utf8_lossy(&hashed.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let photo_hash = sha256_of(&photo);
     assert_eq!(
         listed,
         serde_json::json!([photo_hash]),

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use concord_tests::call::{sample, Call, CallSetup, LARGE_VIEWPORT};
 use concord_tests::chromium::Page;
-use concord_tests::recordings::{fetch_recording_file, ffmpeg_errors, ffprobe};
+use concord_tests::recordings::{
+    fetch_recording_file, ffmpeg_errors, ffprobe, first_dispute_id, wait_until_filed,
+};
 use serde_json::Value;
 
 const PHONE: (u32, u32) = (360, 740);
@@ -137,34 +139,9 @@ async fn the_expert_shares_a_screen_everyone_sees_it_and_it_is_recorded() {
 
     // Filed: the screen as a file of its own, under the expert's name, and in the composite.
     let admin = call.server.admin().await.expect("the admin account");
-    let disputes = admin
-        .get("/api/disputes")
-        .await
-        .expect("request")
-        .ok()
-        .expect("disputes");
-    let dispute_id = disputes["disputes"][0]["id"]
-        .as_str()
-        .expect("the demo dispute")
-        .to_owned();
-    let recording = tokio::time::timeout(Duration::from_secs(180), async {
-        loop {
-            let listing = admin
-                .get(&format!("/api/disputes/{dispute_id}/recordings"))
-                .await
-                .expect("request")
-                .ok()
-                .expect("list recordings");
-            let recording = listing["recordings"][0].clone();
-            match recording["composite_status"].as_str() {
-                Some("done") => return recording,
-                Some("failed") => panic!("the composite failed: {recording}"),
-                _ => tokio::time::sleep(Duration::from_millis(500)).await,
-            }
-        }
-    })
-    .await
-    .expect("the composite is made within three minutes");
+    let dispute_id = first_dispute_id(&admin).await;
+    let recording = wait_until_filed(&admin, &dispute_id).await;
+    assert_eq!(recording["composite_status"], "done", "{recording}");
     let files: Vec<Value> = recording["files"]
         .as_array()
         .cloned()

@@ -5,47 +5,18 @@
 //! the mediator does not allow it are refused; and the case file lists every document.
 
 use std::path::Path;
-use std::process::Command;
 
+use concord_tests::files::{draw_test_photo, sha256_of_bytes};
 use concord_tests::{msg_type, SignalClient, TestServer, SIGNAL_TIMEOUT};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// A real photo: a 64x48 PNG that ffmpeg draws.
+/// A real photo's bytes.
 fn photo(dir: &Path) -> Vec<u8> {
     let path = dir.join("boundary-stone.png");
-    let status = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x48",
-            "-frames:v",
-            "1",
-        ])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg draws a PNG");
+    draw_test_photo(&path);
     std::fs::read(&path).expect("read the PNG")
-}
-
-fn sha256sum(dir: &Path, bytes: &[u8]) -> String {
-    let path = dir.join("hashed");
-    std::fs::write(&path, bytes).expect("write");
-    let output = Command::new("sha256sum")
-        .arg(&path)
-        .output()
-        .expect("sha256sum runs");
-    String::from_utf8_lossy(&output.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// Uploads `bytes` as the holder of `token`; the status and body.
@@ -119,7 +90,7 @@ async fn a_shared_photo_reaches_the_room_is_kept_with_its_hash_and_only_members_
 
     // 甲 shares a photo: everyone in the room is told, with its hash.
     let png = photo(dir.path());
-    let hash = sha256sum(dir.path(), &png);
+    let hash = sha256_of_bytes(&png);
     let (status, body) = share(&server, &session, &a_token, png.clone()).await;
     assert_eq!(status, 200, "{body}");
     let document = body["document"].clone();
@@ -242,7 +213,7 @@ async fn a_shared_photo_reaches_the_room_is_kept_with_its_hash_and_only_members_
     let documents = record["documents"].as_array().cloned().unwrap_or_default();
     assert_eq!(documents.len(), 2, "{record}");
     assert_eq!(documents[0]["sha256"], hash.as_str());
-    assert_eq!(documents[1]["sha256"], sha256sum(dir.path(), pdf).as_str());
+    assert_eq!(documents[1]["sha256"], sha256_of_bytes(pdf).as_str());
     let kinds: Vec<&str> = record["events"]
         .as_array()
         .map(|events| {

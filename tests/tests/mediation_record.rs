@@ -5,24 +5,12 @@
 //! take is refused; and the record, with its answers and their times, is in the case file and
 //! outlasts a server restart.
 
-use std::process::Command;
-
+use concord_tests::files::sha256_of_bytes;
 use concord_tests::{msg_type, SignalClient, TestServer, SIGNAL_TIMEOUT};
 use serde_json::{json, Value};
 
 fn sha256(text: &str) -> String {
-    let dir = tempfile::tempdir().expect("a directory");
-    let path = dir.path().join("record.txt");
-    std::fs::write(&path, text).expect("write the text");
-    let output = Command::new("sha256sum")
-        .arg(&path)
-        .output()
-        .expect("sha256sum runs");
-    String::from_utf8_lossy(&output.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    sha256_of_bytes(text.as_bytes())
 }
 
 async fn record_seen(client: &mut SignalClient, who: &str) -> Value {

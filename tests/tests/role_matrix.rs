@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use concord_tests::server::id_of;
-use concord_tests::{admit, whoami, ApiClient, Room, TestServer};
+use concord_tests::{admit, whoami, ApiClient, Room, SignalClient, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -351,31 +351,12 @@ async fn every_rest_action_against_every_caller() {
 /// any effect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_host_action_over_signaling_against_every_other_role() {
-    use concord_tests::{msg_type, SignalClient, SIGNAL_TIMEOUT};
+    use concord_tests::{msg_type, SIGNAL_TIMEOUT};
 
     let server = TestServer::start().await.expect("start the server");
-    let (room, mut host, host_id) = server
-        .hosted_room(true)
-        .await
-        .expect("a session with the lobby on, the host in");
-
-    // Everyone but the last is admitted.
-    let mut members: Vec<(&str, SignalClient, String)> = Vec::new();
-    for role in ["party", "expert", "observer", "party"] {
-        let invitation = room.invite(role, role).await.expect("invite");
-        let (client, id) = server
-            .wait_in_lobby(&invitation.token)
-            .await
-            .expect("the invitee waits in the lobby");
-        members.push((role, client, id));
-    }
-    for (_, client, id) in members.iter_mut().take(3) {
-        admit(&host, client, id)
-            .await
-            .expect("admitted by the host");
-    }
+    let (_room, mut host, host_id, mut members) =
+        lobby_room(&server, ["party", "expert", "observer"]).await;
     let waiting_id = members[3].2.clone();
-    members[3].0 = "in lobby";
 
     // `peer` is another admitted invitee: a private chat message to them is the host's alone.
     let actions = |target: &str, peer: &str| {
@@ -484,28 +465,11 @@ async fn every_host_action_over_signaling_against_every_other_role() {
 /// share, and everyone hears who does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_host_staff_and_experts_share_a_screen() {
-    use concord_tests::{msg_type, SignalClient, SIGNAL_TIMEOUT};
+    use concord_tests::{msg_type, SIGNAL_TIMEOUT};
 
     let server = TestServer::start().await.expect("start the server");
-    let (room, mut host, host_id) = server
-        .hosted_room(true)
-        .await
-        .expect("a session with the lobby on, the host in");
-    let mut members: Vec<(&str, SignalClient, String)> = Vec::new();
-    for role in ["party", "observer", "expert", "party"] {
-        let invitation = room.invite(role, role).await.expect("invite");
-        let (client, id) = server
-            .wait_in_lobby(&invitation.token)
-            .await
-            .expect("the invitee waits in the lobby");
-        members.push((role, client, id));
-    }
-    for (_, client, id) in members.iter_mut().take(3) {
-        admit(&host, client, id)
-            .await
-            .expect("admitted by the host");
-    }
-    members[3].0 = "in lobby";
+    let (_room, mut host, host_id, mut members) =
+        lobby_room(&server, ["party", "observer", "expert"]).await;
 
     let refusals = [
         (
@@ -593,4 +557,37 @@ async fn only_the_host_staff_and_experts_share_a_screen() {
         .expect("the party hears it stopped");
     assert!(stopped["participant_id"].is_null(), "{stopped}");
     server.shutdown().await;
+}
+
+/// A session with the lobby on and its host in; invitees of `admitted` roles admitted, in that
+/// order, and one more party left waiting in the lobby (named "in lobby").
+async fn lobby_room(
+    server: &TestServer,
+    admitted: [&'static str; 3],
+) -> (
+    Room,
+    SignalClient,
+    String,
+    Vec<(&'static str, SignalClient, String)>,
+) {
+    let (room, host, host_id) = server
+        .hosted_room(true)
+        .await
+        .expect("a session with the lobby on, the host in");
+    let mut members = Vec::new();
+    for role in admitted.into_iter().chain(["party"]) {
+        let invitation = room.invite(role, role).await.expect("invite");
+        let (client, id) = server
+            .wait_in_lobby(&invitation.token)
+            .await
+            .expect("the invitee waits in the lobby");
+        members.push((role, client, id));
+    }
+    for (_, client, id) in members.iter_mut().take(3) {
+        admit(&host, client, id)
+            .await
+            .expect("admitted by the host");
+    }
+    members[3].0 = "in lobby";
+    (room, host, host_id, members)
 }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::Json;
@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use super::disputes::readable_dispute;
-use crate::auth::{user_from_headers, CurrentUser};
+use crate::auth::{bearer_token, user_from_headers, CurrentUser};
 use crate::client_address::ClientAddress;
 use crate::error::{ApiError, ApiResult};
 use crate::invitation_tokens::check_token;
@@ -65,12 +65,8 @@ async fn caller_seat(
     if let Some(user) = user_from_headers(state, headers).await? {
         return Ok(SeatHolder::Account(user.id));
     }
-    let bearer = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthenticated)?;
-    let valid = check_token(state, bearer.trim(), client).await?;
+    let bearer = bearer_token(headers).ok_or(ApiError::Unauthenticated)?;
+    let valid = check_token(state, bearer, client).await?;
     if valid.invitation.session_id != session_id {
         return Err(ApiError::Forbidden);
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_DISPOSITION};
+use axum::http::header::CONTENT_DISPOSITION;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::Json;
@@ -18,7 +18,7 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::disputes::readable_dispute;
-use crate::auth::{session_token, user_from_headers, CurrentUser};
+use crate::auth::{bearer_token, session_token, user_from_headers, CurrentUser};
 use crate::client_address::ClientAddress;
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::address_key;
@@ -73,10 +73,7 @@ async fn staff_caller(
 ) -> ApiResult<CurrentUser> {
     let now = Instant::now();
     let address = address_key(client);
-    let bearer = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let bearer = bearer_token(headers);
     let presented = bearer.is_some() || session_token(headers).is_some();
     if presented && state.token_failures.is_blocked(&address, now) {
         return Err(ApiError::RateLimited);
@@ -87,7 +84,7 @@ async fn staff_caller(
     if let Some(token) = bearer {
         if state
             .store
-            .invitation_by_token_hash(&token_hash(token.trim()))
+            .invitation_by_token_hash(&token_hash(token))
             .await?
             .is_some()
         {
