@@ -16,6 +16,9 @@ pub struct JoinOptions {
     pub may_publish: bool,
     /// The host's video is the last to be paused when a subscriber's bandwidth is short.
     pub host: bool,
+    /// Its media reaches the hosts only: an expert advising the mediator, whom the parties
+    /// neither see nor hear.
+    pub hosts_only: bool,
 }
 
 /// How large a subscriber shows one publisher's video, in device pixels. 0×0: not shown.
@@ -46,6 +49,8 @@ pub enum VideoPause {
     AudioOnly,
     /// One of the two is in a caucus the other is not in.
     Caucus,
+    /// The publisher advises the hosts only.
+    HostsOnly,
 }
 
 impl VideoPause {
@@ -55,6 +60,7 @@ impl VideoPause {
             VideoPause::Hidden => "hidden",
             VideoPause::AudioOnly => "audio_only",
             VideoPause::Caucus => "caucus",
+            VideoPause::HostsOnly => "hosts_only",
         }
     }
 }
@@ -133,6 +139,10 @@ pub(crate) enum Command {
     },
     Caucus {
         caucus: Option<Caucus>,
+    },
+    HostsOnly {
+        participant: ParticipantId,
+        hosts_only: bool,
     },
     Leave {
         participant: ParticipantId,
@@ -249,6 +259,18 @@ impl RoomHandle {
     /// ends it: media flows between its members only, and between the others only.
     pub async fn set_caucus(&self, caucus: Option<Caucus>) {
         let _ = self.commands.send(Command::Caucus { caucus }).await;
+    }
+
+    /// Whether `participant`'s media reaches the hosts only (an expert advising the mediator)
+    /// or everyone (the expert brought into the whole room).
+    pub async fn set_hosts_only(&self, participant: ParticipantId, hosts_only: bool) {
+        let _ = self
+            .commands
+            .send(Command::HostsOnly {
+                participant,
+                hosts_only,
+            })
+            .await;
     }
 
     /// Starts copying every packet the room forwards (and publishers leaving) into `events`,

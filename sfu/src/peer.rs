@@ -543,6 +543,8 @@ pub(crate) struct Peer {
     last_heard: Option<Instant>,
     /// In the room's caucus: media flows only between it and others in it.
     pub in_caucus: bool,
+    /// Its media reaches the hosts only (an expert advising the mediator).
+    pub hosts_only: bool,
     /// The host's video is kept longest when others' bandwidth is short.
     pub host: bool,
     /// Something was fed to `rtc` (input, a write, an SDP change) since it was last drained.
@@ -663,6 +665,7 @@ impl Peer {
             nominated: None,
             last_heard: None,
             in_caucus: false,
+            hosts_only: false,
         }
     }
 

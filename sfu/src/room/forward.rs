@@ -7,6 +7,7 @@ use std::time::Instant;
 use str0m::media::MediaKind;
 use str0m::rtp::{ExtensionValues, RtpPacket};
 
+use super::caucus::Standing;
 use super::Room;
 use crate::forwarding::layer_switch::{PictureId, Vp8Ids};
 use crate::ids::PeerKey;
@@ -274,21 +275,23 @@ impl Room {
         let layer = forwarded.layer;
         let mut waiting_layers = 0u8;
         let mut handed_out = 0u64;
-        let caucus_on = self.caucus.is_some();
-        let publisher_inside = caucus_on
-            && self
-                .peers
-                .iter()
-                .any(|p| p.key == source.peer && p.in_caucus);
-        let recordable = self.recordable(publisher_inside);
-        for peer in &mut self.peers {
+        let publisher = self
+            .peers
+            .iter()
+            .find(|p| p.key == source.peer)
+            .map(Standing::of);
+        let recordable = self.recordable(publisher.is_some_and(|p| p.in_caucus()));
+        for index in 0..self.peers.len() {
+            let peer = &self.peers[index];
             if peer.key == source.peer || !peer.connected {
                 continue;
             }
-            // A caucus parts them: nothing crosses (each was held back when it began).
-            if caucus_on && peer.in_caucus != publisher_inside {
+            // A caucus or a private adviser parts them: nothing crosses (each pair was held
+            // back when it parted).
+            if publisher.is_some_and(|p| self.parted(p, Standing::of(peer))) {
                 continue;
             }
+            let peer = &mut self.peers[index];
             match peer.forward(source, forwarded) {
                 Delivery::Sent => handed_out += 1,
                 Delivery::WaitingForKeyframe => waiting_layers |= 1 << layer,

@@ -210,6 +210,7 @@ impl Room {
         let mut peer = Peer::new(key, participant, rtc, ufrag.clone(), events, now);
         peer.may_publish = options.may_publish;
         peer.host = options.host;
+        peer.hosts_only = options.hosts_only;
         peer.in_caucus = self.in_caucus(&peer.participant);
         for publisher in &self.peers {
             for track in &publisher.tracks_in {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
 use str0m::media::MediaKind;
 
+use super::caucus::Standing;
 use super::Room;
 use crate::forwarding::allocation::{
     Allocator, PauseReason, Priority, Strain, VideoDemand, MAX_LAYERS,
@@ -96,7 +97,7 @@ impl Room {
             let Some(publisher) = self.peers.iter().find(|p| p.key == track.source.peer) else {
                 continue;
             };
-            let parted = self.parted(publisher.in_caucus, subscriber.in_caucus);
+            let parted = self.parted(Standing::of(publisher), Standing::of(subscriber));
             let Some(source) = publisher
                 .tracks_in
                 .iter()
@@ -204,9 +205,9 @@ impl Room {
             .zip(self.video_publishers(index, &videos))
         {
             let audio_only = self.peers[index].wishes.audio_only;
-            let parted = publisher_inside(&self.peers, *slot, index)
-                .is_some_and(|inside| self.parted(inside, self.peers[index].in_caucus));
-            parted_any |= parted;
+            let parting = publisher_standing(&self.peers, *slot, index)
+                .and_then(|p| self.parting(p, Standing::of(&self.peers[index])));
+            parted_any |= parting.is_some();
             let subscriber = &mut self.peers[index];
             let cut = subscriber.tracks_out[*slot]
                 .video()
@@ -230,8 +231,8 @@ impl Room {
             sending += target
                 .and_then(|t| demand.layers[usize::from(t)])
                 .unwrap_or(0);
-            let pause = if parted {
-                Some(VideoPause::Caucus)
+            let pause = if parting.is_some() {
+                parting
             } else if audio_only {
                 demand
                     .layers
@@ -515,13 +516,13 @@ fn plain_opus_cost(red_cost: u64) -> u64 {
 /// The per-packet overhead of a voice: 50 packets a second of about 60 bytes of headers.
 const VOICE_OVERHEAD: u64 = 50 * 60 * 8;
 
-/// Whether the publisher of subscriber `index`'s outgoing track `slot` is in the caucus.
-fn publisher_inside(peers: &[Peer], slot: usize, index: usize) -> Option<bool> {
+/// Where the publisher of subscriber `index`'s outgoing track `slot` stands.
+fn publisher_standing(peers: &[Peer], slot: usize, index: usize) -> Option<Standing> {
     let source = peers[index].tracks_out.get(slot)?.source;
     peers
         .iter()
         .find(|p| p.key == source.peer)
-        .map(|p| p.in_caucus)
+        .map(Standing::of)
 }
 
 /// Videos this subscriber gets below the layer its tile wants, because of bandwidth.

@@ -169,6 +169,10 @@ impl RoomTask {
                 enabled,
             } => room.set_audio_only(&participant, enabled, now),
             Command::Caucus { caucus } => room.set_caucus(caucus, now),
+            Command::HostsOnly {
+                participant,
+                hosts_only,
+            } => room.set_hosts_only(&participant, hosts_only, now),
             Command::Tap { events, reply } => {
                 room.tap(events, now);
                 let _ = reply.send(());

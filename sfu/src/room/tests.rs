@@ -12,10 +12,18 @@ use crate::sim::Sim;
 const HOST: JoinOptions = JoinOptions {
     may_publish: true,
     host: true,
+    hosts_only: false,
 };
 const PARTY: JoinOptions = JoinOptions {
     may_publish: true,
     host: false,
+    hosts_only: false,
+};
+/// An expert advising the mediator only.
+const ADVISER: JoinOptions = JoinOptions {
+    may_publish: true,
+    host: false,
+    hosts_only: true,
 };
 
 /// The video packets `to` received from `from` in `window` seconds of simulated time.
@@ -645,6 +653,68 @@ fn a_caucus_keeps_its_media_inside_and_afterwards_everyone_gets_everyone_again_u
             "{to_whom}'s copy of {of_whom}'s voice goes on without a gap in its numbers"
         );
     }
+}
+
+#[test]
+fn an_adviser_of_the_mediator_is_heard_by_the_host_alone_until_brought_into_the_room() {
+    let mut sim = Sim::new();
+    let host = sim.join("host", HOST, true);
+    let party = sim.join("party", PARTY, true);
+    let expert = sim.join("expert", ADVISER, true);
+    sim.run_for(Duration::from_secs(5));
+    let window = (1.0, 5.0);
+    for (to_whom, of_whom) in [(host, expert), (expert, host), (expert, party), (host, party)] {
+        assert!(
+            !video_from(&sim, to_whom, of_whom, window).is_empty()
+                && !voice_from(&sim, to_whom, of_whom, window).is_empty(),
+            "{to_whom} sees and hears {of_whom}"
+        );
+    }
+    assert_eq!(
+        (
+            video_from(&sim, party, expert, (0.0, 5.0)).len(),
+            voice_from(&sim, party, expert, (0.0, 5.0)).len()
+        ),
+        (0, 0),
+        "the party gets nothing of the adviser"
+    );
+    assert!(
+        directions_to(&sim, party, expert)
+            .iter()
+            .all(|d| *d == Direction::Inactive),
+        "the adviser's streams to the party are inactive: no padding crosses either"
+    );
+    assert!(
+        told_pause(&sim, party, expert, Some(VideoPause::HostsOnly)),
+        "the party is told why: {:?}",
+        sim.participants[party].pauses
+    );
+
+    let expert_id = sim.participants[expert].id.clone();
+    let now = sim.now;
+    sim.room.set_hosts_only(&expert_id, false, now);
+    let back = sim.elapsed();
+    sim.run_for(Duration::from_secs(4));
+    assert!(
+        !video_from(&sim, party, expert, (back + 2.0, back + 4.0)).is_empty()
+            && !voice_from(&sim, party, expert, (back + 1.0, back + 4.0)).is_empty(),
+        "brought into the room, the expert reaches the party"
+    );
+    assert_continuous(&sim, party, expert);
+
+    let now = sim.now;
+    sim.room.set_hosts_only(&expert_id, true, now);
+    let (from, to) = (sim.elapsed() + 0.05, sim.elapsed() + 3.0);
+    sim.run_for(Duration::from_secs(3));
+    assert_eq!(
+        (
+            video_from(&sim, party, expert, (from, to)).len(),
+            voice_from(&sim, party, expert, (from, to)).len()
+        ),
+        (0, 0),
+        "advising the mediator only again, nothing reaches the party at once"
+    );
+    assert!(!voice_from(&sim, host, expert, (from, to)).is_empty());
 }
 
 /// The directions the SFU has negotiated for the streams of `publisher` it sends `subscriber`.
