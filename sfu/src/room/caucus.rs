@@ -61,7 +61,11 @@ impl Room {
     /// Whether `participant`'s media reaches the hosts only (an expert advising the mediator)
     /// or, again, everyone.
     pub fn set_hosts_only(&mut self, participant: &ParticipantId, hosts_only: bool, now: Instant) {
-        let Some(peer) = self.peers.iter_mut().find(|p| &p.participant == participant) else {
+        let Some(peer) = self
+            .peers
+            .iter_mut()
+            .find(|p| &p.participant == participant)
+        else {
             return;
         };
         peer.hosts_only = hosts_only;
@@ -103,8 +107,11 @@ impl Room {
     /// inactive. Also run with the policy, for tracks added during a caucus.
     pub(super) fn mark_parted_tracks(&mut self) {
         let caucus = self.caucus.is_some();
-        let standings: Vec<(PeerKey, Standing)> =
-            self.peers.iter().map(|p| (p.key, Standing::of(p))).collect();
+        let standings: Vec<(PeerKey, Standing)> = self
+            .peers
+            .iter()
+            .map(|p| (p.key, Standing::of(p)))
+            .collect();
         for peer in &mut self.peers {
             let subscriber = Standing::of(peer);
             for track in &mut peer.tracks_out {

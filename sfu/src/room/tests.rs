@@ -663,7 +663,12 @@ fn an_adviser_of_the_mediator_is_heard_by_the_host_alone_until_brought_into_the_
     let expert = sim.join("expert", ADVISER, true);
     sim.run_for(Duration::from_secs(5));
     let window = (1.0, 5.0);
-    for (to_whom, of_whom) in [(host, expert), (expert, host), (expert, party), (host, party)] {
+    for (to_whom, of_whom) in [
+        (host, expert),
+        (expert, host),
+        (expert, party),
+        (host, party),
+    ] {
         assert!(
             !video_from(&sim, to_whom, of_whom, window).is_empty()
                 && !voice_from(&sim, to_whom, of_whom, window).is_empty(),
