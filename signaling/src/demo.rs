@@ -5,7 +5,9 @@ use serde::Serialize;
 use crate::api::auth::SIGN_IN_LINK_PURPOSE;
 use crate::secrets::{new_id, new_token, now_ms, token_hash};
 use crate::state::AppState;
-use crate::store::{AccountRole, DisputeLevel, InviteeRole, NewDispute, NewInvitation, Party};
+use crate::store::{
+    AccountRole, DisputeLevel, Expert, InviteeRole, NewDispute, NewInvitation, Party,
+};
 
 /// Demo links last a day.
 const DEMO_LINK_MS: i64 = 24 * 3_600_000;
@@ -36,6 +38,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<DemoInvitation>> {
                 .await?
         }
     };
+    seed_expert_roster(state).await?;
     let parties = [("张建国", "13800000001"), ("李秀兰", "13800000002")];
     let dispute = NewDispute {
         case_number: format!("DEMO-{}", &new_id()[..6]),
@@ -101,4 +104,30 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Vec<DemoInvitation>> {
         });
     }
     Ok(links)
+}
+
+/// A small expert roster the mediator can invite from the room (once per data directory).
+async fn seed_expert_roster(state: &AppState) -> anyhow::Result<()> {
+    if !state.store.experts(None).await?.is_empty() {
+        return Ok(());
+    }
+    let roster = [
+        ("王工", "土地", "县自然资源局", "13900000001"),
+        ("刘律师", "婚姻家庭", "县法律援助中心", "13900000002"),
+        ("赵主任", "劳动", "县劳动人事争议仲裁院", "13900000003"),
+        ("孙医生", "医疗", "县医学会", "13900000004"),
+        ("周经理", "物业", "县住建局物业科", "13900000005"),
+    ];
+    for (name, specialty, center, phone) in roster {
+        let expert = Expert {
+            id: new_id(),
+            name: name.to_owned(),
+            specialty: specialty.to_owned(),
+            center: center.to_owned(),
+            phone: phone.to_owned(),
+            created_at: now_ms(),
+        };
+        state.store.create_expert(&expert).await?;
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod disputes;
 pub mod documents;
+pub mod experts;
 pub mod invitations;
 pub mod media;
 mod openapi;
@@ -63,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}", get(sessions::show))
         .route("/sessions/{id}/end", post(sessions::end))
         .route("/sessions/{id}/invitations", post(sessions::invite))
+        .route("/sessions/{id}/expert-invitations", post(experts::invite))
+        .route("/experts", get(experts::list).post(experts::create))
         .route(
             "/sessions/{id}/documents",
             post(documents::share).layer(DefaultBodyLimit::max(documents::MAX_DOCUMENT_BYTES)),

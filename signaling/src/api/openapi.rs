@@ -156,6 +156,30 @@ const ROUTES: &[Route] = &[
     ),
     (
         "post",
+        "/api/sessions/{id}/expert-invitations",
+        "Invite an expert from the roster into the session, advising the mediator only or the whole room: a link to send them. The parties in the room are asked whether they accept (answer_expert); the expert comes in once every party has",
+        "its mediator, admin",
+        Some("NewExpertInvitation"),
+        "CreatedExpertInvitation",
+    ),
+    (
+        "get",
+        "/api/experts",
+        "The expert roster (?specialty= one specialty)",
+        "any account",
+        None,
+        "ExpertList",
+    ),
+    (
+        "post",
+        "/api/experts",
+        "Add an expert to the roster",
+        "mediator, admin",
+        Some("NewExpert"),
+        "ExpertEnvelope",
+    ),
+    (
+        "post",
         "/api/sessions/{id}/documents",
         "Share a photo or PDF in the session's room (the body is the file, at most 15 MB; ?name= its name). The type is read from the bytes: 415 for anything else. Kept as evidence with its SHA-256; everyone in the room is sent document_shared. 403 for observers, for parties while the mediator does not allow it, and for anyone not in the room now",
         "a member of the room now: an invitee by their link's token as a bearer token, staff by sign-in",
@@ -289,6 +313,22 @@ fn schemas() -> Value {
         "properties": {"id": string, "session_id": string, "participant_id": string, "shared_by": string,
             "shared_by_role": string, "file_name": string, "content_type": string, "size_bytes": int,
             "sha256": string, "shared_at": int}});
+    schemas["Expert"] = json!({"type": "object", "properties": {
+            "id": string, "name": string, "specialty": string, "center": string, "phone": string, "created_at": int}});
+    schemas["ExpertList"] = json!({"type": "object", "properties": {"experts": {"type": "array", "items": r("Expert")}}});
+    schemas["ExpertEnvelope"] = json!({"type": "object", "properties": {"expert": r("Expert")}});
+    schemas["NewExpert"] = json!({"type": "object", "required": ["name", "specialty"], "properties": {
+            "name": string, "specialty": {"type": "string", "description": "土地, 婚姻家庭, 劳动, 医疗, 物业 …"},
+            "center": string, "phone": string}});
+    let scope = json!({"type": "string", "enum": ["mediator", "room"],
+        "description": "mediator: the expert advises the mediator only (the parties neither see nor hear them); room: the expert speaks with everyone"});
+    schemas["NewExpertInvitation"] = json!({"type": "object", "required": ["expert_id", "scope"], "properties": {
+            "expert_id": string, "scope": scope, "expires_in_minutes": {"type": "integer", "minimum": 1}}});
+    schemas["CreatedExpertInvitation"] = json!({"type": "object", "properties": {
+            "invitation": r("Invitation"), "token": string, "url": string,
+            "expert_invitation": {"type": "object", "properties": {
+                "invitation_id": string, "session_id": string, "expert": r("Expert"), "scope": scope,
+                "invited_by": string, "created_at": int}}}});
     schemas["RecordingFile"] = json!({"type": "object", "properties": {
             "id": string, "kind": {"type": "string", "enum": ["participant", "composite", "manifest"]},
             "participant_name": string, "participant_role": string,
@@ -334,6 +374,9 @@ fn build() -> Value {
             parameters.push(
                 json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
             );
+        }
+        if *path == "/api/experts" && *method == "get" {
+            parameters.push(json!({"name": "specialty", "in": "query", "required": false, "schema": {"type": "string"}}));
         }
         if *path == "/api/invitations/inspect" {
             parameters.push(json!({"name": "token", "in": "query", "required": true, "schema": {"type": "string"}}));
@@ -381,6 +424,6 @@ mod tests {
                 .collect();
             assert!(schemas.contains_key(&name), "missing schema {name}");
         }
-        assert_eq!(document["paths"].as_object().expect("paths").len(), 22);
+        assert_eq!(document["paths"].as_object().expect("paths").len(), 24);
     }
 }

@@ -9,7 +9,7 @@ use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult, Body};
 use crate::secrets::{new_id, new_token, now_ms, token_hash};
 use crate::state::AppState;
-use crate::store::{InviteeRole, NewInvitation, Session, SessionStatus};
+use crate::store::{Invitation, InviteeRole, NewInvitation, Session, SessionStatus};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,8 +100,25 @@ pub async fn invite(
     if session.status == SessionStatus::Ended {
         return Err(ApiError::SessionEnded);
     }
+    let seconds = validity(&state, body.expires_in_seconds, body.expires_in_minutes)?;
+    let name = required("name", &body.name, 100)?;
+    let phone = phone(&body.phone)?;
+    let (invitation, token, url) =
+        create_link(&state, session_id, body.role, name, phone, seconds).await?;
+    Ok(Json(
+        json!({ "invitation": invitation, "token": token, "url": url }),
+    ))
+}
+
+/// How long a new link is valid, in seconds: as asked (within the configured bounds) or the
+/// default.
+pub(super) fn validity(
+    state: &AppState,
+    seconds: Option<u64>,
+    minutes: Option<u64>,
+) -> ApiResult<u64> {
     let limits = &state.config.invitations;
-    let seconds = match (body.expires_in_seconds, body.expires_in_minutes) {
+    let seconds = match (seconds, minutes) {
         (Some(s), _) => s,
         (None, Some(m)) => m.saturating_mul(60),
         (None, None) => limits.default_ttl_minutes * 60,
@@ -112,24 +129,34 @@ pub async fn invite(
             limits.max_ttl_minutes
         )));
     }
+    Ok(seconds)
+}
+
+/// A new invitation link: the invitation filed (only the token's hash), the token, its URL.
+pub(super) async fn create_link(
+    state: &AppState,
+    session_id: String,
+    role: InviteeRole,
+    name: String,
+    phone: String,
+    seconds: u64,
+) -> ApiResult<(Invitation, String, String)> {
     let token = new_token();
     let now = now_ms();
     let new = NewInvitation {
         session_id,
         token_hash: token_hash(&token),
-        role: body.role,
-        name: required("name", &body.name, 100)?,
-        phone: phone(&body.phone)?,
+        role,
+        name,
+        phone,
         expires_at: now.saturating_add(i64::try_from(seconds * 1000).unwrap_or(i64::MAX)),
     };
     let invitation = state.store.create_invitation(&new_id(), &new, now).await?;
     let url = format!("{}/j/{token}", state.public_url);
-    Ok(Json(
-        json!({ "invitation": invitation, "token": token, "url": url }),
-    ))
+    Ok((invitation, token, url))
 }
 
-async fn find(state: &AppState, id: &str) -> ApiResult<Session> {
+pub(super) async fn find(state: &AppState, id: &str) -> ApiResult<Session> {
     state
         .store
         .session(id)

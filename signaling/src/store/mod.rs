@@ -7,6 +7,7 @@
 mod auth;
 mod disputes;
 mod documents;
+mod experts;
 mod invitations;
 mod mediation_records;
 mod models;

@@ -131,6 +131,8 @@ text_enum!(
         RecordDisputed => "record_disputed",
         DocumentShared => "document_shared",
         DocumentSharingChanged => "document_sharing_changed",
+        ExpertInvited => "expert_invited",
+        ExpertConsent => "expert_consent",
     }
 );
 
@@ -231,6 +233,45 @@ pub struct NewInvitation {
     pub name: String,
     pub phone: String,
     pub expires_at: i64,
+}
+
+text_enum!(
+    /// Whom an expert invited from the room speaks to: the mediator alone (the parties neither
+    /// see nor hear them) or the whole room.
+    ExpertScope { Mediator => "mediator", Room => "room" }
+);
+
+/// An entry of the expert roster.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Expert {
+    pub id: String,
+    pub name: String,
+    /// 土地, 婚姻家庭, 劳动, 医疗, 物业 …
+    pub specialty: String,
+    pub center: String,
+    pub phone: String,
+    pub created_at: i64,
+}
+
+/// An expert invited into a session from the room.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ExpertInvitation {
+    pub invitation_id: String,
+    pub session_id: String,
+    pub expert: Expert,
+    pub scope: ExpertScope,
+    pub invited_by: String,
+    pub created_at: i64,
+}
+
+/// A party's answer to an expert joining (an `expert_consent` event's detail).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ExpertConsent {
+    pub invitation_id: String,
+    pub participant_id: String,
+    pub name: String,
+    pub accepted: bool,
+    pub answered_at: i64,
 }
 
 /// A photo or document shared in a session's room: evidence material of the case.

@@ -785,6 +785,17 @@ impl Connection {
                 };
                 room_send(&room, command).await
             }
+            ClientMessage::AnswerExpert {
+                invitation_id,
+                accept,
+            } => {
+                let command = RoomCommand::AnswerExpert {
+                    by: member,
+                    invitation_id,
+                    accept,
+                };
+                room_send(&room, command).await
+            }
             ClientMessage::ShareScreen { sharing } => {
                 room_send(
                     &room,

@@ -12,7 +12,7 @@ use super::room::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{now_ms, token_hash};
-use crate::store::{SeatHolder, SessionStatus, Store, StoreResult};
+use crate::store::{ExpertInvitation, SeatHolder, SessionStatus, Store, StoreResult};
 
 /// The registry of running rooms. The lock guards only the map (held for a look-up, never
 /// across an await); each room's state lives in its own task.
@@ -189,6 +189,15 @@ impl Hub {
 
     /// Whoever is in the room on a revoked invitation is removed, and no seat of theirs on
     /// record can be resumed.
+    /// An expert was invited from the room: a running room asks its parties now (a room
+    /// opened later finds the invitation on record).
+    pub async fn expert_invited(&self, session_id: &str, invitation: ExpertInvitation) {
+        if let Some(room) = self.existing(session_id) {
+            let invitation = Box::new(invitation);
+            let _ = room.send(RoomCommand::ExpertInvited { invitation }).await;
+        }
+    }
+
     pub async fn invitation_revoked(&self, session_id: &str, invitation_id: &str) {
         let store = &self.inner.store;
         if let Err(error) = store.delete_resume_seats_of_invitation(invitation_id).await {

@@ -6,6 +6,7 @@ mod caucus;
 mod chat;
 mod connection;
 mod documents;
+mod experts;
 mod hub;
 mod mediation_record;
 mod network;

@@ -2,6 +2,7 @@
 
 pub use super::attestations::{Attestation, IdentityMethod};
 pub use super::chat::ChatMessage;
+pub use super::experts::ExpertInvitationView;
 pub use super::mediation_record::{PresentedRecord, RecordAnswer, RecordDraft, RecordView};
 use crate::error_code::ErrorCode;
 pub use crate::session_summary::SessionInfo;
@@ -114,6 +115,11 @@ pub enum ClientMessage {
         #[serde(default)]
         disagreement: String,
     },
+    /// A party accepts (or declines) the expert invited on `invitation_id` joining.
+    AnswerExpert {
+        invitation_id: String,
+        accept: bool,
+    },
     /// This member starts or stops showing their screen (its video goes with an `offer`'s
     /// `screen_mid`).
     ShareScreen {
@@ -171,6 +177,8 @@ pub struct ParticipantInfo {
     pub is_host: bool,
     pub audio_muted: bool,
     pub video_muted: bool,
+    /// An expert advising the mediator only: the hosts see and hear them, nobody else.
+    pub hosts_only: bool,
 }
 
 /// A caucus as every member of the room is told of it.
@@ -200,6 +208,10 @@ pub enum ServerMessage {
     Lobby {
         participant_id: String,
         session: SessionInfo,
+        /// What the wait is for: `parties_consent` for an expert the parties are being asked
+        /// about; absent while the host decides.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        waiting_for: Option<&'static str>,
     },
     Joined {
         participant_id: String,
@@ -239,6 +251,8 @@ pub enum ServerMessage {
         documents: Vec<crate::store::SharedDocument>,
         /// Whether parties may share photos and documents now.
         parties_may_share: bool,
+        /// Experts invited from the room, with the parties' answers.
+        expert_invitations: Vec<ExpertInvitationView>,
     },
     Answer {
         sdp: String,
@@ -313,6 +327,8 @@ pub enum ServerMessage {
     ScreenShare {
         participant_id: Option<String>,
     },
+    /// An expert was invited from the room, a party answered, or the expert joined.
+    ExpertInvitation(Box<ExpertInvitationView>),
     Refused,
     Kicked,
     SessionEnded,

@@ -12,6 +12,8 @@ use concord_sfu::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+mod experts;
+
 use super::attestations::{
     checked_note, AttestationRefusal, Attestations, IdentityConfirmation, IdentityMethod,
     NoticeAcknowledgment, NOTICE_VERSION,
@@ -19,6 +21,7 @@ use super::attestations::{
 use super::caucus::{AfterLeaving, Caucus, CaucusRefusal};
 use super::chat::{checked_text, ChatLog, ChatMessage, ChatRefusal};
 use super::documents::{may_share_document, DocumentRefusal};
+use super::experts::{Consent, ExpertInvites};
 use super::mediation_record::{may_answer, may_edit, MediationRecord, RecordRefusal};
 use super::network::NetworkLedger;
 use super::protocol::{
@@ -245,6 +248,21 @@ pub enum RoomCommand {
         agrees: bool,
         disagreement: String,
     },
+    /// An expert was invited from the room (filed already): the parties are asked.
+    ExpertInvited {
+        invitation: Box<crate::store::ExpertInvitation>,
+    },
+    /// The parties in the room changed: let the expert waiting on `invitation_id` in, or turn
+    /// them away, as the answers now stand.
+    SettleExpert {
+        invitation_id: String,
+    },
+    /// A party's answer to the expert on `invitation_id` joining.
+    AnswerExpert {
+        by: String,
+        invitation_id: String,
+        accept: bool,
+    },
     /// `by` starts or stops sharing their screen.
     ShareScreen {
         by: String,
@@ -403,10 +421,13 @@ pub fn spawn(
         mediation_record: MediationRecord::default(),
         documents: Vec::new(),
         parties_may_share: true,
+        experts: ExpertInvites::default(),
     };
     tokio::spawn(async move {
         let mut room = room;
-        // Before any command: an arrival finds the seats on record (a restarted server's).
+        // Before any command: an arrival finds the seats on record (a restarted server's),
+        // experts among them advising as they were.
+        room.restore_experts().await;
         room.restore_seats().await;
         room.restore_record().await;
         room.run(inbox).await;
@@ -439,6 +460,8 @@ struct Room {
     /// Photos and documents shared so far; whether parties may share now.
     documents: Vec<SharedDocument>,
     parties_may_share: bool,
+    /// Experts invited from the room and the parties' answers.
+    experts: ExpertInvites,
 }
 
 enum Recording {
@@ -496,7 +519,16 @@ impl Room {
             }
             RoomCommand::Admit { by, target } => {
                 if self.is_host(&by) {
-                    self.admit(&target).await;
+                    match self.expert_consent_of(&target) {
+                        Some(Consent::Waiting | Consent::Declined) => {
+                            let error = ServerMessage::error(
+                                ErrorCode::Conflict,
+                                "The parties have not all accepted this expert joining.",
+                            );
+                            self.send_to(&by, ToConnection::Message(error));
+                        }
+                        _ => self.admit(&target).await,
+                    }
                 }
             }
             RoomCommand::Refuse { by, target } => {
@@ -549,6 +581,20 @@ impl Room {
                 self.refuse_caucus(&id, answered);
             }
             RoomCommand::ShareScreen { by, sharing } => self.share_screen(&by, sharing).await,
+            RoomCommand::ExpertInvited { invitation } => self.expert_invited(*invitation),
+            RoomCommand::SettleExpert { invitation_id } => {
+                self.settle_expert(&invitation_id).await;
+            }
+            RoomCommand::AnswerExpert {
+                by,
+                invitation_id,
+                accept,
+            } => {
+                if let Err(refusal) = self.answer_expert(&by, &invitation_id, accept).await {
+                    let error = ServerMessage::error(refusal.code(), refusal.message());
+                    self.send_to(&by, ToConnection::Message(error));
+                }
+            }
             RoomCommand::MayShareDocument { identity, reply } => {
                 let _ = reply.send(self.may_share_document(&identity));
             }
@@ -721,6 +767,7 @@ impl Room {
                 is_host: new.is_host,
                 audio_muted: false,
                 video_muted: false,
+                hosts_only: false,
             },
             identity: new.identity,
             admitted: false,
@@ -730,16 +777,29 @@ impl Room {
             resume_hash: None,
             away: None,
         });
-        if trusted {
-            self.admit(&id).await;
-        } else {
-            let lobby = ServerMessage::Lobby {
-                participant_id: id.clone(),
-                session: self.session.clone(),
-            };
-            self.send_to(&id, ToConnection::Message(lobby));
-            self.announce_lobby();
+        // An expert invited from the room comes in once the parties accepted them (and not
+        // before, lobby or not); one reloading a page they were let in on is in already.
+        let consent = match seated_before {
+            true => None,
+            false => self.expert_consent_of(&id),
+        };
+        match consent {
+            Some(Consent::Accepted) => self.admit(&id).await,
+            Some(Consent::Declined) => self.turn_expert_away(&id).await,
+            Some(Consent::Waiting) => self.wait_in_lobby(&id, Some("parties_consent")),
+            None if trusted => self.admit(&id).await,
+            None => self.wait_in_lobby(&id, None),
         }
+    }
+
+    fn wait_in_lobby(&self, id: &str, waiting_for: Option<&'static str>) {
+        let lobby = ServerMessage::Lobby {
+            participant_id: id.to_owned(),
+            session: self.session.clone(),
+            waiting_for,
+        };
+        self.send_to(id, ToConnection::Message(lobby));
+        self.announce_lobby();
     }
 
     async fn admit(&mut self, id: &str) {
@@ -751,9 +811,12 @@ impl Room {
             return;
         };
         let events = self.members[index].media_events.clone();
+        let hosts_only = self.advises_hosts_only(&self.members[index].identity);
+        self.members[index].info.hosts_only = hosts_only;
         let options = JoinOptions {
             may_publish: self.members[index].info.role.may_publish(),
             host: self.members[index].info.is_host,
+            hosts_only,
         };
         let participant = ParticipantId(id.to_owned());
         if let Err(error) = self.media.join(participant, options, events).await {
@@ -788,6 +851,7 @@ impl Room {
         self.announce_lobby();
         self.record(SessionEventKind::Admitted, &info.name, info.role.as_str())
             .await;
+        self.expert_admitted_or_party_changed(&info);
         if info.is_host && self.session.record_by_default {
             self.announce_recording(info.name.clone()).await;
         }
@@ -836,6 +900,7 @@ impl Room {
             mediation_record: Box::new(self.record_view(&member.info)),
             documents: self.documents.clone(),
             parties_may_share: self.parties_may_share,
+            expert_invitations: self.experts.views(&self.parties_in_room()),
         }
     }
 
@@ -890,6 +955,10 @@ impl Room {
         let spell = self.away_spells;
         let (outbox, _) = mpsc::channel(1);
         let (media_events, _) = mpsc::channel(1);
+        let hosts_only = self.advises_hosts_only(&seat.holder);
+        if let SeatHolder::Invitation(invitation) = &seat.holder {
+            self.experts.joined(invitation);
+        }
         let info = ParticipantInfo {
             id: seat.participant_id,
             name: seat.name,
@@ -897,6 +966,7 @@ impl Room {
             is_host: seat.is_host,
             audio_muted: false,
             video_muted: false,
+            hosts_only,
         };
         if let Ok(mut roster) = self.roster.lock() {
             roster.insert(info.id.clone(), (info.name.clone(), info.role.as_str()));
@@ -1055,6 +1125,7 @@ impl Room {
         let options = JoinOptions {
             may_publish: member.info.role.may_publish(),
             host: member.info.is_host,
+            hosts_only: member.info.hosts_only,
         };
         let events = member.media_events.clone();
         self.media
@@ -1093,6 +1164,9 @@ impl Room {
             );
         } else {
             self.announce_lobby();
+        }
+        if member.admitted {
+            self.expert_admitted_or_party_changed(&member.info);
         }
         let kind = match reason {
             LeaveReason::Left => SessionEventKind::Left,
