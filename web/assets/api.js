@@ -84,6 +84,9 @@ export const api = {
   endSession: (id) => request('POST', `/api/sessions/${seg(id)}/end`),
   createInvitation: (sessionId, fields) => request('POST', `/api/sessions/${seg(sessionId)}/invitations`, fields),
   revokeInvitation: (id) => request('POST', `/api/invitations/${seg(id)}/revoke`),
+  listExperts: (specialty) => request('GET', `/api/experts${specialty ? `?specialty=${seg(specialty)}` : ''}`),
+  createExpert: (fields) => request('POST', '/api/experts', fields),
+  inviteExpert: (sessionId, fields) => request('POST', `/api/sessions/${seg(sessionId)}/expert-invitations`, fields),
   inspectInvitation: (token) => request('GET', `/api/invitations/inspect?token=${seg(token)}`),
 };
 

@@ -100,13 +100,14 @@ export class Grid {
     if (pausedReason) tile.el.dataset.videoPaused = pausedReason;
     else delete tile.el.dataset.videoPaused;
     tile.paused.hidden = pausedReason !== 'bandwidth' || tile.away;
-    tile.aside.hidden = pausedReason !== 'caucus';
+    tile.aside.hidden = pausedReason !== 'caucus' && pausedReason !== 'hosts_only';
+    setText(tile.aside, pausedReason === 'hosts_only' ? 'expert.tile_hosts_only' : 'caucus.tile');
     tile.reconnecting.hidden = !tile.away;
     tile.el.dataset.reconnecting = String(tile.away);
     tile.el.classList.toggle('weak-paused', pausedReason === 'bandwidth');
     // A paused video would show its last frame, frozen; the avatar says more. `hidden` (the tile
     // is out of sight) needs nothing: by the time it is seen again, the video is back.
-    const stopped = pausedReason === 'bandwidth' || pausedReason === 'audio_only' || pausedReason === 'caucus';
+    const stopped = ['bandwidth', 'audio_only', 'caucus', 'hosts_only'].includes(pausedReason);
     tile.el.classList.toggle('no-video', !!p.video_muted || !this.hasVideo(tile) || this.audioOnly || stopped);
     if (tile.voiceOnly) tile.voiceOnly.hidden = !this.audioOnly;
     if (tile.self) tile.el.dataset.audioOnly = String(this.audioOnly);

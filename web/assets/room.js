@@ -15,6 +15,7 @@ import { ViewReporter } from './view.js';
 import { Chat } from './chat.js';
 import { Attestations } from './attestations.js';
 import { CaucusUI } from './caucus.js';
+import { ExpertsUI } from './experts.js';
 import { ScreenShareUI, screenOwner } from './screenshare.js';
 import { MediationRecordUI } from './record.js';
 import { DocumentsUI } from './documents.js';
@@ -77,6 +78,10 @@ export class Room {
     this.attestations = new Attestations({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.caucus = new CaucusUI({ send: (m) => !!this.signaling && this.signaling.send(m) });
     this.caucus.onChange = (state) => setStatus({ caucus: state ? (state.members || []) : null });
+    this.experts = new ExpertsUI({
+      send: (m) => !!this.signaling && this.signaling.send(m),
+      toast: (key, vars) => this.toast(key, vars),
+    });
     this.documents = new DocumentsUI({
       send: (m) => !!this.signaling && this.signaling.send(m),
       toast: (key, vars) => this.toast(key, vars),
@@ -156,6 +161,7 @@ export class Room {
       case 'screen_share': return this.screenShare.update(msg.participant_id || null);
       case 'mediation_record': return this.record.update(msg);
       case 'document_shared': return this.documents.shared(msg);
+      case 'expert_invitation': return this.experts.update(msg);
       case 'document_sharing': return this.documents.setAllowed(!!msg.parties_may_share);
       case 'refused':
       case 'kicked':
@@ -182,7 +188,7 @@ export class Room {
     }
     mount(this.view, h('div', { class: 'center-page lobby-wait' },
       h('div', { class: 'waiting-dots', 'aria-hidden': 'true' }, h('span'), h('span'), h('span')),
-      h('p', { class: 'big-message', testid: 'lobby-message', role: 'status', i18n: 'lobby.please_wait' }),
+      h('p', { class: 'big-message', testid: 'lobby-message', role: 'status', i18n: msg.waiting_for === 'parties_consent' ? 'lobby.waiting_consent' : 'lobby.please_wait' }),
       elderButton(),
       preview,
       h('p', { class: 'hint', i18n: 'lobby.keep_open' }),
@@ -223,6 +229,9 @@ export class Room {
     this.documents.arrive({
       selfId: this.selfId, sessionId: msg.session && msg.session.id, role: msg.role, isHost: this.isHost,
       token: this.join && this.join.token, documents: msg.documents, partiesMayShare: msg.parties_may_share,
+    });
+    this.experts.arrive({
+      selfId: this.selfId, isHost: this.isHost, role: msg.role, sessionId: msg.session && msg.session.id, invitations: msg.expert_invitations,
     });
     this.record.arrive({
       selfId: this.selfId, sessionId: msg.session && msg.session.id, role: msg.role, isHost: this.isHost, record: msg.mediation_record,
@@ -382,9 +391,12 @@ export class Room {
       h('div', { class: 'room-title-row' },
         this.title && h('h1', { class: 'room-title', text: this.title }),
         !this.isHost && elderButton({ className: 'btn btn-quiet elder-toggle elder-toggle-room' }),
-        this.isHost && this.caucus.openButton),
+        this.isHost && this.caucus.openButton,
+        this.isHost && this.experts.openButton),
       this.caucus.banner,
       this.isHost && this.caucus.picker,
+      this.isHost && this.experts.picker,
+      this.experts.el,
       this.lobbyPanel.el,
       this.isHost && this.attestations.panel,
       this.documents.hostSwitch,

@@ -36,6 +36,7 @@ assets! {
     "chat.js" => JS,
     "attestations.js" => JS,
     "caucus.js" => JS,
+    "experts.js" => JS,
     "screenshare.js" => JS,
     "record.js" => JS,
     "documents.js" => JS,
