@@ -302,6 +302,12 @@ impl Call {
         (page, id)
     }
 
+    /// A new page on `url` (beside the mediator's and the party's), at `viewport`, with the
+    /// phone's camera; the test takes it from there.
+    pub async fn open_link(&self, url: &str, viewport: (u32, u32)) -> Page {
+        open(&self.outside, url, viewport).await
+    }
+
     /// Closes the pages and browsers, stops the server, deletes the namespace.
     pub async fn finish(self) {
         drop((self.mediator, self.party, self.third));

@@ -38,6 +38,8 @@ struct Action {
 /// made by the dispute's mediator beforehand.
 struct Fixture {
     dispute: String,
+    /// A roster entry, to invite.
+    expert: String,
     session: String,
     other_mediator_id: String,
     unique: AtomicU32,
@@ -60,8 +62,19 @@ impl Fixture {
                 .expect("a session");
             fresh_sessions.push(id_of(&fresh).expect("its id"));
         }
+        let expert = room
+            .mediator
+            .post(
+                "/api/experts",
+                json!({"name": "王工", "specialty": "土地", "center": "县自然资源局"}),
+            )
+            .await
+            .expect("add an expert")
+            .ok()
+            .expect("the mediator adds an expert");
         Fixture {
             dispute: room.dispute_id.clone(),
+            expert: id_of(&expert["expert"]).expect("the expert's id"),
             session: room.session_id.clone(),
             other_mediator_id,
             unique: Default::default(),
@@ -169,6 +182,32 @@ fn actions() -> Vec<Action> {
                     path,
                     Some(json!({"role": "party", "name": "Invited"})),
                 )
+            },
+            expected: MANAGERS,
+        },
+        Action {
+            label: "read the expert roster",
+            request: |_| (Method::GET, "/api/experts".into(), None),
+            expected: [
+                OK, OK, OK, OK, UNAUTH, UNAUTH, UNAUTH, UNAUTH, UNAUTH, UNAUTH,
+            ],
+        },
+        Action {
+            label: "add an expert",
+            request: |f| {
+                let body = json!({"name": format!("专家{}", f.next()), "specialty": "劳动", "center": "县仲裁院"});
+                (Method::POST, "/api/experts".into(), Some(body))
+            },
+            expected: [
+                OK, OK, OK, FORBID, UNAUTH, UNAUTH, UNAUTH, UNAUTH, UNAUTH, UNAUTH,
+            ],
+        },
+        Action {
+            label: "invite an expert",
+            request: |f| {
+                let path = format!("/api/sessions/{}/expert-invitations", f.session);
+                let body = json!({"expert_id": f.expert, "scope": "mediator"});
+                (Method::POST, path, Some(body))
             },
             expected: MANAGERS,
         },

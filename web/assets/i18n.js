@@ -371,6 +371,8 @@ const TABLE = {
   'doc.open': ['打开原件', 'Open the original'],
   'doc.close': ['关闭', 'Close'],
   'session.documents': ['证据材料（照片和文件）', 'Evidence (photos and documents)'],
+  'event_kind.expert_invited': ['邀请专家', 'Expert invited'],
+  'event_kind.expert_consent': ['当事人对专家加入的意见', 'A party answered about the expert'],
   'event_kind.document_shared': ['分享照片或文件', 'Photo or document shown'],
   'event_kind.document_sharing_changed': ['当事人分享权限变更', 'Parties’ sharing changed'],
   'screen.share': ['共享屏幕', 'Share screen'],

@@ -84,7 +84,7 @@ function eventRow(e) {
     h('time', { class: 'muted', text: formatTime(e.at) }), h('span', { class: 'badge', ...labelProps('event_kind', e.kind) }), ...what);
   const actor = e.actor && h('strong', { text: e.actor });
   let detail = null;
-  if (['chat', 'identity_confirmed', 'notice_acknowledged', 'record_presented', 'record_confirmed', 'record_disputed', 'document_shared'].includes(e.kind)) {
+  if (['chat', 'identity_confirmed', 'notice_acknowledged', 'record_presented', 'record_confirmed', 'record_disputed', 'document_shared', 'expert_invited', 'expert_consent'].includes(e.kind)) {
     try { detail = JSON.parse(e.detail); } catch { /* an unreadable detail is shown as it is */ }
   }
   if (e.kind === 'chat' && detail && typeof detail.text === 'string') {
@@ -110,6 +110,13 @@ function eventRow(e) {
     return item(actor,
       detail.disagreement && h('span', { class: 'timeline-text', testid: 'record-disagreement-text', text: detail.disagreement }),
       h('span', { class: 'muted hash', text: `SHA-256 ${(detail.sha256 || '').slice(0, 12)}…` }));
+  }
+  if (e.kind === 'expert_invited' && detail && detail.expert) {
+    return item(actor, h('span', { testid: 'expert-invited-record', text: `${detail.expert}（${detail.specialty || ''} · ${detail.center || ''}）` }),
+      h('span', { class: 'muted', i18n: detail.scope === 'mediator' ? 'expert.scope_mediator_short' : 'expert.scope_room_short' }));
+  }
+  if (e.kind === 'expert_consent' && detail) {
+    return item(actor, h('span', { class: detail.accepted ? 'identity-state done' : 'identity-state', testid: 'expert-consent-record', dataset: { accepted: String(!!detail.accepted) }, i18n: detail.accepted ? 'expert.accept' : 'expert.decline' }));
   }
   if (e.kind === 'notice_acknowledged' && detail) {
     return item(actor, h('span', { class: 'muted', text: detail.version || '' }));
