@@ -1387,15 +1387,20 @@ impl Room {
             .view(&member.id, may_edit(member.role, member.is_host))
     }
 
-    /// Sends everyone admitted the record as each may see it.
-    fn announce_record(&self) {
-        for member in self.members.iter().filter(|m| m.admitted) {
+    /// Sends the record, as each may see it, to the admitted members `to` picks.
+    fn send_record_to(&self, to: impl Fn(&ParticipantInfo) -> bool) {
+        for member in self.members.iter().filter(|m| m.admitted && to(&m.info)) {
             let view = self.record_view(&member.info);
             deliver(
                 member,
                 ToConnection::Message(ServerMessage::MediationRecord(view)),
             );
         }
+    }
+
+    /// Sends everyone admitted the record as each may see it.
+    fn announce_record(&self) {
+        self.send_record_to(|_| true);
     }
 
     /// Editor `by` saves the record as typed (not a case event: the draft has its own row).
@@ -1418,15 +1423,8 @@ impl Room {
         if let Err(error) = self.store.save_record_draft(&self.session.id, &draft).await {
             tracing::error!(%error, "could not save the mediation record's draft");
         }
-        for member in self.members.iter().filter(|m| m.admitted) {
-            if may_edit(member.info.role, member.info.is_host) {
-                let view = self.record_view(&member.info);
-                deliver(
-                    member,
-                    ToConnection::Message(ServerMessage::MediationRecord(view)),
-                );
-            }
-        }
+        // Only editors see the draft: nobody else's view changed.
+        self.send_record_to(|m| may_edit(m.role, m.is_host));
         Ok(())
     }
 
@@ -1493,13 +1491,8 @@ impl Room {
             ToConnection::Message(ServerMessage::error(code, refusal.message())),
         );
         if refusal == RecordRefusal::Stale {
-            if let Some(member) = self.admitted(by) {
-                let view = self.record_view(&member);
-                self.send_to(
-                    by,
-                    ToConnection::Message(ServerMessage::MediationRecord(view)),
-                );
-            }
+            // The editor typed over an older version: they get the latest to carry on from.
+            self.send_record_to(|m| m.id == by);
         }
     }
 
