@@ -12,6 +12,7 @@ mod http_guard;
 mod invitation_tokens;
 mod liveness;
 mod origin;
+mod pdf_pages;
 mod private_files;
 mod ratelimit;
 mod recordings;

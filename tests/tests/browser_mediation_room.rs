@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use concord_tests::call::{Call, CallSetup};
 use concord_tests::chromium::Page;
-use concord_tests::files::draw_test_photo;
+use concord_tests::files::{draw_test_photo, pdf_with_pages};
 use concord_tests::recordings::sha256_of;
 use concord_tests::webclient::{fill, screenshot};
 use serde_json::Value;
@@ -87,6 +87,27 @@ async fn wait_until(page: &Page, expression: &str, what: &str) {
     page.wait_for(expression, UI_TIMEOUT)
         .await
         .unwrap_or_else(|e| panic!("{what}: {e:#}\n{:?}", page.console()));
+}
+
+/// Picks `file` in the page's document picker, as a person choosing it would.
+async fn pick_file(page: &Page, file: &std::path::Path) {
+    let input = page
+        .call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": "document.querySelector('[data-testid=document-input]')"}),
+        )
+        .await
+        .expect("find the file input");
+    let object_id = input["result"]["objectId"]
+        .as_str()
+        .expect("the file input is on the page")
+        .to_owned();
+    page.call(
+        "DOM.setFileInputFiles",
+        serde_json::json!({"files": [file.display().to_string()], "objectId": object_id}),
+    )
+    .await
+    .expect("pick the file");
 }
 
 /// The mediator's row for `participant` in the list of those not yet confirmed.
@@ -310,25 +331,7 @@ async fn identity_notice_and_chat_in_the_room_from_the_browser_all_in_the_record
     let dir = tempfile::tempdir().expect("a directory");
     let photo = dir.path().join("boundary-stone.png");
     draw_test_photo(&photo);
-    let input = call
-        .party
-        .call(
-            "Runtime.evaluate",
-            serde_json::json!({"expression": "document.querySelector('[data-testid=document-input]')"}),
-        )
-        .await
-        .expect("find the file input");
-    let object_id = input["result"]["objectId"]
-        .as_str()
-        .expect("the file input is on the party's page")
-        .to_owned();
-    call.party
-        .call(
-            "DOM.setFileInputFiles",
-            serde_json::json!({"files": [photo.display().to_string()], "objectId": object_id}),
-        )
-        .await
-        .expect("pick the photo");
+    pick_file(&call.party, &photo).await;
     for (page, who) in [
         (&call.mediator, "the mediator"),
         (&call.third, "the other party"),
@@ -353,6 +356,31 @@ async fn identity_notice_and_chat_in_the_room_from_the_browser_all_in_the_record
         .await
         .expect("read the phone's page");
     assert_eq!(zoomed, Value::Bool(true), "the party zooms in");
+    for page in [&call.mediator, &call.third, &call.party] {
+        click(page, "document-close").await;
+    }
+
+    // The mediator shows a two-page contract as a PDF: the phone, which may have no PDF
+    // viewer, shows its pages as pictures, one after the other.
+    let contract = dir.path().join("contract.pdf");
+    std::fs::write(&contract, pdf_with_pages(2)).expect("write the PDF");
+    pick_file(&call.mediator, &contract).await;
+    let page_shown = |n: u32| {
+        format!(
+            "(() => {{ const v = document.querySelector('[data-testid=document-viewer]'); \
+             const i = document.querySelector('[data-testid=document-image]'); \
+             return !v.hidden && v.dataset.page === '{n}' && i.complete && i.naturalWidth > 0 \
+               && document.querySelector('[data-testid=document-page]').textContent.includes('{n} / 2'); }})()"
+        )
+    };
+    wait_until(
+        &call.party,
+        &page_shown(1),
+        "the party sees the contract's first page",
+    )
+    .await;
+    click(&call.party, "document-page-next").await;
+    wait_until(&call.party, &page_shown(2), "and turns to the second").await;
     for page in [&call.mediator, &call.third, &call.party] {
         click(page, "document-close").await;
     }
@@ -471,11 +499,10 @@ async fn identity_notice_and_chat_in_the_room_from_the_browser_all_in_the_record
         )
         .await
         .expect("read the documents");
-    let photo_hash = sha256_of(&photo);
     assert_eq!(
         listed,
-        serde_json::json!([photo_hash]),
-        "the photo is filed with its hash"
+        serde_json::json!([sha256_of(&photo), sha256_of(&contract)]),
+        "the photo and the contract are filed with their hashes"
     );
     call.finish().await;
 }

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use concord_tests::files::{draw_test_photo, sha256_of_bytes};
+use concord_tests::files::{draw_test_photo, pdf_with_pages, sha256_of_bytes};
 use concord_tests::{msg_type, SignalClient, TestServer, SIGNAL_TIMEOUT};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
@@ -190,14 +190,14 @@ async fn a_shared_photo_reaches_the_room_is_kept_with_its_hash_and_only_members_
             .is_some_and(|m| m.contains("not allowed parties")),
         "{body}"
     );
-    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    let pdf = pdf_with_pages(1);
     let by_host = room
         .mediator
         .send_raw(
             Method::POST,
             &format!("/api/sessions/{session}/documents?name=contract.pdf"),
             "application/pdf",
-            pdf.to_vec(),
+            pdf.clone(),
         )
         .await
         .expect("request");
@@ -213,7 +213,7 @@ async fn a_shared_photo_reaches_the_room_is_kept_with_its_hash_and_only_members_
     let documents = record["documents"].as_array().cloned().unwrap_or_default();
     assert_eq!(documents.len(), 2, "{record}");
     assert_eq!(documents[0]["sha256"], hash.as_str());
-    assert_eq!(documents[1]["sha256"], sha256_of_bytes(pdf).as_str());
+    assert_eq!(documents[1]["sha256"], sha256_of_bytes(&pdf).as_str());
     let kinds: Vec<&str> = record["events"]
         .as_array()
         .map(|events| {
@@ -237,6 +237,73 @@ async fn a_shared_photo_reaches_the_room_is_kept_with_its_hash_and_only_members_
     assert!(
         seen.iter().any(|m| msg_type(m) == "document_shared"),
         "甲 was shown the mediator's PDF: {seen:?}"
+    );
+    server.shutdown().await;
+}
+
+/// A PDF's pages are drawn as pictures when it is shared (a phone's browser may not show a
+/// PDF): each page comes back as a PNG to those who may read the document, the PDF itself is
+/// kept as shared, and a damaged PDF is refused with a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_pdf_is_kept_and_its_pages_are_shown_as_pictures() {
+    let server = TestServer::start().await.expect("start the server");
+    let (room, mut host, _) = server.hosted_room(false).await.expect("a hosted room");
+    let invitation = room.invite("party", "甲").await.expect("invite");
+    let (_party, _) = server
+        .join_by_link(&invitation.token)
+        .await
+        .expect("the party joins");
+    let pdf = pdf_with_pages(2);
+    let (status, body) = share(&server, &room.session_id, &invitation.token, pdf.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let document = &body["document"];
+    assert_eq!(document["content_type"], "application/pdf", "{document}");
+    assert_eq!(document["page_count"], 2, "both pages drawn: {document}");
+    assert_eq!(document["sha256"], sha256_of_bytes(&pdf).as_str());
+    let shown = told(&mut host, "the mediator").await;
+    assert_eq!(shown["page_count"], 2, "{shown}");
+    let id = document["id"].as_str().expect("an id");
+
+    let (status, kept) = fetch(&server, id, Some(&invitation.token)).await;
+    assert_eq!((status, kept == pdf), (200, true), "the PDF as shared");
+    for page in [1, 2] {
+        let (status, picture) = fetch(
+            &server,
+            &format!("{id}/pages/{page}"),
+            Some(&invitation.token),
+        )
+        .await;
+        assert_eq!(status, 200, "page {page}");
+        assert!(
+            picture.starts_with(b"\x89PNG\r\n\x1a\n") && picture.len() > 1000,
+            "page {page} is a PNG picture ({} bytes)",
+            picture.len()
+        );
+    }
+    for page in ["0", "3", "x"] {
+        let (status, _) = fetch(
+            &server,
+            &format!("{id}/pages/{page}"),
+            Some(&invitation.token),
+        )
+        .await;
+        assert!(matches!(status, 400 | 404), "page {page}: {status}");
+    }
+    assert_eq!(
+        fetch(&server, &format!("{id}/pages/1"), None).await.0,
+        401,
+        "pages are no more public than the PDF"
+    );
+
+    let damaged = b"%PDF-1.4\nthis is not a PDF at all\n%%EOF\n".to_vec();
+    let (status, body) = share(&server, &room.session_id, &invitation.token, damaged).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "validation_failed", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("PDF")),
+        "{body}"
     );
     server.shutdown().await;
 }

@@ -19,7 +19,8 @@ export class DocumentsUI {
     this.role = null;
     this.partiesMayShare = true;
     this.documents = [];
-    this.shown = null; // { document, url }
+    this.shown = null; // { document, url, pageUrl }
+    this.page = 0;
     this.zoom = 0;
 
     this.input = h('input', {
@@ -40,6 +41,12 @@ export class DocumentsUI {
     this.pdf = h('iframe', { class: 'doc-pdf', testid: 'document-pdf', title: 'PDF', hidden: true });
     this.openLink = h('a', { class: 'btn btn-quiet', testid: 'document-open', target: '_blank', rel: 'noopener', i18n: 'doc.open' });
     this.caption = h('p', { class: 'doc-caption', testid: 'document-caption' });
+    // A PDF's pages, drawn as pictures by the server: a phone's browser may show no PDF.
+    this.pageLabel = h('span', { class: 'doc-page', testid: 'document-page' });
+    this.pager = h('div', { class: 'doc-pager', hidden: true },
+      h('button', { type: 'button', class: 'btn btn-quiet', testid: 'document-page-prev', i18n: 'doc.page_prev', on: { click: () => this.showPage(this.page - 1) } }),
+      this.pageLabel,
+      h('button', { type: 'button', class: 'btn btn-quiet', testid: 'document-page-next', i18n: 'doc.page_next', on: { click: () => this.showPage(this.page + 1) } }));
     this.hash = h('p', { class: 'doc-hash muted' });
     this.canvas = h('div', { class: 'doc-canvas' }, this.image, this.pdf);
     this.viewer = h('section', { class: 'doc-viewer', testid: 'document-viewer', role: 'dialog', 'aria-modal': 'true', hidden: true },
@@ -50,7 +57,7 @@ export class DocumentsUI {
           h('button', { type: 'button', class: 'btn btn-quiet', testid: 'document-zoom-in', 'aria-label': '+', text: '+', on: { click: () => this.setZoom(this.zoom + 1) } }),
           this.openLink,
           h('button', { type: 'button', class: 'btn btn-go', testid: 'document-close', i18n: 'doc.close', on: { click: () => this.close() } }))),
-      this.canvas, this.hash);
+      this.pager, this.canvas, this.hash);
   }
 
   // Our `joined`.
@@ -100,25 +107,34 @@ export class DocumentsUI {
     await this.show(document);
   }
 
+  // The bytes at `path` (a document or a page of one), as an object URL.
+  async blobUrl(path) {
+    const response = await fetch(path, {
+      headers: this.token ? { Authorization: `Bearer ${this.token}` } : {},
+      credentials: 'same-origin',
+    });
+    if (!response.ok) throw new Error(`status ${response.status}`);
+    return URL.createObjectURL(await response.blob());
+  }
+
   async show(document) {
+    const base = `/api/documents/${encodeURIComponent(document.id)}`;
     try {
-      const response = await fetch(`/api/documents/${encodeURIComponent(document.id)}`, {
-        headers: this.token ? { Authorization: `Bearer ${this.token}` } : {},
-        credentials: 'same-origin',
-      });
-      if (!response.ok) throw new Error(`status ${response.status}`);
-      const url = URL.createObjectURL(await response.blob());
-      if (this.shown) URL.revokeObjectURL(this.shown.url);
-      this.shown = { document, url };
+      const url = await this.blobUrl(base);
+      this.forget();
+      this.shown = { document, url, pageUrl: null };
     } catch (e) {
       console.warn('documents: could not fetch', e);
       return;
     }
-    const pdf = document.content_type === 'application/pdf';
-    this.image.hidden = pdf;
-    this.pdf.hidden = !pdf;
-    if (pdf) this.pdf.src = this.shown.url;
-    else this.image.src = this.shown.url;
+    const pages = document.content_type === 'application/pdf' ? Number(document.page_count) || 0 : 0;
+    // A PDF without its pages drawn (the server lacks poppler) is offered as it is.
+    const pdfAsIs = document.content_type === 'application/pdf' && pages === 0;
+    this.image.hidden = pdfAsIs;
+    this.pdf.hidden = !pdfAsIs;
+    this.pager.hidden = pages < 2;
+    if (pdfAsIs) this.pdf.src = this.shown.url;
+    else if (pages === 0) this.image.src = this.shown.url;
     this.openLink.href = this.shown.url;
     setText(this.caption, 'doc.caption', { name: document.shared_by || '', file: document.file_name || '' });
     this.hash.textContent = `SHA-256 ${document.sha256}`;
@@ -126,6 +142,38 @@ export class DocumentsUI {
     this.viewer.hidden = false;
     this.viewer.dataset.documentId = document.id;
     setStatus({ documentShown: document.id });
+    if (pages > 0) await this.showPage(1);
+  }
+
+  // Page `n` of the PDF shown (from 1), as the server drew it.
+  async showPage(n) {
+    const shown = this.shown;
+    const pages = shown ? Number(shown.document.page_count) || 0 : 0;
+    if (!shown || n < 1 || n > pages) return;
+    try {
+      const url = await this.blobUrl(`/api/documents/${encodeURIComponent(shown.document.id)}/pages/${n}`);
+      if (this.shown !== shown) {
+        URL.revokeObjectURL(url);
+        return;
+      }
+      if (shown.pageUrl) URL.revokeObjectURL(shown.pageUrl);
+      shown.pageUrl = url;
+    } catch (e) {
+      console.warn('documents: could not fetch a page', e);
+      return;
+    }
+    this.page = n;
+    this.image.src = shown.pageUrl;
+    setText(this.pageLabel, 'doc.page', { n, total: pages });
+    this.viewer.dataset.page = String(n);
+    setStatus({ documentPage: n });
+  }
+
+  forget() {
+    if (!this.shown) return;
+    URL.revokeObjectURL(this.shown.url);
+    if (this.shown.pageUrl) URL.revokeObjectURL(this.shown.pageUrl);
+    this.shown = null;
   }
 
   setZoom(step) {

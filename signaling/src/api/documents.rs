@@ -9,7 +9,7 @@
 //! event; everyone in the room is shown it.
 //!
 //! `GET /api/documents/{id}` serves it to the room's invitees (their token) and to staff who
-//! may read the dispute.
+//! may read the dispute; `GET /api/documents/{id}/pages/{n}` a PDF's page as a picture.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -30,6 +30,7 @@ use crate::auth::{bearer_token, user_from_headers, CurrentUser};
 use crate::client_address::ClientAddress;
 use crate::error::{ApiError, ApiResult};
 use crate::invitation_tokens::check_token;
+use crate::pdf_pages::{self, PdfError};
 use crate::secrets::{new_id, now_ms};
 use crate::state::AppState;
 use crate::store::{SeatHolder, SharedDocument};
@@ -113,6 +114,10 @@ pub async fn share(
     tokio::fs::write(&path, &body)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
+    let page_count = match content_type {
+        "application/pdf" => pdf_page_count(&path).await?,
+        _ => 0,
+    };
     let name: String = query
         .name
         .as_deref()
@@ -137,9 +142,11 @@ pub async fn share(
         sha256: hex::encode(Sha256::digest(&body)),
         path: relative.to_string_lossy().into_owned(),
         shared_at: now_ms(),
+        page_count,
     };
     if let Err(error) = state.store.add_shared_document(&document).await {
         let _ = tokio::fs::remove_file(&path).await;
+        let _ = tokio::fs::remove_dir_all(path.with_extension("pages")).await;
         return Err(error.into());
     }
     let _ = room
@@ -150,36 +157,89 @@ pub async fn share(
     Ok(Json(json!({ "document": document })))
 }
 
-pub async fn fetch(
-    State(state): State<AppState>,
-    ClientAddress(client): ClientAddress,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
+/// Draws the PDF's pages (see `pdf_pages.rs`); how many. A PDF poppler cannot read is refused
+/// (and removed); without poppler installed it is kept, to be opened as a PDF.
+async fn pdf_page_count(path: &std::path::Path) -> ApiResult<i64> {
+    match pdf_pages::render(path).await {
+        Ok(pages) => Ok(i64::from(pages)),
+        Err(PdfError::NoRenderer) => {
+            tracing::warn!("a PDF is kept without page pictures: install poppler-utils");
+            Ok(0)
+        }
+        Err(PdfError::Io(error)) => {
+            let _ = tokio::fs::remove_file(path).await;
+            Err(ApiError::Internal(error.into()))
+        }
+        Err(refusal) => {
+            let _ = tokio::fs::remove_file(path).await;
+            Err(ApiError::Validation(refusal.to_string()))
+        }
+    }
+}
+
+/// The document `id` if the caller may read it: an invitee of its session by their token,
+/// staff who may read its dispute.
+async fn readable_document(
+    state: &AppState,
+    client: IpAddr,
+    id: &str,
+    headers: &HeaderMap,
+) -> ApiResult<SharedDocument> {
     let document = state
         .store
-        .shared_document(&id)
+        .shared_document(id)
         .await?
         .ok_or(ApiError::NotFound("document"))?;
-    match user_from_headers(&state, &headers).await? {
+    match user_from_headers(state, headers).await? {
         Some(user) => {
             let session = state
                 .store
                 .session(&document.session_id)
                 .await?
                 .ok_or(ApiError::NotFound("document"))?;
-            readable_dispute(&state, &CurrentUser(user), &session.dispute_id).await?;
+            readable_dispute(state, &CurrentUser(user), &session.dispute_id).await?;
         }
         None => {
-            caller_seat(&state, &headers, client, &document.session_id).await?;
+            caller_seat(state, headers, client, &document.session_id).await?;
         }
     }
-    let bytes = tokio::fs::read(state.config.documents_dir().join(&document.path))
+    Ok(document)
+}
+
+pub async fn fetch(
+    State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let document = readable_document(&state, client, &id, &headers).await?;
+    let path = state.config.documents_dir().join(&document.path);
+    private_file(&path, &document.content_type).await
+}
+
+/// Page `page` (from 1) of a shared PDF, as a PNG picture.
+pub async fn page(
+    State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
+    Path((id, page)): Path<(String, u32)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let document = readable_document(&state, client, &id, &headers).await?;
+    if page == 0 || i64::from(page) > document.page_count {
+        return Err(ApiError::NotFound("page"));
+    }
+    let pdf = state.config.documents_dir().join(&document.path);
+    private_file(&pdf_pages::page_path(&pdf, page), "image/png").await
+}
+
+/// A file kept under the data directory, as `content_type`, never cached.
+async fn private_file(path: &std::path::Path, content_type: &str) -> ApiResult<Response> {
+    let bytes = tokio::fs::read(path)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     let mut response = Response::new(Body::from(bytes));
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&document.content_type) {
+    if let Ok(value) = HeaderValue::from_str(content_type) {
         headers.insert(CONTENT_TYPE, value);
     }
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));

@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
             post(documents::share).layer(DefaultBodyLimit::max(documents::MAX_DOCUMENT_BYTES)),
         )
         .route("/documents/{id}", get(documents::fetch))
+        .route("/documents/{id}/pages/{page}", get(documents::page))
         .route("/invitations/inspect", get(invitations::inspect))
         .route("/invitations/{id}/revoke", post(invitations::revoke))
         .fallback(|| async { ApiError::NotFound("API route") })

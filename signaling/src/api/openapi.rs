@@ -195,6 +195,14 @@ const ROUTES: &[Route] = &[
         "Empty",
     ),
     (
+        "get",
+        "/api/documents/{id}/pages/{page}",
+        "Page {page} (from 1) of a shared PDF as a PNG picture",
+        "the session's invitees (bearer token), staff who may read the dispute",
+        None,
+        "Empty",
+    ),
+    (
         "post",
         "/api/invitations/{id}/revoke",
         "Withdraw an invitation",
@@ -312,7 +320,8 @@ fn schemas() -> Value {
         "description": "A photo or document shared in the session's room, kept as evidence: its SHA-256 was taken as it arrived.",
         "properties": {"id": string, "session_id": string, "participant_id": string, "shared_by": string,
             "shared_by_role": string, "file_name": string, "content_type": string, "size_bytes": int,
-            "sha256": string, "shared_at": int}});
+            "sha256": string, "shared_at": int,
+            "page_count": {"type": "integer", "description": "a PDF's pages drawn as pictures (GET /api/documents/{id}/pages/{n}); 0 for a photo"}}});
     schemas["Expert"] = json!({"type": "object", "properties": {
             "id": string, "name": string, "specialty": string, "center": string, "phone": string, "created_at": int}});
     schemas["ExpertList"] = json!({"type": "object", "properties": {"experts": {"type": "array", "items": r("Expert")}}});
@@ -370,6 +379,11 @@ fn build() -> Value {
                 "schema": {"$ref": format!("#/components/schemas/{request}")}}}});
         }
         let mut parameters = Vec::new();
+        if path.contains("{page}") {
+            parameters.push(
+                json!({"name": "page", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}}),
+            );
+        }
         if path.contains("{id}") {
             parameters.push(
                 json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
@@ -424,6 +438,6 @@ mod tests {
                 .collect();
             assert!(schemas.contains_key(&name), "missing schema {name}");
         }
-        assert_eq!(document["paths"].as_object().expect("paths").len(), 24);
+        assert_eq!(document["paths"].as_object().expect("paths").len(), 25);
     }
 }

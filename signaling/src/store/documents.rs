@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{SharedDocument, Store, StoreResult};
 
 const COLUMNS: &str = "id, session_id, participant_id, shared_by, shared_by_role, file_name, \
-     content_type, size_bytes, sha256, path, shared_at";
+     content_type, size_bytes, sha256, path, shared_at, page_count";
 
 fn document_from_row(row: &AnyRow) -> StoreResult<SharedDocument> {
     Ok(SharedDocument {
@@ -21,6 +21,7 @@ fn document_from_row(row: &AnyRow) -> StoreResult<SharedDocument> {
         sha256: row.try_get("sha256")?,
         path: row.try_get("path")?,
         shared_at: row.try_get("shared_at")?,
+        page_count: row.try_get("page_count")?,
     })
 }
 
@@ -28,7 +29,7 @@ impl Store {
     pub async fn add_shared_document(&self, document: &SharedDocument) -> StoreResult<()> {
         let sql = format!(
             "INSERT INTO shared_documents ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
         sqlx::query(&sql)
             .bind(&document.id)
@@ -42,6 +43,7 @@ impl Store {
             .bind(&document.sha256)
             .bind(&document.path)
             .bind(document.shared_at)
+            .bind(document.page_count)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -290,6 +290,9 @@ pub struct SharedDocument {
     #[serde(skip)]
     pub path: String,
     pub shared_at: i64,
+    /// A PDF's pages drawn as pictures (`GET /api/documents/{id}/pages/{n}`); 0 for a photo.
+    #[serde(default)]
+    pub page_count: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
