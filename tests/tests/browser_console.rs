@@ -1,6 +1,7 @@
 //! The mediator's whole path in a real browser: sign in, open a dispute file, open a session
 //! with the lobby on, create an invitation link; the party opens that link, waits in the lobby
 //! with no media, and is admitted from the mediator's lobby panel; then they see each other.
+//! On the way the mediator puts an expert on the roster.
 
 use concord_tests::chromium::{chromium_path, Browser, Page};
 use concord_tests::webclient::{
@@ -58,6 +59,31 @@ async fn mediator_signs_in_invites_a_party_and_admits_them_from_the_lobby() {
     type_into(&console, "login-username", USERNAME).await;
     type_into(&console, "login-password", PASSWORD).await;
     click(&console, "login-submit", "signing in").await;
+
+    // Put the land expert on the roster, to call on from the room.
+    click(&console, "nav-experts", "the roster link").await;
+    wait_for_testid(&console, "roster-form", "the roster's form").await;
+    type_into(&console, "roster-name", "王工").await;
+    type_into(&console, "roster-specialty", "土地").await;
+    type_into(&console, "roster-center", "县自然资源局").await;
+    click(&console, "roster-add", "adding the expert").await;
+    console
+        .wait_for(
+            "[...document.querySelectorAll('[data-testid=roster-entry]')].some((e) => \
+             e.dataset.specialty === '土地' && e.textContent.includes('王工'))",
+            BROWSER_TIMEOUT,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the roster lists the expert: {e:#}\n{:?}",
+                console.console()
+            )
+        });
+    console
+        .evaluate("location.hash = '#/'")
+        .await
+        .expect("back to the list");
 
     // Open a dispute file with two parties.
     click(&console, "new-dispute", "the new-dispute button").await;

@@ -5,6 +5,7 @@
 //   #/sessions/{id}/room  the host's room
 //   #/account             who is signed in: change the password, sign out everywhere
 //   #/users               the accounts (administrators): create, disable, enable
+//   #/experts             the expert roster (roster.js)
 // The account and users pages are here, beside the sign-in they look after.
 import { api, SIGNED_OUT_EVENT } from './api.js';
 import { h, mount, setText, setLabel } from './dom.js';
@@ -14,6 +15,7 @@ import { labelProps, ACCOUNT_ROLES } from './format.js';
 import { showDisputeList } from './disputes.js';
 import { showDispute } from './dispute.js';
 import { showSession, showHostRoom } from './session.js';
+import { showRoster } from './roster.js';
 import { setStatus } from './state.js';
 
 export async function startConsole(main, userBar) {
@@ -76,6 +78,7 @@ function showUser(userBar, user) {
   mount(userBar,
     h('span', { class: 'user-name', testid: 'user-name', text: user.display_name || user.username }),
     h('nav', { class: 'user-nav' },
+      navLink('#/experts', 'nav.experts', 'nav-experts'),
       navLink('#/account', 'nav.account', 'nav-account'),
       // Only administrators manage accounts (the server refuses everyone else anyway).
       user.role === 'admin' && navLink('#/users', 'nav.users', 'nav-users'),
@@ -126,6 +129,7 @@ function route() {
   else if ((m = path.match(/^\/sessions\/([^/]+)$/))) current = showSession(main, user, decodeURIComponent(m[1]));
   else if (path === '/account') current = showAccount(main);
   else if (path === '/users') current = showUsers(main, user);
+  else if (path === '/experts') current = showRoster(main, user);
   else current = showDisputeList(main, user);
 }
 

@@ -37,6 +37,7 @@ assets! {
     "attestations.js" => JS,
     "caucus.js" => JS,
     "experts.js" => JS,
+    "roster.js" => JS,
     "screenshare.js" => JS,
     "record.js" => JS,
     "documents.js" => JS,
