@@ -37,6 +37,9 @@ const WARY_RAISE: f64 = 1.1;
 const TRIAL_AFTER_QUEUE: Duration = Duration::from_secs(300);
 /// How long the padding must go through without a queue filling.
 const TRIAL_FOR: Duration = Duration::from_secs(2);
+/// A step under what the link delivered saturated waits this long without strain: the tail
+/// of the queue that saturation left.
+const STRAIN_PASSED: Duration = Duration::from_millis(500);
 /// How long after the last strain that caution lasts.
 const STRAIN_REMEMBERED: Duration = Duration::from_secs(30);
 /// After a queue filled on the link, nothing is added (and nothing probed) that would send more
@@ -611,6 +614,11 @@ impl Allocator {
         if !queued_lately || after as f64 <= carried * WARY_RAISE {
             return true;
         }
+        // What the link delivered while a queue kept it saturated is what it carries: a step
+        // under that, once the queue has gone, has had its trial.
+        if self.calm_since_queue(now) && after <= self.floor {
+            return true;
+        }
         // The same step goes on being tried while its measured cost wanders.
         let (since, level) = match trial {
             Some((since, level, tried)) if tried == step => (since, level.max(after)),
@@ -621,6 +629,12 @@ impl Allocator {
             return false;
         }
         true
+    }
+
+    /// No strain since the last decide that saw one: the queue (or loss) has passed.
+    fn calm_since_queue(&self, now: Instant) -> bool {
+        self.last_strain
+            .is_none_or(|at| now.saturating_duration_since(at) >= STRAIN_PASSED)
     }
 
     fn note_increase(&mut self, now: Instant, targets: &[Option<u8>]) {

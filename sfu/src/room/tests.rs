@@ -236,6 +236,33 @@ fn a_capped_downlink_settles_on_the_low_layers_keeps_every_voice_and_climbs_back
     }
 }
 
+/// A sudden cap with just room for both low layers and the voices: the queue it leaves drains
+/// in a few seconds, and the saturated link's measure is its trial. Both low layers play within
+/// 8.5 s of the cap, not after the estimate, knocked down by the queue's losses, has
+/// crept back up.
+#[test]
+fn after_a_sudden_cap_both_low_layers_are_back_within_nine_seconds() {
+    let (mut sim, [a, b, c]) = publishing_room();
+    sim.run_for(Duration::from_secs(8));
+    sim.participants[c].down.rate = Some(350_000);
+    sim.run_for(Duration::from_secs(20));
+    for from in [a, b] {
+        let video = video_from(&sim, c, from, (16.5, 26.5));
+        assert_eq!(
+            layer_runs(&video),
+            vec![0],
+            "{from}'s low layer plays from 8.5 s after the cap:\n{}",
+            timeline(&sim, c)
+        );
+        let freeze = longest_freeze(&sim, c, from, (16.5, 26.5));
+        assert!(
+            freeze < Duration::from_secs(1),
+            "{freeze:?} without a frame:\n{}",
+            timeline(&sim, c)
+        );
+    }
+}
+
 #[test]
 fn a_cap_below_the_voices_and_the_lowest_layer_pauses_video_and_keeps_audio() {
     let (mut sim, [a, b, c]) = publishing_room();
