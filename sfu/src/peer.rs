@@ -500,6 +500,31 @@ impl ReportedLoss {
     }
 }
 
+/// What got through of everything sent (media, resends, padding, the pacer's backlog) over a
+/// spell of saturation, one sample per round of stats: the share the reports say arrived of
+/// what went out. A link saturated just after a cap carries mostly the old queue and its
+/// resends, while the media is already cut to the voices: what the media streams' reports
+/// count as delivered then is the voices, not what the link carries.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WireThrough {
+    sum: u64,
+    samples: u32,
+}
+
+impl WireThrough {
+    pub fn take(&mut self, wire: u64, loss: f32) {
+        let through = wire as f64 * f64::from(1.0 - loss.clamp(0.0, 1.0));
+        self.sum += through as u64;
+        self.samples += 1;
+    }
+
+    /// The mean over the spell, once there are two samples (the report that began the spell
+    /// spans the moment the link changed, and the burst a shaper's bucket let through).
+    pub fn rate(&self) -> Option<u64> {
+        (self.samples >= 2).then(|| self.sum / u64::from(self.samples))
+    }
+}
+
 /// A subscriber's wishes about the videos it receives.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Wishes {
@@ -573,6 +598,8 @@ pub(crate) struct Peer {
     /// When [`Self::delivered`] was last measured (it is kept fresh meanwhile while the link
     /// carries what it is sent).
     delivered_measured: Option<Instant>,
+    /// What got through of all that went out during the current spell of saturation.
+    wire_through: WireThrough,
     /// When the link was last seen saturated.
     last_saturated: Option<Instant>,
     /// When padding last tried a step up (more sent than the media).
@@ -645,6 +672,7 @@ impl Peer {
             loss_ceiling: None,
             delivered: None,
             delivered_measured: None,
+            wire_through: WireThrough::default(),
             last_saturated: None,
             last_padded: None,
             link: LinkStats::default(),
@@ -1336,12 +1364,17 @@ impl Peer {
                 .last_saturated
                 .is_some_and(|at| now.saturating_duration_since(at) < SATURATION_SPELL_GAP);
             if spell_goes_on {
-                if let Some(delivered) = self.reported_loss.delivered(now) {
+                if let Some(wire) = self.link.wire {
+                    self.wire_through.take(wire, loss);
+                }
+                let media = self.reported_loss.delivered(now);
+                if let Some(delivered) = media.max(self.wire_through.rate()) {
                     self.delivered = Some((now, delivered));
                     self.delivered_measured = Some(now);
                 }
             } else {
                 self.reported_loss.count_from(now);
+                self.wire_through = WireThrough::default();
             }
             self.last_saturated = Some(now);
         } else if queue_began && !self.padded_lately(now) {

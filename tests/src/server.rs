@@ -344,6 +344,19 @@ impl Room {
         Peer::join(ws_url, join, SIGNAL_TIMEOUT).await
     }
 
+    /// Parties `names`, each invited and joined as a headless participant (the lobby off).
+    pub async fn party_peers(&self, ws_url: &str, names: &[&str]) -> Result<Vec<Peer>> {
+        let mut peers = Vec::new();
+        for name in names {
+            let invitation = self.invite("party", name).await?;
+            let peer = Peer::join(ws_url, JoinAs::Token(&invitation.token), SIGNAL_TIMEOUT)
+                .await
+                .with_context(|| format!("{name} joins"))?;
+            peers.push(peer);
+        }
+        Ok(peers)
+    }
+
     /// A new observer `name`, invited and joined as a headless participant that only receives.
     pub async fn observer_peer(&self, ws_url: &str, name: &str) -> Result<Peer> {
         let invitation = self.invite("observer", name).await?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use concord_tests::server::id_of;
 use concord_tests::{
-    msg_type, JoinAs, MediaKind, Peer, PeerOptions, Room, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT,
+    msg_type, MediaKind, Peer, PeerOptions, Room, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -82,14 +82,10 @@ async fn an_expert_advising_the_mediator_waits_for_the_parties_and_reaches_the_m
         .expect("mediator, dispute, session");
     let ws = server.ws_url();
     let mediator = room.mediator_peer(&ws).await.expect("the mediator joins");
-    let mut parties = Vec::new();
-    for name in ["张建国", "李秀兰"] {
-        let invitation = room.invite("party", name).await.expect("invite a party");
-        let peer = Peer::join(&ws, JoinAs::Token(&invitation.token), SIGNAL_TIMEOUT)
-            .await
-            .unwrap_or_else(|e| panic!("{name} joins: {e:#}"));
-        parties.push(peer);
-    }
+    let mut parties = room
+        .party_peers(&ws, &["张建国", "李秀兰"])
+        .await
+        .expect("the parties join");
 
     let expert_id = land_expert(&room).await;
     let (token, invitation_id) = invite_expert(&room, &expert_id, "mediator").await;

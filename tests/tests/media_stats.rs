@@ -1,7 +1,7 @@
 //! The SFU's counters, read by an admin over the API: packets in and out of a live room and how
 //! long the SFU held them; nobody else may read them.
 
-use concord_tests::{JoinAs, MediaKind, Peer, TestServer, MEDIA_TIMEOUT, SIGNAL_TIMEOUT};
+use concord_tests::{MediaKind, TestServer, MEDIA_TIMEOUT};
 use serde_json::Value;
 
 fn count(room: &Value, field: &str) -> u64 {
@@ -19,14 +19,10 @@ async fn an_admin_reads_what_each_room_forwarded_and_how_long_it_held_packets() 
         .expect("mediator, dispute, session");
     let ws = server.ws_url();
     let mediator = room.mediator_peer(&ws).await.expect("the mediator joins");
-    let mut parties = Vec::new();
-    for name in ["Party One", "Party Two"] {
-        let invitation = room.invite("party", name).await.expect("invite");
-        let peer = Peer::join(&ws, JoinAs::Token(&invitation.token), SIGNAL_TIMEOUT)
-            .await
-            .expect("a party joins");
-        parties.push(peer);
-    }
+    let parties = room
+        .party_peers(&ws, &["Party One", "Party Two"])
+        .await
+        .expect("the parties join");
     let ids: Vec<String> = std::iter::once(&mediator)
         .chain(parties.iter())
         .map(|p| p.participant_id().to_owned())
