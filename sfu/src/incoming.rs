@@ -18,6 +18,11 @@ pub(crate) const PACKET_OVERHEAD: u64 = 60;
 /// A layer with no packet for this long has stopped (the publisher's uplink dropped it, or it
 /// was switched off).
 const LAYER_GONE_AFTER: Duration = Duration::from_millis(1_000);
+/// A layer has stopped sooner when a lower layer of the same track went on this long after its
+/// last packet: every layer carries the same pictures, so only a slow frame rate leaves one
+/// silent that long while another is not (a publisher's browser drops its top layer when its
+/// uplink estimate falls, and a subscriber on it sees nothing until it is switched down).
+const LAYER_DROPPED_AFTER: Duration = Duration::from_millis(400);
 /// Shortest window a layer's rate is measured over.
 const METER_WINDOW: Duration = Duration::from_millis(500);
 /// How much of its peak a meter keeps from one window to the next: halved in about 3 s.
@@ -352,7 +357,7 @@ impl TrackIn {
         let mut costs = [None; MAX_LAYERS];
         for (i, layer) in self.layers.iter().enumerate() {
             let usable = layer.unavailable_until.is_none_or(|until| now >= until);
-            if layer.flowing(now) || (layer.suspended && usable) {
+            if self.layer_flowing(i, now) || (layer.suspended && usable) {
                 let nominal = if self.is_simulcast() {
                     NOMINAL_COST[i]
                 } else {
@@ -364,12 +369,31 @@ impl TrackIn {
         costs
     }
 
+    /// Which layers arrive now (switched-off ones do not).
+    pub fn layers_arriving(&self, now: Instant) -> [bool; MAX_LAYERS] {
+        std::array::from_fn(|i| self.layer_flowing(i, now))
+    }
+
     /// The highest layer flowing now: what a recording takes.
     pub fn top_flowing(&self, now: Instant) -> Option<u8> {
-        self.layers
-            .iter()
-            .rposition(|l| l.flowing(now))
+        (0..self.layers.len())
+            .rposition(|i| self.layer_flowing(i, now))
             .map(|i| i as u8)
+    }
+
+    /// Whether layer `index` is flowing now: packets arrived lately, and no lower layer went
+    /// on for [`LAYER_DROPPED_AFTER`] past its last one.
+    fn layer_flowing(&self, index: usize, now: Instant) -> bool {
+        let Some(layer) = self.layers.get(index) else {
+            return false;
+        };
+        let Some(last) = layer.last_packet.filter(|_| layer.flowing(now)) else {
+            return false;
+        };
+        let dropped = last + LAYER_DROPPED_AFTER;
+        !self.layers[..index]
+            .iter()
+            .any(|lower| lower.last_packet.is_some_and(|at| at >= dropped))
     }
 
     /// Whether a keyframe may be asked for on `layer` now (and notes that it is).
@@ -522,5 +546,22 @@ mod tests {
         assert_eq!(track.layer_of(Some(Rid::from("h"))), Some(1));
         assert_eq!(track.layer_of(None), None, "simulcast packets carry a rid");
         assert_eq!(track.layer_of(Some(Rid::from("x"))), None);
+    }
+
+    #[test]
+    fn a_layer_silent_while_a_lower_one_goes_on_has_stopped_before_a_second_is_out() {
+        let start = Instant::now();
+        let mut track = TrackIn::new(Mid::from("1"), MediaKind::Video, 0, &rids(&["q", "h"]));
+        track.layers[0].last_packet = Some(start);
+        track.layers[1].last_packet = Some(start);
+        assert_eq!(track.top_flowing(start), Some(1));
+        // A slow frame rate: both quiet for a while, both still there.
+        let quiet = start + Duration::from_millis(600);
+        assert_eq!(track.top_flowing(quiet), Some(1));
+        // The low layer goes on; the top one does not.
+        let later = start + LAYER_DROPPED_AFTER;
+        track.layers[0].last_packet = Some(later);
+        assert_eq!(track.top_flowing(later), Some(0));
+        assert_eq!(track.layer_costs(later)[1], None);
     }
 }

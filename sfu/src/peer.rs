@@ -79,6 +79,14 @@ const DELIVERED_REMEMBERED: Duration = Duration::from_secs(15);
 /// reports); this long with nothing from it is a path that went away.
 const SILENCE_OF_A_LOST_PATH: Duration = Duration::from_secs(1);
 
+/// After a path comes back (a NAT rebinding, a new network, coverage regained), this long goes
+/// by before its loss counts as congestion: the first reports count every packet sent into the
+/// gap as lost, and str0m's estimate falls on them, though the link never saw those packets.
+const PATH_SETTLES: Duration = Duration::from_millis(2_500);
+/// When the estimate fallen on those losses is put back to what it was before the gap: once
+/// the feedback covering the gap has arrived (a round trip and a feedback interval).
+const PATH_ESTIMATE_RESTORED_AFTER: Duration = Duration::from_millis(1_000);
+
 /// Most remote ICE candidates a participant may give per offer: a browser gathers a handful
 /// per network interface; each one is a pair str0m checks, so more are only a cost.
 const MAX_REMOTE_CANDIDATES: usize = 32;
@@ -385,6 +393,15 @@ pub(crate) struct ReportedLoss {
     pub fresh: bool,
 }
 
+/// A path that came back after a gap.
+#[derive(Debug, Clone, Copy)]
+struct PathBack {
+    at: Instant,
+    estimate_before: Option<u64>,
+    /// The estimate was put back (or found not to need it).
+    restored: bool,
+}
+
 /// The reports of one outgoing stream.
 #[derive(Debug, Clone)]
 struct StreamReports {
@@ -427,11 +444,16 @@ fn recent_packet_bits(before: &StreamReport, now: &StreamReport) -> u64 {
 /// A stream whose receiver has reported nothing new for this long adds nothing to what the
 /// link delivers (receivers report voices less often than video).
 const REPORT_STALE: Duration = Duration::from_secs(6);
+/// A video whose last report with news is older than this was paused (receivers report video
+/// every second): the first report after it spans the pause, and the loss it shows is the tail
+/// a queue dropped as the video was paused, counted only now that later packets arrive. Not
+/// news of the link, which may carry the resumed video well.
+const VIDEO_REPORT_SPANS_A_PAUSE: Duration = Duration::from_millis(2_500);
 /// A count of what was delivered over less than this is no rate yet.
 const COUNTED_AT_LEAST: Duration = Duration::from_millis(1_500);
 
 impl ReportedLoss {
-    pub fn add(&mut self, mid: Mid, rid: Option<Rid>, report: StreamReport) {
+    pub fn add(&mut self, mid: Mid, rid: Option<Rid>, video: bool, report: StreamReport) {
         let Some(stream) = self
             .streams
             .iter_mut()
@@ -459,8 +481,12 @@ impl ReportedLoss {
             .min(expected);
         stream.received += (expected - lost) * recent_packet_bits(&before, &report);
         stream.last = report;
-        self.expected += expected;
-        self.lost += lost;
+        let spans_a_pause =
+            video && report.at.saturating_duration_since(before.at) >= VIDEO_REPORT_SPANS_A_PAUSE;
+        if !spans_a_pause {
+            self.expected += expected;
+            self.lost += lost;
+        }
     }
 
     /// The weighted loss of the round, and starts a new one.
@@ -566,6 +592,8 @@ pub(crate) struct Peer {
     nominated: Option<SocketAddr>,
     /// When anything last arrived from the peer.
     last_heard: Option<Instant>,
+    /// When its path last came back, and the estimate before the gap.
+    path_back: Option<PathBack>,
     /// In the room's caucus: media flows only between it and others in it.
     pub in_caucus: bool,
     /// Its media reaches the hosts only (an expert advising the mediator).
@@ -659,6 +687,7 @@ impl Peer {
             tracks_out: Vec::new(),
             connected: false,
             path_lost_since: None,
+            path_back: None,
             may_publish: true,
             host: false,
             needs_poll: true,
@@ -820,6 +849,45 @@ impl Peer {
             .is_some_and(|last| now.saturating_duration_since(last) >= SILENCE_OF_A_LOST_PATH);
         self.last_heard = Some(now);
         back
+    }
+
+    /// Its path came back after a gap: what was sent into the gap will be reported lost, which
+    /// says nothing of congestion on the path now.
+    pub fn note_path_back(&mut self, now: Instant) {
+        let settling = self.path_settling(now);
+        if let Some(back) = self.path_back.as_mut().filter(|_| settling) {
+            // Still settling from the last: the estimate before that gap is the one to keep.
+            back.at = now;
+            back.restored = false;
+            return;
+        }
+        self.path_back = Some(PathBack {
+            at: now,
+            estimate_before: self.estimate,
+            restored: false,
+        });
+    }
+
+    /// Whether a path that came back is still too fresh for its loss to count.
+    pub fn path_settling(&self, now: Instant) -> bool {
+        self.path_back
+            .is_some_and(|back| now.saturating_duration_since(back.at) < PATH_SETTLES)
+    }
+
+    /// The estimate to put str0m's estimator back to, once, after a gap's losses knocked it
+    /// down: what it was before the gap.
+    pub fn estimate_before_gap(&mut self, now: Instant) -> Option<u64> {
+        let back = self.path_back.as_mut()?;
+        let since = now.saturating_duration_since(back.at);
+        if back.restored || since < PATH_ESTIMATE_RESTORED_AFTER || since >= PATH_SETTLES {
+            return None;
+        }
+        back.restored = true;
+        let before = back.estimate_before?;
+        let fell = self
+            .estimate
+            .is_some_and(|now| (now as f64) < before as f64 * 0.7);
+        fell.then_some(before)
     }
 
     /// Where a UDP datagram str0m addressed to `destination` goes. Media, DTLS and RTCP go to
@@ -1465,6 +1533,35 @@ mod tests {
     }
 
     #[test]
+    fn a_path_back_from_a_gap_keeps_its_estimate_and_its_first_losses_are_no_congestion() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let (mut peer, _) = peer_offered(0, start);
+        peer.estimate = Some(1_500_000);
+        peer.note_path_back(at(0));
+        assert!(peer.path_settling(at(100)));
+        // The reports covering the gap knock the estimate down.
+        peer.estimate = Some(220_000);
+        assert_eq!(
+            peer.estimate_before_gap(at(500)),
+            None,
+            "not before the feedback is in"
+        );
+        assert_eq!(peer.estimate_before_gap(at(1_000)), Some(1_500_000));
+        assert_eq!(peer.estimate_before_gap(at(1_250)), None, "once");
+        // Another gap while settling keeps the estimate from before the first.
+        peer.note_path_back(at(1_500));
+        assert_eq!(peer.estimate_before_gap(at(2_500)), Some(1_500_000));
+        assert!(peer.path_settling(at(3_900)));
+        assert!(!peer.path_settling(at(4_000)), "its loss counts again");
+        // A later gap with an estimate that held needs nothing put back.
+        peer.estimate = Some(900_000);
+        peer.note_path_back(at(10_000));
+        peer.estimate = Some(800_000);
+        assert_eq!(peer.estimate_before_gap(at(11_000)), None);
+    }
+
+    #[test]
     fn media_follows_the_browsers_latest_nomination_and_stun_answers_stay_put() {
         let now = Instant::now();
         let (mut peer, _) = peer_offered(0, now);
@@ -1582,21 +1679,52 @@ mod tests {
             sent_packets: highest,
             at: start,
         };
-        loss.add(audio, None, report(1_000, 0, 0));
-        loss.add(video, None, report(5_000, 10, 10));
+        loss.add(audio, None, false, report(1_000, 0, 0));
+        loss.add(video, None, true, report(5_000, 10, 10));
         assert_eq!(
             loss.take(),
             None,
             "a first report only sets where counting starts"
         );
         // Audio: 50 more, 10 lost, 8 of them skipped by us. Video: 150 more, 40 lost, all skipped.
-        loss.add(audio, None, report(1_050, 10, 8));
-        loss.add(video, None, report(5_150, 50, 50));
+        loss.add(audio, None, false, report(1_050, 10, 8));
+        loss.add(video, None, true, report(5_150, 50, 50));
         let taken = loss.take().expect("a loss");
         assert!((taken - 2.0 / 152.0).abs() < 1e-6, "{taken}");
         // A report that repeats the last says nothing new.
-        loss.add(audio, None, report(1_050, 10, 8));
+        loss.add(audio, None, false, report(1_050, 10, 8));
         assert_eq!(loss.take(), None);
+    }
+
+    #[test]
+    fn the_loss_a_paused_video_shows_when_it_resumes_is_not_news_of_the_link() {
+        let mut loss = ReportedLoss::default();
+        let (audio, video) = (Mid::from("a"), Mid::from("v"));
+        let start = Instant::now();
+        let report = |highest, lost, secs| StreamReport {
+            highest,
+            lost,
+            skipped: 0,
+            sent_bytes: highest * 940,
+            sent_packets: highest,
+            at: start + Duration::from_secs(secs),
+        };
+        loss.add(audio, None, false, report(1_000, 0, 0));
+        loss.add(video, None, true, report(5_000, 0, 0));
+        loss.take();
+        // The video was paused for 4 s; the 30 packets the queue dropped as it paused count as
+        // lost once the resumed video's packets arrive.
+        loss.add(audio, None, false, report(1_200, 0, 4));
+        loss.add(video, None, true, report(5_100, 30, 4));
+        assert_eq!(loss.take(), Some(0.0));
+        // From then on the video's loss counts again.
+        loss.add(audio, None, false, report(1_250, 0, 5));
+        loss.add(video, None, true, report(5_150, 40, 5));
+        let taken = loss.take().expect("a loss");
+        assert!((taken - 10.0 / 100.0).abs() < 1e-6, "{taken}");
+        // A voice reported on seldom still counts: its loss is the link's.
+        loss.add(audio, None, false, report(1_450, 20, 9));
+        assert_eq!(loss.take(), Some(0.1));
     }
 
     #[test]
@@ -1622,20 +1750,20 @@ mod tests {
                 at: at(secs),
             }
         };
-        loss.add(audio, None, report(1_000, 0, 65, 0));
-        loss.add(video, None, report(5_000, 0, 1_065, 0));
+        loss.add(audio, None, false, report(1_000, 0, 65, 0));
+        loss.add(video, None, true, report(5_000, 0, 1_065, 0));
         assert_eq!(loss.delivered(at(0)), None, "nothing counted yet");
         loss.count_from(at(0));
         // Over one second: the report that began counting is no rate yet.
-        loss.add(audio, None, report(1_050, 0, 65, 1));
-        loss.add(video, None, report(5_100, 75, 1_065, 1));
+        loss.add(audio, None, false, report(1_050, 0, 65, 1));
+        loss.add(video, None, true, report(5_100, 75, 1_065, 1));
         assert_eq!(loss.delivered(at(1)), None, "a second is too short a count");
         // Over two: 100 voice packets, none lost; 200 video packets, 150 of them lost.
-        loss.add(audio, None, report(1_100, 0, 65, 2));
-        loss.add(video, None, report(5_200, 150, 1_065, 2));
+        loss.add(audio, None, false, report(1_100, 0, 65, 2));
+        loss.add(video, None, true, report(5_200, 150, 1_065, 2));
         assert_eq!(loss.delivered(at(2)), Some(50_000 + 225_000));
         // A stream its receiver stopped reporting on adds nothing after a while.
-        loss.add(audio, None, report(1_500, 0, 65, 8));
+        loss.add(audio, None, false, report(1_500, 0, 65, 8));
         assert_eq!(loss.delivered(at(8)), Some(500_000 / 8));
     }
 

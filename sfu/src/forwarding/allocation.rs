@@ -148,6 +148,9 @@ pub(crate) struct VideoDemand {
     /// What each layer cost at its most lately: a step up on a link that queued lately is
     /// judged by it, as a layer's rate swings with the picture.
     pub peaks: [Option<u64>; MAX_LAYERS],
+    /// Which layers arrive now: those switched off at the publisher have a cost but take a
+    /// round trip to the publisher to come back.
+    pub arriving: [bool; MAX_LAYERS],
     /// The highest layer worth sending at the size the subscriber shows the video; `None`: the
     /// video is not shown at all.
     pub max_layer: Option<u8>,
@@ -183,6 +186,15 @@ impl VideoDemand {
     /// The highest layer the subscriber's tile wants among those sent; `None` when not shown.
     pub fn view_cap(&self) -> Option<u8> {
         self.allowed().last().map(|(layer, _)| layer)
+    }
+
+    /// The highest layer arriving now at or below `layer`.
+    fn arriving_up_to(&self, layer: Option<u8>) -> Option<u8> {
+        let top = usize::from(layer?);
+        (0..=top.min(MAX_LAYERS - 1))
+            .rev()
+            .find(|&i| self.arriving[i] && self.layers[i].is_some())
+            .map(|i| i as u8)
     }
 
     fn peak_cost(&self, layer: Option<u8>) -> u64 {
@@ -456,7 +468,10 @@ impl Allocator {
                 *target = view_cap.min(*fits);
             }
             if target.is_some_and(|layer| demand.layers[usize::from(layer)].is_none()) {
-                *target = *fits;
+                // The layer it was on stopped: to the best that fits among those arriving, so
+                // the picture is back at their next keyframe; a higher one switched off at the
+                // publisher comes later, as an increase.
+                *target = demand.arriving_up_to(*fits).or(*fits);
             }
         }
         let short = targets.iter().zip(&fits).any(|(t, f)| t > f);
@@ -573,16 +588,18 @@ impl Allocator {
             INCREASE_FITS_FOR
         };
         let fits_long_enough = now.saturating_duration_since(since) >= required;
-        if short || !settled || !fits_long_enough {
+        if short || !settled {
             return false;
         }
         // One step at a time, each proven before the next: two made together overshoot twice
-        // as far when the estimate is wrong. Paused videos get their lowest layer first.
+        // as far when the estimate is wrong. Paused videos get their lowest layer first. The
+        // padding trial (where one is needed) runs while the step is waited for, not after.
         if let Some(i) = Self::first_step(demands, targets, &cautious) {
             let next = Self::step_up(&demands[i], targets[i]);
             let after =
                 sending.saturating_sub(demands[i].cost(targets[i])) + demands[i].peak_cost(next);
-            if !self.proven(now, trial, (i, next), after, sending) {
+            let proven = self.proven(now, trial, (i, next), after, sending);
+            if !proven || !fits_long_enough {
                 return false;
             }
             self.note_increase(now, targets);
@@ -770,7 +787,9 @@ impl Allocator {
         };
         let trusted = (estimate as f64 * (1.0 + TRIAL_OVERSHOOT))
             .max(self.known_good as f64 * KNOWN_GOOD_SHARE);
-        if (sending + step) as f64 > trusted {
+        // A trial under way goes on while the link holds, whatever the estimate's wander: its
+        // padding is the better test.
+        if trial.is_none() && (sending + step) as f64 > trusted {
             return false;
         }
         let over_ceiling = self
@@ -915,6 +934,7 @@ mod tests {
         VideoDemand {
             layers: [Some(150 * KBPS), Some(500 * KBPS), Some(1_200 * KBPS)],
             peaks: [None; MAX_LAYERS],
+            arriving: [true; MAX_LAYERS],
             max_layer: Some(2),
             priority,
             fresh: false,

@@ -472,6 +472,7 @@ impl Room {
         let back = peer.heard(received);
         if moved || back {
             tracing::debug!(participant = %peer.participant, %source, moved, "peer back");
+            peer.note_path_back(received);
             // A NAT rebinding, a new network or a path that was gone: what was sent meanwhile
             // is lost, and without fresh pictures decoders would wait for it for seconds.
             ask_for_fresh_pictures(peer, received, &mut self.forwards);
@@ -753,7 +754,11 @@ fn on_event(peer: &mut Peer, event: Event, now: Instant, forwards: &mut VecDeque
                     sent_packets: stats.packets,
                     at: stats.timestamp,
                 };
-                peer.reported_loss.add(stats.mid, stats.rid, report);
+                let video = peer
+                    .tracks_out
+                    .iter()
+                    .any(|t| t.open_mid() == Some(stats.mid) && t.video().is_some());
+                peer.reported_loss.add(stats.mid, stats.rid, video, report);
             }
         }
         Event::PeerStats(stats) => {

@@ -63,7 +63,21 @@ impl Room {
         self.speakers.update(now);
         self.mark_parted_tracks();
         for peer in &mut self.peers {
-            if peer.reported_loss.fresh {
+            if let Some(before) = peer.estimate_before_gap(now) {
+                tracing::debug!(
+                    participant = %peer.participant,
+                    estimate = peer.estimate,
+                    before,
+                    "estimate restored after a gap"
+                );
+                peer.rtc.bwe().reset(Bitrate::bps(before));
+                peer.estimate = Some(before);
+            }
+            if peer.reported_loss.fresh && peer.path_settling(now) {
+                // The packets sent into the gap, reported lost: not the link's congestion.
+                peer.reported_loss.take();
+                peer.link.loss_down = Some(0.0);
+            } else if peer.reported_loss.fresh {
                 let reported = peer.reported_loss.take();
                 let loss = peer
                     .link
@@ -132,6 +146,7 @@ impl Room {
                     let demand = VideoDemand {
                         layers: source.layer_costs(now),
                         peaks: source.layer_peaks(now),
+                        arriving: source.layers_arriving(now),
                         max_layer: if parted {
                             None
                         } else {
@@ -224,8 +239,10 @@ impl Room {
                 video.switch.set_target(*target);
             }
             // A video stays fresh until it is first given a layer: its start is not an increase
-            // to wait for.
-            video.fresh &= target.is_none();
+            // to wait for. One its publisher stopped sending (a path that moved, a camera off
+            // and on) starts afresh when it comes back: it was not paused for this link.
+            let unpublished = demand.layers.iter().all(Option::is_none);
+            video.fresh = (video.fresh || unpublished) && target.is_none();
             video.reduced = target.is_some() && *target < demand.view_cap();
             video.max_layer = demand.max_layer;
             sending += target
@@ -364,6 +381,13 @@ impl Room {
                             }
                         }
                     }
+                }
+                if wanted.contains(&true) {
+                    // The lowest layer stays on while anyone gets the video: it is a tenth of
+                    // the top one's cost, and when a higher layer stops (the publisher's uplink
+                    // dropped it) or a subscriber's link falls, the picture goes on at its next
+                    // keyframe instead of after a switched-off layer is asked back.
+                    wanted[0] = true;
                 }
                 let publisher = &mut self.peers[publisher_index];
                 let track = &mut publisher.tracks_in[track_index];

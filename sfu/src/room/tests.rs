@@ -288,15 +288,18 @@ fn a_cap_below_the_voices_and_the_lowest_layer_pauses_video_and_keeps_audio() {
         video.len()
     );
 
+    // Lifted: the ceiling the cap left is tried with padding at most every 30 s, then each
+    // video is given its lowest layer after a padding trial of its own (back after 2-24 s in
+    // 40 runs of this test, the second video 3-5 s after the first).
     sim.participants[c].down.rate = None;
-    sim.run_for(Duration::from_secs(20));
+    sim.run_for(Duration::from_secs(40));
     assert!(
         told_pause(&sim, c, b, None),
         "b's video resumes: {:?}\n{}",
         sim.participants[c].pauses,
         timeline(&sim, c)
     );
-    assert!(!video_from(&sim, c, b, (45.0, 50.0)).is_empty());
+    assert!(!video_from(&sim, c, b, (65.0, 70.0)).is_empty());
     assert_continuous(&sim, c, b);
 }
 
@@ -329,9 +332,10 @@ fn a_layer_nobody_receives_is_switched_off_at_the_publisher_and_back_on_when_nee
     assert!(active.contains(&"h".to_owned()), "{active:?}");
     // ...and the top one when b climbs to it.
     sim.run_for(Duration::from_secs(8));
-    // b now gets the top layer: it is on, and the lowest, which nobody gets now, is off.
+    // b now gets the top layer: it is on, the middle one, which nobody gets now, is off, and
+    // the lowest stays on for a fall.
     let active = sim.participants[a].client.active_layers();
-    assert!(active[2] && !active[0], "{active:?}");
+    assert!(active[2] && !active[1] && active[0], "{active:?}");
     assert_eq!(layer_runs(&video_from(&sim, b, a, (16.0, 17.5))), vec![2]);
     assert_continuous(&sim, b, a);
 }
@@ -375,9 +379,12 @@ fn a_top_layer_that_stops_at_the_publisher_is_replaced_without_a_long_freeze() {
     sim.participants[a].client.set_layer_sending(2, false);
     sim.run_for(Duration::from_secs(8));
     assert_eq!(layer_runs(&video_from(&sim, b, a, (12.0, 16.0))), vec![1]);
+    // The lowest layer stays on, so b goes on with it at its next keyframe once the top layer
+    // has been silent while the lowest went on (1.09 s when the lowest was switched off too
+    // and the top layer counted as stopped only after a second).
     let freeze = longest_freeze(&sim, b, a, (7.0, 16.0));
     assert!(
-        freeze < Duration::from_secs(2),
+        freeze < Duration::from_millis(800),
         "{freeze:?} without a frame"
     );
     sim.participants[a].client.set_layer_sending(2, true);
@@ -604,6 +611,20 @@ fn a_participant_whose_path_comes_back_after_a_silence_gets_fresh_pictures_both_
     assert!(
         !video_from(&sim, b, a, (7.5, 9.5)).is_empty(),
         "b receives a's video again"
+    );
+    // What was sent into the gap is reported lost once b is back; that is no congestion, so
+    // b goes on with the layer it had rather than being cut to the lowest or paused.
+    sim.run_for(Duration::from_secs(3));
+    assert_eq!(
+        layer_runs(&video_from(&sim, b, a, (8.5, 12.5))),
+        vec![2],
+        "{}",
+        timeline(&sim, b)
+    );
+    assert!(
+        !told_pause(&sim, b, a, Some(VideoPause::Bandwidth)),
+        "{:?}",
+        sim.participants[b].pauses
     );
 }
 
