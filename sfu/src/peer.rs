@@ -300,6 +300,8 @@ struct RaisedRtt {
     low: Duration,
     high: Duration,
     sending: u64,
+    /// The most that got through meanwhile (what went out less what was lost).
+    through: u64,
 }
 
 impl RttFloor {
@@ -324,8 +326,9 @@ impl RttFloor {
         self.floor()
     }
 
-    /// What `rtt` shows of the path, `sending` being what is sent now.
-    pub fn judge(&mut self, rtt: Duration, sending: u64, now: Instant) -> RoundTrip {
+    /// What `rtt` shows of the path, `sending` being what is sent now and `through` what of it
+    /// got through.
+    pub fn judge(&mut self, rtt: Duration, sending: u64, through: u64, now: Instant) -> RoundTrip {
         let Some(floor) = self.update(rtt, now) else {
             return RoundTrip::Clear;
         };
@@ -338,6 +341,7 @@ impl RttFloor {
             Some(r) if rtt.abs_diff(r.low).max(rtt.abs_diff(r.high)) <= FLAT_RTT => RaisedRtt {
                 low: r.low.min(rtt),
                 high: r.high.max(rtt),
+                through: r.through.max(through),
                 ..r
             },
             // Still moving: a queue filling or draining. What was sent when the round trip
@@ -347,11 +351,16 @@ impl RttFloor {
                 low: rtt,
                 high: rtt,
                 sending: r.map_or(sending, |r| r.sending.max(sending)),
+                through: r.map_or(through, |r| r.through.max(through)),
             },
         };
         self.raised = Some(raised);
         let flat_for = now.saturating_duration_since(raised.since);
-        let less_sent = sending <= raised.sending / 4 * 3;
+        // Less than before, and well under what the link was seen to let through: a link
+        // capped below what went out keeps a queue standing as long as it is sent more than it
+        // carries, however much less that is than before (its round trip stays flat at the
+        // buffer's depth, and only sending under its rate drains it).
+        let less_sent = sending <= raised.sending / 4 * 3 && sending <= raised.through / 2;
         if (flat_for >= PATH_SETTLED && less_sent) || flat_for >= PATH_SETTLED_ANYWAY {
             self.previous = None;
             self.current = Some(raised.low);
@@ -1399,8 +1408,9 @@ impl Peer {
             .link
             .wire
             .map_or(self.sending, |wire| wire.max(self.sending));
+        let through = (put_out as f64 * f64::from(1.0 - loss.clamp(0.0, 1.0))) as u64;
         let round_trip = self.link.rtt.map_or(RoundTrip::Clear, |rtt| {
-            self.rtt_floor.judge(rtt, put_out, now)
+            self.rtt_floor.judge(rtt, put_out, through, now)
         });
         if loss >= HEAVY_LOSS {
             self.allocator.hold_ceiling(now);
@@ -1773,7 +1783,7 @@ mod tests {
         let mut at = Instant::now();
         let mut judge = |rtt: u64, sending: u64| {
             at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, at)
+            floor.judge(MS * rtt as u32, sending, sending, at)
         };
         for _ in 0..5 {
             assert_eq!(judge(10, 400_000), RoundTrip::Clear);
@@ -1808,7 +1818,7 @@ mod tests {
         let mut at = Instant::now();
         let mut judge = |rtt: u64| {
             at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, 400_000, at)
+            floor.judge(MS * rtt as u32, 400_000, 400_000, at)
         };
         judge(10);
         let verdicts: Vec<_> = (0..17).map(|i| judge(300 + i % 3 * 10)).collect();
@@ -1826,7 +1836,7 @@ mod tests {
         let mut at = Instant::now();
         let mut judge = |rtt: u64, sending: u64| {
             at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, at)
+            floor.judge(MS * rtt as u32, sending, sending, at)
         };
         judge(10, 300_000);
         // It rises while 300 kbit/s go out, wanders, and the sending is cut meanwhile: the
@@ -1841,12 +1851,32 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_standing_at_a_cap_stays_a_queue_though_far_less_is_sent_than_before() {
+        let mut floor = RttFloor::default();
+        let mut at = Instant::now();
+        let mut judge = |rtt: u64, sending: u64, through: u64| {
+            at += Duration::from_secs(1);
+            floor.judge(MS * rtt as u32, sending, through, at)
+        };
+        judge(10, 1_100_000, 1_100_000);
+        // Capped at 300 kbit/s: the buffer fills, the video is cut to a third, but what goes
+        // out (media, resends, the pacer's backlog) is still over what gets through.
+        assert_eq!(judge(320, 1_100_000, 400_000), RoundTrip::Queueing);
+        for _ in 0..10 {
+            assert_eq!(judge(340, 330_000, 280_000), RoundTrip::Queueing);
+        }
+        // Sent well under what got through, a queue would drain: this one stays, the path.
+        let verdicts: Vec<_> = (0..6).map(|_| judge(340, 150_000, 150_000)).collect();
+        assert!(verdicts.contains(&RoundTrip::NewPath), "{verdicts:?}");
+    }
+
+    #[test]
     fn a_queue_that_keeps_filling_or_is_still_fed_stays_a_queue() {
         let mut floor = RttFloor::default();
         let mut at = Instant::now();
         let mut judge = |rtt: u64, sending: u64| {
             at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, at)
+            floor.judge(MS * rtt as u32, sending, sending, at)
         };
         judge(10, 400_000);
         // Growing: never flat.
