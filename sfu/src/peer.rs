@@ -258,6 +258,11 @@ pub(crate) struct LinkStats {
 }
 
 impl LinkStats {
+    /// The last reading of [`Self::wire`], with when it was taken.
+    pub fn wire_reading(&self) -> Option<(Instant, u64)> {
+        Some((self.sent_total?.0, self.wire?))
+    }
+
     /// The stats of a new round, given the total bytes sent so far at `at`.
     pub fn next(
         &self,
@@ -300,7 +305,10 @@ struct RaisedRtt {
     low: Duration,
     high: Duration,
     sending: u64,
-    /// The most that got through meanwhile (what went out less what was lost).
+    /// The most that got through meanwhile (what went out less what was lost), from the
+    /// second report on: the first one's loss lags what went out (its receiver counted
+    /// packets from before the rise), and at a sudden cap it tells of twice what the link
+    /// carries.
     through: u64,
 }
 
@@ -351,7 +359,7 @@ impl RttFloor {
                 low: rtt,
                 high: rtt,
                 sending: r.map_or(sending, |r| r.sending.max(sending)),
-                through: r.map_or(through, |r| r.through.max(through)),
+                through: r.map_or(0, |r| r.through.max(through)),
             },
         };
         self.raised = Some(raised);
@@ -359,8 +367,10 @@ impl RttFloor {
         // Less than before, and well under what the link was seen to let through: a link
         // capped below what went out keeps a queue standing as long as it is sent more than it
         // carries, however much less that is than before (its round trip stays flat at the
-        // buffer's depth, and only sending under its rate drains it).
-        let less_sent = sending <= raised.sending / 4 * 3 && sending <= raised.through / 2;
+        // buffer's depth, and only sending under its rate drains it). A lossy path lets a
+        // share of all it is sent through, so there what got through before the cut is well
+        // over what goes out after it.
+        let less_sent = sending <= raised.sending / 4 * 3 && sending <= raised.through / 4 * 3;
         if (flat_for >= PATH_SETTLED && less_sent) || flat_for >= PATH_SETTLED_ANYWAY {
             self.previous = None;
             self.current = Some(raised.low);
@@ -1788,17 +1798,18 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(judge(10, 400_000), RoundTrip::Clear);
         }
-        // 300 ms more, at once: a queue, as far as anyone can tell yet.
+        // 300 ms more, at once: a queue, as far as anyone can tell yet. The cut it brings
+        // lands after the next report.
         assert_eq!(judge(310, 400_000), RoundTrip::Queueing);
+        assert_eq!(judge(300, 400_000), RoundTrip::Queueing);
         // Video is cut; a queue would drain, this stays.
-        let verdicts: Vec<_> = [300, 320, 305, 315, 310, 308]
+        let verdicts: Vec<_> = [320, 305, 315, 310, 308]
             .iter()
             .map(|&rtt| judge(rtt, 60_000))
             .collect();
         assert_eq!(
             verdicts,
             [
-                RoundTrip::Queueing,
                 RoundTrip::Queueing,
                 RoundTrip::Queueing,
                 RoundTrip::Queueing,
@@ -1860,8 +1871,10 @@ mod tests {
         };
         judge(10, 1_100_000, 1_100_000);
         // Capped at 300 kbit/s: the buffer fills, the video is cut to a third, but what goes
-        // out (media, resends, the pacer's backlog) is still over what gets through.
-        assert_eq!(judge(320, 1_100_000, 400_000), RoundTrip::Queueing);
+        // out (media, resends, the pacer's backlog) is still over what gets through. The first
+        // report's loss lags: it has twice the cap getting through.
+        assert_eq!(judge(320, 1_100_000, 680_000), RoundTrip::Queueing);
+        assert_eq!(judge(340, 800_000, 240_000), RoundTrip::Queueing);
         for _ in 0..10 {
             assert_eq!(judge(340, 330_000, 280_000), RoundTrip::Queueing);
         }

@@ -190,6 +190,8 @@ impl Room {
         subscriber.allocator.measured_floor(floor);
         let delivery = subscriber.last_delivery();
         subscriber.allocator.measured_delivery(delivery);
+        let wire = subscriber.link.wire_reading();
+        subscriber.allocator.measured_wire(wire);
         let congested =
             subscriber
                 .allocator
@@ -459,6 +461,7 @@ impl Room {
                 deep_red = peer.deep_red_frames,
                 queueing = peer.queueing,
                 ceiling = peer.allocator.ceiling(),
+                trial = peer.allocator.padding_trial(),
                 chance_video = peer.chance_video(now),
                 probe = peer.probe_desired,
                 "link"
