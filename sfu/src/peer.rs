@@ -258,11 +258,6 @@ pub(crate) struct LinkStats {
 }
 
 impl LinkStats {
-    /// The last reading of [`Self::wire`], with when it was taken.
-    pub fn wire_reading(&self) -> Option<(Instant, u64)> {
-        Some((self.sent_total?.0, self.wire?))
-    }
-
     /// The stats of a new round, given the total bytes sent so far at `at`.
     pub fn next(
         &self,
@@ -868,6 +863,13 @@ impl Peer {
             .is_some_and(|last| now.saturating_duration_since(last) >= SILENCE_OF_A_LOST_PATH);
         self.last_heard = Some(now);
         back
+    }
+
+    /// Starts str0m's estimator again from `bps`, which is also the estimate until str0m's
+    /// next says otherwise.
+    pub fn restart_estimate(&mut self, bps: u64) {
+        self.rtc.bwe().reset(str0m::bwe::Bitrate::bps(bps));
+        self.estimate = Some(bps);
     }
 
     /// Its path came back after a gap: what was sent into the gap will be reported lost, which

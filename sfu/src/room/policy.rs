@@ -70,8 +70,7 @@ impl Room {
                     before,
                     "estimate restored after a gap"
                 );
-                peer.rtc.bwe().reset(Bitrate::bps(before));
-                peer.estimate = Some(before);
+                peer.restart_estimate(before);
             }
             if peer.reported_loss.fresh && peer.path_settling(now) {
                 // The packets sent into the gap, reported lost: not the link's congestion.
@@ -190,8 +189,6 @@ impl Room {
         subscriber.allocator.measured_floor(floor);
         let delivery = subscriber.last_delivery();
         subscriber.allocator.measured_delivery(delivery);
-        let wire = subscriber.link.wire_reading();
-        subscriber.allocator.measured_wire(wire);
         let congested =
             subscriber
                 .allocator
@@ -302,7 +299,7 @@ impl Room {
                     from,
                     "estimator restarted"
                 );
-                subscriber.rtc.bwe().reset(Bitrate::bps(from));
+                subscriber.restart_estimate(from);
                 None
             }
             None => None,
