@@ -300,11 +300,13 @@ struct RaisedRtt {
     low: Duration,
     high: Duration,
     sending: u64,
-    /// The most that got through meanwhile (what went out less what was lost), from the
-    /// second report on: the first one's loss lags what went out (its receiver counted
-    /// packets from before the rise), and at a sudden cap it tells of twice what the link
-    /// carries.
+    /// The most that got through meanwhile (what went out less what was lost).
     through: u64,
+    /// What went out by the first report of the rise, whose share that got through is taken
+    /// from the next report: the first one's loss lags what went out (its receiver counted
+    /// packets from before the rise), and at a sudden cap it told of 680 kbit/s getting
+    /// through a 300 kbit/s link.
+    first_sent: Option<u64>,
 }
 
 impl RttFloor {
@@ -340,11 +342,19 @@ impl RttFloor {
             self.raised = None;
             return RoundTrip::Clear;
         }
+        let share_through = through as f64 / sending.max(1) as f64;
+        let through_since = |r: &RaisedRtt| {
+            let first = r
+                .first_sent
+                .map_or(0, |sent| (sent as f64 * share_through) as u64);
+            r.through.max(through).max(first)
+        };
         let raised = match self.raised {
             Some(r) if rtt.abs_diff(r.low).max(rtt.abs_diff(r.high)) <= FLAT_RTT => RaisedRtt {
                 low: r.low.min(rtt),
                 high: r.high.max(rtt),
-                through: r.through.max(through),
+                through: through_since(&r),
+                first_sent: None,
                 ..r
             },
             // Still moving: a queue filling or draining. What was sent when the round trip
@@ -354,7 +364,11 @@ impl RttFloor {
                 low: rtt,
                 high: rtt,
                 sending: r.map_or(sending, |r| r.sending.max(sending)),
-                through: r.map_or(0, |r| r.through.max(through)),
+                through: r.as_ref().map_or(0, through_since),
+                first_sent: match r {
+                    Some(_) => None,
+                    None => Some(sending),
+                },
             },
         };
         self.raised = Some(raised);
@@ -362,10 +376,8 @@ impl RttFloor {
         // Less than before, and well under what the link was seen to let through: a link
         // capped below what went out keeps a queue standing as long as it is sent more than it
         // carries, however much less that is than before (its round trip stays flat at the
-        // buffer's depth, and only sending under its rate drains it). A lossy path lets a
-        // share of all it is sent through, so there what got through before the cut is well
-        // over what goes out after it.
-        let less_sent = sending <= raised.sending / 4 * 3 && sending <= raised.through / 4 * 3;
+        // buffer's depth, and only sending under its rate drains it).
+        let less_sent = sending <= raised.sending / 4 * 3 && sending <= raised.through / 2;
         if (flat_for >= PATH_SETTLED && less_sent) || flat_for >= PATH_SETTLED_ANYWAY {
             self.previous = None;
             self.current = Some(raised.low);
