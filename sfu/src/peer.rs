@@ -302,11 +302,6 @@ struct RaisedRtt {
     sending: u64,
     /// The most that got through meanwhile (what went out less what was lost).
     through: u64,
-    /// What went out by the first report of the rise, whose share that got through is taken
-    /// from the next report: the first one's loss lags what went out (its receiver counted
-    /// packets from before the rise), and at a sudden cap it told of 680 kbit/s getting
-    /// through a 300 kbit/s link.
-    first_sent: Option<u64>,
 }
 
 impl RttFloor {
@@ -342,19 +337,11 @@ impl RttFloor {
             self.raised = None;
             return RoundTrip::Clear;
         }
-        let share_through = through as f64 / sending.max(1) as f64;
-        let through_since = |r: &RaisedRtt| {
-            let first = r
-                .first_sent
-                .map_or(0, |sent| (sent as f64 * share_through) as u64);
-            r.through.max(through).max(first)
-        };
         let raised = match self.raised {
             Some(r) if rtt.abs_diff(r.low).max(rtt.abs_diff(r.high)) <= FLAT_RTT => RaisedRtt {
                 low: r.low.min(rtt),
                 high: r.high.max(rtt),
-                through: through_since(&r),
-                first_sent: None,
+                through: r.through.max(through),
                 ..r
             },
             // Still moving: a queue filling or draining. What was sent when the round trip
@@ -364,11 +351,7 @@ impl RttFloor {
                 low: rtt,
                 high: rtt,
                 sending: r.map_or(sending, |r| r.sending.max(sending)),
-                through: r.as_ref().map_or(0, through_since),
-                first_sent: match r {
-                    Some(_) => None,
-                    None => Some(sending),
-                },
+                through: r.map_or(through, |r| r.through.max(through)),
             },
         };
         self.raised = Some(raised);
@@ -1812,18 +1795,17 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(judge(10, 400_000), RoundTrip::Clear);
         }
-        // 300 ms more, at once: a queue, as far as anyone can tell yet. The cut it brings
-        // lands after the next report.
+        // 300 ms more, at once: a queue, as far as anyone can tell yet.
         assert_eq!(judge(310, 400_000), RoundTrip::Queueing);
-        assert_eq!(judge(300, 400_000), RoundTrip::Queueing);
         // Video is cut; a queue would drain, this stays.
-        let verdicts: Vec<_> = [320, 305, 315, 310, 308]
+        let verdicts: Vec<_> = [300, 320, 305, 315, 310, 308]
             .iter()
             .map(|&rtt| judge(rtt, 60_000))
             .collect();
         assert_eq!(
             verdicts,
             [
+                RoundTrip::Queueing,
                 RoundTrip::Queueing,
                 RoundTrip::Queueing,
                 RoundTrip::Queueing,
@@ -1885,10 +1867,8 @@ mod tests {
         };
         judge(10, 1_100_000, 1_100_000);
         // Capped at 300 kbit/s: the buffer fills, the video is cut to a third, but what goes
-        // out (media, resends, the pacer's backlog) is still over what gets through. The first
-        // report's loss lags: it has twice the cap getting through.
-        assert_eq!(judge(320, 1_100_000, 680_000), RoundTrip::Queueing);
-        assert_eq!(judge(340, 800_000, 240_000), RoundTrip::Queueing);
+        // out (media, resends, the pacer's backlog) is still over what gets through.
+        assert_eq!(judge(320, 1_100_000, 400_000), RoundTrip::Queueing);
         for _ in 0..10 {
             assert_eq!(judge(340, 330_000, 280_000), RoundTrip::Queueing);
         }
