@@ -14,7 +14,7 @@ use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc, Vp8Descriptor};
 use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 
-use crate::forwarding::allocation::{Allocator, Strain};
+use crate::forwarding::allocation::{Allocator, Strain, WireReading};
 use crate::forwarding::chance_loss::ChanceLoss;
 use crate::forwarding::layer_switch::{LayerPacket, Verdict, Vp8Ids, Vp8Rewrite};
 use crate::forwarding::quality::QualityMark;
@@ -37,6 +37,12 @@ const DEEPER_RED_LOSS: f32 = 0.15;
 /// Loss at which voices go with redundancy (RED), and how long a clean link keeps it.
 const RED_LOSS: f32 = 0.02;
 const RED_DROPPED_AFTER: Duration = Duration::from_secs(8);
+/// A raised round trip that has stood flat this long, losing from [`RED_LOSS`] up to
+/// `JUDGED_RED_LOSS_BELOW`, gives the voices one frame of redundancy while it is judged (see
+/// [`Peer::update_red`]); heavier loss is far more likely a queue overflowing than a path,
+/// and redundancy would feed it.
+const JUDGED_FLAT_FOR: Duration = Duration::from_secs(2);
+const JUDGED_RED_LOSS_BELOW: f32 = 0.25;
 /// The share of what a link was seen to carry that voices with redundancy may take: the rest is
 /// for what goes with them (receiver reports, resends, the estimator's probes).
 const REDUNDANCY_ROOM: f64 = 0.8;
@@ -52,6 +58,10 @@ const FLAT_RTT: Duration = Duration::from_millis(60);
 /// How long a raised round trip stays flat, while a quarter less is sent or more, before it is
 /// taken for the path's own.
 const PATH_SETTLED: Duration = Duration::from_secs(5);
+/// How long, of that, the sending must have stayed that far under: one report's dip (the
+/// pacer's backlog gone, a keyframe's gap) drains a queue standing at a cap by a fraction of
+/// a second, too little for its round trip to show within the report after.
+const LESS_SENT_FOR: Duration = Duration::from_millis(1_500);
 /// A raised round trip flat this long is the path's own even if what is sent was not cut: a
 /// lossy new path whose loss keeps the video where it was (a queue holds steady that long only
 /// at a full buffer, where its losses cut the estimate anyway).
@@ -258,6 +268,11 @@ pub(crate) struct LinkStats {
 }
 
 impl LinkStats {
+    /// The last reading of [`Self::wire`], with when it was taken.
+    fn wire_reading(&self) -> Option<(Instant, u64)> {
+        Some((self.sent_total?.0, self.wire?))
+    }
+
     /// The stats of a new round, given the total bytes sent so far at `at`.
     pub fn next(
         &self,
@@ -302,6 +317,8 @@ struct RaisedRtt {
     sending: u64,
     /// The most that got through meanwhile (what went out less what was lost).
     through: u64,
+    /// Since when far less has been sent than when it rose (see [`PATH_SETTLED`]).
+    less_sent_since: Option<Instant>,
 }
 
 impl RttFloor {
@@ -315,6 +332,13 @@ impl RttFloor {
         }
     }
 
+    /// How long the round trip has stood flat above the floor (`None`: it is at the floor, or
+    /// still moving).
+    pub fn raised_flat_for(&self, now: Instant) -> Option<Duration> {
+        self.raised
+            .map(|raised| now.saturating_duration_since(raised.since))
+    }
+
     /// Takes a round trip; returns the floor.
     pub fn update(&mut self, rtt: Duration, now: Instant) -> Option<Duration> {
         let start = *self.window_start.get_or_insert(now);
@@ -324,6 +348,14 @@ impl RttFloor {
         }
         self.current = Some(self.current.map_or(rtt, |c| c.min(rtt)));
         self.floor()
+    }
+
+    /// Whether `sending` is less than when the round trip rose, and well under what the link
+    /// was seen to let through: a link capped below what goes out keeps a queue standing as
+    /// long as it is sent more than it carries, however much less that is than before (its
+    /// round trip stays flat at the buffer's depth, and only sending under its rate drains it).
+    fn sends_less(sending: u64, raised: &RaisedRtt) -> bool {
+        sending <= raised.sending / 4 * 3 && sending <= raised.through / 2
     }
 
     /// What `rtt` shows of the path, `sending` being what is sent now and `through` what of it
@@ -352,16 +384,22 @@ impl RttFloor {
                 high: rtt,
                 sending: r.map_or(sending, |r| r.sending.max(sending)),
                 through: r.map_or(through, |r| r.through.max(through)),
+                less_sent_since: None,
             },
+        };
+        let raised = RaisedRtt {
+            less_sent_since: Self::sends_less(sending, &raised)
+                .then(|| raised.less_sent_since.unwrap_or(now)),
+            ..raised
         };
         self.raised = Some(raised);
         let flat_for = now.saturating_duration_since(raised.since);
-        // Less than before, and well under what the link was seen to let through: a link
-        // capped below what went out keeps a queue standing as long as it is sent more than it
-        // carries, however much less that is than before (its round trip stays flat at the
-        // buffer's depth, and only sending under its rate drains it).
-        let less_sent = sending <= raised.sending / 4 * 3 && sending <= raised.through / 2;
-        if (flat_for >= PATH_SETTLED && less_sent) || flat_for >= PATH_SETTLED_ANYWAY {
+        let less_sent_for = raised
+            .less_sent_since
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+        if (flat_for >= PATH_SETTLED && less_sent_for >= LESS_SENT_FOR)
+            || flat_for >= PATH_SETTLED_ANYWAY
+        {
             self.previous = None;
             self.current = Some(raised.low);
             self.window_start = Some(now);
@@ -1316,6 +1354,18 @@ impl Peer {
         self.last_padded = Some(now);
     }
 
+    /// What went out to the participant lately, as a padding trial may count it.
+    pub fn wire_reading(&self, now: Instant) -> WireReading {
+        if self.chance_loss.lossy_lately(now) {
+            return WireReading::Uninformative;
+        }
+        self.link
+            .wire_reading()
+            .map_or(WireReading::Unread, |(at, wire)| {
+                WireReading::Read(at, wire)
+            })
+    }
+
     /// The video a link losing at random is held to now (for the logs).
     pub fn chance_video(&self, now: Instant) -> u64 {
         self.chance_loss.floor(0, now)
@@ -1332,6 +1382,15 @@ impl Peer {
         }
     }
 
+    /// Whether the round trip stands raised and flat while it is judged (a queue, or a path).
+    fn judging_a_flat_round_trip(&self, now: Instant) -> bool {
+        self.queueing
+            && self
+                .rtt_floor
+                .raised_flat_for(now)
+                .is_some_and(|flat| flat >= JUDGED_FLAT_FOR)
+    }
+
     /// Whether a queue was seen on the link lately: loss then is congestion, not chance.
     fn congested_lately(&self, now: Instant) -> bool {
         self.last_queueing
@@ -1342,6 +1401,17 @@ impl Peer {
     /// loses packets at random, none once it has been clean for a while or when it is
     /// congested.
     pub fn update_red(&mut self, loss: f32, now: Instant) {
+        if self.judging_a_flat_round_trip(now) && (RED_LOSS..JUDGED_RED_LOSS_BELOW).contains(&loss)
+        {
+            // A round trip that rose and stands flat is a slower path losing at random as
+            // likely as a queue standing at a cap, and telling them apart can take seconds:
+            // meanwhile the voices get one earlier frame, which the allocation makes room for
+            // before any video (and cuts to what fits under a queue's ceiling).
+            self.wants_red = true;
+            self.deep_red_frames = 0;
+            self.clean_since = None;
+            return;
+        }
         // Loss from a filling queue is congestion: redundancy would only add to it. Loss is
         // reported after the queue that caused it has drained, so a queue seen lately counts.
         let congested = self.congested_lately(now);
@@ -1576,6 +1646,65 @@ mod tests {
         peer.note_path_back(at(10_000));
         peer.estimate = Some(800_000);
         assert_eq!(peer.estimate_before_gap(at(11_000)), None);
+    }
+
+    /// Feeds `peer` one second of link reports: round trip, loss, and what went out.
+    fn report_link(peer: &mut Peer, at: Instant, rtt_ms: u64, loss: f32) {
+        peer.link.rtt = Some(Duration::from_millis(rtt_ms));
+        peer.update_loss_ceiling(loss, at);
+        peer.update_red(loss, at);
+    }
+
+    #[test]
+    fn voices_get_one_frame_of_redundancy_while_a_flat_raised_round_trip_is_judged() {
+        let start = Instant::now();
+        let second = |s: u64| start + Duration::from_secs(s);
+        let (mut peer, _) = peer_offered(0, start);
+        peer.sending = 700_000;
+        for s in 0..5 {
+            report_link(&mut peer, second(s), 10, 0.0);
+        }
+        peer.wants_red = false;
+        // 300 ms more at once, and 8 % lost: a queue or a slower path, nobody knows yet.
+        report_link(&mut peer, second(5), 310, 0.08);
+        report_link(&mut peer, second(6), 312, 0.08);
+        assert!(peer.queueing);
+        assert_eq!(
+            peer.redundancy(),
+            0,
+            "not while the round trip may still be moving"
+        );
+        report_link(&mut peer, second(7), 305, 0.08);
+        assert!(peer.queueing, "still judged");
+        assert_eq!(
+            peer.redundancy(),
+            1,
+            "flat for two seconds: one earlier frame"
+        );
+
+        // A queue still filling, losing as much, gets none: redundancy would feed it.
+        let (mut filling, _) = peer_offered(0, start);
+        filling.sending = 700_000;
+        for s in 0..5 {
+            report_link(&mut filling, second(s), 10, 0.0);
+        }
+        filling.wants_red = false;
+        for (s, rtt) in (5..12).zip([100, 180, 260, 340, 420, 500, 580]) {
+            report_link(&mut filling, second(s), rtt, 0.08);
+            assert_eq!(filling.redundancy(), 0, "at {rtt} ms");
+        }
+
+        // Nor a flat one losing heavily: far more likely a queue overflowing.
+        let (mut overflowing, _) = peer_offered(0, start);
+        overflowing.sending = 700_000;
+        for s in 0..5 {
+            report_link(&mut overflowing, second(s), 10, 0.0);
+        }
+        overflowing.wants_red = false;
+        for s in 5..10 {
+            report_link(&mut overflowing, second(s), 340, 0.45);
+            assert_eq!(overflowing.redundancy(), 0);
+        }
     }
 
     #[test]
@@ -1875,6 +2004,30 @@ mod tests {
         // Sent well under what got through, a queue would drain: this one stays, the path.
         let verdicts: Vec<_> = (0..6).map(|_| judge(340, 150_000, 150_000)).collect();
         assert!(verdicts.contains(&RoundTrip::NewPath), "{verdicts:?}");
+    }
+
+    #[test]
+    fn a_queue_standing_at_a_cap_stays_a_queue_through_one_report_of_less_sent() {
+        let mut floor = RttFloor::default();
+        let mut at = Instant::now();
+        let mut judge = |rtt: u64, sending: u64, through: u64| {
+            at += Duration::from_secs(1);
+            floor.judge(MS * rtt as u32, sending, through, at)
+        };
+        judge(10, 1_100_000, 1_100_000);
+        // The first report after the cap: its loss lags what went out, so "through" reads
+        // far over the cap.
+        assert_eq!(judge(350, 830_000, 490_000), RoundTrip::Queueing);
+        for _ in 0..4 {
+            assert_eq!(judge(350, 390_000, 290_000), RoundTrip::Queueing);
+        }
+        // One report under half of that (the pacer's backlog gone), then over the cap again:
+        // the queue stands.
+        for sending in [
+            200_000, 330_000, 200_000, 320_000, 330_000, 200_000, 330_000,
+        ] {
+            assert_eq!(judge(350, sending, 280_000), RoundTrip::Queueing);
+        }
     }
 
     #[test]

@@ -37,6 +37,19 @@ const WARY_RAISE: f64 = 1.1;
 const TRIAL_AFTER_QUEUE: Duration = Duration::from_secs(300);
 /// How long the padding must go through without a queue filling.
 const TRIAL_FOR: Duration = Duration::from_secs(2);
+/// A trial counts only while what went out reached this share of its level: str0m's pacer
+/// sends padding no faster than its estimate allows, so a trial under a low estimate can pass
+/// its time sending far less than the step would, and prove nothing (on a 600 kbit/s link a
+/// 664 kbit/s step "held" while 250-450 kbit/s went out, and its first keyframes filled a
+/// queue). The share leaves room for the media's own dips.
+const TRIAL_REACHED: f64 = 0.85;
+/// How long a reading of what went out covers: the room reads its send counters once a
+/// second. A reading taken sooner than this after a trial began is partly from before it.
+const WIRE_READING_SPANS: Duration = Duration::from_secs(1);
+/// A trial that has not passed this long after it began is given up (see
+/// [`Allocator::trial_fell_short`]): a link that carries its level lets str0m's estimate, and
+/// so the padding, rise to it within a few seconds.
+const TRIAL_GIVES_UP: Duration = Duration::from_secs(8);
 /// A step under what the link delivered saturated waits this long without strain: the tail
 /// of the queue that saturation left.
 const STRAIN_PASSED: Duration = Duration::from_millis(500);
@@ -303,11 +316,48 @@ pub(crate) struct Allocator {
     /// What the link was measured to carry (0: nothing measured lately): the estimates of the
     /// last seconds are not held below it.
     floor: u64,
+    /// What the subscriber's send counters say of a trial's padding.
+    wire: WireReading,
 }
 
-/// A step being tried with padding: since when, what it would send in all, and which video to
-/// which layer.
-type Trial = (Instant, u64, (usize, Option<u8>));
+/// The last reading of what went out to a subscriber in all (media, resends, padding).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum WireReading {
+    /// Nothing read yet.
+    #[default]
+    Unread,
+    /// Bits per second, read at that moment.
+    Read(Instant, u64),
+    /// The link loses packets at random: str0m's loss-based estimate, and with it the pacer's
+    /// padding, sinks far below what such a link carries, so what went out says nothing of
+    /// the link. Trials count by their time alone, as a link that holds is all they need
+    /// to show there.
+    Uninformative,
+}
+
+/// A step being tried with padding.
+#[derive(Debug, Clone, Copy)]
+struct Trial {
+    /// When the padding began.
+    began: Instant,
+    /// Since when it has gone out at its level (see [`TRIAL_REACHED`]).
+    counts_from: Instant,
+    /// What the step would send in all, audio included: the level padded up to.
+    level: u64,
+    /// Which video, to which layer.
+    step: (usize, Option<u8>),
+}
+
+impl Trial {
+    fn new(now: Instant, level: u64, step: (usize, Option<u8>)) -> Trial {
+        Trial {
+            began: now,
+            counts_from: now,
+            level,
+            step,
+        }
+    }
+}
 
 /// Why a video is not sent to a subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,7 +397,64 @@ impl Allocator {
             ceiling_probe_every: CEILING_PROBE_EVERY,
             probe_queue_until: None,
             floor: 0,
+            wire: WireReading::Unread,
         }
+    }
+
+    /// Takes the latest reading of what went out to the subscriber in all: a padding trial
+    /// counts only while it reaches its level.
+    pub fn measured_wire(&mut self, reading: WireReading) {
+        self.wire = reading;
+    }
+
+    /// `trial`, counted again from now if a reading taken over it fell short of its level:
+    /// the link has not yet been shown that much.
+    fn counted(&self, trial: Trial, now: Instant) -> Trial {
+        match self.wire {
+            WireReading::Read(at, wire)
+                if at >= trial.counts_from + WIRE_READING_SPANS
+                    && (wire as f64) < trial.level as f64 * TRIAL_REACHED =>
+            {
+                Trial {
+                    counts_from: now,
+                    ..trial
+                }
+            }
+            _ => trial,
+        }
+    }
+
+    /// Whether the last reading was taken wholly over what counts of `trial`, and reached its
+    /// level: a trial passes only on the link's own word that the level went out.
+    fn reached(&self, trial: &Trial) -> bool {
+        match self.wire {
+            WireReading::Read(at, wire) => {
+                at >= trial.counts_from + WIRE_READING_SPANS
+                    && wire as f64 >= trial.level as f64 * TRIAL_REACHED
+            }
+            WireReading::Unread => false,
+            WireReading::Uninformative => true,
+        }
+    }
+
+    /// Ends a trial whose padding never went out at `level` for long enough: str0m's estimate,
+    /// probed towards it all the while, did not let it, so the link is taken not to carry it.
+    /// That holds as a queue's ceiling would (and as long, growing the same way when it
+    /// happens again), so the step is not padded for again at once: padding a link that
+    /// cannot take it costs a village phone its data and the voices their room.
+    fn trial_fell_short(&mut self, now: Instant, level: u64) {
+        if std::mem::take(&mut self.probing_ceiling) {
+            self.ceiling_probe_every = (self.ceiling_probe_every * 2).min(CEILING_PROBE_LONGEST);
+            return;
+        }
+        if self
+            .last_queue
+            .is_some_and(|at| now.saturating_duration_since(at) < CALM)
+        {
+            self.ceiling_for = (self.ceiling_for * 2).min(QUEUEING_CEILING_LONGEST);
+        }
+        self.queue_level = Some(self.queue_level.map_or(level, |l| l.min(level)));
+        self.last_queue = Some(now);
     }
 
     /// Takes what the link was measured to carry lately, for the next [`Self::decide`].
@@ -382,7 +489,7 @@ impl Allocator {
 
     /// What to pad the link up to (in all, audio included) while a step is tried.
     pub fn padding_trial(&self) -> Option<u64> {
-        self.trial.map(|(_, level, _)| level)
+        self.trial.map(|trial| trial.level)
     }
 
     /// The current wait before an increase.
@@ -408,7 +515,15 @@ impl Allocator {
         let strained = strain != Strain::None;
         // A trial goes on only while the step it tries is still the next one and the link holds.
         let tried = self.trial.take();
-        let trial = tried.filter(|_| !strained);
+        let mut trial = tried.filter(|_| !strained);
+        let gives_up = |t: &Trial| {
+            self.wire != WireReading::Uninformative
+                && now.saturating_duration_since(t.began) >= TRIAL_GIVES_UP
+        };
+        if let Some(fell_short) = trial.filter(gives_up) {
+            trial = None;
+            self.trial_fell_short(now, fell_short.level);
+        }
         let excess_sent = self
             .excess_sent
             .is_some_and(|at| now.saturating_duration_since(at) < PADDING_QUEUE_DRAINS);
@@ -491,7 +606,7 @@ impl Allocator {
         // A queue the voices alone filled (a probe's, or another flow's) says nothing of what
         // video the link carries: the voices go whatever it says. One that the padding of a
         // trial filled was filled at the trial's level, not by the media.
-        let filled_at = tried.map_or(sending, |(_, level, _)| level.max(sending));
+        let filled_at = tried.map_or(sending, |trial| trial.level.max(sending));
         let video_left = sending > audio;
         self.note_queueing(
             now,
@@ -637,12 +752,16 @@ impl Allocator {
             return true;
         }
         // The same step goes on being tried while its measured cost wanders.
-        let (since, level) = match trial {
-            Some((since, level, tried)) if tried == step => (since, level.max(after)),
-            _ => (now, after),
+        let trial = match trial {
+            Some(trial) if trial.step == step => Trial {
+                level: trial.level.max(after),
+                ..trial
+            },
+            _ => Trial::new(now, after, step),
         };
-        if now.saturating_duration_since(since) < TRIAL_FOR {
-            self.trial = Some((since, level, step));
+        let trial = self.counted(trial, now);
+        if now.saturating_duration_since(trial.counts_from) < TRIAL_FOR || !self.reached(&trial) {
+            self.trial = Some(trial);
             return false;
         }
         true
@@ -832,8 +951,8 @@ impl Allocator {
         step: (usize, Option<u8>),
         after: u64,
     ) -> bool {
-        let (since, level) = match trial {
-            Some((since, level, tried)) if tried == step && self.probing_ceiling => (since, level),
+        let trial = match trial {
+            Some(trial) if trial.step == step && self.probing_ceiling => trial,
             _ => {
                 let due = self.last_ceiling_probe.is_none_or(|(at, then)| {
                     let since = now.saturating_duration_since(at);
@@ -844,11 +963,14 @@ impl Allocator {
                     return false;
                 }
                 self.last_ceiling_probe = Some((now, estimate));
-                (now, (after as f64 * CEILING_PROBE_MARGIN) as u64)
+                Trial::new(now, (after as f64 * CEILING_PROBE_MARGIN) as u64, step)
             }
         };
-        if now.saturating_duration_since(since) < CEILING_PROBE_FOR {
-            self.trial = Some((since, level, step));
+        let trial = self.counted(trial, now);
+        if now.saturating_duration_since(trial.counts_from) < CEILING_PROBE_FOR
+            || !self.reached(&trial)
+        {
+            self.trial = Some(trial);
             self.probing_ceiling = true;
             return false;
         }
@@ -952,6 +1074,13 @@ mod tests {
         every: Duration,
         /// When the last decision was made.
         at: Instant,
+        /// What a trial's padding reaches, as a share of its level: str0m's pacer may hold it
+        /// back.
+        padding_reaches: f64,
+        /// When the link's send counters were last read.
+        read_at: Instant,
+        /// The link loses at random: what went out says nothing of it.
+        losing_at_random: bool,
     }
 
     impl<const N: usize> Subscriber<N> {
@@ -968,12 +1097,42 @@ mod tests {
                 audio,
                 every,
                 at: Instant::now(),
+                padding_reaches: 1.0,
+                read_at: Instant::now(),
+                losing_at_random: false,
             }
+        }
+
+        /// Once a second, as the room does, a reading of what went out: the media, or the
+        /// level a trial pads to as far as the padding reaches it.
+        fn read_the_wire(&mut self) {
+            if self.at.duration_since(self.read_at) < WIRE_READING_SPANS {
+                return;
+            }
+            self.read_at = self.at;
+            if self.losing_at_random {
+                self.allocator.measured_wire(WireReading::Uninformative);
+                return;
+            }
+            let media = self.audio
+                + self
+                    .targets
+                    .iter()
+                    .zip(&self.demands)
+                    .map(|(t, d)| d.cost(*t))
+                    .sum::<u64>();
+            let padded = self
+                .allocator
+                .padding_trial()
+                .map_or(0, |level| (level as f64 * self.padding_reaches) as u64);
+            self.allocator
+                .measured_wire(WireReading::Read(self.at, media.max(padded)));
         }
 
         /// A decision at the time of the last one, under an estimate of `estimate` kbit/s;
         /// the targets it leaves.
         fn decide(&mut self, estimate: u64, strain: Strain) -> [Option<u8>; N] {
+            self.read_the_wire();
             self.allocator.decide(
                 self.at,
                 estimate * KBPS,
@@ -1303,6 +1462,92 @@ mod tests {
             subscriber.targets
         );
         assert!(raised_at.duration_since(began) >= TRIAL_FOR);
+    }
+
+    #[test]
+    fn a_trial_whose_padding_falls_short_of_its_level_proves_nothing_and_is_given_up() {
+        let mut subscriber = Subscriber::new(
+            [camera(Priority::Normal)],
+            [Some(0)],
+            0,
+            Duration::from_millis(250),
+        );
+        let (queueing, runaway) = (200, 3_000);
+        subscriber.tick(queueing, Strain::Queueing);
+        // The pacer lets the padding reach only half the step's level.
+        subscriber.padding_reaches = 0.5;
+        let began = until_a_padding_trial(&mut subscriber, runaway, [Some(0)], "no step untried");
+        while subscriber.allocator.padding_trial().is_some() {
+            assert_eq!(
+                subscriber.tick(runaway, Strain::None),
+                [Some(0)],
+                "padding at half the level takes no step"
+            );
+        }
+        let given_up = subscriber.at;
+        assert!(
+            given_up.duration_since(began) >= TRIAL_GIVES_UP
+                && given_up.duration_since(began) <= TRIAL_GIVES_UP + subscriber.every,
+            "given up after {:?}",
+            given_up.duration_since(began)
+        );
+        // The step is held as a queue's ceiling would hold it, then tried again; this time the
+        // padding reaches its level, and after the trial's length the step is made.
+        subscriber.padding_reaches = 1.0;
+        let again = until_a_padding_trial(&mut subscriber, runaway, [Some(0)], "held a while");
+        assert!(
+            again.duration_since(given_up) >= QUEUEING_CEILING_FOR,
+            "tried again {:?} after giving up",
+            again.duration_since(given_up)
+        );
+        let mut raised_at = again;
+        for _ in 0..40 {
+            subscriber.tick(runaway, Strain::None);
+            raised_at = subscriber.at;
+            if subscriber.targets[0] >= Some(1) {
+                break;
+            }
+        }
+        assert_eq!(
+            subscriber.targets,
+            [Some(1)],
+            "raised once the padding went out"
+        );
+        assert!(raised_at.duration_since(again) >= TRIAL_FOR);
+    }
+
+    #[test]
+    fn on_a_link_losing_at_random_a_trial_counts_by_its_time_whatever_went_out() {
+        let mut subscriber = Subscriber::new(
+            [camera(Priority::Normal)],
+            [Some(0)],
+            0,
+            Duration::from_millis(250),
+        );
+        let (queueing, runaway) = (200, 3_000);
+        subscriber.tick(queueing, Strain::Queueing);
+        // str0m's loss-based estimate holds the padding to a fraction of the step's level.
+        subscriber.losing_at_random = true;
+        subscriber.padding_reaches = 0.2;
+        let began = until_a_padding_trial(&mut subscriber, runaway, [Some(0)], "no step untried");
+        let mut raised_at = began;
+        for _ in 0..40 {
+            subscriber.tick(runaway, Strain::None);
+            raised_at = subscriber.at;
+            if subscriber.targets[0] >= Some(1) {
+                break;
+            }
+        }
+        assert_eq!(
+            subscriber.targets,
+            [Some(1)],
+            "raised after the trial's time"
+        );
+        let took = raised_at.duration_since(began);
+        assert!(
+            took >= TRIAL_FOR && took < TRIAL_GIVES_UP,
+            "raised {took:?} after the trial began"
+        );
     }
 
     #[test]

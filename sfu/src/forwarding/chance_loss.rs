@@ -82,6 +82,12 @@ impl ChanceLoss {
         }
     }
 
+    /// Whether the link has lost at random lately, with no queue in its round trip.
+    pub fn lossy_lately(&self, now: Instant) -> bool {
+        self.last_loss
+            .is_some_and(|at| now.saturating_duration_since(at) < LOSS_REMEMBERED)
+    }
+
     /// Takes what the allocation sends of video now.
     pub fn note_sent(&mut self, video: u64, now: Instant) {
         while self
@@ -105,10 +111,7 @@ impl ChanceLoss {
         else {
             return 0;
         };
-        let lossy = self
-            .last_loss
-            .is_some_and(|at| now.saturating_duration_since(at) < LOSS_REMEMBERED);
-        if !lossy {
+        if !self.lossy_lately(now) {
             return 0;
         }
         let Some(&(_, latest)) = self.sent.back() else {

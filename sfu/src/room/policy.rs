@@ -189,6 +189,8 @@ impl Room {
         subscriber.allocator.measured_floor(floor);
         let delivery = subscriber.last_delivery();
         subscriber.allocator.measured_delivery(delivery);
+        let wire = subscriber.wire_reading(now);
+        subscriber.allocator.measured_wire(wire);
         let congested =
             subscriber
                 .allocator

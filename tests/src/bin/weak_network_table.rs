@@ -9,8 +9,10 @@
 //! Needs root, iproute2 and Debian's `chromium`. Prints a row as each run ends, then the table:
 //!
 //! ```text
-//! cargo run -p concord-tests --bin weak_network_table [-- [--window SECS] [SCENARIO ...]]
+//! cargo run -p concord-tests --bin weak_network_table [-- [--window SECS] [--simulcast-only] [SCENARIO ...]]
 //! ```
+//!
+//! `--simulcast-only` leaves out the runs without simulcast (for repeating one scenario).
 //!
 //! Scenarios: `cap150 cap300 cap600 loss5 loss10 loss20` (all by default).
 
@@ -91,11 +93,14 @@ impl Row {
 async fn main() {
     let mut window = Duration::from_secs(45);
     let mut links = Vec::new();
+    let mut simulcast_runs = vec![true, false];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--window" {
             let secs = args.next().and_then(|s| s.parse().ok()).unwrap_or(45);
             window = Duration::from_secs(secs);
+        } else if arg == "--simulcast-only" {
+            simulcast_runs = vec![true];
         } else if let Some(link) = Link::parse(&arg) {
             links.push(link);
         } else {
@@ -116,7 +121,7 @@ async fn main() {
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     let mut rows = Vec::new();
     for link in links {
-        for simulcast in [true, false] {
+        for &simulcast in &simulcast_runs {
             let row = run(link, simulcast, window).await;
             println!("{}", row.markdown());
             rows.push(row);
