@@ -586,8 +586,7 @@ pub(crate) struct WireThrough {
 
 impl WireThrough {
     pub fn take(&mut self, wire: u64, loss: f32) {
-        let through = wire as f64 * f64::from(1.0 - loss.clamp(0.0, 1.0));
-        self.sum += through as u64;
+        self.sum += got_through(wire, loss);
         self.samples += 1;
     }
 
@@ -596,6 +595,11 @@ impl WireThrough {
     pub fn rate(&self) -> Option<u64> {
         (self.samples >= 2).then(|| self.sum / u64::from(self.samples))
     }
+}
+
+/// What got through of `sent` (bits per second) when the receiver reports `loss` of it lost.
+fn got_through(sent: u64, loss: f32) -> u64 {
+    (sent as f64 * f64::from(1.0 - loss.clamp(0.0, 1.0))) as u64
 }
 
 /// A subscriber's wishes about the videos it receives.
@@ -1485,7 +1489,7 @@ impl Peer {
             .link
             .wire
             .map_or(self.sending, |wire| wire.max(self.sending));
-        let through = (put_out as f64 * f64::from(1.0 - loss.clamp(0.0, 1.0))) as u64;
+        let through = got_through(put_out, loss);
         let round_trip = self.link.rtt.map_or(RoundTrip::Clear, |rtt| {
             self.rtt_floor.judge(rtt, put_out, through, now)
         });
@@ -1552,7 +1556,7 @@ impl Peer {
                 .loss_ceiling
                 .unwrap_or(u64::MAX)
                 .min(self.sending_peak.1);
-            Some((sent as f64 * f64::from(1.0 - loss)) as u64)
+            Some(got_through(sent, loss))
         } else if loss < CLEAN_LOSS && !queueing {
             // The queue has drained and nothing is lost: the estimate leads again.
             None
@@ -1587,8 +1591,6 @@ impl Peer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const MS: Duration = Duration::from_millis(1);
 
     /// A peer as the room makes one, fed a real offer (a simulcast camera and a microphone,
     /// with the browser's own candidate) with `candidates` host candidates more.
@@ -1913,14 +1915,35 @@ mod tests {
         assert_eq!(loss.delivered(at(8)), Some(500_000 / 8));
     }
 
+    /// An [`RttFloor`] judging one report a second.
+    struct Reports {
+        floor: RttFloor,
+        at: Instant,
+    }
+
+    impl Default for Reports {
+        fn default() -> Self {
+            Reports {
+                floor: RttFloor::default(),
+                at: Instant::now(),
+            }
+        }
+    }
+
+    impl Reports {
+        /// The next report: its round trip in milliseconds, what went out and what of it got
+        /// through, in bits per second.
+        fn judge(&mut self, rtt_ms: u64, sending: u64, through: u64) -> RoundTrip {
+            self.at += Duration::from_secs(1);
+            let rtt = Duration::from_millis(rtt_ms);
+            self.floor.judge(rtt, sending, through, self.at)
+        }
+    }
+
     #[test]
     fn a_round_trip_that_rises_and_stays_flat_while_little_is_sent_is_the_new_path() {
-        let mut floor = RttFloor::default();
-        let mut at = Instant::now();
-        let mut judge = |rtt: u64, sending: u64| {
-            at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, sending, at)
-        };
+        let mut reports = Reports::default();
+        let mut judge = |rtt, sending| reports.judge(rtt, sending, sending);
         for _ in 0..5 {
             assert_eq!(judge(10, 400_000), RoundTrip::Clear);
         }
@@ -1950,12 +1973,8 @@ mod tests {
 
     #[test]
     fn a_round_trip_flat_for_long_is_the_path_even_if_as_much_is_sent() {
-        let mut floor = RttFloor::default();
-        let mut at = Instant::now();
-        let mut judge = |rtt: u64| {
-            at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, 400_000, 400_000, at)
-        };
+        let mut reports = Reports::default();
+        let mut judge = |rtt| reports.judge(rtt, 400_000, 400_000);
         judge(10);
         let verdicts: Vec<_> = (0..17).map(|i| judge(300 + i % 3 * 10)).collect();
         assert!(
@@ -1968,12 +1987,8 @@ mod tests {
 
     #[test]
     fn a_new_path_is_learnt_through_jitter_once_the_sending_was_cut() {
-        let mut floor = RttFloor::default();
-        let mut at = Instant::now();
-        let mut judge = |rtt: u64, sending: u64| {
-            at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, sending, at)
-        };
+        let mut reports = Reports::default();
+        let mut judge = |rtt, sending| reports.judge(rtt, sending, sending);
         judge(10, 300_000);
         // It rises while 300 kbit/s go out, wanders, and the sending is cut meanwhile: the
         // reference stays what went out when it first rose.
@@ -1988,12 +2003,8 @@ mod tests {
 
     #[test]
     fn a_queue_standing_at_a_cap_stays_a_queue_though_far_less_is_sent_than_before() {
-        let mut floor = RttFloor::default();
-        let mut at = Instant::now();
-        let mut judge = |rtt: u64, sending: u64, through: u64| {
-            at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, through, at)
-        };
+        let mut reports = Reports::default();
+        let mut judge = |rtt, sending, through| reports.judge(rtt, sending, through);
         judge(10, 1_100_000, 1_100_000);
         // Capped at 300 kbit/s: the buffer fills, the video is cut to a third, but what goes
         // out (media, resends, the pacer's backlog) is still over what gets through.
@@ -2008,12 +2019,8 @@ mod tests {
 
     #[test]
     fn a_queue_standing_at_a_cap_stays_a_queue_through_one_report_of_less_sent() {
-        let mut floor = RttFloor::default();
-        let mut at = Instant::now();
-        let mut judge = |rtt: u64, sending: u64, through: u64| {
-            at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, through, at)
-        };
+        let mut reports = Reports::default();
+        let mut judge = |rtt, sending, through| reports.judge(rtt, sending, through);
         judge(10, 1_100_000, 1_100_000);
         // The first report after the cap: its loss lags what went out, so "through" reads
         // far over the cap.
@@ -2032,12 +2039,8 @@ mod tests {
 
     #[test]
     fn a_queue_that_keeps_filling_or_is_still_fed_stays_a_queue() {
-        let mut floor = RttFloor::default();
-        let mut at = Instant::now();
-        let mut judge = |rtt: u64, sending: u64| {
-            at += Duration::from_secs(1);
-            floor.judge(MS * rtt as u32, sending, sending, at)
-        };
+        let mut reports = Reports::default();
+        let mut judge = |rtt, sending| reports.judge(rtt, sending, sending);
         judge(10, 400_000);
         // Growing: never flat.
         for rtt in [100, 180, 260, 340, 420, 500, 580] {
