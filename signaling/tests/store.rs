@@ -890,7 +890,8 @@ async fn session_events_come_back_in_time_order(store: &Store) {
         actor: "王五".to_owned(),
         detail: format!("{kind} at {at}"),
     };
-    // Recorded out of order; "e2" and "e3" share a time and come back by id.
+    // Recorded out of time order; "e3" and "e2" share a millisecond and come back in the order
+    // they were filed, not by id.
     let recorded = [
         ("e4", "s1", event(T0 + 30, SessionEventKind::SessionEnded)),
         ("e3", "s1", event(T0 + 20, SessionEventKind::Admitted)),
@@ -910,8 +911,8 @@ async fn session_events_come_back_in_time_order(store: &Store) {
         kinds,
         [
             (T0 + 10, "arrived"),
-            (T0 + 20, "refused"),
             (T0 + 20, "admitted"),
+            (T0 + 20, "refused"),
             (T0 + 30, "session_ended"),
         ]
     );

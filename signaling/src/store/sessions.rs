@@ -96,9 +96,12 @@ impl Store {
         session_id: &str,
         event: &SessionEvent,
     ) -> StoreResult<()> {
+        // Numbered within the session in the same statement, so the number follows the order
+        // of filing (events of one millisecond included) without a round trip to read it.
         sqlx::query(
-            "INSERT INTO session_events (id, session_id, at, kind, actor, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO session_events (id, session_id, at, kind, actor, detail, seq) \
+             SELECT $1, $2, $3, $4, $5, $6, COALESCE(MAX(seq), 0) + 1 \
+             FROM session_events WHERE session_id = $2",
         )
         .bind(id)
         .bind(session_id)
@@ -114,7 +117,7 @@ impl Store {
     pub async fn session_events(&self, session_id: &str) -> StoreResult<Vec<SessionEvent>> {
         let rows = sqlx::query(
             "SELECT at, kind, actor, detail FROM session_events WHERE session_id = $1 \
-             ORDER BY at, id",
+             ORDER BY at, seq, id",
         )
         .bind(session_id)
         .fetch_all(&self.pool)
