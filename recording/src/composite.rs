@@ -1,5 +1,6 @@
 //! The composite: one playable file per recording, participants side by side and all audio
-//! mixed, made from the as-captured files by Debian's `ffmpeg` after the recording ends, at the
+//! mixed (a shared screen large, with the cameras in a strip under it, as the room shows it),
+//! made from the as-captured files by Debian's `ffmpeg` after the recording ends, at the
 //! lowest CPU priority so live sessions are not disturbed.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,10 @@ use crate::error::Error;
 
 /// Each participant's tile.
 const TILE: (u32, u32) = (640, 360);
+/// Where a screen was shared: the screen's stage at least this wide (16:9), and each camera's
+/// tile in the strip under it.
+const STAGE_WIDTH: u32 = 1280;
+const STRIP_TILE: (u32, u32) = (320, 180);
 /// Enough for a case file; keeps the post-processing cheap.
 const FRAME_RATE: u32 = 15;
 /// The longest composite made: a session longer than a working day is not a session, and no
@@ -37,6 +42,9 @@ pub struct CompositeInput {
     pub duration: Duration,
     pub has_video: bool,
     pub has_audio: bool,
+    /// A shared screen, not a camera: shown large. Shares come one at a time, so every
+    /// screen file goes on the one stage, whoever shared it.
+    pub shared_screen: bool,
 }
 
 /// How long the composite of `inputs` runs: to the end of the last file, and no longer than
@@ -50,10 +58,11 @@ pub fn composite_length(inputs: &[CompositeInput]) -> Duration {
         .min(LONGEST)
 }
 
-/// The participants in the order their first file appears in `inputs`: one tile each.
+/// The participants' cameras in the order their first file appears in `inputs`: one tile
+/// each.
 fn tiles(inputs: &[CompositeInput]) -> Vec<&str> {
     let mut tiles: Vec<&str> = Vec::new();
-    for input in inputs {
+    for input in inputs.iter().filter(|input| !input.shared_screen) {
         if !tiles.contains(&input.participant.as_str()) {
             tiles.push(&input.participant);
         }
@@ -61,13 +70,72 @@ fn tiles(inputs: &[CompositeInput]) -> Vec<&str> {
     tiles
 }
 
+/// Adds to `filter` a black picture of `size` as long as the composite, with the video of each
+/// of `parts` (indices into the inputs) laid over it, fitted, from the moment its file starts;
+/// returns the label of the result.
+fn tile(
+    filter: &mut String,
+    label: &str,
+    parts: impl Iterator<Item = (usize, Duration)>,
+    (width, height): (u32, u32),
+    length: f64,
+) -> String {
+    filter.push_str(&format!(
+        "color=c=black:s={width}x{height}:r={FRAME_RATE}:d={length:.3},setsar=1[{label}_0];"
+    ));
+    let mut laid = 0;
+    for (i, offset) in parts {
+        let at = offset.as_secs_f64();
+        filter.push_str(&format!(
+            "[{i}:v]scale={width}:{height}:force_original_aspect_ratio=decrease,\
+             pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,setpts=PTS+{at:.3}/TB[{label}_in{i}];\
+             [{label}_{laid}][{label}_in{i}]overlay=eof_action=pass[{label}_{next}];",
+            next = laid + 1
+        ));
+        laid += 1;
+    }
+    format!("[{label}_{laid}]")
+}
+
+/// Adds to `filter` the cameras' tiles of `size` side by side; returns the label of the row
+/// (none without cameras).
+fn cameras(
+    filter: &mut String,
+    inputs: &[CompositeInput],
+    size: (u32, u32),
+    length: f64,
+) -> Option<String> {
+    let tiles = tiles(inputs);
+    let labels: Vec<String> = tiles
+        .iter()
+        .enumerate()
+        .map(|(t, participant)| {
+            let parts = inputs.iter().enumerate().filter(|(_, input)| {
+                !input.shared_screen && input.participant == *participant && input.has_video
+            });
+            let parts = parts.map(|(i, input)| (i, input.offset));
+            tile(filter, &format!("tile{t}"), parts, size, length)
+        })
+        .collect();
+    match labels.len() {
+        0 => None,
+        1 => Some(labels.concat()),
+        n => {
+            filter.push_str(&format!("{}hstack=inputs={n}[cameras];", labels.concat()));
+            Some("[cameras]".to_owned())
+        }
+    }
+}
+
 /// The ffmpeg arguments (after the program name) for `inputs` into `output`.
 ///
 /// Each participant's tile is a black picture as long as the composite, with each of their
 /// files laid over it from the moment that file starts: a participant whose camera is off
 /// stays a black tile (their voice is still mixed), one who dropped out and came back
-/// continues in the same place. Audio is placed by its timestamps, so a gap inside a file
-/// stays a silence of the same length instead of pulling what follows forward.
+/// continues in the same place. Where a screen was shared, its files go on one large stage
+/// (black while nothing is shared) above a strip of smaller camera tiles. Audio is placed by
+/// its timestamps, so a gap inside a file stays a silence of the same length instead of
+/// pulling what follows forward.
 pub fn ffmpeg_args(inputs: &[CompositeInput], output: &Path) -> Vec<String> {
     let mut args: Vec<String> = ["-nostdin", "-v", "error", "-progress", "pipe:1", "-nostats"]
         .iter()
@@ -78,25 +146,40 @@ pub fn ffmpeg_args(inputs: &[CompositeInput], output: &Path) -> Vec<String> {
         args.push(input.path.display().to_string());
     }
     let length = composite_length(inputs).as_secs_f64();
-    let (width, height) = TILE;
-    let tiles = tiles(inputs);
     let mut filter = String::new();
-    for (t, participant) in tiles.iter().enumerate() {
-        filter.push_str(&format!(
-            "color=c=black:s={width}x{height}:r={FRAME_RATE}:d={length:.3},setsar=1[tile{t}_0];"
-        ));
-        let parts = inputs
-            .iter()
-            .enumerate()
-            .filter(|(_, input)| input.participant == *participant && input.has_video);
-        for (k, (i, input)) in parts.enumerate() {
-            let at = input.offset.as_secs_f64();
-            filter.push_str(&format!(
-                "[{i}:v]scale={width}:{height}:force_original_aspect_ratio=decrease,\
-                 pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,setpts=PTS+{at:.3}/TB[part{i}];\
-                 [tile{t}_{k}][part{i}]overlay=eof_action=pass[tile{t}_{next}];",
-                next = k + 1
-            ));
+    let screens: Vec<(usize, Duration)> = inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, input)| input.shared_screen && input.has_video)
+        .map(|(i, input)| (i, input.offset))
+        .collect();
+    // Overlaying leaves an alpha plane the VP8 encoder refuses: plain 4:2:0 out.
+    if screens.is_empty() {
+        let row = cameras(&mut filter, inputs, TILE, length);
+        // No video at all still makes a picture: one black tile.
+        let row =
+            row.unwrap_or_else(|| tile(&mut filter, "tile0", std::iter::empty(), TILE, length));
+        filter.push_str(&format!("{row}format=yuv420p[v];"));
+    } else {
+        let (strip_width, strip_height) = STRIP_TILE;
+        let strip = cameras(&mut filter, inputs, STRIP_TILE, length);
+        let camera_count = tiles(inputs).len() as u32;
+        let width = STAGE_WIDTH.max(strip_width * camera_count);
+        // Even, as 4:2:0 wants.
+        let height = (width * 9 / 16) & !1;
+        let stage = tile(
+            &mut filter,
+            "stage",
+            screens.into_iter(),
+            (width, height),
+            length,
+        );
+        match strip {
+            Some(strip) => filter.push_str(&format!(
+                "{strip}pad={width}:{strip_height}:(ow-iw)/2:0[strip];\
+                 {stage}[strip]vstack=inputs=2,format=yuv420p[v];"
+            )),
+            None => filter.push_str(&format!("{stage}format=yuv420p[v];")),
         }
     }
     // Silence as long as the composite: the mix has a sound track even if nobody spoke.
@@ -110,19 +193,6 @@ pub fn ffmpeg_args(inputs: &[CompositeInput], output: &Path) -> Vec<String> {
             "[{i}:a]aresample=48000:async=1,adelay={delay_ms}:all=1[voice{i}];"
         ));
         voices.push(format!("[voice{i}]"));
-    }
-    let last_of_tile = |t: usize| {
-        let parts = inputs
-            .iter()
-            .filter(|input| input.participant == tiles[t] && input.has_video)
-            .count();
-        format!("[tile{t}_{parts}]")
-    };
-    let videos: String = (0..tiles.len()).map(last_of_tile).collect();
-    // Overlaying leaves an alpha plane the VP8 encoder refuses: plain 4:2:0 out.
-    match tiles.len() {
-        1 => filter.push_str(&format!("{videos}format=yuv420p[v];")),
-        n => filter.push_str(&format!("{videos}hstack=inputs={n},format=yuv420p[v];")),
     }
     // libopus takes frames of at most 20 ms; the mix follows its inputs' frame sizes (the
     // silence comes in 1024 samples), which ffmpeg 5.1 passes on unchanged.
@@ -300,6 +370,7 @@ mod tests {
             duration: Duration::from_secs(secs),
             has_video: true,
             has_audio: true,
+            shared_screen: false,
         }
     }
 
@@ -330,7 +401,7 @@ mod tests {
         let inputs = [input("a", 0, 4), input("b", 0, 12), muted, camera_off];
         let args = ffmpeg_args(&inputs, Path::new("out.webm"));
         let filter = filter_of(&args);
-        assert!(filter.contains("[tile0_1][part2]overlay"), "{filter}");
+        assert!(filter.contains("[tile0_1][tile0_in2]overlay"), "{filter}");
         assert!(
             filter.contains("[tile0_2][tile1_1][tile2_0]hstack=inputs=3"),
             "{filter}"
@@ -340,5 +411,55 @@ mod tests {
         assert!(!filter.contains("[3:v]"), "{filter}");
         let length = args.iter().position(|a| a == "-t").map(|at| &args[at + 1]);
         assert_eq!(length.map(String::as_str), Some("12.000"));
+    }
+
+    #[test]
+    fn a_shared_screen_goes_large_over_a_strip_of_the_cameras() {
+        let screen = |sharer: &str, offset_ms| CompositeInput {
+            shared_screen: true,
+            has_audio: false,
+            ..input(sharer, offset_ms, 5)
+        };
+        // Two shares, one after the other by two people, on the one stage.
+        let inputs = [
+            input("a", 0, 20),
+            input("b", 0, 20),
+            screen("a", 2_000),
+            input("c", 0, 20),
+            screen("b", 9_000),
+        ];
+        let args = ffmpeg_args(&inputs, Path::new("out.webm"));
+        let filter = filter_of(&args);
+        assert!(
+            filter.contains("color=c=black:s=1280x720:r=15:d=20.000,setsar=1[stage_0]"),
+            "{filter}"
+        );
+        assert!(filter.contains("[2:v]scale=1280:720"), "{filter}");
+        assert!(filter.contains("[stage_0][stage_in2]overlay"), "{filter}");
+        assert!(filter.contains("[stage_1][stage_in4]overlay"), "{filter}");
+        assert!(filter.contains("[0:v]scale=320:180"), "{filter}");
+        assert!(
+            filter.contains("[tile0_1][tile1_1][tile2_1]hstack=inputs=3[cameras]"),
+            "{filter}"
+        );
+        assert!(
+            filter.contains("[cameras]pad=1280:180:(ow-iw)/2:0[strip]"),
+            "{filter}"
+        );
+        assert!(
+            filter.contains("[stage_2][strip]vstack=inputs=2,format=yuv420p[v]"),
+            "{filter}"
+        );
+        assert!(!filter.contains("[2:a]"), "a screen has no voice: {filter}");
+
+        // Five cameras are wider than the stage's least: the stage widens with them.
+        let many: Vec<_> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|who| input(who, 0, 10))
+            .chain([screen("a", 0)])
+            .collect();
+        let filter = filter_of(&ffmpeg_args(&many, Path::new("out.webm"))).to_owned();
+        assert!(filter.contains("s=1600x900"), "{filter}");
+        assert!(filter.contains("pad=1600:180"), "{filter}");
     }
 }

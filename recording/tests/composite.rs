@@ -60,6 +60,7 @@ fn input(
         duration,
         has_video: true,
         has_audio: true,
+        shared_screen: false,
     }
 }
 
@@ -125,6 +126,68 @@ async fn composite_lays_participants_side_by_side_and_aligns_them() {
 }
 
 /// Where `path`'s sound is silent, as (start, end) in seconds (ffmpeg's `silencedetect`).
+#[tokio::test]
+async fn a_shared_screen_is_large_in_the_composite_with_the_cameras_under_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let a = dir.path().join("a.webm");
+    let b = dir.path().join("b.webm");
+    let screen = dir.path().join("a-screen.webm");
+    participant_file(&a, 5, "320x240", Sound::Tone);
+    participant_file(&b, 5, "640x360", Sound::Tone);
+    participant_file(&screen, 3, "1280x720", Sound::None);
+    let inputs = [
+        input(a, "a", Duration::ZERO, Duration::from_secs(5)),
+        input(b, "b", Duration::ZERO, Duration::from_secs(5)),
+        CompositeInput {
+            has_audio: false,
+            shared_screen: true,
+            ..input(screen, "a", Duration::from_secs(1), Duration::from_secs(3))
+        },
+    ];
+    let output = dir.path().join("composite.webm");
+    compose(&inputs, &output, |_| {})
+        .await
+        .expect("the composite is made");
+
+    let probe = probe(&output);
+    let video = probe["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"))
+        .expect("a video stream");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(1280), Some(720 + 180)),
+        "the screen's 1280x720 stage over a strip of 320x180 cameras"
+    );
+    let duration = duration_of(&probe);
+    assert!((duration - 5.0).abs() < 0.5, "{duration}");
+    // The stage is black until the share begins, and shows the screen while it lasts.
+    let stage_before = mean_luma(&output, 0.5, "1280:720:0:0");
+    let stage_during = mean_luma(&output, 2.5, "1280:720:0:0");
+    assert!(stage_before < 30, "black before the share: {stage_before}");
+    assert!(stage_during > 60, "the screen during it: {stage_during}");
+    let strip = mean_luma(&output, 0.5, "640:180:320:720");
+    assert!(strip > 60, "the cameras under it: {strip}");
+}
+
+/// The mean brightness (0-255) of the region `crop` (w:h:x:y) of `path`'s picture at `at` s.
+fn mean_luma(path: &Path, at: f64, crop: &str) -> u8 {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", &format!("{at:.3}"), "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-vf"])
+        .arg(format!("crop={crop},scale=1:1:flags=area"))
+        .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout.first().copied().expect("one pixel")
+}
+
 fn silences(path: &Path) -> Vec<(f64, f64)> {
     let output = Command::new("ffmpeg")
         .args(["-v", "info", "-nostats", "-i"])

@@ -210,6 +210,7 @@ async fn file_events(
                             duration: summary.duration,
                             has_video: summary.video_frames > 0,
                             has_audio: summary.audio_frames > 0,
+                            shared_screen: role == "screen",
                         });
                     }
                 }

@@ -1,7 +1,8 @@
 //! Sharing a screen in real Chromium, while the session is recorded: the expert (on a
 //! computer) shares their screen; the mediator and both parties (on 360 px phone screens)
-//! decode it, shown large above the cameras; it is recorded as a file of its own and is one
-//! more tile of the composite; starting and stopping it are events in the case file.
+//! decode it, shown large above the cameras; it is recorded as a file of its own and shown
+//! large in the composite, the cameras in a strip under it; starting and stopping it are
+//! events in the case file.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,8 +20,10 @@ const UI_TIMEOUT: Duration = Duration::from_secs(15);
 const SHARED_FOR: Duration = Duration::from_secs(6);
 /// Chromium's fake screen is 800x600.
 const FAKE_SCREEN_WIDTH: u64 = 800;
-/// Each participant's (and each screen's) tile in the composite.
-const COMPOSITE_TILE_WIDTH: u64 = 640;
+/// In the composite of a session with a shared screen: the screen's stage (at least this wide,
+/// 16:9) over a strip of camera tiles this size.
+const COMPOSITE_STAGE_WIDTH: u64 = 1280;
+const COMPOSITE_STRIP_TILE: (u64, u64) = (320, 180);
 
 async fn wait_until(page: &Page, expression: &str, what: &str) -> Value {
     match page.wait_for(expression, UI_TIMEOUT).await {
@@ -193,25 +196,23 @@ async fn the_expert_shares_a_screen_everyone_sees_it_and_it_is_recorded() {
     let errors = ffmpeg_errors(&screen_path, true);
     assert!(errors.is_empty(), "the screen's file decodes: {errors}");
 
-    let tiles = files
+    let cameras = files
         .iter()
-        .map(|f| {
-            (
-                f["participant_name"].as_str().unwrap_or_default(),
-                f["participant_role"].as_str().unwrap_or_default(),
-            )
-        })
+        .filter(|f| f["participant_role"] != "screen")
+        .map(|f| f["participant_name"].as_str().unwrap_or_default())
         .collect::<std::collections::BTreeSet<_>>()
         .len() as u64;
     let composite = ffprobe(&dir.join("composite.webm"));
-    let width = composite["streams"]
+    let video = composite["streams"]
         .as_array()
-        .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"))
-        .and_then(|v| v["width"].as_u64());
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"));
+    let size = video.map(|v| (v["width"].as_u64(), v["height"].as_u64()));
+    let (strip_width, strip_height) = COMPOSITE_STRIP_TILE;
+    let width = COMPOSITE_STAGE_WIDTH.max(strip_width * cameras);
     assert_eq!(
-        width,
-        Some(tiles * COMPOSITE_TILE_WIDTH),
-        "the composite has a tile for each of the {tiles} files' owners, the screen among them"
+        size,
+        Some((Some(width), Some((width * 9 / 16) + strip_height))),
+        "the composite shows the screen large over a strip of the {cameras} cameras"
     );
 
     // The case file: when it began and ended, and who shared.
