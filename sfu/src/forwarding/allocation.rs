@@ -53,6 +53,11 @@ const TRIAL_GIVES_UP: Duration = Duration::from_secs(8);
 /// A step under what the link delivered saturated waits this long without strain: the tail
 /// of the queue that saturation left.
 const STRAIN_PASSED: Duration = Duration::from_millis(500);
+/// A new padding trial waits this long without strain: a queue draining after saturation can
+/// read clear in one report and raised in the next, and a trial begun in that lull is blamed
+/// for the rest of the drain (its level taken for what the link carries, which held both
+/// videos paused for 18 s at a 300 kbit/s cap).
+const TRIAL_AFTER_STRAIN: Duration = Duration::from_millis(1_500);
 /// How long after the last strain that caution lasts.
 const STRAIN_REMEMBERED: Duration = Duration::from_secs(30);
 /// After a queue filled on the link, nothing is added (and nothing probed) that would send more
@@ -748,7 +753,7 @@ impl Allocator {
         }
         // What the link delivered while a queue kept it saturated is what it carries: a step
         // under that, once the queue has gone, has had its trial.
-        if self.calm_since_queue(now) && after <= self.floor {
+        if self.calm_for(now, STRAIN_PASSED) && after <= self.floor {
             return true;
         }
         // The same step goes on being tried while its measured cost wanders.
@@ -757,6 +762,7 @@ impl Allocator {
                 level: trial.level.max(after),
                 ..trial
             },
+            _ if !self.calm_for(now, TRIAL_AFTER_STRAIN) => return false,
             _ => Trial::new(now, after, step),
         };
         let trial = self.counted(trial, now);
@@ -767,10 +773,10 @@ impl Allocator {
         true
     }
 
-    /// No strain since the last decide that saw one: the queue (or loss) has passed.
-    fn calm_since_queue(&self, now: Instant) -> bool {
+    /// No strain for `calm` since the last decide that saw one.
+    fn calm_for(&self, now: Instant, calm: Duration) -> bool {
         self.last_strain
-            .is_none_or(|at| now.saturating_duration_since(at) >= STRAIN_PASSED)
+            .is_none_or(|at| now.saturating_duration_since(at) >= calm)
     }
 
     fn note_increase(&mut self, now: Instant, targets: &[Option<u8>]) {
@@ -953,6 +959,7 @@ impl Allocator {
     ) -> bool {
         let trial = match trial {
             Some(trial) if trial.step == step && self.probing_ceiling => trial,
+            _ if !self.calm_for(now, TRIAL_AFTER_STRAIN) => return false,
             _ => {
                 let due = self.last_ceiling_probe.is_none_or(|(at, then)| {
                     let since = now.saturating_duration_since(at);
@@ -1514,6 +1521,38 @@ mod tests {
             "raised once the padding went out"
         );
         assert!(raised_at.duration_since(again) >= TRIAL_FOR);
+    }
+
+    #[test]
+    fn no_trial_begins_in_a_lull_of_a_draining_queue() {
+        let audio = 100 * KBPS;
+        let mut subscriber = Subscriber::new(
+            [camera(Priority::Normal)],
+            [Some(0)],
+            audio,
+            Duration::from_millis(250),
+        );
+        // A queue fills while the video still goes (the queue's level becomes a ceiling), and
+        // the estimate sinks: the video is paused.
+        subscriber.tick(SHAPED_PROBED, Strain::Queueing);
+        assert!(subscriber.allocator.ceiling().is_some());
+        assert_eq!(subscriber.tick(SHAPED_SUNK, Strain::Queueing), [None]);
+        // The drain reads clear for a report, then raised again, over and over (the estimate
+        // back up meanwhile).
+        for _ in 0..6 {
+            for _ in 0..4 {
+                subscriber.tick(SHAPED_PROBED, Strain::None);
+                assert_eq!(subscriber.allocator.padding_trial(), None, "in a lull");
+            }
+            subscriber.tick(SHAPED_PROBED, Strain::Queueing);
+        }
+        let last_strain = subscriber.at;
+        let began = until_a_padding_trial(&mut subscriber, SHAPED_PROBED, [None], "paused");
+        assert!(
+            began.duration_since(last_strain) >= TRIAL_AFTER_STRAIN,
+            "began {:?} after the last strain",
+            began.duration_since(last_strain)
+        );
     }
 
     #[test]
