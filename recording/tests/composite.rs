@@ -78,6 +78,15 @@ fn probe(path: &Path) -> Value {
     serde_json::from_slice(&output.stdout).expect("ffprobe prints JSON")
 }
 
+/// The video stream of an ffprobe report.
+fn video_stream(probe: &Value) -> Value {
+    probe["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"))
+        .cloned()
+        .expect("a video stream")
+}
+
 #[tokio::test]
 async fn composite_lays_participants_side_by_side_and_aligns_them() {
     let dir = tempfile::tempdir().expect("dir");
@@ -97,10 +106,7 @@ async fn composite_lays_participants_side_by_side_and_aligns_them() {
 
     let probe = probe(&output);
     let streams = probe["streams"].as_array().expect("streams");
-    let video = streams
-        .iter()
-        .find(|s| s["codec_type"] == "video")
-        .expect("a video stream");
+    let video = video_stream(&probe);
     assert_eq!(video["codec_name"], "vp8");
     assert_eq!(
         (video["width"].as_u64(), video["height"].as_u64()),
@@ -150,10 +156,7 @@ async fn a_shared_screen_is_large_in_the_composite_with_the_cameras_under_it() {
         .expect("the composite is made");
 
     let probe = probe(&output);
-    let video = probe["streams"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"))
-        .expect("a video stream");
+    let video = video_stream(&probe);
     assert_eq!(
         (video["width"].as_u64(), video["height"].as_u64()),
         (Some(1280), Some(720 + 180)),
@@ -270,11 +273,7 @@ async fn a_participant_who_dropped_out_stays_in_one_tile_and_in_time() {
         .expect("the composite is made");
 
     let probe = probe(&output);
-    let video = probe["streams"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"))
-        .cloned()
-        .expect("a video stream");
+    let video = video_stream(&probe);
     assert_eq!(
         video["width"].as_u64(),
         Some(1280),

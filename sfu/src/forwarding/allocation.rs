@@ -1198,6 +1198,18 @@ mod tests {
         panic!("no trial");
     }
 
+    /// Ticks with no strain under `estimate` until the video is on `layer` or above (for at
+    /// most ten seconds); when that happened.
+    fn until_at_least(subscriber: &mut Subscriber<1>, estimate: u64, layer: Option<u8>) -> Instant {
+        for _ in 0..40 {
+            subscriber.tick(estimate, Strain::None);
+            if subscriber.targets[0] >= layer {
+                break;
+            }
+        }
+        subscriber.at
+    }
+
     #[test]
     fn everyone_gets_the_lowest_layer_before_anyone_gets_more() {
         let demands = [camera(Priority::Normal), camera(Priority::Normal)];
@@ -1455,14 +1467,7 @@ mod tests {
         );
         // A later trial that the link carries for its whole length lets the step be made.
         let began = until_a_padding_trial(&mut subscriber, runaway, [Some(0)], no_better);
-        let mut raised_at = began;
-        for _ in 0..40 {
-            subscriber.tick(runaway, Strain::None);
-            raised_at = subscriber.at;
-            if subscriber.targets[0] >= Some(1) {
-                break;
-            }
-        }
+        let raised_at = until_at_least(&mut subscriber, runaway, Some(1));
         assert!(
             subscriber.targets[0] >= Some(1),
             "raised after a trial that held: {:?}",
@@ -1507,14 +1512,7 @@ mod tests {
             "tried again {:?} after giving up",
             again.duration_since(given_up)
         );
-        let mut raised_at = again;
-        for _ in 0..40 {
-            subscriber.tick(runaway, Strain::None);
-            raised_at = subscriber.at;
-            if subscriber.targets[0] >= Some(1) {
-                break;
-            }
-        }
+        let raised_at = until_at_least(&mut subscriber, runaway, Some(1));
         assert_eq!(
             subscriber.targets,
             [Some(1)],
@@ -1569,14 +1567,7 @@ mod tests {
         subscriber.losing_at_random = true;
         subscriber.padding_reaches = 0.2;
         let began = until_a_padding_trial(&mut subscriber, runaway, [Some(0)], "no step untried");
-        let mut raised_at = began;
-        for _ in 0..40 {
-            subscriber.tick(runaway, Strain::None);
-            raised_at = subscriber.at;
-            if subscriber.targets[0] >= Some(1) {
-                break;
-            }
-        }
+        let raised_at = until_at_least(&mut subscriber, runaway, Some(1));
         assert_eq!(
             subscriber.targets,
             [Some(1)],
@@ -1627,14 +1618,7 @@ mod tests {
             first.duration_since(paused)
         );
         // A trial the link carries for its whole length brings the picture back.
-        let mut resumed_at = second;
-        for _ in 0..40 {
-            subscriber.tick(SHAPED_PROBED, Strain::None);
-            resumed_at = subscriber.at;
-            if subscriber.targets[0].is_some() {
-                break;
-            }
-        }
+        let resumed_at = until_at_least(&mut subscriber, SHAPED_PROBED, Some(0));
         assert_eq!(
             subscriber.targets,
             [Some(0)],
