@@ -679,6 +679,12 @@ pub(crate) struct Peer {
     delivered_measured: Option<Instant>,
     /// What got through of all that went out during the current spell of saturation.
     wire_through: WireThrough,
+    /// What got through in the report that began the last spell of saturation, and when: too
+    /// rough to hold the estimate up (the report spans the moment the link changed), but a
+    /// bound on what the link carries when the spell is too short to measure. It is short
+    /// when the SFU's cut drops the pacer's backlog with the layers it cut (see
+    /// [`Self::drop_queued`]).
+    saturation_onset: Option<(Instant, u64)>,
     /// When the link was last seen saturated.
     last_saturated: Option<Instant>,
     /// When padding last tried a step up (more sent than the media).
@@ -752,6 +758,7 @@ impl Peer {
             loss_ceiling: None,
             delivered: None,
             delivered_measured: None,
+            saturation_onset: None,
             wire_through: WireThrough::default(),
             last_saturated: None,
             last_padded: None,
@@ -845,16 +852,34 @@ impl Peer {
         Ok(opened)
     }
 
-    /// Forgets the packets kept for resending on outgoing track `slot`: after a video is cut
-    /// back on a congested link, resends of what it was sending would crowd out the voices in
-    /// the queue it filled, and the subscriber decodes from the next keyframe anyway.
-    pub fn forget_resends(&mut self, slot: usize) {
+    /// Drops what str0m's pacer still holds of outgoing track `slot`, and the packets kept for
+    /// resending it: after a video is cut back on a link that has just narrowed, the pacer
+    /// would go on draining the old layer into it for seconds, crowding out the voices, and
+    /// the subscriber decodes from the new layer's keyframe anyway.
+    pub fn drop_queued(&mut self, slot: usize) {
         let Some(mid) = self.tracks_out.get(slot).and_then(|t| t.open_mid()) else {
             return;
         };
-        if let Some(stream) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
-            stream.set_rtx_cache(RESEND_CACHE_VIDEO, RESEND_CACHE_AGE, Some(RESEND_SHARE_CAP));
+        let Some(direction) = self.rtc.media(mid).map(|m| m.direction()) else {
+            return;
+        };
+        if !direction.is_sending() {
+            return;
         }
+        let queued = self
+            .rtc
+            .direct_api()
+            .stream_tx_by_mid(mid, None)
+            .and_then(|s| s.queue_info().map(|q| q.packet_count()))
+            .unwrap_or(0);
+        // The subscriber's reports will count their numbers lost: its link lost nothing.
+        self.tracks_out[slot].skipped.unsent_last(queued);
+        // str0m 0.25 empties a stream's queues only when its media stops sending. The change
+        // is undone at once and never applied, so nothing is negotiated and the subscriber
+        // never sees it (`dropping_queued_media_empties_the_pacer_queue` keeps this true).
+        let mut change = self.rtc.sdp_api();
+        change.set_direction(mid, Direction::Inactive);
+        change.set_direction(mid, direction);
     }
 
     /// What str0m's pacer holds for this participant, not sent yet, in bytes (for the logs).
@@ -1306,9 +1331,17 @@ impl Peer {
         self.events.try_send(event).is_ok()
     }
 
-    /// What the link delivered when it was last saturated, and when that was measured.
+    /// What the link delivered when it was last saturated, and when that was measured; what
+    /// got through as its last saturation began, if that was too short to measure.
     pub fn last_delivery(&self) -> Option<(Instant, u64)> {
-        Some((self.delivered_measured?, self.delivered?.1))
+        let measured = self
+            .delivered_measured
+            .zip(self.delivered.map(|(_, delivered)| delivered));
+        match (measured, self.saturation_onset) {
+            (Some(measured), Some(onset)) if onset.0 > measured.0 => Some(onset),
+            (Some(measured), _) => Some(measured),
+            (None, onset) => onset,
+        }
     }
 
     /// Most of what the link delivered when it was last saturated, while that is recent (0
@@ -1510,6 +1543,7 @@ impl Peer {
             self.last_queueing = None;
             self.loss_ceiling = None;
             self.delivered = None;
+            self.saturation_onset = None;
         }
         self.chance_loss.take_report(loss, queueing, now);
         if round_trip == RoundTrip::NewPath {
@@ -1534,6 +1568,7 @@ impl Peer {
             } else {
                 self.reported_loss.count_from(now);
                 self.wire_through = WireThrough::default();
+                self.saturation_onset = self.link.wire.map(|wire| (now, got_through(wire, loss)));
             }
             self.last_saturated = Some(now);
         } else if queue_began && !self.padded_lately(now) {

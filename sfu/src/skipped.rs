@@ -40,6 +40,31 @@ impl SkippedNumbers {
         }
     }
 
+    /// The last `count` packets sent never went out after all (dropped from the pacer's queue
+    /// before they were sent): their numbers count as skipped.
+    pub fn unsent_last(&mut self, count: usize) {
+        let Some(highest) = self.highest else {
+            return;
+        };
+        let mut unsent = Vec::with_capacity(count.min(KEPT));
+        let mut seq = highest;
+        while unsent.len() < count.min(KEPT) {
+            if self.recent.binary_search(&seq).is_err() {
+                unsent.push(seq);
+            }
+            let Some(below) = seq.checked_sub(1) else {
+                break;
+            };
+            seq = below;
+        }
+        let mut merged: Vec<u64> = self.recent.drain(..).collect();
+        merged.extend(unsent);
+        merged.sort_unstable();
+        for skipped in merged {
+            self.keep(skipped);
+        }
+    }
+
     fn keep(&mut self, skipped: u64) {
         if self.recent.len() == KEPT {
             self.recent.pop_front();
@@ -74,6 +99,21 @@ mod tests {
         skipped.sent(103);
         skipped.sent(101);
         assert_eq!(skipped.up_to(200), 2);
+    }
+
+    #[test]
+    fn packets_dropped_before_they_went_out_count_as_skipped() {
+        let mut skipped = SkippedNumbers::default();
+        for seq in [100, 101, 103, 104, 105] {
+            skipped.sent(seq);
+        }
+        // 104 and 105 were dropped from the queue, and 103 with them; 102 was skipped already.
+        skipped.unsent_last(3);
+        assert_eq!(skipped.up_to(101), 0);
+        assert_eq!(skipped.up_to(105), 4);
+        // Sending goes on after them.
+        skipped.sent(106);
+        assert_eq!(skipped.up_to(106), 4);
     }
 
     #[test]

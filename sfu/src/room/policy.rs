@@ -229,7 +229,7 @@ impl Room {
                 .video()
                 .is_some_and(|video| *target < video.switch.current());
             if congested && cut && strain == Strain::Queueing {
-                subscriber.forget_resends(*slot);
+                subscriber.drop_queued(*slot);
             }
             let Some(video) = subscriber.tracks_out[*slot].video_mut() else {
                 continue;

@@ -263,6 +263,34 @@ fn after_a_sudden_cap_both_low_layers_are_back_within_nine_seconds() {
     }
 }
 
+/// A sudden cap from 2.5 Mbit/s of video: the first cut goes straight to the lowest layers and
+/// drops what the pacer still held of the layers it cut. The voices are lost only until the
+/// SFU sees the queue (a second, here), not while a backlog drains into the narrow link, and no
+/// video is paused on the estimate's fall.
+#[test]
+fn a_sudden_cap_costs_the_voices_only_its_first_second_and_pauses_no_video() {
+    for cap in [350_000, 450_000] {
+        let (mut sim, [a, b, c]) = publishing_room();
+        sim.run_for(Duration::from_secs(8));
+        sim.participants[c].down.rate = Some(cap);
+        sim.run_for(Duration::from_secs(12));
+        for from in [a, b] {
+            let voice = voice_from(&sim, c, from, (9.0, 13.0)).len();
+            assert!(
+                voice >= 200 * 85 / 100,
+                "at {cap} bit/s, {voice} of {from}'s 200 voice packets from 1 s after the cap:\n{}",
+                timeline(&sim, c)
+            );
+            let freeze = longest_freeze(&sim, c, from, (9.0, 20.0));
+            assert!(
+                freeze < Duration::from_secs(1),
+                "at {cap} bit/s, {freeze:?} without a frame of {from}:\n{}",
+                timeline(&sim, c)
+            );
+        }
+    }
+}
+
 #[test]
 fn a_cap_below_the_voices_and_the_lowest_layer_pauses_video_and_keeps_audio() {
     let (mut sim, [a, b, c]) = publishing_room();
