@@ -876,7 +876,8 @@ impl Peer {
         self.tracks_out[slot].skipped.unsent_last(queued);
         // str0m 0.25 empties a stream's queues only when its media stops sending. The change
         // is undone at once and never applied, so nothing is negotiated and the subscriber
-        // never sees it (`dropping_queued_media_empties_the_pacer_queue` keeps this true).
+        // never sees it (`a_sudden_cap_costs_the_voices_only_its_first_second_and_pauses_no_video`
+        // fails if str0m stops emptying it).
         let mut change = self.rtc.sdp_api();
         change.set_direction(mid, Direction::Inactive);
         change.set_direction(mid, direction);
