@@ -1545,6 +1545,7 @@ impl Peer {
             self.loss_ceiling = None;
             self.delivered = None;
             self.saturation_onset = None;
+            self.allocator.path_is_slower();
         }
         self.chance_loss.take_report(loss, queueing, now);
         if round_trip == RoundTrip::NewPath {

@@ -491,6 +491,15 @@ impl Allocator {
         self.last_queue = Some(now);
     }
 
+    /// What looked like a queue was a slower path (its round trip stayed up, flat, while less
+    /// was sent): the ceiling it left, and what was measured through it, say nothing of what
+    /// the link carries. Losing at random on a slow path, the link would otherwise hold that
+    /// ceiling for good, and with it the voices' redundancy, cut to fit under it.
+    pub fn path_is_slower(&mut self) {
+        self.queue_level = None;
+        self.carried = None;
+    }
+
     /// Takes what the link was measured to carry lately, for the next [`Self::decide`].
     pub fn measured_floor(&mut self, floor: u64) {
         self.floor = floor;
@@ -1847,6 +1856,17 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(subscriber.tick(1_200, Strain::None), [Some(0), Some(0)]);
         }
+    }
+
+    #[test]
+    fn a_queue_that_was_a_slower_path_leaves_no_ceiling() {
+        let mut subscriber = Subscriber::two_cameras([Some(1), Some(1)]);
+        for _ in 0..4 {
+            subscriber.tick(500, Strain::Queueing);
+        }
+        assert!(subscriber.allocator.ceiling().is_some());
+        subscriber.allocator.path_is_slower();
+        assert_eq!(subscriber.allocator.ceiling(), None);
     }
 
     #[test]
