@@ -628,8 +628,18 @@ impl Allocator {
             if target.is_some_and(|layer| demand.layers[usize::from(layer)].is_none()) {
                 // The layer it was on stopped: to the best that fits among those arriving, so
                 // the picture is back at their next keyframe; a higher one switched off at the
-                // publisher comes later, as an increase.
-                *target = demand.arriving_up_to(*fits).or(*fits);
+                // publisher comes later, as an increase. Where none fits: a lower one arriving
+                // (it costs less than what was sent) or, with none, the stopped layer itself,
+                // waited for. A layer stopping at the publisher says nothing of this link, and
+                // a video paused for it comes back only by way of the allocation's increases
+                // (on a path losing 10 %, with the voices on deep RED, not at all: one run).
+                let unpublished = demand.layers.iter().all(Option::is_none);
+                let waited_for = if unpublished { None } else { *target };
+                *target = demand
+                    .arriving_up_to(*fits)
+                    .or(*fits)
+                    .or_else(|| demand.arriving_up_to(*target))
+                    .or(waited_for);
             }
         }
         let short = targets.iter().zip(&fits).any(|(t, f)| t > f);
@@ -1856,6 +1866,25 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(subscriber.tick(1_200, Strain::None), [Some(0), Some(0)]);
         }
+    }
+
+    #[test]
+    fn a_layer_that_stops_at_the_publisher_for_a_moment_pauses_no_video() {
+        let mut subscriber = Subscriber::two_cameras([Some(0), Some(0)]);
+        for _ in 0..20 {
+            assert_eq!(subscriber.tick(480, Strain::Loss), [Some(0), Some(0)]);
+        }
+        // The second camera's lowest layer goes missing while its middle one goes on, which
+        // does not fit: the video waits for its layer rather than being paused for bandwidth.
+        let lowest = subscriber.demands[1].layers[0].take();
+        for _ in 0..4 {
+            assert_eq!(subscriber.tick(480, Strain::Loss), [Some(0), Some(0)]);
+        }
+        subscriber.demands[1].layers[0] = lowest;
+        assert_eq!(subscriber.tick(480, Strain::Loss), [Some(0), Some(0)]);
+        // A camera that stops altogether is no longer sent.
+        subscriber.demands[1].layers = [None; MAX_LAYERS];
+        assert_eq!(subscriber.tick(480, Strain::Loss), [Some(0), None]);
     }
 
     #[test]
