@@ -1315,6 +1315,18 @@ mod tests {
         panic!("no trial");
     }
 
+    /// The estimate (kbit/s) while a queue shows, and once probes a bucket let through have made
+    /// it run away.
+    const QUEUEING: u64 = 200;
+    const RUNAWAY: u64 = 3_000;
+
+    /// `camera` on its lowest layer, with no voices, just after a queue showed on the link.
+    fn one_camera_after_a_queue(camera: VideoDemand) -> Subscriber<1> {
+        let mut subscriber = Subscriber::new([camera], [Some(0)], 0, Duration::from_millis(250));
+        subscriber.tick(QUEUEING, Strain::Queueing);
+        subscriber
+    }
+
     /// Ticks with no strain under `estimate` until the video is on `layer` or above (for at
     /// most ten seconds); when that happened.
     fn until_at_least(subscriber: &mut Subscriber<1>, estimate: u64, layer: Option<u8>) -> Instant {
@@ -1566,25 +1578,23 @@ mod tests {
         let mut demand = camera(Priority::Normal);
         // The middle layer measures 500 kbit/s now, but peaked at 900 lately.
         demand.peaks = [Some(150 * KBPS), Some(900 * KBPS), Some(1_200 * KBPS)];
-        let mut subscriber = Subscriber::new([demand], [Some(0)], 0, Duration::from_millis(250));
+        let mut subscriber = one_camera_after_a_queue(demand);
         // The estimate, fed by probes a bucket let through, runs away.
-        let (queueing, runaway) = (200, 3_000);
         let no_better = "no better picture before a trial";
-        subscriber.tick(queueing, Strain::Queueing);
-        until_a_padding_trial(&mut subscriber, runaway, [Some(0)], no_better);
+        until_a_padding_trial(&mut subscriber, RUNAWAY, [Some(0)], no_better);
         assert!(
             subscriber.allocator.padding_trial() >= Some(900 * KBPS),
             "padding at the step's peak"
         );
         // The padding fills a queue: the picture stays, the trial ends.
-        subscriber.tick(queueing, Strain::Queueing);
+        subscriber.tick(QUEUEING, Strain::Queueing);
         assert_eq!(
             (subscriber.targets, subscriber.allocator.padding_trial()),
             ([Some(0)], None)
         );
         // A later trial that the link carries for its whole length lets the step be made.
-        let began = until_a_padding_trial(&mut subscriber, runaway, [Some(0)], no_better);
-        let raised_at = until_at_least(&mut subscriber, runaway, Some(1));
+        let began = until_a_padding_trial(&mut subscriber, RUNAWAY, [Some(0)], no_better);
+        let raised_at = until_at_least(&mut subscriber, RUNAWAY, Some(1));
         assert!(
             subscriber.targets[0] >= Some(1),
             "raised after a trial that held: {:?}",
@@ -1595,20 +1605,13 @@ mod tests {
 
     #[test]
     fn a_trial_whose_padding_falls_short_of_its_level_proves_nothing_and_is_given_up() {
-        let mut subscriber = Subscriber::new(
-            [camera(Priority::Normal)],
-            [Some(0)],
-            0,
-            Duration::from_millis(250),
-        );
-        let (queueing, runaway) = (200, 3_000);
-        subscriber.tick(queueing, Strain::Queueing);
+        let mut subscriber = one_camera_after_a_queue(camera(Priority::Normal));
         // The pacer lets the padding reach only half the step's level.
         subscriber.padding_reaches = 0.5;
-        let began = until_a_padding_trial(&mut subscriber, runaway, [Some(0)], "no step untried");
+        let began = until_a_padding_trial(&mut subscriber, RUNAWAY, [Some(0)], "no step untried");
         while subscriber.allocator.padding_trial().is_some() {
             assert_eq!(
-                subscriber.tick(runaway, Strain::None),
+                subscriber.tick(RUNAWAY, Strain::None),
                 [Some(0)],
                 "padding at half the level takes no step"
             );
@@ -1623,13 +1626,13 @@ mod tests {
         // The step is held as a queue's ceiling would hold it, then tried again; this time the
         // padding reaches its level, and after the trial's length the step is made.
         subscriber.padding_reaches = 1.0;
-        let again = until_a_padding_trial(&mut subscriber, runaway, [Some(0)], "held a while");
+        let again = until_a_padding_trial(&mut subscriber, RUNAWAY, [Some(0)], "held a while");
         assert!(
             again.duration_since(given_up) >= QUEUEING_CEILING_FOR,
             "tried again {:?} after giving up",
             again.duration_since(given_up)
         );
-        let raised_at = until_at_least(&mut subscriber, runaway, Some(1));
+        let raised_at = until_at_least(&mut subscriber, RUNAWAY, Some(1));
         assert_eq!(
             subscriber.targets,
             [Some(1)],
@@ -1672,19 +1675,12 @@ mod tests {
 
     #[test]
     fn on_a_link_losing_at_random_a_trial_counts_by_its_time_whatever_went_out() {
-        let mut subscriber = Subscriber::new(
-            [camera(Priority::Normal)],
-            [Some(0)],
-            0,
-            Duration::from_millis(250),
-        );
-        let (queueing, runaway) = (200, 3_000);
-        subscriber.tick(queueing, Strain::Queueing);
+        let mut subscriber = one_camera_after_a_queue(camera(Priority::Normal));
         // str0m's loss-based estimate holds the padding to a fraction of the step's level.
         subscriber.losing_at_random = true;
         subscriber.padding_reaches = 0.2;
-        let began = until_a_padding_trial(&mut subscriber, runaway, [Some(0)], "no step untried");
-        let raised_at = until_at_least(&mut subscriber, runaway, Some(1));
+        let began = until_a_padding_trial(&mut subscriber, RUNAWAY, [Some(0)], "no step untried");
+        let raised_at = until_at_least(&mut subscriber, RUNAWAY, Some(1));
         assert_eq!(
             subscriber.targets,
             [Some(1)],

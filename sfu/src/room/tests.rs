@@ -236,52 +236,35 @@ fn a_capped_downlink_settles_on_the_low_layers_keeps_every_voice_and_climbs_back
     }
 }
 
-/// A sudden cap with just room for both low layers and the voices: the queue it leaves drains
-/// in a few seconds, and the saturated link's measure is its trial. Both low layers play within
-/// 8.5 s of the cap, not after the estimate, knocked down by the queue's losses, has
-/// crept back up.
-#[test]
-fn after_a_sudden_cap_both_low_layers_are_back_within_nine_seconds() {
-    let (mut sim, [a, b, c]) = publishing_room();
-    sim.run_for(Duration::from_secs(8));
-    sim.participants[c].down.rate = Some(350_000);
-    sim.run_for(Duration::from_secs(20));
-    for from in [a, b] {
-        let video = video_from(&sim, c, from, (16.5, 26.5));
-        assert_eq!(
-            layer_runs(&video),
-            vec![0],
-            "{from}'s low layer plays from 8.5 s after the cap:\n{}",
-            timeline(&sim, c)
-        );
-        let freeze = longest_freeze(&sim, c, from, (16.5, 26.5));
-        assert!(
-            freeze < Duration::from_secs(1),
-            "{freeze:?} without a frame:\n{}",
-            timeline(&sim, c)
-        );
-    }
-}
-
 /// A sudden cap from 2.5 Mbit/s of video: the first cut goes straight to the lowest layers and
 /// drops what the pacer still held of the layers it cut. The voices are lost only until the
 /// SFU sees the queue (a second, here), not while a backlog drains into the narrow link, and no
-/// video is paused on the estimate's fall.
+/// video is paused on the estimate's fall. With just room for both low layers and the voices,
+/// that is where the party stays.
 #[test]
 fn a_sudden_cap_costs_the_voices_only_its_first_second_and_pauses_no_video() {
     for cap in [350_000, 450_000] {
         let (mut sim, [a, b, c]) = publishing_room();
         sim.run_for(Duration::from_secs(8));
         sim.participants[c].down.rate = Some(cap);
-        sim.run_for(Duration::from_secs(12));
+        sim.run_for(Duration::from_secs(18));
         for from in [a, b] {
+            if cap == 350_000 {
+                let video = video_from(&sim, c, from, (16.5, 26.0));
+                assert_eq!(
+                    layer_runs(&video),
+                    vec![0],
+                    "{from}'s low layer plays from 8.5 s after the cap:\n{}",
+                    timeline(&sim, c)
+                );
+            }
             let voice = voice_from(&sim, c, from, (9.0, 13.0)).len();
             assert!(
                 voice >= 200 * 85 / 100,
                 "at {cap} bit/s, {voice} of {from}'s 200 voice packets from 1 s after the cap:\n{}",
                 timeline(&sim, c)
             );
-            let freeze = longest_freeze(&sim, c, from, (9.0, 20.0));
+            let freeze = longest_freeze(&sim, c, from, (9.0, 26.0));
             assert!(
                 freeze < Duration::from_secs(1),
                 "at {cap} bit/s, {freeze:?} without a frame of {from}:\n{}",
