@@ -352,6 +352,11 @@ pub(crate) struct Allocator {
     floor: u64,
     /// What the subscriber's send counters say of a trial's padding.
     wire: WireReading,
+    /// The lowest layer of each video playing when the last queue began (see
+    /// [`Self::path_is_slower`]).
+    playing_when_queue_began: Vec<Option<u8>>,
+    /// Videos to bring back at the next decision: that queue was a slower path.
+    bring_back: Option<Vec<Option<u8>>>,
 }
 
 /// The last reading of what went out to a subscriber in all (media, resends, padding).
@@ -432,6 +437,8 @@ impl Allocator {
             probe_queue_until: None,
             floor: 0,
             wire: WireReading::Unread,
+            playing_when_queue_began: Vec::new(),
+            bring_back: None,
         }
     }
 
@@ -495,9 +502,16 @@ impl Allocator {
     /// was sent): the ceiling it left, and what was measured through it, say nothing of what
     /// the link carries. Losing at random on a slow path, the link would otherwise hold that
     /// ceiling for good, and with it the voices' redundancy, cut to fit under it.
+    ///
+    /// Nor is what its cut paused: a round trip that jumps to 300 ms looks like a queue for
+    /// the seconds it takes to judge, long enough for the cut to pause the videos, and the
+    /// estimate, sinking on the path's loss, would never bring them back (CI: a party on a
+    /// path losing a fifth saw no video for its last 30 s). Each video playing when the queue
+    /// began gets its lowest layer back at the next decision.
     pub fn path_is_slower(&mut self) {
         self.queue_level = None;
         self.carried = None;
+        self.bring_back = Some(std::mem::take(&mut self.playing_when_queue_began));
     }
 
     /// Takes what the link was measured to carry lately, for the next [`Self::decide`].
@@ -667,6 +681,9 @@ impl Allocator {
             filled_at,
             video_left,
         );
+        if self.queue_began == Some(now) {
+            self.playing_when_queue_began = lowest_playing(demands, targets);
+        }
         self.test_ceiling(now, strained, sending);
         let congested = short && strained && sending as f64 > estimate as f64 * SEVERE_OVERSHOOT;
         let mut decreased = false;
@@ -743,6 +760,21 @@ impl Allocator {
                     }
                     None => None,
                 };
+            }
+        }
+        if let Some(playing) = self
+            .bring_back
+            .take()
+            .filter(|playing| playing.len() == targets.len())
+        {
+            for ((target, lowest), demand) in targets.iter_mut().zip(playing).zip(demands) {
+                let still_wanted = lowest.filter(|layer| {
+                    demand.layers[usize::from(*layer)].is_some()
+                        && Some(*layer) <= demand.view_cap()
+                });
+                if target.is_none() {
+                    *target = still_wanted;
+                }
             }
         }
         if decreased {
@@ -1892,6 +1924,29 @@ mod tests {
         assert!(subscriber.allocator.ceiling().is_some());
         subscriber.allocator.path_is_slower();
         assert_eq!(subscriber.allocator.ceiling(), None);
+    }
+
+    #[test]
+    fn videos_a_slower_path_paused_while_it_looked_like_a_queue_come_back() {
+        let mut subscriber = Subscriber::two_cameras([Some(1), Some(1)]);
+        for _ in 0..20 {
+            subscriber.tick(1_200, Strain::None);
+        }
+        // The round trip jumps and stays up: judged a queue for some seconds, with the
+        // estimate sinking on the path's loss, the videos are paused.
+        let mut paused = false;
+        for _ in 0..12 {
+            paused |= subscriber.tick(150, Strain::Queueing) == [None, None];
+        }
+        assert!(paused, "{:?}", subscriber.targets);
+        // Judged a slower path: both come back on their lowest layer though the estimate goes
+        // on sinking (what the link then carries holds them: see `ChanceLoss`).
+        subscriber.allocator.path_is_slower();
+        assert_eq!(subscriber.tick(100, Strain::Loss), [Some(0), Some(0)]);
+        // Only once: a later queue's cut is not undone by the same judgement.
+        let again = (0..12).any(|_| subscriber.tick(100, Strain::Queueing) == [None, None]);
+        assert!(again, "{:?}", subscriber.targets);
+        assert_eq!(subscriber.tick(100, Strain::Loss), [None, None]);
     }
 
     #[test]
