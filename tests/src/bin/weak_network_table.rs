@@ -65,7 +65,9 @@ struct Row {
     freezes_per_minute: f64,
     paused_share: f64,
     concealed_percent: f64,
-    recovered_percent: Option<f64>,
+    /// Of the voice packets lost on the way (the relay's count on a lossy path, the
+    /// browser's under a cap), with how many there were.
+    recovered_percent: Option<(f64, u64)>,
 }
 
 impl Row {
@@ -75,7 +77,9 @@ impl Row {
             None => "not settled".to_owned(),
         };
         let recovered = match self.recovered_percent {
-            Some(percent) => format!("{percent:.1} %"),
+            // Under a cap a handful are lost and the voices' concealment comes from lateness
+            // (a queue) as much as from loss: the count says how much the share weighs.
+            Some((percent, lost)) => format!("{percent:.1} % of {lost}"),
             None => "none lost".to_owned(),
         };
         format!(
@@ -273,7 +277,8 @@ fn measure(
         freezes_per_minute: freezes as f64 * 60.0 / seconds.max(1.0),
         paused_share,
         concealed_percent,
-        recovered_percent: (lost > 0.0).then(|| 100.0 * (1.0 - (unrepaired / lost).min(1.0))),
+        recovered_percent: (lost > 0.0)
+            .then(|| (100.0 * (1.0 - (unrepaired / lost).min(1.0)), lost as u64)),
     }
 }
 
