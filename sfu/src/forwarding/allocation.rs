@@ -352,11 +352,10 @@ pub(crate) struct Allocator {
     floor: u64,
     /// What the subscriber's send counters say of a trial's padding.
     wire: WireReading,
-    /// The lowest layer of each video playing when the last queue began (see
-    /// [`Self::path_is_slower`]).
-    playing_when_queue_began: Vec<Option<u8>>,
-    /// Videos to bring back at the next decision: that queue was a slower path.
-    bring_back: Option<Vec<Option<u8>>>,
+    /// Which videos were playing when the last queue began (see [`Self::path_is_slower`]).
+    playing_when_queue_began: Vec<bool>,
+    /// Those to bring back at the next decision: that queue was a slower path.
+    bring_back: Option<Vec<bool>>,
 }
 
 /// The last reading of what went out to a subscriber in all (media, resends, padding).
@@ -675,14 +674,14 @@ impl Allocator {
         // trial filled was filled at the trial's level, not by the media.
         let filled_at = tried.map_or(sending, |trial| trial.level.max(sending));
         let video_left = sending > audio;
-        self.note_queueing(
+        let queue_began = self.note_queueing(
             now,
             strain == Strain::Queueing && (video_left || tried.is_some()) && !probe_queue,
             filled_at,
             video_left,
         );
-        if self.queue_began == Some(now) {
-            self.playing_when_queue_began = lowest_playing(demands, targets);
+        if queue_began {
+            self.playing_when_queue_began = targets.iter().map(Option::is_some).collect();
         }
         self.test_ceiling(now, strained, sending);
         let congested = short && strained && sending as f64 > estimate as f64 * SEVERE_OVERSHOOT;
@@ -767,13 +766,9 @@ impl Allocator {
             .take()
             .filter(|playing| playing.len() == targets.len())
         {
-            for ((target, lowest), demand) in targets.iter_mut().zip(playing).zip(demands) {
-                let still_wanted = lowest.filter(|layer| {
-                    demand.layers[usize::from(*layer)].is_some()
-                        && Some(*layer) <= demand.view_cap()
-                });
-                if target.is_none() {
-                    *target = still_wanted;
+            for ((target, was_playing), demand) in targets.iter_mut().zip(playing).zip(demands) {
+                if was_playing && target.is_none() {
+                    *target = demand.allowed().next().map(|(layer, _)| layer);
                 }
             }
         }
@@ -986,11 +981,18 @@ impl Allocator {
     }
 
     /// Keeps [`Self::queue_level`]: the level a queue began to fill at, held for a while after
-    /// the queue was last seen.
-    fn note_queueing(&mut self, now: Instant, queueing: bool, sending: u64, video_left: bool) {
+    /// the queue was last seen. Whether a queue began now.
+    fn note_queueing(
+        &mut self,
+        now: Instant,
+        queueing: bool,
+        sending: u64,
+        video_left: bool,
+    ) -> bool {
+        let began = queueing && !self.was_queueing;
         let since_last = self.last_queue.map(|at| now.saturating_duration_since(at));
         if queueing {
-            if !self.was_queueing {
+            if began {
                 if since_last.is_some_and(|since| since < CALM) {
                     self.ceiling_for = (self.ceiling_for * 2).min(QUEUEING_CEILING_LONGEST);
                 }
@@ -1012,6 +1014,7 @@ impl Allocator {
             self.ceiling_for = QUEUEING_CEILING_FOR;
         }
         self.was_queueing = queueing;
+        began
     }
 
     /// Forgets a ceiling the link has carried more than, calmly, for a while: the queue it came
