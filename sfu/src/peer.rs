@@ -66,6 +66,9 @@ const LESS_SENT_FOR: Duration = Duration::from_millis(1_500);
 /// lossy new path whose loss keeps the video where it was (a queue holds steady that long only
 /// at a full buffer, where its losses cut the estimate anyway).
 const PATH_SETTLED_ANYWAY: Duration = Duration::from_secs(15);
+/// Loss this heavy in one report is a queue overflowing, not a path losing at random: 20 %
+/// random loss reads over a third in a report of a hundred packets once in thousands.
+const QUEUE_OVERFLOW_LOSS: f32 = 0.35;
 /// Below this loss the loss ceiling is raised, by this factor per report (a second).
 const CLEAN_LOSS: f32 = 0.02;
 const CEILING_RISE: f64 = 1.1;
@@ -317,6 +320,11 @@ struct RaisedRtt {
     sending: u64,
     /// The most that got through meanwhile (what went out less what was lost).
     through: u64,
+    /// What got through by the report that first showed the rise, until the next report
+    /// confirms it: a queue filling at a new cap drops nothing while its buffer fills, so
+    /// that report reads all that went out as through, and only the next one's loss shows
+    /// the overflow (a sudden 170 kbit/s cap read 1.2 Mbit/s through at the rise).
+    unconfirmed: Option<u64>,
     /// Since when far less has been sent than when it rose (see [`PATH_SETTLED`]).
     less_sent_since: Option<Instant>,
 }
@@ -358,9 +366,9 @@ impl RttFloor {
         sending <= raised.sending / 4 * 3 && sending <= raised.through / 2
     }
 
-    /// What `rtt` shows of the path, `sending` being what is sent now and `through` what of it
-    /// got through.
-    pub fn judge(&mut self, rtt: Duration, sending: u64, through: u64, now: Instant) -> RoundTrip {
+    /// What `rtt` shows of the path, `sending` being what is sent now and `loss` the share of
+    /// it the receiver reports lost.
+    pub fn judge(&mut self, rtt: Duration, sending: u64, loss: f32, now: Instant) -> RoundTrip {
         let Some(floor) = self.update(rtt, now) else {
             return RoundTrip::Clear;
         };
@@ -369,21 +377,37 @@ impl RttFloor {
             self.raised = None;
             return RoundTrip::Clear;
         }
+        let through = got_through(sending, loss);
+        let confirmed = |r: &RaisedRtt| {
+            let rise_through = r.unconfirmed.filter(|_| loss < QUEUE_OVERFLOW_LOSS);
+            r.through.max(through).max(rise_through.unwrap_or(0))
+        };
         let raised = match self.raised {
             Some(r) if rtt.abs_diff(r.low).max(rtt.abs_diff(r.high)) <= FLAT_RTT => RaisedRtt {
                 low: r.low.min(rtt),
                 high: r.high.max(rtt),
-                through: r.through.max(through),
+                through: confirmed(&r),
+                unconfirmed: None,
                 ..r
             },
             // Still moving: a queue filling or draining. What was sent when the round trip
             // first rose stays the reference.
-            r => RaisedRtt {
+            Some(r) => RaisedRtt {
                 since: now,
                 low: rtt,
                 high: rtt,
-                sending: r.map_or(sending, |r| r.sending.max(sending)),
-                through: r.map_or(through, |r| r.through.max(through)),
+                sending: r.sending.max(sending),
+                through: confirmed(&r),
+                unconfirmed: None,
+                less_sent_since: None,
+            },
+            None => RaisedRtt {
+                since: now,
+                low: rtt,
+                high: rtt,
+                sending,
+                through: 0,
+                unconfirmed: Some(through),
                 less_sent_since: None,
             },
         };
@@ -1523,9 +1547,8 @@ impl Peer {
             .link
             .wire
             .map_or(self.sending, |wire| wire.max(self.sending));
-        let through = got_through(put_out, loss);
         let round_trip = self.link.rtt.map_or(RoundTrip::Clear, |rtt| {
-            self.rtt_floor.judge(rtt, put_out, through, now)
+            self.rtt_floor.judge(rtt, put_out, loss, now)
         });
         if loss >= HEAVY_LOSS {
             self.allocator.hold_ceiling(now);
@@ -1973,7 +1996,8 @@ mod tests {
         fn judge(&mut self, rtt_ms: u64, sending: u64, through: u64) -> RoundTrip {
             self.at += Duration::from_secs(1);
             let rtt = Duration::from_millis(rtt_ms);
-            self.floor.judge(rtt, sending, through, self.at)
+            let loss = 1.0 - through as f32 / sending.max(1) as f32;
+            self.floor.judge(rtt, sending, loss, self.at)
         }
     }
 
@@ -2072,6 +2096,27 @@ mod tests {
         ] {
             assert_eq!(judge(350, sending, 280_000), RoundTrip::Queueing);
         }
+    }
+
+    #[test]
+    fn a_queue_at_a_sudden_cap_is_not_taken_for_a_path_from_the_report_that_showed_it() {
+        let mut reports = Reports::default();
+        let mut judge = |rtt, sending, through| reports.judge(rtt, sending, through);
+        judge(5, 1_200_000, 1_200_000);
+        // Capped at 170 kbit/s: the buffer fills and drops nothing yet, so the report that
+        // shows the rise reads all that went out as through.
+        assert_eq!(judge(540, 1_200_000, 1_200_000), RoundTrip::Queueing);
+        // The next shows the overflow; the video is paused, and the voices, their reports and
+        // probes keep the queue standing at about the cap.
+        assert_eq!(judge(525, 175_000, 82_000), RoundTrip::Queueing);
+        let verdicts: Vec<_> = [515, 530, 520, 535, 510, 525, 530, 520, 515]
+            .iter()
+            .map(|&rtt| judge(rtt, 170_000, 150_000))
+            .collect();
+        assert!(
+            verdicts.iter().all(|v| *v == RoundTrip::Queueing),
+            "{verdicts:?}"
+        );
     }
 
     #[test]
