@@ -1479,7 +1479,11 @@ impl Peer {
         let congested = self.congested_lately(now);
         if loss >= RED_LOSS && !congested {
             self.wants_red = true;
-            let frames = if loss >= DEEPER_RED_LOSS {
+            // Loss this heavy is a queue overflowing more likely than chance: keep what the
+            // voices have, but add nothing that would feed it.
+            let frames = if loss >= QUEUE_OVERFLOW_LOSS {
+                0
+            } else if loss >= DEEPER_RED_LOSS {
                 3
             } else if loss >= DEEP_RED_LOSS {
                 2
@@ -1715,6 +1719,27 @@ mod tests {
         peer.link.rtt = Some(Duration::from_millis(rtt_ms));
         peer.update_loss_ceiling(loss, at);
         peer.update_red(loss, at);
+    }
+
+    #[test]
+    fn loss_too_heavy_for_chance_deepens_no_redundancy() {
+        let start = Instant::now();
+        let second = |s: u64| start + Duration::from_secs(s);
+        let (mut peer, _) = peer_offered(0, start);
+        peer.sending = 200_000;
+        for s in 0..5 {
+            report_link(&mut peer, second(s), 10, 0.0);
+        }
+        report_link(&mut peer, second(5), 10, 0.05);
+        assert_eq!(peer.redundancy(), 1);
+        report_link(&mut peer, second(6), 10, 0.45);
+        assert_eq!(
+            peer.redundancy(),
+            1,
+            "a queue overflowing, more likely: more would feed it"
+        );
+        report_link(&mut peer, second(7), 10, 0.2);
+        assert_eq!(peer.redundancy(), 3, "a fifth lost at random: three frames");
     }
 
     #[test]
