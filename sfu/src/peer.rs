@@ -14,7 +14,7 @@ use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc, Vp8Descriptor};
 use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 
-use crate::forwarding::allocation::{Allocator, Strain, WireReading};
+use crate::forwarding::allocation::{Allocator, Strain, WireReading, PADDING_QUEUE_SHOWS_WITHIN};
 use crate::forwarding::chance_loss::ChanceLoss;
 use crate::forwarding::layer_switch::{LayerPacket, Verdict, Vp8Ids, Vp8Rewrite};
 use crate::forwarding::quality::QualityMark;
@@ -83,8 +83,6 @@ const DELIVERED_KEPT: f64 = 0.9;
 const DRAIN_WITHIN: Duration = Duration::from_secs(2);
 /// Reports of saturation this close together are one spell, whose delivery is counted as one.
 const SATURATION_SPELL_GAP: Duration = Duration::from_secs(3);
-/// How long after padding a queue may still be the padding's.
-const PADDING_QUEUE_SHOWS_WITHIN: Duration = Duration::from_secs(3);
 /// How long that floor holds after the link was last seen saturated, or last seen carrying
 /// what it was sent without loss or a queue.
 const DELIVERED_REMEMBERED: Duration = Duration::from_secs(15);

@@ -86,6 +86,9 @@ const CARRIED_CALMLY: Duration = Duration::from_secs(5);
 /// How long a queue that padding filled takes to drain once the padding stops: a round trip
 /// and the queue itself, before the receiver's next report shows it gone.
 const PADDING_QUEUE_DRAINS: Duration = Duration::from_secs(2);
+/// How long after padding a queue may still be the padding's: a queue shows in the round trip
+/// a report or two after its cause.
+pub(crate) const PADDING_QUEUE_SHOWS_WITHIN: Duration = Duration::from_secs(3);
 /// Sending this many times the estimate is congestion: acted on at once.
 const SEVERE_OVERSHOOT: f64 = 1.25;
 /// Sending this many times the estimate is acted on at once even while a queue that padding,
@@ -356,6 +359,10 @@ pub(crate) struct Allocator {
     playing_when_queue_began: Vec<bool>,
     /// Those to bring back at the next decision: that queue was a slower path.
     bring_back: Option<Vec<bool>>,
+    /// The trial that padded the link at the last decision that had one without strain: one
+    /// dropped without strain (its step no longer fitting the estimate) stopped its padding,
+    /// but the queue that padding filled shows after (see [`Self::padded_lately`]).
+    padded: Option<(Instant, Trial)>,
 }
 
 /// The last reading of what went out to a subscriber in all (media, resends, padding).
@@ -437,6 +444,7 @@ impl Allocator {
             floor: 0,
             wire: WireReading::Unread,
             playing_when_queue_began: Vec::new(),
+            padded: None,
             bring_back: None,
         }
     }
@@ -571,6 +579,7 @@ impl Allocator {
         let strained = strain != Strain::None;
         // A trial goes on only while the step it tries is still the next one and the link holds.
         let tried = self.trial.take();
+        let padded = self.padded_lately(now, tried, strain);
         let mut trial = tried.filter(|_| !strained);
         let gives_up = |t: &Trial| {
             self.wire != WireReading::Uninformative
@@ -583,7 +592,7 @@ impl Allocator {
         let excess_sent = self
             .excess_sent
             .is_some_and(|at| now.saturating_duration_since(at) < PADDING_QUEUE_DRAINS);
-        if strain == Strain::Queueing && (tried.is_some() || excess_sent) {
+        if strain == Strain::Queueing && (padded.is_some() || excess_sent) {
             // The padding stops now, and the queue it filled drains: what went out with it had
             // gone through calmly, whatever the estimate says while that queue shows.
             self.trial_filled = Some(now);
@@ -608,7 +617,7 @@ impl Allocator {
             at.is_none_or(|at| now.saturating_duration_since(at) >= CARRIED_CALMLY)
         };
         let steady = calm(self.last_strain) && calm(self.last_increase) && calm(self.last_decrease);
-        if strain == Strain::Queueing && steady && tried.is_none() && !excess_sent {
+        if strain == Strain::Queueing && steady && padded.is_none() && !excess_sent {
             self.calm_queue = Some(now);
             self.restored = Some((now + RESTORED_KEPT, targets.to_vec()));
         }
@@ -672,11 +681,11 @@ impl Allocator {
         // A queue the voices alone filled (a probe's, or another flow's) says nothing of what
         // video the link carries: the voices go whatever it says. One that the padding of a
         // trial filled was filled at the trial's level, not by the media.
-        let filled_at = tried.map_or(sending, |trial| trial.level.max(sending));
+        let filled_at = padded.map_or(sending, |trial| trial.level.max(sending));
         let video_left = sending > audio;
         let queue_began = self.note_queueing(
             now,
-            strain == Strain::Queueing && (video_left || tried.is_some()) && !probe_queue,
+            strain == Strain::Queueing && (video_left || padded.is_some()) && !probe_queue,
             filled_at,
             video_left,
         );
@@ -884,6 +893,31 @@ impl Allocator {
         true
     }
 
+    /// The trial whose padding a queue showing now is the doing of: the one going on (`tried`),
+    /// or, at the first queue after it, one dropped without strain within
+    /// [`PADDING_QUEUE_SHOWS_WITHIN`]. A trial at a 165 kbit/s cap, dropped as the estimate
+    /// dipped, filled a queue that showed two seconds later; taken for the media's, it paused
+    /// the video the link had carried calmly before the trial.
+    fn padded_lately(
+        &mut self,
+        now: Instant,
+        tried: Option<Trial>,
+        strain: Strain,
+    ) -> Option<Trial> {
+        if let Some(trial) = tried {
+            // Strain now is accounted to it at once.
+            self.padded = (strain == Strain::None).then_some((now, trial));
+            return Some(trial);
+        }
+        if strain != Strain::Queueing {
+            return None;
+        }
+        self.padded
+            .take()
+            .filter(|(at, _)| now.saturating_duration_since(*at) < PADDING_QUEUE_SHOWS_WITHIN)
+            .map(|(_, trial)| trial)
+    }
+
     /// No strain for `calm` since the last decide that saw one.
     fn calm_for(&self, now: Instant, calm: Duration) -> bool {
         self.last_strain
@@ -891,6 +925,8 @@ impl Allocator {
     }
 
     fn note_increase(&mut self, now: Instant, targets: &[Option<u8>]) {
+        // A queue after the step is the step's, to be undone, not the padding's that proved it.
+        self.padded = None;
         self.before_increase.clear();
         self.before_increase.extend_from_slice(targets);
         self.last_increase = Some(now);
@@ -1816,6 +1852,33 @@ mod tests {
             }
         }
         assert!(cut, "a queue the media fills still cuts it");
+    }
+
+    #[test]
+    fn a_queue_the_padding_of_a_dropped_trial_filled_costs_none_of_the_layers_sent_with_it() {
+        let mut subscriber = Subscriber::two_cameras([Some(0), Some(0)]);
+        assert_eq!(subscriber.tick(450, Strain::Queueing), [Some(0), Some(0)]);
+        let mut tried = false;
+        for _ in 0..200 {
+            assert_eq!(subscriber.tick(2_000, Strain::None), [Some(0), Some(0)]);
+            if subscriber.allocator.padding_trial().is_some() {
+                tried = true;
+                break;
+            }
+        }
+        assert!(tried, "a step up is tried with padding first");
+        // The estimate dips under what is sent, with no strain yet: the step no longer fits,
+        // and the trial is dropped.
+        subscriber.tick(380, Strain::None);
+        assert_eq!(subscriber.allocator.padding_trial(), None);
+        // The queue its padding filled shows a moment later, the estimate below the media.
+        for _ in 0..8 {
+            assert_eq!(
+                subscriber.tick(300, Strain::Queueing),
+                [Some(0), Some(0)],
+                "the padding's queue drains"
+            );
+        }
     }
 
     #[test]
