@@ -1367,10 +1367,10 @@ mod tests {
 
     /// Decides without strain under `estimate` until a step is tried with padding, the
     /// targets staying `held` until then (`held_because` says why); when the trial began.
-    fn until_a_padding_trial(
-        subscriber: &mut Subscriber<1>,
+    fn until_a_padding_trial<const N: usize>(
+        subscriber: &mut Subscriber<N>,
         estimate: u64,
-        held: [Option<u8>; 1],
+        held: [Option<u8>; N],
         held_because: &str,
     ) -> Instant {
         for _ in 0..400 {
@@ -1858,15 +1858,8 @@ mod tests {
     fn a_queue_the_padding_of_a_dropped_trial_filled_costs_none_of_the_layers_sent_with_it() {
         let mut subscriber = Subscriber::two_cameras([Some(0), Some(0)]);
         assert_eq!(subscriber.tick(450, Strain::Queueing), [Some(0), Some(0)]);
-        let mut tried = false;
-        for _ in 0..200 {
-            assert_eq!(subscriber.tick(2_000, Strain::None), [Some(0), Some(0)]);
-            if subscriber.allocator.padding_trial().is_some() {
-                tried = true;
-                break;
-            }
-        }
-        assert!(tried, "a step up is tried with padding first");
+        let both_low = [Some(0), Some(0)];
+        until_a_padding_trial(&mut subscriber, 2_000, both_low, "tried with padding first");
         // The estimate dips under what is sent, with no strain yet: the step no longer fits,
         // and the trial is dropped.
         subscriber.tick(380, Strain::None);
